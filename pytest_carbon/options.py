@@ -1,0 +1,330 @@
+"""Option declarations and the frozen Settings built once per session.
+
+Precedence, highest first: command line > environment (``PYTEST_CARBON_<NAME>``) > ini
+(``[tool.pytest.ini_options]``) > default. Markers refine a few settings per test.
+Every command-line option ``--carbon-x-y`` has the ini twin ``carbon_x_y``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+# -- value parsers (argparse ``type=`` functions: they raise ArgumentTypeError) -------------
+
+
+def parse_positive_float(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if v <= 0:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
+    return v
+
+
+def parse_nonnegative_float(value: str) -> float:
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
+    return v
+
+
+def parse_pue(value: str) -> float:
+    v = parse_positive_float(value)
+    if v < 1.0:
+        raise argparse.ArgumentTypeError(f"PUE is total facility / IT energy, >= 1.0; got {value}")
+    return v
+
+
+def parse_positive_int(value: str) -> int:
+    try:
+        v = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value!r}")
+    return v
+
+
+def parse_idle(value: str) -> str | float:
+    """``auto`` (measure once per session), ``off``, or a power in watts."""
+    v = value.strip().lower()
+    if v in ("auto", "off"):
+        return v
+    try:
+        w = float(v.removesuffix("w"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--carbon-idle takes auto, off or WATTS, got {value!r}"
+        ) from None
+    if w < 0:
+        raise argparse.ArgumentTypeError("idle power must be >= 0 W")
+    return w
+
+
+def parse_sensors(value: str) -> str:
+    from .sensors.discover import parse_sensor_names
+
+    try:
+        return ",".join(parse_sensor_names(value))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def parse_llm_mode(value: str) -> str:
+    if value not in ("auto", "replay", "live"):
+        raise argparse.ArgumentTypeError(f"expected auto, replay or live, got {value!r}")
+    return value
+
+
+def parse_country(value: str) -> str:
+    v = value.strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", v):
+        raise argparse.ArgumentTypeError(
+            f"expected an ISO 3166-1 alpha-3 country code such as FRA or USA, got {value!r}"
+        )
+    return v
+
+
+_COMPARE_FAIL = re.compile(
+    r"^(?P<metric>energy|dynamic_energy|duration|gco2e|edp):(?P<value>[0-9]*\.?[0-9]+)(?P<pct>%?)$"
+)
+
+
+def parse_compare_fail(value: str) -> str:
+    """``METRIC:N%`` or ``METRIC:N`` (absolute, in the metric's unit)."""
+    if not _COMPARE_FAIL.match(value.strip()):
+        raise argparse.ArgumentTypeError(
+            f"expected METRIC:N% or METRIC:N with METRIC one of energy, dynamic_energy, "
+            f"duration, gco2e, edp; got {value!r}"
+        )
+    return value.strip()
+
+
+# -- the option table ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Opt:
+    name: str  # dest and ini name, e.g. carbon_json
+    help: str
+    parse: Callable[[str], Any] | None = None
+    default: Any = None
+    kind: str = "value"  # value | flag | append | optional (nargs='?')
+    const: Any = None
+    metavar: str | None = None
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+OPTIONS: tuple[Opt, ...] = (
+    Opt("carbon", "measure the energy and carbon of every test's call phase", kind="flag"),
+    Opt("carbon_json", "write the JSON report (schema pytest-carbon/report/1) to PATH",
+        metavar="PATH"),
+    Opt("carbon_csv", "write a CSV report (codecarbon emissions.csv columns) to PATH",
+        metavar="PATH"),
+    Opt("carbon_html", "write a self-contained HTML report to PATH (needs the [html] extra)",
+        metavar="PATH"),
+    Opt("carbon_markdown", "write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY) to PATH",
+        metavar="PATH"),
+    Opt("carbon_country", "ISO3 country for grid intensity (default: world average)",
+        parse_country, metavar="ISO3"),
+    Opt("carbon_region", "region within the country, e.g. a US state or a Nordic zone",
+        metavar="NAME"),
+    Opt("carbon_intensity", "grid intensity in gCO2e/kWh, overrides country and region",
+        parse_nonnegative_float, metavar="G_PER_KWH"),
+    Opt("carbon_pue", "power usage effectiveness of the facility (default: 1.0)", parse_pue,
+        1.0, metavar="X"),
+    Opt("carbon_embodied", "also report embodied (manufacturing) emissions, separately",
+        kind="flag"),
+    Opt("carbon_embodied_kgco2e", "manufacturing footprint of the machine, kgCO2e",
+        parse_nonnegative_float, metavar="KG"),
+    Opt("carbon_lifetime_h", "service lifetime of the machine in hours",
+        parse_positive_float, metavar="HOURS"),
+    Opt("carbon_water", "water use factor in L/kWh, to report water (off by default)",
+        parse_nonnegative_float, metavar="L_PER_KWH"),
+    Opt("carbon_sensors", "sensors: auto, or a comma list of rapl, nvml, estimate",
+        parse_sensors, "auto", metavar="LIST"),
+    Opt("carbon_rapl_root", "powercap sysfs root (default: /sys/class/powercap)",
+        default="/sys/class/powercap", metavar="DIR"),
+    Opt("carbon_interval", "sampler interval for power-only sensors, in ms (default: 100)",
+        parse_positive_float, 100.0, metavar="MS"),
+    Opt("carbon_idle", "idle baseline: auto (measured once), off, or a power in W",
+        parse_idle, "auto", metavar="auto|off|WATTS"),
+    Opt("carbon_min_time", "minimum measured time of the carbon fixture, s (default: 0.2)",
+        parse_positive_float, 0.2, metavar="SECONDS"),
+    Opt("carbon_rounds", "repeat each test's call phase N times (default: 1)",
+        parse_positive_int, 1, metavar="N"),
+    Opt("carbon_top", "rows in the terminal table (default: 20; -v shows all)",
+        parse_positive_int, 20, metavar="N"),
+    Opt("carbon_save", "save this run in the storage, with an optional NAME", kind="optional",
+        const="run", metavar="NAME"),
+    Opt("carbon_autosave", "save every run in the storage", kind="flag"),
+    Opt("carbon_storage", "where runs are stored (default: .carbon)", default=".carbon",
+        metavar="DIR"),
+    Opt("carbon_compare", "compare with a stored run: latest, an ID or a PATH",
+        kind="optional", const="latest", metavar="ID|PATH"),
+    Opt("carbon_compare_fail", "fail on a regression, e.g. energy:10% (repeatable)",
+        parse_compare_fail, kind="append", metavar="METRIC:N%"),
+    Opt("carbon_model", "model for prompt suites (repeatable; default: reference)",
+        kind="append", metavar="NAME"),
+    Opt("carbon_base_url", "OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)",
+        metavar="URL"),
+    Opt("carbon_llm_cache", "LLM answer cache (default: .carbon/llm-cache)",
+        default=".carbon/llm-cache", metavar="DIR"),
+    Opt("carbon_llm_mode", "auto (cache, then endpoint), replay (cache only) or live",
+        parse_llm_mode, "auto", metavar="MODE"),
+    Opt("carbon_llm_timeout", "timeout of one LLM request, s (default: 120)",
+        parse_positive_float, 120.0, metavar="SECONDS"),
+    Opt("carbon_samples", "samples per (task, model) (default: the task's, else 1)",
+        parse_positive_int, metavar="N"),
+    Opt("carbon_concurrency", "concurrent LLM requests while prefetching (default: 4)",
+        parse_positive_int, 4, metavar="N"),
+    Opt("carbon_prompts", "glob of prompt-suite files (default: **/*.yaml under prompts/)",
+        default="prompts/**/*.yaml", metavar="GLOB"),
+)
+
+
+def add_options(parser: Any) -> None:
+    """Declare every option in one group, each with its ini twin."""
+    group = parser.getgroup("carbon", "energy and carbon measurement (pytest-carbon)")
+    for o in OPTIONS:
+        help_text = o.help
+        if o.kind == "flag":
+            group.addoption(o.flag, action="store_true", dest=o.name, default=None,
+                            help=help_text)
+            parser.addini(o.name, help_text, type="bool", default=None)
+        elif o.kind == "append":
+            group.addoption(o.flag, action="append", dest=o.name, default=None,
+                            type=o.parse, metavar=o.metavar, help=help_text)
+            parser.addini(o.name, help_text, type="linelist", default=None)
+        elif o.kind == "optional":
+            group.addoption(o.flag, nargs="?", const=o.const, dest=o.name, default=None,
+                            type=o.parse, metavar=o.metavar, help=help_text)
+            parser.addini(o.name, help_text, type="string", default=None)
+        else:
+            group.addoption(o.flag, dest=o.name, default=None, type=o.parse,
+                            metavar=o.metavar, help=help_text)
+            parser.addini(o.name, help_text, type="string", default=None)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every option, resolved. Field names are the option names."""
+
+    carbon: bool = False
+    carbon_json: str | None = None
+    carbon_csv: str | None = None
+    carbon_html: str | None = None
+    carbon_markdown: str | None = None
+    carbon_country: str | None = None
+    carbon_region: str | None = None
+    carbon_intensity: float | None = None
+    carbon_pue: float = 1.0
+    carbon_embodied: bool = False
+    carbon_embodied_kgco2e: float | None = None
+    carbon_lifetime_h: float | None = None
+    carbon_water: float | None = None
+    carbon_sensors: str = "auto"
+    carbon_rapl_root: str = "/sys/class/powercap"
+    carbon_interval: float = 100.0
+    carbon_idle: str | float = "auto"
+    carbon_min_time: float = 0.2
+    carbon_rounds: int = 1
+    carbon_top: int = 20
+    carbon_save: str | None = None
+    carbon_autosave: bool = False
+    carbon_storage: str = ".carbon"
+    carbon_compare: str | None = None
+    carbon_compare_fail: tuple[str, ...] = ()
+    carbon_model: tuple[str, ...] = ()
+    carbon_base_url: str | None = None
+    carbon_llm_cache: str = ".carbon/llm-cache"
+    carbon_llm_mode: str = "auto"
+    carbon_llm_timeout: float = 120.0
+    carbon_samples: int | None = None
+    carbon_concurrency: int = 4
+    carbon_prompts: str = "prompts/**/*.yaml"
+    #: Where each value came from: cli, env, ini or default.
+    sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    @property
+    def enabled(self) -> bool:
+        """True when anything asks for measurement or a report."""
+        return bool(self.carbon)
+
+    @property
+    def interval_s(self) -> float:
+        return self.carbon_interval / 1000.0
+
+    @property
+    def reporting(self) -> bool:
+        return self.enabled
+
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+class OptionError(ValueError):
+    """A value from the environment or ini could not be parsed."""
+
+
+def _convert(o: Opt, raw: Any, origin: str) -> Any:
+    try:
+        if o.kind == "flag":
+            if isinstance(raw, bool):
+                return raw
+            s = str(raw).strip().lower()
+            if s in _TRUE:
+                return True
+            if s in _FALSE:
+                return False
+            raise argparse.ArgumentTypeError(f"expected true or false, got {raw!r}")
+        if o.kind == "append":
+            items = raw if isinstance(raw, (list, tuple)) else str(raw).replace(",", " ").split()
+            return tuple(o.parse(str(x)) if o.parse else str(x) for x in items)
+        if o.parse is not None and isinstance(raw, str):
+            return o.parse(raw)
+        return raw
+    except argparse.ArgumentTypeError as exc:
+        raise OptionError(f"{origin}: {exc}") from None
+
+
+def build_settings(config: Any, environ: dict[str, str] | None = None) -> Settings:
+    """Resolve every option once: CLI > environment > ini > default."""
+    env = os.environ if environ is None else environ
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for o in OPTIONS:
+        cli = config.getoption(o.name, default=None)
+        if cli is not None:
+            values[o.name] = tuple(cli) if o.kind == "append" else cli
+            sources[o.name] = "cli"
+            continue
+        env_name = "PYTEST_" + o.name.upper()
+        if env.get(env_name) not in (None, ""):
+            values[o.name] = _convert(o, env[env_name], f"${env_name}")
+            sources[o.name] = "env"
+            continue
+        try:
+            ini = config.getini(o.name)
+        except (ValueError, KeyError):
+            ini = None
+        if ini not in (None, "", []):
+            values[o.name] = _convert(o, ini, f"ini option {o.name}")
+            sources[o.name] = "ini"
+            continue
+        sources[o.name] = "default"
+    known = {f.name for f in fields(Settings)}
+    return Settings(**{k: v for k, v in values.items() if k in known}, sources=sources)

@@ -1,0 +1,69 @@
+"""CPU time of the measured process tree and of the whole machine.
+
+The process tree is this process, its reaped children (``RUSAGE_CHILDREN``) and any
+live processes the caller names (e.g. a sandbox child still running).
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+
+_CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+_PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def tree_cpu_s(pids: tuple[int, ...] = ()) -> float:
+    """Seconds of CPU (user + system) used by this process, its reaped children and ``pids``."""
+    s = resource.getrusage(resource.RUSAGE_SELF)
+    c = resource.getrusage(resource.RUSAGE_CHILDREN)
+    total = s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+    for pid in pids:
+        total += pid_cpu_s(pid)
+    return total
+
+
+def pid_cpu_s(pid: int) -> float:
+    """CPU seconds of a live process (0 when it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return 0.0
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = data[data.rfind(b")") + 2 :].split()
+    try:
+        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+    except (IndexError, ValueError):
+        return 0.0
+
+
+def rss_bytes(pids: tuple[int, ...] = ()) -> int:
+    """Resident set size of this process plus ``pids``, in bytes."""
+    total = 0
+    for pid in ("self", *pids):
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:
+                total += int(f.read().split()[1]) * _PAGE_BYTES
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
+
+
+def machine_busy_cpu_s(path: str = "/proc/stat") -> float | None:
+    """Seconds of busy CPU summed over all CPUs since boot (None where unreadable)."""
+    try:
+        with open(path, "rb") as f:
+            line = f.readline()
+    except OSError:
+        return None
+    parts = line.split()
+    if not parts or parts[0] != b"cpu":
+        return None
+    try:
+        # user nice system idle iowait irq softirq steal (guest is already in user)
+        v = [int(x) for x in parts[1:9]]
+    except ValueError:
+        return None
+    busy = v[0] + v[1] + v[2] + v[5] + v[6]
+    return busy / _CLK_TCK

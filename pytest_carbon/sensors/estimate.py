@@ -1,0 +1,174 @@
+"""The estimate sensor: energy from the process tree's CPU time and memory, by a stated model.
+
+Used where no counter can be read (VMs, CI runners). The model, documented in
+``docs/how-numbers-are-computed.md``:
+
+* **CPU**: ``cpu_j = cpu_time_s x watts_per_core``. ``watts_per_core`` is the CPU's TDP
+  from codecarbon's ``cpu_power.csv`` divided by its physical cores per package, when
+  the model is found and the machine is not virtualised (in a VM the guest cannot see
+  the host's core count). Otherwise :data:`FALLBACK_WATTS_PER_CORE`.
+* **Memory** (component ``dram``): ``dram_j = rss_gb x MEMORY_WATTS_PER_GB x wall_s``,
+  with RSS sampled at each read (trapezoid rule between reads).
+
+Only the process tree's own work counts, so the estimate is per-process by nature and
+needs no attribution under concurrency.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass
+
+from ..machine import CpuInfo, cpu_info
+from ..proctime import rss_bytes, tree_cpu_s
+from .base import Reading, SensorStatus
+
+#: Watts per busy core when the CPU's TDP or its core count is unknown. Green Algorithms
+#: (Lannelongue et al., 2021, green-algorithms.org) uses TDP per core; server parts range
+#: about 4-15 W per core at full load (e.g. Xeon Platinum 8280: 205 W / 28 cores = 7.3 W,
+#: EPYC 7763: 280 W / 64 = 4.4 W, Xeon E5-2683 v4: 120 W / 16 = 7.5 W). We take 10 W:
+#: a round figure inside that range, stated in every report.
+FALLBACK_WATTS_PER_CORE = 10.0
+
+#: Power drawn by memory per GB resident: 0.3725 W/GB, Green Algorithms' figure
+#: (Lannelongue et al., 2021, "Green Algorithms: Quantifying the Carbon Footprint of
+#: Computation", Adv. Sci.), itself from Micron DDR4 power calculations.
+MEMORY_WATTS_PER_GB = 0.3725
+
+_GB = 1024**3
+
+
+def normalize_cpu_name(name: str) -> str:
+    """``Intel(R) Xeon(R) Platinum 8280 CPU @ 2.70GHz`` -> ``intel xeon platinum 8280``."""
+    s = re.sub(r"\((R|TM|tm|r)\)", " ", name)
+    s = re.sub(r"@.*$", " ", s)
+    s = re.sub(r"\b\d+-Core\b", " ", s, flags=re.I)
+    s = re.sub(r"\b(CPU|Processor|with Radeon.*|w/ Radeon.*)\b", " ", s, flags=re.I)
+    return " ".join(s.lower().split())
+
+
+def lookup_tdp_w(model: str, table: dict[str, float]) -> tuple[str, float] | None:
+    """Find a CPU model in codecarbon's table: exact normalised name, else the longest
+    table name whose words all appear in the model (model numbers must match exactly)."""
+    target = normalize_cpu_name(model)
+    if not target:
+        return None
+    norm = {normalize_cpu_name(k): (k, v) for k, v in table.items()}
+    if target in norm:
+        return norm[target]
+    words = set(target.split())
+    best: tuple[str, float] | None = None
+    best_len = 0
+    for key, (name, tdp) in norm.items():
+        kw = key.split()
+        # Require a word with a digit (the model number) so "AMD EPYC" never matches.
+        if not any(any(ch.isdigit() for ch in w) for w in kw):
+            continue
+        if set(kw) <= words and len(key) > best_len:
+            best, best_len = (name, tdp), len(key)
+    return best
+
+
+@dataclass(frozen=True)
+class CpuPowerModel:
+    watts_per_core: float
+    source: str
+    tdp_w: float | None = None
+    matched_name: str | None = None
+
+
+def cpu_power_model(info: CpuInfo | None = None) -> CpuPowerModel:
+    info = info or cpu_info()
+    try:
+        from ..ccdata import cpu_power_table
+
+        match = lookup_tdp_w(info.model, cpu_power_table())
+    except Exception:  # codecarbon missing or its file unreadable: use the fallback
+        match = None
+    if match and info.cores_per_package and not info.hypervisor:
+        name, tdp = match
+        return CpuPowerModel(
+            watts_per_core=tdp / info.cores_per_package,
+            source=f"codecarbon cpu_power.csv: {name} TDP {tdp:g} W / "
+            f"{info.cores_per_package} cores",
+            tdp_w=tdp,
+            matched_name=name,
+        )
+    if match:
+        why = "virtualised: host core count unknown" if info.hypervisor else "core count unknown"
+        return CpuPowerModel(
+            FALLBACK_WATTS_PER_CORE,
+            f"fallback {FALLBACK_WATTS_PER_CORE:g} W/core ({match[0]} TDP {match[1]:g} W "
+            f"found, but {why})",
+            tdp_w=match[1],
+            matched_name=match[0],
+        )
+    return CpuPowerModel(
+        FALLBACK_WATTS_PER_CORE,
+        f"fallback {FALLBACK_WATTS_PER_CORE:g} W/core (CPU model {info.model!r} not in "
+        "codecarbon's cpu_power.csv)",
+    )
+
+
+class EstimateSensor:
+    """Cumulative estimated energy of the process tree (``cpu`` and ``dram``)."""
+
+    name = "estimate"
+    method = "estimated"
+    components = ("cpu", "dram")
+    machine_wide = False
+    update_period_s = 0.001
+    poll_interval_s: float | None = None
+
+    def __init__(
+        self,
+        watts_per_core: float | None = None,
+        memory_watts_per_gb: float = MEMORY_WATTS_PER_GB,
+        pids: tuple[int, ...] = (),
+    ) -> None:
+        model = cpu_power_model() if watts_per_core is None else None
+        self.model = model or CpuPowerModel(watts_per_core or 0.0, "given")
+        self.watts_per_core = self.model.watts_per_core
+        self.memory_watts_per_gb = memory_watts_per_gb
+        self.pids = pids
+        self._lock = threading.Lock()
+        self._t0 = time.perf_counter()
+        self._last_t = self._t0
+        self._last_rss = rss_bytes(pids)
+        self._dram_j = 0.0
+        self._cpu0 = tree_cpu_s(pids)
+
+    def read(self, pids: tuple[int, ...] = ()) -> Reading:
+        with self._lock:
+            now = time.perf_counter()
+            rss = rss_bytes(pids)
+            self._dram_j += (
+                (self._last_rss + rss) / 2 / _GB * self.memory_watts_per_gb * (now - self._last_t)
+            )
+            self._last_t, self._last_rss = now, rss
+            cpu_j = (tree_cpu_s(pids) - self._cpu0) * self.watts_per_core
+            return Reading(time_s=now, energy_j={"cpu": cpu_j, "dram": self._dram_j})
+
+    def idle_power_w(self) -> dict[str, float]:
+        """The model's power at rest: no CPU time, current memory resident."""
+        return {"cpu": 0.0, "dram": rss_bytes(self.pids) / _GB * self.memory_watts_per_gb}
+
+    def close(self) -> None:
+        pass
+
+    def status(self) -> SensorStatus:
+        return SensorStatus(
+            name=self.name,
+            available=True,
+            method=self.method,
+            components=self.components,
+            details={
+                "cpu_model": cpu_info().model,
+                "watts_per_core": round(self.watts_per_core, 3),
+                "cpu_source": self.model.source,
+                "memory_watts_per_gb": self.memory_watts_per_gb,
+                "memory_source": "Green Algorithms (Lannelongue et al. 2021): 0.3725 W/GB",
+            },
+        )
