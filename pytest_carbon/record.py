@@ -99,3 +99,43 @@ def make_record(
         rec["trace"] = [[round(t, 4), dict(p)] for t, p in measurement.samples]
     rec["warnings"] = list(dict.fromkeys([*measurement.warnings, *warnings]))
     return rec
+
+
+def unmeasured_record(
+    nodeid: str,
+    *,
+    outcome: str,
+    prompt: Mapping[str, Any] | None = None,
+    worker: str | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    """The record of an item that produced no measurement (e.g. incorrect generated code).
+
+    Energy fields are ``None``: nothing was measured, and a zero would be a false number.
+    Such records still count in pass rates and generation footprints.
+    """
+    return {
+        "nodeid": nodeid,
+        "outcome": outcome,
+        "start": iso_utc(),
+        "duration_s": None,
+        "energy_j": None,
+        "dynamic_energy_j": None,
+        "components": {},
+        "component_methods": {},
+        "method": None,
+        "power_w": None,
+        "edp_js": None,
+        "cpu_time_s": None,
+        "share": None,
+        "gco2e_g": None,
+        "rounds": 0,
+        "samples": {"energy_j": [], "duration_s": []},
+        "per_call": None,
+        "phases": {},
+        "extra_info": {},
+        "prompt": dict(prompt) if prompt else None,
+        "worker": worker,
+        "sensors": [],
+        "warnings": [reason] if reason else [],
+    }

@@ -1,0 +1,127 @@
+"""CarbonSession: the run's state (settings, meter, accounting, records) and its role.
+
+Role: ``local`` (no xdist), ``worker`` (an xdist worker: measures, sends records on the
+test reports) or ``controller`` (the xdist controller: receives records, writes reports).
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from typing import Any
+
+import pytest
+
+from .options import Settings
+
+SESSION_KEY = pytest.StashKey["CarbonSession"]()
+#: The record of one item, set during its call phase, attached to its report.
+RECORD_KEY = pytest.StashKey[dict]()
+
+
+class CarbonWarning(UserWarning):
+    """A measurement caveat worth the user's attention (shown, never fatal)."""
+
+
+def get_session(config: pytest.Config) -> CarbonSession:
+    """The CarbonSession of this run (created by the plugin at configure time)."""
+    return config.stash[SESSION_KEY]
+
+
+class CarbonSession:
+    def __init__(self, config: pytest.Config, settings: Settings) -> None:
+        self.config = config
+        self.settings = settings
+        workerinput = getattr(config, "workerinput", None)
+        self.worker_id: str | None = workerinput["workerid"] if workerinput else None
+        dist = getattr(config.option, "dist", "no")
+        numprocesses = getattr(config.option, "numprocesses", None)
+        if self.worker_id is not None:
+            self.role = "worker"
+        elif dist not in (None, "no") or numprocesses:
+            self.role = "controller"
+        else:
+            self.role = "local"
+        self.concurrent = self.worker_id is not None or self.role == "controller"
+        self.records: list[dict[str, Any]] = []
+        self.started_unix_s = time.time()
+        self.finished_unix_s: float | None = None
+        self.complete = True
+        self.warnings: list[str] = []
+        self._meter: Any = None
+        self._accounting: Any = None
+        self._statuses: list[Any] = []
+        self._idle_power_w: dict[str, float] | None = None
+
+    # -- lazily opened, so a run that measures nothing opens nothing -------------------
+    @property
+    def accounting(self) -> Any:
+        if self._accounting is None:
+            from .accounting import accounting_from_settings
+
+            self._accounting = accounting_from_settings(self.settings)
+        return self._accounting
+
+    @accounting.setter
+    def accounting(self, value: Any) -> None:
+        self._accounting = value
+
+    @property
+    def meter(self) -> Any:
+        """The session's Meter: sensors discovered once, idle baseline measured once."""
+        if self._meter is None:
+            self._open_meter()
+        return self._meter
+
+    @property
+    def has_meter(self) -> bool:
+        return self._meter is not None
+
+    def _open_meter(self) -> None:
+        from .meter import Meter
+        from .sensors.discover import discover
+
+        s = self.settings
+        found = discover(s.carbon_sensors, s.carbon_rapl_root, s.interval_s)
+        extra = self.config.hook.pytest_carbon_sensors(config=self.config)
+        sensors = list(found.sensors)
+        for group in extra or []:
+            sensors[:0] = list(group or [])
+        self._statuses = found.statuses
+        for msg in found.messages:
+            self.warn(msg)
+        meter = Meter(
+            sensors,
+            interval_s=s.interval_s,
+            attribution="always" if self.concurrent else "auto",
+        )
+        if isinstance(s.carbon_idle, float):
+            meter.idle_power_w = {
+                c: (s.carbon_idle if c == "cpu" else 0.0) for c in meter.owner
+            }
+        elif s.carbon_idle == "auto":
+            meter.measure_idle()
+        self._idle_power_w = dict(meter.idle_power_w)
+        self._meter = meter
+
+    def sensor_statuses(self) -> list[dict[str, Any]]:
+        return [st.to_json() for st in self._statuses]
+
+    @property
+    def idle_power_w(self) -> dict[str, float]:
+        return dict(self._idle_power_w or {})
+
+    def warn(self, message: str) -> None:
+        """Record a caveat for the summary and the JSON report (once per message)."""
+        if message not in self.warnings:
+            self.warnings.append(message)
+
+    def add_record(self, record: dict[str, Any]) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        self.finished_unix_s = time.time()
+        if self._meter is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                self._meter.close()
