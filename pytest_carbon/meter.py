@@ -378,3 +378,38 @@ class MeasureHandle:
     def __init__(self, key: str) -> None:
         self.key = key
         self.measurement: Measurement | None = None
+
+
+def combine(measurements: Sequence[Measurement], key: str | None = None) -> Measurement:
+    """One Measurement covering several windows: energies, durations and CPU times add up."""
+    if not measurements:
+        raise ValueError("nothing to combine")
+    first = measurements[0]
+    if len(measurements) == 1 and key is None:
+        return first
+    energy: dict[str, float] = {}
+    dynamic: dict[str, float] = {}
+    method: dict[str, str] = {}
+    warnings: list[str] = []
+    for m in measurements:
+        for c, e in m.energy_j.items():
+            energy[c] = energy.get(c, 0.0) + e
+        for c, e in m.dynamic_energy_j.items():
+            dynamic[c] = dynamic.get(c, 0.0) + e
+        for c, meth in m.method.items():
+            method[c] = weakest_method((method.get(c, meth), meth))
+        warnings.extend(w for w in m.warnings if w not in warnings)
+    shares = [m.share for m in measurements if m.share is not None]
+    return Measurement(
+        key=key or first.key,
+        start_unix_s=first.start_unix_s,
+        duration_s=sum(m.duration_s for m in measurements),
+        energy_j=energy,
+        dynamic_energy_j=dynamic,
+        method=method,
+        cpu_time_s=sum(m.cpu_time_s for m in measurements),
+        share=sum(shares) / len(shares) if shares else None,
+        sensors=first.sensors,
+        samples=tuple(s for m in measurements for s in m.samples),
+        warnings=tuple(warnings),
+    )

@@ -17,6 +17,8 @@ from .options import Settings
 SESSION_KEY = pytest.StashKey["CarbonSession"]()
 #: The record of one item, set during its call phase, attached to its report.
 RECORD_KEY = pytest.StashKey[dict]()
+#: The item's carbon fixture, when the test requested it.
+FIXTURE_KEY = pytest.StashKey[Any]()
 
 
 class CarbonWarning(UserWarning):
@@ -43,6 +45,10 @@ class CarbonSession:
         else:
             self.role = "local"
         self.concurrent = self.worker_id is not None or self.role == "controller"
+        if workerinput:
+            self.workers: int | None = int(workerinput.get("workercount", 0)) or None
+        else:
+            self.workers = int(numprocesses) if isinstance(numprocesses, int) else None
         self.records: list[dict[str, Any]] = []
         self.started_unix_s = time.time()
         self.finished_unix_s: float | None = None
@@ -103,6 +109,12 @@ class CarbonSession:
             meter.measure_idle()
         self._idle_power_w = dict(meter.idle_power_w)
         self._meter = meter
+
+    def wants_measurement(self, item: pytest.Item) -> bool:
+        """Measure this item's call phase here? (Prompt items measure themselves.)"""
+        if getattr(item, "carbon_self_measured", False):
+            return False
+        return self.settings.carbon or item.get_closest_marker("carbon") is not None
 
     def sensor_statuses(self) -> list[dict[str, Any]]:
         return [st.to_json() for st in self._statuses]

@@ -1,0 +1,159 @@
+"""``pytest-carbon sensors``: which sensors can be read here, how, and how to fix the rest."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from .sensors.base import SensorStatus
+from .sensors.discover import DEFAULT_RAPL_ROOT, discover
+
+_ORDER = ("rapl", "nvml", "estimate")
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pytest-carbon sensors",
+        description="List the energy sensors: readable or not, what they measure and how, "
+        "and how to make an unreadable one readable.",
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    p.add_argument(
+        "--rapl-root",
+        default=DEFAULT_RAPL_ROOT,
+        metavar="DIR",
+        help=f"powercap sysfs root (default: {DEFAULT_RAPL_ROOT})",
+    )
+    return p
+
+
+def survey(rapl_root: str = DEFAULT_RAPL_ROOT) -> dict[str, Any]:
+    """What ``pytest --carbon`` would use here, as a JSON-ready dict."""
+    from .machine import cpu_info
+
+    found = discover("auto", rapl_root)
+    try:
+        statuses: dict[str, SensorStatus] = {s.name: s for s in found.statuses}
+        used = {s.name for s in found.sensors}
+        # Each component goes to the first sensor that lists it (the meter's rule).
+        owners: dict[str, tuple[str, str]] = {}
+        for s in found.sensors:
+            for c in s.components:
+                owners.setdefault(c, (s.name, s.method))
+    finally:
+        for s in found.sensors:
+            try:
+                s.close()
+            except Exception:
+                pass
+    if "estimate" not in statuses:
+        # A counter covers the CPU, so discover() did not open the estimate; describe it
+        # anyway, as the fallback it would be.
+        from .sensors.estimate import EstimateSensor
+
+        statuses["estimate"] = EstimateSensor().status()
+    info = cpu_info()
+    rows = []
+    for name in _ORDER:
+        st = statuses.get(name)
+        if st is None:
+            continue
+        row = st.to_json()
+        row["used"] = name in used
+        if not st.available and name == "rapl" and info.hypervisor:
+            row["hint"] = "this machine is virtualised: hypervisors rarely pass RAPL through"
+        rows.append(row)
+    plan = {c: {"sensor": s, "method": m} for c, (s, m) in owners.items()}
+    return {
+        "schema": "pytest-carbon/sensors/1",
+        "machine": {
+            "cpu_model": info.model,
+            "cpu_count": info.logical_cpus,
+            "virtualized": info.hypervisor,
+        },
+        "rapl_root": rapl_root,
+        "sensors": rows,
+        "plan": plan,
+        "summary": _summary(plan, statuses),
+    }
+
+
+def _summary(plan: dict[str, dict[str, str]], statuses: dict[str, SensorStatus]) -> str:
+    if not plan:
+        return "pytest --carbon will measure nothing here: no sensor could be opened."
+    by_sensor: dict[str, list[str]] = {}
+    for c, v in plan.items():
+        by_sensor.setdefault(v["sensor"], []).append(c)
+    parts = []
+    for sensor, comps in by_sensor.items():
+        method = plan[comps[0]]["method"]
+        how = {
+            "rapl": "from the RAPL powercap counters (machine-wide; attributed by CPU-time "
+            "share when other work runs)",
+            "nvml": "from NVML (machine-wide; attributed by CPU-time share when other work "
+            "runs)",
+        }.get(sensor)
+        if sensor == "estimate":
+            d = statuses["estimate"].details
+            how = (
+                f"as the process tree's CPU time x {d.get('watts_per_core')} W per core and "
+                f"resident memory x {d.get('memory_watts_per_gb')} W/GB"
+            )
+        parts.append(f"{' and '.join(comps)}, {method} {how}")
+    line = "pytest --carbon will measure " + "; ".join(parts) + "."
+    missing = [n for n in ("rapl", "nvml") if n in statuses and not statuses[n].available]
+    if missing and "estimate" in by_sensor:
+        line += f" No hardware counter is readable ({', '.join(missing)}: see above)."
+    return line
+
+
+def _text(report: dict[str, Any]) -> str:
+    lines = [f"pytest-carbon sensors (powercap root: {report['rapl_root']})", ""]
+    for row in report["sensors"]:
+        state = "readable" if row["available"] else "not available"
+        if row["available"] and not row["used"]:
+            state = "readable (not needed)"
+        comps = ", ".join(row["components"]) or "-"
+        lines.append(f"{row['name']:<9} {state:<22} {row['method']:<10} {comps}")
+        d = row["details"]
+        if not row["available"]:
+            lines.append(f"          reason: {row['reason']}")
+            if row.get("hint"):
+                lines.append(f"          note:   {row['hint']}")
+            if row["fix"]:
+                lines.append(f"          fix:    {row['fix']}")
+        elif row["name"] == "rapl":
+            for z in d.get("zones", []):
+                lines.append(
+                    f"          {z['zone']:<16} {z['name']:<10} -> {z['component']} "
+                    f"(wraps after {z['wrap_period_s']:.0f} s at full power)"
+                )
+            for s in d.get("skipped", []):
+                lines.append(f"          {s['zone']:<16} skipped: {s['why']}")
+        elif row["name"] == "nvml":
+            for g in d.get("gpus", []):
+                lines.append(f"          GPU {g['index']}: {g['name']} {g['uuid']} ({g['method']})")
+        elif row["name"] == "estimate":
+            lines.append(f"          CPU model:       {d.get('cpu_model')}")
+            lines.append(
+                f"          watts per core:  {d.get('watts_per_core')} ({d.get('cpu_source')})"
+            )
+            lines.append(
+                f"          memory:          {d.get('memory_watts_per_gb')} W/GB resident "
+                f"({d.get('memory_source')})"
+            )
+    lines += ["", report["summary"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str]) -> int:
+    args = _parser().parse_args(argv)
+    report = survey(args.rapl_root)
+    if args.json:
+        print(json.dumps(report, indent=2, default=str))
+    else:
+        print(_text(report))
+    sys.stdout.flush()
+    return 0

@@ -1,0 +1,94 @@
+"""End of a run on the controller: build the report, compare with a baseline, write files."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from .session import CarbonSession
+
+
+def after_runtestloop(cs: CarbonSession, session: pytest.Session) -> None:
+    """Compare with the stored baseline and save the run (when asked). A regression fails
+    the session through ``session.testsfailed``, as pytest-cov does, not by raising."""
+    s = cs.settings
+    if not (s.carbon_save or s.carbon_autosave or s.carbon_compare or s.carbon_compare_fail):
+        return
+    from .baseline import apply_to_session
+    from .report.jsonreport import build_report
+
+    cs.finished_unix_s = cs.finished_unix_s or time.time()
+    report = build_report(cs, complete=True)
+    lines: list[str] = []
+    comparison = apply_to_session(s, report, lines.append)
+    cs.comparison_lines = lines
+    cs.comparison = comparison
+    failures = len(getattr(comparison, "failures", []) or [])
+    if failures:
+        session.testsfailed += failures
+
+
+def write_reports(cs: CarbonSession, session: pytest.Session, exitstatus: int) -> None:
+    """Write JSON, CSV, HTML and Markdown reports. An interrupted run writes what it
+    measured, with ``complete: false``."""
+    s = cs.settings
+    wanted = [
+        (k, p)
+        for k, p in (
+            ("JSON", s.carbon_json),
+            ("CSV", s.carbon_csv),
+            ("HTML", s.carbon_html),
+            ("Markdown", s.carbon_markdown),
+        )
+        if p
+    ]
+    if not wanted:
+        return
+    import time
+
+    from .report.jsonreport import build_report
+
+    cs.finished_unix_s = time.time()
+    complete = int(exitstatus) != int(pytest.ExitCode.INTERRUPTED)
+    cs.complete = complete
+    report = build_report(cs, complete=complete)
+    report = _enrich(cs, report)
+    comparison = getattr(cs, "comparison", None)
+    written: list[tuple[str, str]] = []
+    for kind, path in wanted:
+        try:
+            _write(kind, report, path, comparison)
+            written.append((kind, path))
+        except Exception as exc:  # one failing writer must not lose the others
+            cs.warn(f"could not write the {kind} report to {path}: {type(exc).__name__}: {exc}")
+    cs.written = written
+
+
+def _enrich(cs: CarbonSession, report: dict[str, Any]) -> dict[str, Any]:
+    results = cs.config.hook.pytest_carbon_json(config=cs.config, report=report)
+    for r in results or []:
+        if isinstance(r, dict):
+            report = r
+    return report
+
+
+def _write(kind: str, report: dict[str, Any], path: str, comparison: Any) -> None:
+    if kind == "JSON":
+        from .report.jsonreport import write_json
+
+        write_json(report, path)
+    elif kind == "CSV":
+        from .report.csvreport import write_csv
+
+        write_csv(report, path)
+    elif kind == "HTML":
+        from .report.html import write_html
+
+        write_html(report, path, comparison=comparison)
+    else:
+        from .atomic import write_text_atomic
+        from .report.markdown import render_markdown
+
+        write_text_atomic(path, render_markdown(report, comparison))

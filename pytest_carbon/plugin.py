@@ -1,0 +1,159 @@
+"""pytest hooks of pytest-carbon: options, session state, and delegation. No logic lives here.
+
+Importing this module must stay cheap: pytest imports it at every start, with or
+without ``--carbon``. Everything else is imported inside the hook that needs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from .options import OptionError, add_options, build_settings
+from .session import FIXTURE_KEY, RECORD_KEY, SESSION_KEY, CarbonSession, get_session
+
+MARKER_HELP = (
+    "carbon(max_energy_j=None, max_gco2e_g=None, max_edp_js=None, max_power_w=None): "
+    "measure this test even without --carbon and fail it when it exceeds a budget "
+    "(per call when the carbon fixture measured it)"
+)
+
+
+def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
+    from . import hookspec
+
+    pluginmanager.add_hookspecs(hookspec)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    add_options(parser)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", MARKER_HELP)
+    try:
+        settings = build_settings(config)
+    except OptionError as exc:
+        raise pytest.UsageError(f"pytest-carbon: {exc}") from None
+    cs = CarbonSession(config, settings)
+    config.stash[SESSION_KEY] = cs
+    config.pluginmanager.register(_RecordCollector(cs), "pytest-carbon-records")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    cs = config.stash.get(SESSION_KEY, None)
+    if cs is not None:
+        cs.close()
+
+
+def pytest_collect_file(file_path: Any, parent: pytest.Collector) -> pytest.Collector | None:
+    if file_path.suffix not in (".yaml", ".yml"):
+        return None
+    from .prompts.collect import collect_file
+
+    return collect_file(file_path, parent)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    import sys
+
+    # Only when a prompt file was collected has the prompts package been imported.
+    if "pytest_carbon.prompts.collect" in sys.modules:
+        from .prompts.collect import prefetch
+
+        prefetch(session)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    cs = get_session(item.config)
+    if cs.wants_measurement(item):
+        from .runner import measure_call
+
+        return (yield from measure_call(cs, item))
+    result = yield
+    if FIXTURE_KEY in item.stash:  # the carbon fixture measured something without --carbon
+        from .runner import fixture_record
+
+        fixture_record(cs, item)
+    return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if call.when == "call":
+        record = item.stash.get(RECORD_KEY, None)
+        if record is not None:
+            record["outcome"] = report.outcome
+            report.carbon = record  # type: ignore[attr-defined]
+            for name, value in record_properties(record):
+                report.user_properties.append((name, value))
+    return report
+
+
+def record_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
+    """The few numbers that go into JUnit XML as properties."""
+    if record.get("energy_j") is None:
+        return []
+    return [
+        ("carbon_energy_j", round(record["energy_j"], 6)),
+        ("carbon_gco2e_g", round(record["gco2e_g"], 9)),
+        ("carbon_method", record["method"]),
+    ]
+
+
+class _RecordCollector:
+    """Receives test reports for one session (``pytest_runtest_logreport`` gets no config,
+    so a per-config object is registered instead of a module global)."""
+
+    def __init__(self, cs: CarbonSession) -> None:
+        self.cs = cs
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        record = getattr(report, "carbon", None)
+        if record is not None and report.when == "call":
+            self.cs.add_record(record)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
+    cs = get_session(session.config)
+    result = yield
+    if cs.role != "worker":
+        from .finish import after_runtestloop
+
+        after_runtestloop(cs, session)
+    return result
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    cs = session.config.stash.get(SESSION_KEY, None)
+    if cs is None or cs.role == "worker":
+        return
+    from .finish import write_reports
+
+    write_reports(cs, session, exitstatus)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    cs = config.stash.get(SESSION_KEY, None)
+    if cs is None or cs.role == "worker" or not (cs.records or cs.settings.enabled):
+        return
+    from .report.terminal import terminal_summary
+
+    terminal_summary(cs, terminalreporter)
+
+
+@pytest.fixture
+def carbon(request: pytest.FixtureRequest) -> Any:
+    """Measure the energy of a function (``carbon(func, *args)``, repeated until the measured
+    time reaches ``--carbon-min-time``) or of blocks (``with carbon.measure("phase"):``)."""
+    from .fixture import fixture_for
+
+    return fixture_for(request)

@@ -1,0 +1,481 @@
+"""Read and strictly validate prompt-suite YAML files (schema ``pytest-carbon/prompt/1``).
+
+Every error names the file, the line and the key, and says what was expected, e.g.
+``prompts/x.yaml:12: key 'workload.min_time_s': expected a number > 0, got 'fast'``.
+
+PyYAML's safe loader is used at the node level (``compose``) so each value keeps its line.
+Custom tags, anchors and aliases are refused: a prompt file is data, and an alias or merge
+key makes "which line set this value" ambiguous.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "pytest-carbon/prompt/1"
+#: Task ids and variant names: they appear in pytest node ids and file names.
+ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+MARK_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+DEFAULT_TIMEOUT_S = 30.0
+DEFAULT_MIN_TIME_S = 0.5
+
+# The standard tags the safe loader resolves plain YAML to; anything else is a custom tag.
+_STD = "tag:yaml.org,2002:"
+_SCALAR_TAGS = {_STD + t for t in ("str", "int", "float", "bool", "null")}
+
+
+class SpecError(Exception):
+    """A prompt file is invalid. ``line`` is 1-based (None when unknown)."""
+
+    def __init__(self, path: str | Path, line: int | None, key: str | None, message: str) -> None:
+        self.path = str(path)
+        self.line = line
+        self.key = key
+        self.message = message
+        where = f"{self.path}:{line}" if line else self.path
+        what = f" key '{key}':" if key else ""
+        super().__init__(f"{where}:{what} {message}")
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What is measured: ``entry_point(*args, **kwargs)``, repeated until ``min_time_s``."""
+
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+    min_time_s: float = DEFAULT_MIN_TIME_S
+
+
+@dataclass(frozen=True, eq=False)
+class Task:
+    """One validated task. ``line`` is the 1-based line where the task starts."""
+
+    id: str
+    prompt: str
+    entry_point: str
+    reference: str
+    tests: tuple[Mapping[str, Any], ...]
+    workload: Workload
+    check: str | None = None
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    models: tuple[str, ...] | None = None
+    samples: int = 1
+    marks: tuple[str, ...] = ()
+    variants: Mapping[str, str] = field(default_factory=dict)
+    #: model name -> (active, total) parameters in billions (see footprint.py).
+    model_params: Mapping[str, tuple[float, float]] = field(default_factory=dict)
+    description: str | None = None
+    source: str | None = None
+    path: str = ""
+    line: int = 1
+
+
+# -- node helpers ------------------------------------------------------------------------
+
+
+class _Ctx:
+    def __init__(self, path: str | Path, loader: Any) -> None:
+        self.path = path
+        self.loader = loader
+
+    def err(self, node: Any, key: str | None, message: str) -> SpecError:
+        return SpecError(self.path, _line(node), key, message)
+
+
+def _line(node: Any) -> int | None:
+    mark = getattr(node, "start_mark", None)
+    return mark.line + 1 if mark is not None else None
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _kind(node: Any) -> str:
+    import yaml
+
+    if isinstance(node, yaml.MappingNode):
+        return "a mapping"
+    if isinstance(node, yaml.SequenceNode):
+        return "a list"
+    return repr(node.value) if len(node.value) <= 60 else repr(node.value[:57] + "...")
+
+
+def _plain(ctx: _Ctx, node: Any, key: str) -> Any:
+    """Convert a node to plain Python (str, int, float, bool, None, list, dict)."""
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode):
+        if node.tag not in _SCALAR_TAGS:
+            raise ctx.err(node, key, f"YAML tag {node.tag!r} is not allowed (plain data only)")
+        return ctx.loader.construct_object(node, deep=True)
+    if isinstance(node, yaml.SequenceNode):
+        if node.tag != _STD + "seq":
+            raise ctx.err(node, key, f"YAML tag {node.tag!r} is not allowed (plain data only)")
+        return [_plain(ctx, n, f"{key}[{i}]") for i, n in enumerate(node.value)]
+    if isinstance(node, yaml.MappingNode):
+        return {k: _plain(ctx, v, f"{key}.{k}") for k, (_, v) in _pairs(ctx, node, key).items()}
+    raise ctx.err(node, key, "unsupported YAML node")  # pragma: no cover
+
+
+def _pairs(ctx: _Ctx, node: Any, key: str | None) -> dict[str, tuple[Any, Any]]:
+    """A mapping node's items as {key: (key_node, value_node)}; keys must be unique strings."""
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode) or node.tag != _STD + "map":
+        raise ctx.err(node, key, f"expected a mapping, got {_kind(node)}")
+    out: dict[str, tuple[Any, Any]] = {}
+    for knode, vnode in node.value:
+        if not isinstance(knode, yaml.ScalarNode) or knode.tag != _STD + "str":
+            raise ctx.err(knode, key, f"mapping keys must be plain strings, got {_kind(knode)}")
+        name = knode.value
+        full = f"{key}.{name}" if key else name
+        if name in out:
+            first = _line(out[name][0])
+            raise ctx.err(knode, full, f"duplicate key (first set on line {first})")
+        out[name] = (knode, vnode)
+    return out
+
+
+def _scalar(ctx: _Ctx, node: Any, key: str) -> Any:
+    import yaml
+
+    if not isinstance(node, yaml.ScalarNode):
+        return _Unset  # callers turn this into an "expected ..." error
+    return _plain(ctx, node, key)
+
+
+class _UnsetType:
+    pass
+
+
+_Unset: Any = _UnsetType()
+
+
+def _string(ctx: _Ctx, node: Any, key: str, *, nonempty: bool = True) -> str:
+    value = _scalar(ctx, node, key)
+    if not isinstance(value, str) or (nonempty and not value.strip()):
+        got = _kind(node) if value is _Unset else _show(value)
+        raise ctx.err(node, key, f"expected a {'non-empty ' if nonempty else ''}string, got {got}")
+    return value
+
+
+def _identifier(ctx: _Ctx, node: Any, key: str, regex: re.Pattern[str], what: str) -> str:
+    value = _string(ctx, node, key)
+    if not regex.match(value):
+        raise ctx.err(node, key, f"expected {what}, got {_show(value)}")
+    return value
+
+
+def _number(ctx: _Ctx, node: Any, key: str) -> float:
+    value = _scalar(ctx, node, key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        got = _kind(node) if value is _Unset else _show(value)
+        raise ctx.err(node, key, f"expected a number > 0, got {got}")
+    if value <= 0:
+        raise ctx.err(node, key, f"expected a number > 0, got {_show(value)}")
+    return float(value)
+
+
+def _positive_int(ctx: _Ctx, node: Any, key: str) -> int:
+    value = _scalar(ctx, node, key)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        got = _kind(node) if value is _Unset else _show(value)
+        raise ctx.err(node, key, f"expected an integer >= 1, got {got}")
+    return value
+
+
+def _list_node(ctx: _Ctx, node: Any, key: str) -> list[Any]:
+    import yaml
+
+    if not isinstance(node, yaml.SequenceNode):
+        raise ctx.err(node, key, f"expected a list, got {_kind(node)}")
+    return list(node.value)
+
+
+# -- the schema --------------------------------------------------------------------------
+
+TASK_KEYS = {
+    "id",
+    "prompt",
+    "entry_point",
+    "reference",
+    "tests",
+    "check",
+    "workload",
+    "timeout_s",
+    "models",
+    "samples",
+    "marks",
+    "variants",
+    "model_params",
+    "description",
+    "source",
+}
+REQUIRED = ("prompt", "entry_point", "reference", "tests", "workload")
+#: Keys a multi-task file's ``defaults:`` may set (shared by all its tasks).
+DEFAULT_KEYS = TASK_KEYS - {"id", "prompt", "entry_point", "reference", "tests", "check"}
+TEST_KEYS = {"args", "kwargs", "expect"}
+WORKLOAD_KEYS = {"args", "kwargs", "min_time_s"}
+
+
+def _expected_keys(allowed: set[str]) -> str:
+    return ", ".join(sorted(allowed))
+
+
+def _check_unknown(ctx: _Ctx, pairs: dict[str, tuple[Any, Any]], allowed: set[str],
+                   prefix: str | None) -> None:
+    for name, (knode, _) in pairs.items():
+        if name not in allowed:
+            full = f"{prefix}.{name}" if prefix else name
+            raise ctx.err(knode, full, f"unknown key; expected one of: {_expected_keys(allowed)}")
+
+
+def _args(ctx: _Ctx, pairs: dict[str, tuple[Any, Any]], prefix: str) -> tuple[tuple[Any, ...],
+                                                                              dict[str, Any]]:
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = {}
+    if "args" in pairs:
+        node = pairs["args"][1]
+        args = tuple(_plain(ctx, n, f"{prefix}.args[{i}]")
+                     for i, n in enumerate(_list_node(ctx, node, f"{prefix}.args")))
+    if "kwargs" in pairs:
+        node = pairs["kwargs"][1]
+        kwargs = {k: _plain(ctx, v, f"{prefix}.kwargs.{k}")
+                  for k, (_, v) in _pairs(ctx, node, f"{prefix}.kwargs").items()}
+        for k, (knode, _) in _pairs(ctx, node, f"{prefix}.kwargs").items():
+            if not k.isidentifier():
+                raise ctx.err(knode, f"{prefix}.kwargs.{k}", "expected a Python identifier")
+    return args, kwargs
+
+
+def _tests(ctx: _Ctx, node: Any) -> tuple[dict[str, Any], ...]:
+    items = _list_node(ctx, node, "tests")
+    if not items:
+        raise ctx.err(node, "tests", "expected at least one test case, got an empty list")
+    out = []
+    for i, tnode in enumerate(items):
+        key = f"tests[{i}]"
+        pairs = _pairs(ctx, tnode, key)
+        _check_unknown(ctx, pairs, TEST_KEYS, key)
+        if "expect" not in pairs:
+            raise ctx.err(tnode, f"{key}.expect", "missing required key (the expected result)")
+        args, kwargs = _args(ctx, pairs, key)
+        expect = _plain(ctx, pairs["expect"][1], f"{key}.expect")
+        out.append({"args": list(args), "kwargs": kwargs, "expect": expect})
+    return tuple(out)
+
+
+def _workload(ctx: _Ctx, node: Any) -> Workload:
+    pairs = _pairs(ctx, node, "workload")
+    _check_unknown(ctx, pairs, WORKLOAD_KEYS, "workload")
+    args, kwargs = _args(ctx, pairs, "workload")
+    min_time_s = DEFAULT_MIN_TIME_S
+    if "min_time_s" in pairs:
+        min_time_s = _number(ctx, pairs["min_time_s"][1], "workload.min_time_s")
+    return Workload(args=args, kwargs=kwargs, min_time_s=min_time_s)
+
+
+def _string_list(ctx: _Ctx, node: Any, key: str, regex: re.Pattern[str] | None,
+                 what: str) -> tuple[str, ...]:
+    out = []
+    for i, n in enumerate(_list_node(ctx, node, key)):
+        value = (_identifier(ctx, n, f"{key}[{i}]", regex, what) if regex
+                 else _string(ctx, n, f"{key}[{i}]"))
+        out.append(value)
+    return tuple(out)
+
+
+def parse_params_b(value: Any) -> tuple[float, float] | None:
+    """``8`` (dense: active = total), ``"12.9/46.7"`` (active/total) or ``[12.9, 46.7]``.
+
+    Billions of parameters. None when the value is not one of those forms.
+    """
+    def num(x: Any) -> float | None:
+        if isinstance(x, bool):
+            return None
+        try:
+            v = float(x)
+        except (TypeError, ValueError):
+            return None
+        return v if math.isfinite(v) and v > 0 else None
+
+    if isinstance(value, (list, tuple)) and len(value) == 2:
+        a, t = num(value[0]), num(value[1])
+    elif isinstance(value, str) and "/" in value:
+        left, _, right = value.partition("/")
+        a, t = num(left.strip()), num(right.strip())
+    else:
+        a = t = num(value)
+    if a is None or t is None or a > t:
+        return None
+    return (a, t)
+
+
+def _model_params(ctx: _Ctx, node: Any) -> dict[str, tuple[float, float]]:
+    out = {}
+    for name, (_, vnode) in _pairs(ctx, node, "model_params").items():
+        parsed = parse_params_b(_plain(ctx, vnode, f"model_params.{name}"))
+        if parsed is None:
+            raise ctx.err(vnode, f"model_params.{name}",
+                          "expected active parameters in billions (a number > 0), or "
+                          f"'ACTIVE/TOTAL' for a mixture of experts, got {_kind(vnode)}")
+        out[name] = parsed
+    return out
+
+
+def _variants(ctx: _Ctx, node: Any) -> dict[str, str]:
+    out = {}
+    for name, (knode, vnode) in _pairs(ctx, node, "variants").items():
+        if not ID_RE.match(name):
+            raise ctx.err(knode, f"variants.{name}",
+                          "expected a variant name of letters, digits, '_', '-' or '.'")
+        out[name] = _string(ctx, vnode, f"variants.{name}")
+    return out
+
+
+def _task(ctx: _Ctx, node: Any, default_id: str | None, defaults: dict[str, tuple[Any, Any]],
+          prefix: str) -> Task:
+    pairs = _pairs(ctx, node, prefix or None)
+    _check_unknown(ctx, pairs, TASK_KEYS | ({"schema"} if not prefix else set()), prefix or None)
+    merged = {**defaults, **pairs}
+
+    def key(name: str) -> str:
+        return f"{prefix}.{name}" if prefix else name
+
+    for name in REQUIRED:
+        if name not in merged:
+            raise ctx.err(node, key(name), f"missing required key ({_WHAT[name]})")
+
+    if "id" in pairs:
+        task_id = _identifier(ctx, pairs["id"][1], key("id"), ID_RE,
+                              "an id of letters, digits, '_', '-' or '.' (at most 100)")
+    elif default_id is not None:
+        if not ID_RE.match(default_id):
+            raise ctx.err(node, key("id"), f"the file name {default_id!r} is not a valid task "
+                          "id; add an 'id:' of letters, digits, '_', '-' or '.'")
+        task_id = default_id
+    else:
+        raise ctx.err(node, key("id"), "missing required key (each task of a 'tasks:' list "
+                      "needs an id)")
+
+    def n(name: str) -> Any:
+        return merged[name][1]
+
+    entry_point = _string(ctx, n("entry_point"), key("entry_point"))
+    if not entry_point.isidentifier():
+        raise ctx.err(n("entry_point"), key("entry_point"),
+                      f"expected a Python identifier, got {_show(entry_point)}")
+    models = None
+    if "models" in merged:
+        models = _string_list(ctx, n("models"), key("models"), None, "a model name")
+        if not models:
+            raise ctx.err(n("models"), key("models"), "expected at least one model name")
+    return Task(
+        id=task_id,
+        prompt=_string(ctx, n("prompt"), key("prompt")),
+        entry_point=entry_point,
+        reference=_string(ctx, n("reference"), key("reference")),
+        tests=_tests(ctx, n("tests")),
+        workload=_workload(ctx, n("workload")),
+        check=_string(ctx, n("check"), key("check")) if "check" in merged else None,
+        timeout_s=_number(ctx, n("timeout_s"), key("timeout_s"))
+        if "timeout_s" in merged else DEFAULT_TIMEOUT_S,
+        models=models,
+        samples=_positive_int(ctx, n("samples"), key("samples")) if "samples" in merged else 1,
+        marks=_string_list(ctx, n("marks"), key("marks"), MARK_RE, "a mark name (identifier)")
+        if "marks" in merged else (),
+        variants=_variants(ctx, n("variants")) if "variants" in merged else {},
+        model_params=_model_params(ctx, n("model_params")) if "model_params" in merged else {},
+        description=_string(ctx, n("description"), key("description"), nonempty=False)
+        if "description" in merged else None,
+        source=_string(ctx, n("source"), key("source"), nonempty=False)
+        if "source" in merged else None,
+        path=str(ctx.path),
+        line=_line(node) or 1,
+    )
+
+
+_WHAT = {
+    "prompt": "the text sent to the model",
+    "entry_point": "the name of the function to test",
+    "reference": "a canonical solution",
+    "tests": "a list of test cases {args, kwargs, expect}",
+    "workload": "what is measured: {args, kwargs, min_time_s}",
+}
+
+
+def _refuse_anchors(path: str | Path, text: str) -> None:
+    import yaml
+
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise SpecError(path, event.start_mark.line + 1, None,
+                            "YAML anchors and aliases are not allowed in prompt files; "
+                            "repeat the value, or use a 'tasks:' file with 'defaults:'")
+
+
+def loads(text: str, path: str | Path = "<string>") -> list[Task]:
+    """Parse and validate a prompt file's text. Raises SpecError."""
+    import yaml
+
+    try:
+        _refuse_anchors(path, text)
+        loader = yaml.SafeLoader(text)
+        try:
+            root = loader.get_single_node()
+        finally:
+            loader.dispose()
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = " ".join(p for p in (exc.context, exc.problem) if p) or str(exc)
+        raise SpecError(path, line, None, f"invalid YAML: {problem}") from None
+    except yaml.YAMLError as exc:
+        raise SpecError(path, None, None, f"invalid YAML: {exc}") from None
+    if root is None:
+        raise SpecError(path, 1, None, "empty file; expected a task (a mapping) or 'tasks:'")
+    ctx = _Ctx(path, yaml.SafeLoader(""))
+    pairs = _pairs(ctx, root, None)
+    if "schema" in pairs:
+        schema = _string(ctx, pairs["schema"][1], "schema")
+        if schema != SCHEMA:
+            raise ctx.err(pairs["schema"][1], "schema", f"expected {SCHEMA!r}, got {schema!r}")
+    if "tasks" not in pairs:
+        return [_task(ctx, root, Path(path).stem, {}, "")]
+
+    _check_unknown(ctx, pairs, {"schema", "defaults", "tasks"}, None)
+    defaults: dict[str, tuple[Any, Any]] = {}
+    if "defaults" in pairs:
+        defaults = _pairs(ctx, pairs["defaults"][1], "defaults")
+        _check_unknown(ctx, defaults, DEFAULT_KEYS, "defaults")
+    task_nodes = _list_node(ctx, pairs["tasks"][1], "tasks")
+    if not task_nodes:
+        raise ctx.err(pairs["tasks"][1], "tasks", "expected at least one task, got an empty list")
+    tasks: list[Task] = []
+    seen: dict[str, int] = {}
+    for i, tnode in enumerate(task_nodes):
+        task = _task(ctx, tnode, None, defaults, f"tasks[{i}]")
+        if task.id in seen:
+            id_node = _pairs(ctx, tnode, None)["id"][1]
+            raise ctx.err(id_node, f"tasks[{i}].id",
+                          f"duplicate id {task.id!r} (first used on line {seen[task.id]})")
+        seen[task.id] = task.line
+        tasks.append(task)
+    return tasks
+
+
+def load(path: str | Path) -> list[Task]:
+    """Read and validate one prompt file. Raises SpecError (also for unreadable files)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(p, None, None, f"cannot read the file: {exc}") from None
+    return loads(text, p)

@@ -1,0 +1,1 @@
+"""Reports: terminal, JSON, CSV, HTML, Markdown and pandas."""

@@ -1,0 +1,117 @@
+"""The JSON report (schema ``pytest-carbon/report/1``): build it from a session, write it."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from .. import __version__
+from ..atomic import write_text_atomic
+from ..record import SCHEMA, iso_utc
+
+
+class ReportError(ValueError):
+    """A file is not a pytest-carbon report (or has another schema)."""
+
+
+def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Totals over records; unmeasured records (null energy) count as tests, not as zero."""
+    energy = gco2e = duration = 0.0
+    tests = measured = 0
+    methods: dict[str, int] = {}
+    embodied: float | None = None
+    water: float | None = None
+    for r in records:
+        tests += 1
+        if r.get("energy_j") is None:
+            continue
+        measured += 1
+        energy += r["energy_j"]
+        gco2e += r.get("gco2e_g") or 0.0
+        duration += r.get("duration_s") or 0.0
+        m = r.get("method") or "unknown"
+        methods[m] = methods.get(m, 0) + 1
+        if r.get("embodied_gco2e_g") is not None:
+            embodied = (embodied or 0.0) + r["embodied_gco2e_g"]
+        if r.get("water_l") is not None:
+            water = (water or 0.0) + r["water_l"]
+    out: dict[str, Any] = {
+        "energy_j": energy,
+        "gco2e_g": gco2e,
+        "duration_s": duration,
+        "tests": tests,
+        "measured": measured,
+        "methods": methods,
+    }
+    if embodied is not None:
+        out["embodied_gco2e_g"] = embodied
+    if water is not None:
+        out["water_l"] = water
+    return out
+
+
+def build_report(cs: Any, *, complete: bool) -> dict[str, Any]:
+    """The report of a CarbonSession (controller or local)."""
+    from ..machine import machine_json
+
+    machine = machine_json()
+    machine["sensors"] = cs.sensor_statuses()
+    records = sorted(cs.records, key=lambda r: r["nodeid"])
+    finished = cs.finished_unix_s
+    report: dict[str, Any] = {
+        "schema": SCHEMA,
+        "version": __version__,
+        "created": iso_utc(),
+        "complete": complete,
+        "machine": machine,
+        "accounting": cs.accounting.to_json(),
+        "idle_power_w": cs.idle_power_w,
+        "run": {
+            "started": iso_utc(cs.started_unix_s),
+            "finished": iso_utc(finished) if finished else iso_utc(),
+            "duration_s": (finished or time.time()) - cs.started_unix_s,
+            "workers": cs.workers,
+            "args": list(cs.config.invocation_params.args),
+        },
+        "tests": records,
+        "summary": summarize(records),
+        "warnings": list(cs.warnings),
+    }
+    return report
+
+
+def dumps(report: Mapping[str, Any]) -> str:
+    return json.dumps(report, indent=2, sort_keys=False, default=_default, allow_nan=False) + "\n"
+
+
+def _default(obj: object) -> object:
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    if isinstance(obj, Path):
+        return str(obj)
+    return repr(obj)
+
+
+def write_json(report: Mapping[str, Any], path: str | Path) -> Path:
+    return write_text_atomic(path, dumps(report))
+
+
+def load_report(path: str | Path) -> dict[str, Any]:
+    """Read and check a report; a clear ReportError when it is not one."""
+    p = Path(path)
+    try:
+        with open(p, encoding="utf-8") as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise ReportError(f"{p}: no such file") from None
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{p}: not JSON ({exc})") from None
+    if not isinstance(data, dict) or "schema" not in data:
+        raise ReportError(f"{p}: not a pytest-carbon report (no 'schema' field)")
+    if data["schema"] != SCHEMA:
+        raise ReportError(f"{p}: schema {data['schema']!r}, expected {SCHEMA!r}")
+    return data
+
