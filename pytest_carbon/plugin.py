@@ -40,6 +40,8 @@ def pytest_configure(config: pytest.Config) -> None:
     cs = CarbonSession(config, settings)
     config.stash[SESSION_KEY] = cs
     config.pluginmanager.register(_RecordCollector(cs), "pytest-carbon-records")
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistHooks(cs), "pytest-carbon-xdist")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -107,6 +109,18 @@ def record_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
     ]
 
 
+class _XdistHooks:
+    """Registered only when pytest-xdist is present (its hooks are unknown otherwise)."""
+
+    def __init__(self, cs: CarbonSession) -> None:
+        self.cs = cs
+
+    def pytest_testnodedown(self, node: Any, error: Any) -> None:
+        output = getattr(node, "workeroutput", {}).get("pytest_carbon")
+        if output:
+            self.cs.merge_worker_output(output)
+
+
 class _RecordCollector:
     """Receives test reports for one session (``pytest_runtest_logreport`` gets no config,
     so a per-config object is registered instead of a module global)."""
@@ -133,7 +147,11 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     cs = session.config.stash.get(SESSION_KEY, None)
-    if cs is None or cs.role == "worker":
+    if cs is None:
+        return
+    if cs.role == "worker":
+        # What the controller cannot see for itself travels back in workeroutput.
+        session.config.workeroutput["pytest_carbon"] = cs.worker_output()  # type: ignore[attr-defined]
         return
     from .finish import write_reports
 

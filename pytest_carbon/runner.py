@@ -64,7 +64,7 @@ def _budget_of(item: pytest.Item) -> dict[str, float]:
     try:
         return parse_budget(marker.args, marker.kwargs)
     except BudgetError as exc:
-        raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
+        pytest.fail(str(exc), pytrace=False)
 
 
 def _store(
@@ -145,11 +145,12 @@ def _hook_benchmark(bench: Any, meter: Any, nodeid: str, windows: list[Measureme
 
 
 def _benchmark_energy(record: dict[str, Any], bench: Any, windows: list[Measurement]) -> None:
-    stats_obj = getattr(getattr(bench, "stats", None), "stats", None)
-    data = list(getattr(stats_obj, "data", []) or [])
+    metadata = getattr(bench, "stats", None)  # pytest-benchmark's Metadata
+    data = list(getattr(getattr(metadata, "stats", None), "data", []) or [])
     rounds = len(data) or len(windows)
+    # Calibration runs come first; the last ``rounds`` windows are the benchmark's rounds.
     measured = windows[-rounds:] if rounds else windows
-    iterations = max(int(getattr(bench, "iterations", 1) or 1), 1)
+    iterations = max(int(getattr(metadata, "iterations", 1) or 1), 1)
     per_round = [m.total_energy_j for m in measured]
     if not per_round:
         return

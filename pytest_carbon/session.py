@@ -58,6 +58,16 @@ class CarbonSession:
         self._accounting: Any = None
         self._statuses: list[Any] = []
         self._idle_power_w: dict[str, float] | None = None
+        self._worker_statuses: list[dict[str, Any]] | None = None
+        self.comparison: Any = None
+        self.comparison_lines: list[str] = []
+        self.written: list[tuple[str, str]] = []
+        if self.role == "controller" and settings.carbon:
+            self.warn(
+                "tests ran concurrently (pytest-xdist): per-test energy is less precise; "
+                "machine-wide counters are attributed by CPU-time share, and the estimate "
+                "counts each test's own process"
+            )
 
     # -- lazily opened, so a run that measures nothing opens nothing -------------------
     @property
@@ -102,9 +112,7 @@ class CarbonSession:
             attribution="always" if self.concurrent else "auto",
         )
         if isinstance(s.carbon_idle, float):
-            meter.idle_power_w = {
-                c: (s.carbon_idle if c == "cpu" else 0.0) for c in meter.owner
-            }
+            meter.idle_power_w = {c: (s.carbon_idle if c == "cpu" else 0.0) for c in meter.owner}
         elif s.carbon_idle == "auto":
             meter.measure_idle()
         self._idle_power_w = dict(meter.idle_power_w)
@@ -117,11 +125,29 @@ class CarbonSession:
         return self.settings.carbon or item.get_closest_marker("carbon") is not None
 
     def sensor_statuses(self) -> list[dict[str, Any]]:
+        if self._worker_statuses is not None:
+            return list(self._worker_statuses)
         return [st.to_json() for st in self._statuses]
 
     @property
     def idle_power_w(self) -> dict[str, float]:
         return dict(self._idle_power_w or {})
+
+    # -- xdist: workers measure, the controller reports --------------------------------
+    def worker_output(self) -> dict[str, Any]:
+        return {
+            "sensors": self.sensor_statuses(),
+            "idle_power_w": self.idle_power_w,
+            "warnings": list(self.warnings),
+        }
+
+    def merge_worker_output(self, output: dict[str, Any]) -> None:
+        if output.get("sensors") and self._worker_statuses is None:
+            self._worker_statuses = list(output["sensors"])
+        if output.get("idle_power_w") and not self._idle_power_w:
+            self._idle_power_w = dict(output["idle_power_w"])
+        for w in output.get("warnings") or []:
+            self.warn(w)
 
     def warn(self, message: str) -> None:
         """Record a caveat for the summary and the JSON report (once per message)."""

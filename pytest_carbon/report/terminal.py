@@ -30,9 +30,11 @@ def table_lines(
                 comps.append(c)
     order = {"cpu": 0, "dram": 1, "gpu": 2}
     comps.sort(key=lambda c: (order.get(c, 9), c))
-    cols = [("energy", 9)] + [(c, 9) for c in comps] + [
-        ("method", 10), ("EDP", 10), ("CO2e", 9), ("time", 8)
-    ]
+    cols = (
+        [("energy", 9)]
+        + [(c, 9) for c in comps]
+        + [("method", 10), ("EDP", 10), ("CO2e", 9), ("time", 8)]
+    )
     fixed = sum(w + 1 for _, w in cols)
     name_w = max(width - fixed, 24)
     header = _fit("test", name_w) + "".join(" " + n.rjust(w) for n, w in cols)
@@ -42,8 +44,10 @@ def table_lines(
     shown = ordered if limit is None else ordered[:limit]
     for r in shown:
         cells = [si(r.get("energy_j"), "J")]
-        cells += [si((r.get("components") or {}).get(c), "J") if r.get("energy_j") is not None
-                  else "—" for c in comps]
+        cells += [
+            si((r.get("components") or {}).get(c), "J") if r.get("energy_j") is not None else "—"
+            for c in comps
+        ]
         cells += [
             r.get("method") or "not meas.",
             si(r.get("edp_js"), "J·s"),
@@ -62,12 +66,15 @@ def table_lines(
     total_d = sum(r.get("duration_s") or 0.0 for r in measured)
     methods = sorted({r.get("method") for r in measured if r.get("method")})
     cells = [si(total_e, "J")]
-    cells += [si(sum((r.get("components") or {}).get(c, 0.0) for r in measured), "J")
-              for c in comps]
+    cells += [
+        si(sum((r.get("components") or {}).get(c, 0.0) for r in measured), "J") for c in comps
+    ]
     method = methods[0] if len(methods) == 1 else ("mixed" if methods else "—")
     cells += [method, "", si(total_g, "g"), si(total_d, "s")]
     label = f"total ({len(measured)} measured"
-    label += f", {len(records) - len(measured)} not measured)" if len(measured) < len(records) else ")"
+    label += (
+        f", {len(records) - len(measured)} not measured)" if len(measured) < len(records) else ")"
+    )
     lines.append(rule)
     lines.append(
         _fit(label, name_w)
@@ -101,7 +108,8 @@ def header_lines(cs: Any) -> list[str]:
     idle = cs.idle_power_w
     if idle:
         lines.append(
-            "idle power: " + ", ".join(f"{c} {si(w, 'W')}" for c, w in idle.items())
+            "idle power: "
+            + ", ".join(f"{c} {si(w, 'W')}" for c, w in idle.items())
             + " (subtracted for dynamic_energy_j)"
         )
     return lines

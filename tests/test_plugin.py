@@ -1,0 +1,323 @@
+"""End-to-end tests of ``pytest --carbon`` through pytester, with and without xdist."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+
+import pytest
+
+from pytest_carbon.accounting import J_PER_KWH
+from pytest_carbon.report.csvreport import CODECARBON_COLUMNS
+
+WORK = """
+import time
+import pytest
+
+def work(n):
+    total = 0
+    for i in range(n):
+        total += i * i
+    return total
+
+def test_light():
+    work(300_000)
+
+def test_heavy():
+    work(1_200_000)
+
+def test_sleep():
+    time.sleep(0.1)
+
+def test_fails():
+    work(10_000)
+    assert False, "boom"
+"""
+
+XDIST = [pytest.param([], id="local"), pytest.param(["-n", "2"], id="xdist")]
+
+
+def run_json(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]:
+    result = pytester.runpytest_subprocess("--carbon", "--carbon-json=out.json", *args)
+    report = json.loads((pytester.path / "out.json").read_text())
+    return result, report
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_json_fields_consistent(pytester: pytest.Pytester, extra: list[str]) -> None:
+    pytester.makepyfile(test_work=WORK)
+    result, report = run_json(pytester, "--carbon-pue=1.2", *extra)
+    result.assert_outcomes(passed=3, failed=1)
+    assert report["schema"] == "pytest-carbon/report/1"
+    assert report["complete"] is True
+    acc = report["accounting"]
+    assert acc["pue"] == 1.2
+    assert acc["intensity_g_per_kwh"] > 0
+    assert report["machine"]["sensors"], "the sensors used must be listed"
+    tests = {t["nodeid"].split("::")[-1]: t for t in report["tests"]}
+    assert set(tests) == {"test_light", "test_heavy", "test_sleep", "test_fails"}
+    assert tests["test_fails"]["outcome"] == "failed"
+    for t in tests.values():
+        assert t["method"] in ("measured", "estimated", "attributed")
+        assert set(t["component_methods"]) == set(t["components"])
+        assert t["energy_j"] == pytest.approx(sum(t["components"].values()), rel=1e-9)
+        assert t["edp_js"] == pytest.approx(t["energy_j"] * t["duration_s"], rel=1e-9)
+        expected_g = t["energy_j"] / J_PER_KWH * acc["pue"] * acc["intensity_g_per_kwh"]
+        assert t["gco2e_g"] == pytest.approx(expected_g, rel=1e-9)
+        assert t["power_w"] == pytest.approx(t["energy_j"] / t["duration_s"], rel=1e-9)
+        assert 0 <= t["dynamic_energy_j"] <= t["energy_j"] + 1e-12
+    if extra:
+        assert {t["worker"] for t in tests.values()} <= {"gw0", "gw1"}
+        assert report["run"]["workers"] == 2
+        assert "less precise" in result.stdout.str()
+    summary = report["summary"]
+    assert summary["tests"] == 4
+    assert summary["energy_j"] == pytest.approx(sum(t["energy_j"] for t in tests.values()))
+    # The heavier loop costs more; sleeping costs almost nothing beyond idle.
+    assert tests["test_heavy"]["energy_j"] > tests["test_light"]["energy_j"]
+    assert tests["test_sleep"]["dynamic_energy_j"] < 0.1 * tests["test_light"]["energy_j"]
+
+
+def test_energy_scales_with_work(pytester: pytest.Pytester) -> None:
+    """Two tests whose CPU work differs by 4x show energies that differ by about 4x."""
+    pytester.makepyfile(
+        test_ratio="""
+        def work(n):
+            total = 0
+            for i in range(n):
+                total += i * i
+            return total
+
+        def test_x1():
+            work(1_500_000)
+
+        def test_x4():
+            work(6_000_000)
+        """
+    )
+    ratios = []
+    for _ in range(3):
+        _, report = run_json(pytester, "-p", "no:randomly")
+        e = {t["nodeid"].split("::")[-1]: t["dynamic_energy_j"] for t in report["tests"]}
+        ratios.append(e["test_x4"] / e["test_x1"])
+    ratio = sorted(ratios)[1]
+    assert ratio == pytest.approx(4.0, rel=0.15), ratios
+
+
+def test_budget_failure_shows_value_budget_and_method(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.carbon(max_energy_j=1e-9)
+        def test_over():
+            sum(range(200_000))
+
+        @pytest.mark.carbon(max_energy_j=1e6, max_power_w=1e6)
+        def test_under():
+            sum(range(1000))
+        """
+    )
+    # No --carbon: a test with a budget is measured anyway.
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(
+        ["*carbon budget exceeded: energy_j = * J for the call phase > max_energy_j=1e-09 J "
+         "(method: estimated)*"]
+    )
+
+
+def test_bad_budget_fails_the_test_with_a_clear_message(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.carbon(max_joules=3)
+        def test_x():
+            pass
+        """
+    )
+    result = pytester.runpytest_subprocess()
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*@pytest.mark.carbon: unknown budget max_joules; use max_energy_j*"])
+
+
+@pytest.mark.parametrize("extra", XDIST)
+def test_interrupted_run_still_writes_what_it_measured(
+    pytester: pytest.Pytester, extra: list[str]
+) -> None:
+    pytester.makepyfile(
+        test_a="""
+        def test_first():
+            sum(range(100_000))
+        """,
+        test_b="""
+        def test_interrupt():
+            raise KeyboardInterrupt
+        """,
+    )
+    result = pytester.runpytest_subprocess(
+        "--carbon", "--carbon-json=out.json", "-p", "no:randomly", *extra
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    report = json.loads((pytester.path / "out.json").read_text())
+    assert report["complete"] is False
+    measured = [t["nodeid"] for t in report["tests"]]
+    assert "test_a.py::test_first" in measured
+
+
+def test_csv_has_codecarbon_columns(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_work=WORK)
+    pytester.runpytest_subprocess("--carbon", "--carbon-csv=out.csv", "--carbon-json=out.json")
+    with open(pytester.path / "out.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    report = json.loads((pytester.path / "out.json").read_text())
+    assert len(rows) == 4
+    header = list(rows[0])
+    assert header[: len(CODECARBON_COLUMNS)] == list(CODECARBON_COLUMNS)
+    by_id = {t["nodeid"]: t for t in report["tests"]}
+    for row in rows:
+        rec = by_id[row["nodeid"]]
+        # codecarbon units: kWh for energy, kg for emissions, seconds for duration.
+        assert float(row["energy_consumed"]) == pytest.approx(rec["energy_j"] / J_PER_KWH)
+        assert float(row["emissions"]) == pytest.approx(rec["gco2e_g"] / 1000)
+        assert float(row["duration"]) == pytest.approx(rec["duration_s"])
+        assert row["method"] == rec["method"]
+
+
+def test_without_carbon_nothing_is_measured(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_work=WORK)
+    result = pytester.runpytest_subprocess("--carbon-json=out.json")
+    result.assert_outcomes(passed=3, failed=1)
+    assert "pytest-carbon" not in result.stdout.str()
+    report = json.loads((pytester.path / "out.json").read_text())
+    assert report["tests"] == []
+
+
+def test_terminal_summary_states_location_pue_sensors_and_methods(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_work=WORK)
+    result = pytester.runpytest_subprocess("--carbon", "--carbon-country=FRA")
+    out = result.stdout.str()
+    result.stdout.fnmatch_lines(
+        [
+            "*pytest-carbon: energy and carbon*",
+            "sensors: estimate (estimated*",
+            "location: FRA, * gCO2e/kWh*",
+            "PUE: 1 (default)*",
+            "test * energy * cpu * dram * method * EDP * CO2e * time",
+            "*test_work.py::test_heavy * estimated *",
+            "total (4 measured)*",
+        ]
+    )
+    # Sorted by energy: the heavy test comes first.
+    assert out.index("test_heavy") < out.index("test_light")
+    for line in out.splitlines():
+        if line.startswith("test_work.py::"):
+            assert len(line) <= 100
+
+
+def test_rounds_repeat_the_call_phase(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        CALLS = []
+
+        def test_counted():
+            CALLS.append(1)
+            sum(range(50_000))
+
+        def test_calls_seen():
+            assert len(CALLS) == 3
+        """
+    )
+    result, report = run_json(pytester, "--carbon-rounds=3", "-p", "no:randomly")
+    result.assert_outcomes(passed=2)
+    rec = next(t for t in report["tests"] if t["nodeid"].endswith("test_counted"))
+    assert rec["rounds"] == 3
+    assert len(rec["samples"]["energy_j"]) == 3
+    assert sum(rec["samples"]["energy_j"]) == pytest.approx(rec["energy_j"])
+
+
+def test_ini_and_environment_precedence(pytester: pytest.Pytester) -> None:
+    pytester.makeini(
+        """
+        [pytest]
+        carbon = true
+        carbon_country = POL
+        carbon_json = out.json
+        """
+    )
+    pytester.makepyfile("def test_x():\n    sum(range(1000))\n")
+    pytester.runpytest_subprocess()
+    report = json.loads((pytester.path / "out.json").read_text())
+    assert report["accounting"]["country"] == "POL"
+    assert len(report["tests"]) == 1
+    # Environment beats ini; the command line beats both.
+    import os
+
+    env = dict(os.environ, PYTEST_CARBON_COUNTRY="FRA")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
+        cwd=pytester.path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads((pytester.path / "out.json").read_text())["accounting"]["country"] == "FRA"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--carbon-country=DEU"],
+        cwd=pytester.path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert json.loads((pytester.path / "out.json").read_text())["accounting"]["country"] == "DEU"
+
+
+def test_bad_option_value_is_a_clear_usage_error(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--carbon", "--carbon-pue=0.5")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*PUE is total facility / IT energy, >= 1.0*"])
+
+
+def test_benchmark_rounds_are_measured(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_bench="""
+        def test_bench(benchmark):
+            benchmark.pedantic(sum, args=(range(20_000),), rounds=7, iterations=3)
+        """
+    )
+    result, report = run_json(pytester, "--benchmark-json=bench.json")
+    result.assert_outcomes(passed=1)
+    rec = report["tests"][0]
+    info = rec["extra_info"]["benchmark"]
+    assert info["energy_rounds"] == 7
+    assert rec["per_call"]["calls"] == 21
+    assert info["energy_j_per_call"] == pytest.approx(info["energy_j_per_round"] / 3)
+    bench = json.loads((pytester.path / "bench.json").read_text())
+    extra = bench["benchmarks"][0]["extra_info"]
+    assert extra["carbon_energy_j_per_round"] == pytest.approx(info["energy_j_per_round"])
+    assert extra["carbon_energy_method"] == rec["method"]
+
+
+def test_plugin_import_is_light() -> None:
+    """Importing the plugin (what pytest does at every start) pulls in nothing heavy."""
+    code = (
+        "import sys, pytest_carbon.plugin\n"
+        "heavy = ['pandas', 'openai', 'pynvml', 'matplotlib', 'codecarbon', 'numpy', 'yaml']\n"
+        "print([m for m in heavy if m in sys.modules])\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_pytest_startup_without_carbon_imports_nothing_heavy(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import sys
+
+        def test_modules():
+            heavy = ["pandas", "openai", "pynvml", "matplotlib", "codecarbon", "yaml"]
+            assert [m for m in heavy if m in sys.modules] == []
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:benchmark", "-p", "no:xdist")
+    result.assert_outcomes(passed=1)
