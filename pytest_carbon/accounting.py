@@ -1,4 +1,4 @@
-"""Carbon accounting: grid intensity, PUE, gCO2e, embodied share, water and the energy-delay products.
+"""Carbon accounting: grid intensity, PUE, gCO2e, embodied share, water, energy-delay products.
 
 Every conversion of units happens here, once. Every default and formula, with its source,
 is in ``docs/how-numbers-are-computed.md``. Grid intensities come from the data files that
@@ -256,7 +256,9 @@ class Accounting:
         parts.append(f"from {self.intensity_source}")
         if self.is_default:
             parts.append("[default: set --carbon-country, --carbon-region or --carbon-intensity]")
-        text = " ".join(parts) + f"; PUE {self.pue:g}" + (" (default)" if self.pue_is_default else "")
+        text = (
+            " ".join(parts) + f"; PUE {self.pue:g}" + (" (default)" if self.pue_is_default else "")
+        )
         if self.embodied_enabled:
             text += f"; embodied {self.embodied_kgco2e:g} kgCO2e over {self.lifetime_h:g} h"
         if self.water_enabled:
@@ -359,11 +361,14 @@ def _canada_rows() -> list[RegionIntensity]:
         total = float(shares.get("total") or 0.0)
         if total <= 0:
             continue
-        intensity = sum(
-            float(shares.get(key, 0.0)) * float(factors[src])
-            for key, src in _CANADA_SOURCE_KEYS.items()
-            if src in factors
-        ) / total
+        intensity = (
+            sum(
+                float(shares.get(key, 0.0)) * float(factors[src])
+                for key, src in _CANADA_SOURCE_KEYS.items()
+                if src in factors
+            )
+            / total
+        )
         code = _CANADA_CODES.get(province)
         rows.append(
             RegionIntensity(
@@ -399,13 +404,25 @@ def _china_rows() -> list[RegionIntensity]:
     return rows
 
 
-@functools.lru_cache(maxsize=1)
+_TABLE_LOADERS = {
+    "USA": _usa_rows,
+    "SWE": _nordic_rows,
+    "NOR": _nordic_rows,
+    "FIN": _nordic_rows,
+    "CAN": _canada_rows,
+    "CHN": _china_rows,
+}
+
+
+@functools.cache
+def _country_regions(country: str) -> tuple[RegionIntensity, ...]:
+    # Only the one file a country needs is read (the Nordic file serves three countries).
+    return tuple(r for r in _TABLE_LOADERS[country]() if r.country == country)
+
+
 def region_tables() -> dict[str, tuple[RegionIntensity, ...]]:
-    """Every regional intensity codecarbon ships, by ISO3 country (cached)."""
-    tables: dict[str, list[RegionIntensity]] = {}
-    for row in (*_usa_rows(), *_nordic_rows(), *_canada_rows(), *_china_rows()):
-        tables.setdefault(row.country, []).append(row)
-    return {k: tuple(v) for k, v in tables.items()}
+    """Every regional intensity codecarbon ships, by ISO3 country (cached per country)."""
+    return {c: _country_regions(c) for c in sorted(_TABLE_LOADERS)}
 
 
 def _region_label(row: RegionIntensity) -> str:
@@ -435,18 +452,20 @@ def _region_error(region: str, country: str, rows: tuple[RegionIntensity, ...]) 
 
 def resolve_region(region: str, country: str | None = None) -> RegionIntensity:
     """A region's intensity; the country is inferred when the name is unique across tables."""
-    tables = region_tables()
     if country:
         code = country.strip().upper()
-        if code not in tables:
+        if code not in _TABLE_LOADERS:
             raise ValueError(
                 f"no regional intensities for {code}; codecarbon ships regions for "
-                f"{', '.join(sorted(tables))}. Use --carbon-country alone, or --carbon-intensity."
+                f"{', '.join(sorted(_TABLE_LOADERS))}. Use --carbon-country alone, or "
+                "--carbon-intensity."
             )
-        found = _find_region(region, tables[code])
+        rows = _country_regions(code)
+        found = _find_region(region, rows)
         if not found:
-            raise _region_error(region, code, tables[code])
+            raise _region_error(region, code, rows)
         return found[0]
+    tables = region_tables()
     every = [r for rows in tables.values() for r in rows]
     found = _find_region(region, every)
     if len(found) == 1:
@@ -497,7 +516,9 @@ def world_average() -> Accounting:
         )
     except (ValueError, KeyError, TypeError):
         value = WORLD_AVERAGE_FALLBACK_G_PER_KWH
-        source = "built-in world average (IEA 2019, as codecarbon ships); codecarbon data unreadable"
+        source = (
+            "built-in world average (IEA 2019, as codecarbon ships); codecarbon data unreadable"
+        )
     return Accounting(intensity_g_per_kwh=value, intensity_source=source, is_default=True)
 
 
@@ -538,9 +559,7 @@ def resolve_accounting(
         )
     if water_l_per_kwh is not None:
         _check_nonnegative("the water factor", water_l_per_kwh, "L/kWh")
-        extra.update(
-            water_l_per_kwh=float(water_l_per_kwh), water_source=water_source or "given"
-        )
+        extra.update(water_l_per_kwh=float(water_l_per_kwh), water_source=water_source or "given")
     code = country.strip().upper() if country else None
 
     if intensity_g_per_kwh is not None:
@@ -574,7 +593,9 @@ def resolve_accounting(
             **extra,
         )
     base = world_average()
-    return Accounting(base.intensity_g_per_kwh, base.intensity_source, None, None, None, True, **extra)
+    return Accounting(
+        base.intensity_g_per_kwh, base.intensity_source, None, None, None, True, **extra
+    )
 
 
 def accounting_from_settings(

@@ -44,6 +44,9 @@ LED_BULB_W = 10.0
 def equivalences(gco2e_g: float, energy_j: float) -> list[dict[str, Any]]:
     """Everyday equivalents: carbon-based first, then energy-based.
 
+    Each reads as "<value> <unit> of <label>" (e.g. "2.1 km of driving an average passenger
+    car", "3 months of one tree's CO2 uptake").
+
     Each item: ``label``, ``value``, ``unit``, ``basis`` (``gco2e`` or ``energy``),
     ``factor`` (the constant used, with its unit) and ``source``.
     """
@@ -57,7 +60,7 @@ def equivalences(gco2e_g: float, energy_j: float) -> list[dict[str, Any]]:
             "source": "US EPA EPA-420-F-23-014 (8,887 gCO2/gallon, 22.0 mpg)",
         },
         {
-            "label": "smartphone charges",
+            "label": "a smartphone's battery",
             "value": gco2e_g / SMARTPHONE_G_CO2_PER_CHARGE,
             "unit": "charges",
             "basis": "gco2e",
@@ -65,15 +68,15 @@ def equivalences(gco2e_g: float, energy_j: float) -> list[dict[str, Any]]:
             "source": "US EPA Greenhouse Gas Equivalencies Calculator (8.22e-6 tCO2/charge)",
         },
         {
-            "label": "a tree's sequestration",
+            "label": "one tree's CO2 uptake",
             "value": gco2e_g / TREE_G_CO2_PER_MONTH,
-            "unit": "tree-months",
+            "unit": "months",
             "basis": "gco2e",
             "factor": f"{TREE_G_CO2_PER_MONTH:.0f} gCO2/tree-month",
             "source": "Green Algorithms (Lannelongue et al. 2021): 11 kgCO2/tree/year",
         },
         {
-            "label": "Google searches",
+            "label": "Google web search",
             "value": energy_j / GOOGLE_SEARCH_J,
             "unit": "searches",
             "basis": "energy",
@@ -81,7 +84,7 @@ def equivalences(gco2e_g: float, energy_j: float) -> list[dict[str, Any]]:
             "source": "Google, 'Powering a Google search' (2009): 0.0003 kWh",
         },
         {
-            "label": "lighting a 10 W LED bulb",
+            "label": "a 10 W LED bulb",
             "value": energy_j / LED_BULB_W / S_PER_H,
             "unit": "hours",
             "basis": "energy",

@@ -52,7 +52,7 @@ def measurement_fields(m: Measurement, accounting: Accounting) -> dict[str, Any]
         "cpu_time_s": m.cpu_time_s,
         "share": m.share,
     }
-    out.update(accounting.record_fields(energy, m.duration_s))
+    out.update(accounting.record_fields(energy, m.duration_s, share=m.share))
     return out
 
 

@@ -73,9 +73,17 @@ class CarbonSession:
     @property
     def accounting(self) -> Any:
         if self._accounting is None:
-            from .accounting import accounting_from_settings
+            from datetime import datetime, timezone
 
-            self._accounting = accounting_from_settings(self.settings)
+            from .accounting import accounting_from_settings, apply_intensity_hook
+
+            acc = accounting_from_settings(self.settings)
+            # A conftest or plugin may supply the intensity (live, time-varying); called
+            # once per session, when accounting is first needed.
+            hooked = self.config.hook.pytest_carbon_intensity(
+                config=self.config, when=datetime.now(timezone.utc)
+            )
+            self._accounting = apply_intensity_hook(acc, hooked)
         return self._accounting
 
     @accounting.setter

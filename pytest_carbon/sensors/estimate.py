@@ -34,7 +34,8 @@ FALLBACK_WATTS_PER_CORE = 10.0
 
 #: Power drawn by memory per GB resident: 0.3725 W/GB, Green Algorithms' figure
 #: (Lannelongue et al., 2021, "Green Algorithms: Quantifying the Carbon Footprint of
-#: Computation", Adv. Sci.), itself from Micron DDR4 power calculations.
+#: Computation", Adv. Sci.), which cites Karyakin & Salem, DaMoN 2017
+#: (doi:10.1145/3076113.3076117). See docs/how-numbers-are-computed.md for its caveats.
 MEMORY_WATTS_PER_GB = 0.3725
 
 _GB = 1024**3

@@ -1,0 +1,153 @@
+"""The carbon fixture: calibrated repetition, per-call statistics, blocks, single use."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from pytest_carbon.accounting import resolve_accounting
+from pytest_carbon.fixture import CarbonFixture, FixtureAlreadyUsed
+from pytest_carbon.meter import Meter
+
+
+def make_fixture(min_time_s: float = 0.05) -> CarbonFixture:
+    meter = Meter()
+    acc = resolve_accounting()
+    return CarbonFixture(lambda: meter, lambda: acc, "t::x", min_time_s=min_time_s)
+
+
+def busy(n: int) -> int:
+    total = 0
+    for i in range(n):
+        total += i
+    return total
+
+
+def test_call_repeats_until_min_time_and_returns_result() -> None:
+    fx = make_fixture(min_time_s=0.05)
+    assert fx(busy, 1000) == busy(1000)
+    record = fx.build_record()
+    assert record is not None
+    assert record["duration_s"] >= 0.05
+    per_call = record["per_call"]
+    assert per_call["calls"] == record["rounds"] * per_call["iterations_per_round"]
+    assert per_call["calls"] > 10  # a 1000-step loop is far shorter than 50 ms
+    e = per_call["energy_j"]
+    assert e["min"] <= e["median"] <= e["max"]
+    assert e["mean"] * per_call["calls"] == pytest.approx(record["energy_j"], rel=1e-6)
+    assert record["method"] == "estimated"
+    assert len(record["samples"]["energy_j"]) == record["rounds"]
+
+
+def test_per_call_energy_scales_with_work() -> None:
+    small, large = make_fixture(0.1), make_fixture(0.1)
+    small(busy, 20_000)
+    large(busy, 80_000)
+    e_small = small.build_record()["per_call"]["energy_j"]["median"]
+    e_large = large.build_record()["per_call"]["energy_j"]["median"]
+    assert e_large / e_small == pytest.approx(4.0, rel=0.25)
+
+
+def test_single_use() -> None:
+    fx = make_fixture()
+    fx(busy, 10)
+    with pytest.raises(FixtureAlreadyUsed, match="one function per test"):
+        fx(busy, 10)
+
+
+def test_not_callable_is_a_clear_error() -> None:
+    with pytest.raises(TypeError, match="needs a callable"):
+        make_fixture()(42)  # type: ignore[arg-type]
+
+
+def test_blocks_are_phases_and_unique() -> None:
+    fx = make_fixture()
+    with fx.measure("build"):
+        busy(50_000)
+    with fx.measure("query"):
+        busy(10_000)
+    with pytest.raises(ValueError, match="already used"), fx.measure("build"):
+        pass
+    record = fx.build_record()
+    assert set(record["phases"]) == {"build", "query"}
+    assert record["phases"]["build"]["energy_j"] > record["phases"]["query"]["energy_j"]
+    assert record["energy_j"] == pytest.approx(
+        record["phases"]["build"]["energy_j"] + record["phases"]["query"]["energy_j"]
+    )
+
+
+def test_nested_blocks_are_refused() -> None:
+    fx = make_fixture()
+    with fx.measure("outer"), pytest.raises(RuntimeError, match="cannot nest"), fx.measure("in"):
+        pass
+
+
+def test_exception_in_function_propagates_and_closes_the_window() -> None:
+    fx = make_fixture()
+    calls = []
+
+    def flaky() -> None:
+        calls.append(1)
+        if len(calls) > 1:
+            raise ValueError("second call fails")
+
+    with pytest.raises(ValueError, match="second call fails"):
+        fx(flaky)
+    # The window was closed: the meter can open the same key again.
+    fx2 = CarbonFixture(fx._meter_factory, fx._accounting_factory, "t::x", min_time_s=0.01)
+    fx2(busy, 10)
+
+
+def test_fixture_end_to_end_with_and_without_carbon(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        def work(n):
+            return sum(i * i for i in range(n))
+
+        def test_func(carbon):
+            carbon.extra_info["n"] = 5000
+            assert carbon(work, 5000) == work(5000)
+
+        def test_blocks(carbon):
+            with carbon.measure("setup-data"):
+                data = list(range(100_000))
+            with carbon.measure("sort"):
+                sorted(data, reverse=True)
+
+        def test_plain():
+            pass
+        """
+    )
+    for args in ([], ["--carbon"]):
+        result = pytester.runpytest_subprocess("--carbon-json=out.json", "--carbon-min-time=0.05",
+                                               *args)
+        result.assert_outcomes(passed=3)
+        report = json.loads((pytester.path / "out.json").read_text())
+        recs = {t["nodeid"].split("::")[-1]: t for t in report["tests"]}
+        expected = {"test_func", "test_blocks"} | ({"test_plain"} if args else set())
+        assert set(recs) == expected
+        assert recs["test_func"]["extra_info"] == {"n": 5000}
+        assert recs["test_func"]["per_call"]["calls"] >= 1
+        assert recs["test_func"]["duration_s"] >= 0.05
+        assert set(recs["test_blocks"]["phases"]) >= {"setup-data", "sort"}
+        if args:
+            # Under --carbon the whole call phase is kept beside the fixture's numbers.
+            assert "call" in recs["test_func"]["phases"]
+            assert (recs["test_func"]["phases"]["call"]["duration_s"]
+                    >= recs["test_func"]["duration_s"])
+
+
+def test_budget_applies_per_call_with_the_fixture(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.carbon(max_energy_j=1e-12)
+        def test_tiny_budget(carbon):
+            carbon(sum, range(100))
+        """
+    )
+    result = pytester.runpytest_subprocess("--carbon-min-time=0.02")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*energy_j = * J per call (mean) > max_energy_j=1e-12 J*"])
