@@ -38,10 +38,36 @@ def pid_cpu_s(pid: int) -> float:
         return 0.0
 
 
+class _SelfStatm:
+    """``/proc/self/statm`` kept open: one ``pread`` per reading instead of open/read/close
+    (the meter reads it twice per test). Reopened after ``fork`` (the fd's pid differs)."""
+
+    def __init__(self) -> None:
+        self.fd: int | None = None
+        self.pid = -1
+
+    def rss_bytes(self) -> int:
+        pid = os.getpid()
+        if self.fd is None or self.pid != pid:
+            try:
+                # /proc/self resolves at open time: open our own pid's file explicitly.
+                self.fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+                self.pid = pid
+            except OSError:
+                return 0
+        try:
+            return int(os.pread(self.fd, 128, 0).split()[1]) * _PAGE_BYTES
+        except (OSError, ValueError, IndexError):
+            return 0
+
+
+_SELF_STATM = _SelfStatm()
+
+
 def rss_bytes(pids: tuple[int, ...] = ()) -> int:
     """Resident set size of this process plus ``pids``, in bytes."""
-    total = 0
-    for pid in ("self", *pids):
+    total = _SELF_STATM.rss_bytes()
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/statm", "rb") as f:
                 total += int(f.read().split()[1]) * _PAGE_BYTES

@@ -84,7 +84,7 @@ def _store(
         if record is not None:
             record["phases"]["call"] = measurement_fields(combine(windows), cs.accounting)
     else:
-        total = combine(windows, key=item.nodeid)
+        total = combine(windows)
         record = make_record(
             item.nodeid,
             total,

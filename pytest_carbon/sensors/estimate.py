@@ -56,7 +56,13 @@ def lookup_tdp_w(model: str, table: dict[str, float]) -> tuple[str, float] | Non
     target = normalize_cpu_name(model)
     if not target:
         return None
-    norm = {normalize_cpu_name(k): (k, v) for k, v in table.items()}
+    # Normalising all ~5,000 names costs ~50 ms: first keep only names whose last word
+    # (usually the model number) occurs in the target.
+    norm = {
+        normalize_cpu_name(k): (k, v)
+        for k, v in table.items()
+        if k.split() and k.split()[-1].lower() in target
+    }
     if target in norm:
         return norm[target]
     words = set(target.split())
