@@ -13,6 +13,10 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
+        # mkstemp creates 0600; a report is an artifact others read: honour the umask.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
             f.flush()
@@ -24,4 +28,13 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
         except OSError:
             pass
         raise
+    return target
+
+
+def append_text(path: str | os.PathLike[str], text: str) -> Path:
+    """Append ``text`` (for files others append to as well, e.g. ``$GITHUB_STEP_SUMMARY``)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with open(target, "a", encoding="utf-8") as f:
+        f.write(text)
     return target

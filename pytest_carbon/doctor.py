@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from typing import Any
@@ -44,10 +45,8 @@ def survey(rapl_root: str = DEFAULT_RAPL_ROOT) -> dict[str, Any]:
                 owners.setdefault(c, (s.name, s.method))
     finally:
         for s in found.sensors:
-            try:
+            with contextlib.suppress(Exception):
                 s.close()
-            except Exception:
-                pass
     if "estimate" not in statuses:
         # A counter covers the CPU, so discover() did not open the estimate; describe it
         # anyway, as the fallback it would be.
@@ -62,7 +61,7 @@ def survey(rapl_root: str = DEFAULT_RAPL_ROOT) -> dict[str, Any]:
             continue
         row = st.to_json()
         row["used"] = name in used
-        if not st.available and name == "rapl" and info.hypervisor:
+        if name == "rapl" and info.hypervisor and (st.reason or "").startswith("no RAPL"):
             row["hint"] = "this machine is virtualised: hypervisors rarely pass RAPL through"
         rows.append(row)
     plan = {c: {"sensor": s, "method": m} for c, (s, m) in owners.items()}
@@ -92,8 +91,7 @@ def _summary(plan: dict[str, dict[str, str]], statuses: dict[str, SensorStatus])
         how = {
             "rapl": "from the RAPL powercap counters (machine-wide; attributed by CPU-time "
             "share when other work runs)",
-            "nvml": "from NVML (machine-wide; attributed by CPU-time share when other work "
-            "runs)",
+            "nvml": "from NVML (machine-wide; attributed by CPU-time share when other work runs)",
         }.get(sensor)
         if sensor == "estimate":
             d = statuses["estimate"].details

@@ -22,7 +22,15 @@ def after_runtestloop(cs: CarbonSession, session: pytest.Session) -> None:
     cs.finished_unix_s = cs.finished_unix_s or time.time()
     report = build_report(cs, complete=True)
     lines: list[str] = []
-    comparison = apply_to_session(s, report, lines.append)
+    tr = session.config.pluginmanager.get_plugin("terminalreporter")
+    width = getattr(getattr(tr, "_tw", None), "fullwidth", 100) if tr else 100
+    comparison = apply_to_session(
+        s,
+        report,
+        lines.append,
+        verbose=session.config.option.verbose > 0,
+        width=max(min(width, 140), 80),
+    )
     cs.comparison_lines = lines
     cs.comparison = comparison
     failures = len(getattr(comparison, "failures", []) or [])
@@ -88,7 +96,16 @@ def _write(kind: str, report: dict[str, Any], path: str, comparison: Any) -> Non
 
         write_html(report, path, comparison=comparison)
     else:
-        from .atomic import write_text_atomic
+        import os
+
+        from .atomic import append_text, write_text_atomic
         from .report.markdown import render_markdown
 
-        write_text_atomic(path, render_markdown(report, comparison))
+        text = render_markdown(report, comparison)
+        # GitHub collects step summaries by appending to this file; never replace it.
+        if os.environ.get("GITHUB_STEP_SUMMARY") and os.path.abspath(path) == os.path.abspath(
+            os.environ["GITHUB_STEP_SUMMARY"]
+        ):
+            append_text(path, text)
+        else:
+            write_text_atomic(path, text)

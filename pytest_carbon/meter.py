@@ -114,6 +114,7 @@ class _Window:
     cpu0: float
     machine0: float | None
     samples: list[tuple[float, dict[str, float]]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
 
 
 class WindowError(RuntimeError):
@@ -153,13 +154,15 @@ class Meter:
         self.interval_s = interval_s
         self.attribution = attribution
         self._proc_stat = proc_stat
-        self._machine_wide = any(s.machine_wide for s in self.sensors)
+        # /proc/stat is read only where a share may be attributed (it costs ~9 µs a read).
+        self._machine_wide = attribution != "never" and any(s.machine_wide for s in self.sensors)
         self._polled = [i for i, s in enumerate(self.sensors) if s.poll_interval_s is not None]
         self._windows: dict[str, _Window] = {}
         self._lock = threading.Lock()
         self._sampler: threading.Thread | None = None
         self._wake = threading.Event()
         self._closed = False
+        self._polled_failed = False
 
     # -- windows ---------------------------------------------------------------------
     def begin(self, key: str, pids: tuple[int, ...] = ()) -> None:
@@ -171,7 +174,7 @@ class Meter:
         readings = self._read_all(pids)
         t0 = readings[0].time_s if readings else time.perf_counter()
         self._windows[key] = _Window(key, pids, t0, time.time(), readings, cpu0, machine0)
-        if self._polled:
+        if self._polled and not self._polled_failed:
             self._ensure_sampler()
 
     def end(self, key: str) -> Measurement:
@@ -213,14 +216,17 @@ class Meter:
             else:
                 counting.append(i)
         if counting and duration_s > 0:
-            key = "__idle__"
-            self.begin(key)
+            # Raw counter differences, never attributed: idle power is the machine's, not
+            # this sleeping process's tiny CPU share of it.
+            before = self._read_all(())
             time.sleep(duration_s)
-            m = self.end(key)
+            after = self._read_all(())
             for i in counting:
+                dt = after[i].time_s - before[i].time_s
                 for c in self.sensors[i].components:
-                    if self.owner.get(c) == i and m.duration_s > 0:
-                        idle[c] = m.energy_j.get(c, 0.0) / m.duration_s
+                    if self.owner.get(c) == i and dt > 0:
+                        e0 = before[i].energy_j.get(c, 0.0)
+                        idle[c] = max(after[i].energy_j.get(c, e0) - e0, 0.0) / dt
         self.idle_power_w = idle
         return dict(idle)
 
@@ -278,7 +284,7 @@ class Meter:
                 machine_wide.add(c)
 
         share: float | None = None
-        warnings: list[str] = []
+        warnings: list[str] = list(win.errors)
         if machine_wide:
             share = self._share(cpu_s, win.machine0, machine1)
             if share is not None:
@@ -353,8 +359,17 @@ class Meter:
                 self._wake.clear()
                 last.clear()
                 continue
-            with self._lock:
-                now = [(i, self.sensors[i].read()) for i in self._polled]
+            try:
+                with self._lock:
+                    now = [(i, self.sensors[i].read()) for i in self._polled]
+            except Exception as exc:
+                # A vanished counter must not kill the thread silently: every open window
+                # carries the reason, and polling stops (the end reads still run).
+                note = f"sampler stopped: {type(exc).__name__}: {exc}"
+                for win in list(self._windows.values()):
+                    win.errors.append(note)
+                self._polled_failed = True
+                return
             power: dict[str, float] = {}
             for i, r in now:
                 if r.power_w:

@@ -216,6 +216,14 @@ def add_options(parser: Any) -> None:
             group.addoption(o.flag, dest=o.name, default=None, type=o.parse,
                             metavar=o.metavar, help=help_text)
             parser.addini(o.name, help_text, type="string", default=None)
+    # A table, so ini only (no command-line twin): model sizes for generation footprints.
+    parser.addini(
+        "carbon_model_params",
+        "model sizes for generation footprints, one per line: NAME=ACTIVE_BILLIONS or "
+        "NAME=ACTIVE/TOTAL (e.g. mixtral-8x7b=12.9/46.7)",
+        type="linelist",
+        default=[],
+    )
 
 
 @dataclass(frozen=True)

@@ -88,10 +88,13 @@ def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]
 ) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
-    if call.when == "call":
+    # The record rides on the call report, or on the setup report when setup failed (a
+    # prompt item whose generation failed): each record is attached exactly once.
+    if call.when == "call" or (call.when == "setup" and report.failed):
         record = item.stash.get(RECORD_KEY, None)
         if record is not None:
-            record["outcome"] = report.outcome
+            del item.stash[RECORD_KEY]
+            record["outcome"] = "error" if call.when == "setup" else report.outcome
             report.carbon = record  # type: ignore[attr-defined]
             for name, value in record_properties(record):
                 report.user_properties.append((name, value))
@@ -130,7 +133,7 @@ class _RecordCollector:
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         record = getattr(report, "carbon", None)
-        if record is not None and report.when == "call":
+        if record is not None:
             self.cs.add_record(record)
 
 

@@ -33,7 +33,9 @@ def pid_cpu_s(pid: int) -> float:
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
     fields = data[data.rfind(b")") + 2 :].split()
     try:
-        return (int(fields[11]) + int(fields[12])) / _CLK_TCK
+        # utime, stime, and cutime, cstime: the children it has reaped count too, so a
+        # workload that starts its own subprocesses is not under-counted.
+        return sum(int(fields[i]) for i in (11, 12, 13, 14)) / _CLK_TCK
     except (IndexError, ValueError):
         return 0.0
 

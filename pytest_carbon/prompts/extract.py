@@ -63,8 +63,12 @@ def fenced_blocks(text: str) -> list[Block]:
         j = i + 1
         while j < len(lines):
             stripped = lines[j].strip()
-            if (stripped and set(stripped) == {fence[0]} and len(stripped) >= len(fence)
-                    and len(lines[j]) - len(lines[j].lstrip()) <= 3):
+            if (
+                stripped
+                and set(stripped) == {fence[0]}
+                and len(stripped) >= len(fence)
+                and len(lines[j]) - len(lines[j].lstrip()) <= 3
+            ):
                 break
             body.append(lines[j])
             j += 1
@@ -99,8 +103,15 @@ def _used(tree: ast.Module) -> set[str]:
 
 def _library_only(tree: ast.Module) -> bool:
     """Only imports, definitions and assignments at top level: safe to prepend."""
-    allowed = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef,
-               ast.Assign, ast.AnnAssign)
+    allowed = (
+        ast.Import,
+        ast.ImportFrom,
+        ast.FunctionDef,
+        ast.AsyncFunctionDef,
+        ast.ClassDef,
+        ast.Assign,
+        ast.AnnAssign,
+    )
     return all(
         isinstance(node, allowed)
         or (isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant))
@@ -129,8 +140,8 @@ def extract_code(text: str, entry_point: str) -> str:
         return "\n\n".join([*helpers, chosen.code])
     if blocks:
         return max(blocks, key=lambda b: len(b.code)).code
-    tree = _parse(body)
-    if tree is not None and entry_point in _defined(tree):
+    bare = _parse(body)
+    if bare is not None and entry_point in _defined(bare):
         return body.strip("\n") + "\n"
     snippet = " ".join(body.split())[:120]
     raise ExtractError(

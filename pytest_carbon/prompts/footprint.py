@@ -103,8 +103,9 @@ def normalize_model(name: str) -> str:
     return re.sub(r"[^a-z0-9]", "", base)
 
 
-def lookup_params(model: str, *extra: Mapping[str, tuple[float, float]]) -> (
-        tuple[float, float] | None):
+def lookup_params(
+    model: str, *extra: Mapping[str, tuple[float, float]]
+) -> tuple[float, float] | None:
     """(active, total) billions for ``model``: later tables override earlier ones, the
     built-in table comes first. None when the size is unknown."""
     table: dict[str, tuple[float, float]] = {}
@@ -157,12 +158,18 @@ def is_local_endpoint(url: str | None) -> bool:
 
 def none_footprint() -> dict[str, Any]:
     """A built-in model: nothing was generated."""
-    return {"input_tokens": 0, "output_tokens": 0, "energy_j": 0.0, "gco2e_g": 0.0,
-            "method": "none"}
+    return {
+        "input_tokens": 0,
+        "output_tokens": 0,
+        "energy_j": 0.0,
+        "gco2e_g": 0.0,
+        "method": "none",
+    }
 
 
-def ecologits_estimate(output_tokens: int, active_b: float, total_b: float,
-                       request_latency_s: float | None = None) -> dict[str, float]:
+def ecologits_estimate(
+    output_tokens: int, active_b: float, total_b: float, request_latency_s: float | None = None
+) -> dict[str, float]:
     """EcoLogits' energy of one request, in J, with its latency and embodied carbon.
 
     Returns ``energy_j`` (with PUE), ``latency_s`` (the modelled generation time),
@@ -179,20 +186,37 @@ def ecologits_estimate(output_tokens: int, active_b: float, total_b: float,
     energy_j = ECOLOGITS_PUE * (server_wh + gpus * gpu_wh) * J_PER_WH
     embodied_kg = share * ECOLOGITS_SERVER_EMBODIED_KGCO2E + gpus * ECOLOGITS_GPU_EMBODIED_KGCO2E
     embodied_g = latency_s / ECOLOGITS_LIFETIME_S * embodied_kg * 1000.0
-    return {"energy_j": energy_j, "latency_s": latency_s, "gpus": float(gpus),
-            "embodied_gco2e_g": embodied_g}
+    return {
+        "energy_j": energy_j,
+        "latency_s": latency_s,
+        "gpus": float(gpus),
+        "embodied_gco2e_g": embodied_g,
+    }
 
 
-def remote_footprint(model: str, input_tokens: int | None, output_tokens: int | None,
-                     intensity_g_per_kwh: float, *, latency_s: float | None = None,
-                     params: tuple[float, float] | None) -> dict[str, Any]:
+def remote_footprint(
+    model: str,
+    input_tokens: int | None,
+    output_tokens: int | None,
+    intensity_g_per_kwh: float,
+    *,
+    latency_s: float | None = None,
+    params: tuple[float, float] | None,
+) -> dict[str, Any]:
     """The estimated footprint of a remote request (method ``estimated``), or ``unknown``
     with null energy when the model size or the token count is unknown."""
-    fp: dict[str, Any] = {"input_tokens": input_tokens, "output_tokens": output_tokens,
-                          "energy_j": None, "gco2e_g": None, "method": "unknown"}
+    fp: dict[str, Any] = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "energy_j": None,
+        "gco2e_g": None,
+        "method": "unknown",
+    }
     if params is None:
-        fp["reason"] = (f"the size of model {model!r} is unknown; add it to the ini option "
-                        "carbon_model_params (NAME=ACTIVE_BILLIONS[/TOTAL])")
+        fp["reason"] = (
+            f"the size of model {model!r} is unknown; add it to the ini option "
+            "carbon_model_params (NAME=ACTIVE_BILLIONS[/TOTAL])"
+        )
         return fp
     if output_tokens is None:
         fp["reason"] = "the endpoint reported no token usage"
@@ -210,13 +234,25 @@ def remote_footprint(model: str, input_tokens: int | None, output_tokens: int | 
     return fp
 
 
-def measured_footprint(input_tokens: int | None, output_tokens: int | None, energy_j: float,
-                       method: str, gco2e_g: float) -> dict[str, Any]:
+def measured_footprint(
+    input_tokens: int | None,
+    output_tokens: int | None,
+    energy_j: float,
+    method: str,
+    gco2e_g: float,
+) -> dict[str, Any]:
     """A local endpoint's generation window, measured with the session's meter."""
-    fp: dict[str, Any] = {"input_tokens": input_tokens, "output_tokens": output_tokens,
-                          "energy_j": energy_j, "gco2e_g": gco2e_g, "method": method}
+    fp: dict[str, Any] = {
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "energy_j": energy_j,
+        "gco2e_g": gco2e_g,
+        "method": method,
+    }
     if method in ("estimated", "attributed"):
-        fp["warning"] = ("generation energy of a local endpoint was " + method + " from "
-                         "pytest's own process tree only: the model server's processes are "
-                         "not included; use a counter (RAPL/NVML) to see them")
+        fp["warning"] = (
+            "generation energy of a local endpoint was " + method + " from "
+            "pytest's own process tree only: the model server's processes are "
+            "not included; use a counter (RAPL/NVML) to see them"
+        )
     return fp

@@ -221,7 +221,7 @@ TASK_KEYS = {
 REQUIRED = ("prompt", "entry_point", "reference", "tests", "workload")
 #: Keys a multi-task file's ``defaults:`` may set (shared by all its tasks).
 DEFAULT_KEYS = TASK_KEYS - {"id", "prompt", "entry_point", "reference", "tests", "check"}
-TEST_KEYS = {"args", "kwargs", "expect"}
+TEST_KEYS = {"args", "kwargs", "expect", "tol"}
 WORKLOAD_KEYS = {"args", "kwargs", "min_time_s"}
 
 
@@ -229,26 +229,32 @@ def _expected_keys(allowed: set[str]) -> str:
     return ", ".join(sorted(allowed))
 
 
-def _check_unknown(ctx: _Ctx, pairs: dict[str, tuple[Any, Any]], allowed: set[str],
-                   prefix: str | None) -> None:
+def _check_unknown(
+    ctx: _Ctx, pairs: dict[str, tuple[Any, Any]], allowed: set[str], prefix: str | None
+) -> None:
     for name, (knode, _) in pairs.items():
         if name not in allowed:
             full = f"{prefix}.{name}" if prefix else name
             raise ctx.err(knode, full, f"unknown key; expected one of: {_expected_keys(allowed)}")
 
 
-def _args(ctx: _Ctx, pairs: dict[str, tuple[Any, Any]], prefix: str) -> tuple[tuple[Any, ...],
-                                                                              dict[str, Any]]:
+def _args(
+    ctx: _Ctx, pairs: dict[str, tuple[Any, Any]], prefix: str
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = {}
     if "args" in pairs:
         node = pairs["args"][1]
-        args = tuple(_plain(ctx, n, f"{prefix}.args[{i}]")
-                     for i, n in enumerate(_list_node(ctx, node, f"{prefix}.args")))
+        args = tuple(
+            _plain(ctx, n, f"{prefix}.args[{i}]")
+            for i, n in enumerate(_list_node(ctx, node, f"{prefix}.args"))
+        )
     if "kwargs" in pairs:
         node = pairs["kwargs"][1]
-        kwargs = {k: _plain(ctx, v, f"{prefix}.kwargs.{k}")
-                  for k, (_, v) in _pairs(ctx, node, f"{prefix}.kwargs").items()}
+        kwargs = {
+            k: _plain(ctx, v, f"{prefix}.kwargs.{k}")
+            for k, (_, v) in _pairs(ctx, node, f"{prefix}.kwargs").items()
+        }
         for k, (knode, _) in _pairs(ctx, node, f"{prefix}.kwargs").items():
             if not k.isidentifier():
                 raise ctx.err(knode, f"{prefix}.kwargs.{k}", "expected a Python identifier")
@@ -268,7 +274,17 @@ def _tests(ctx: _Ctx, node: Any) -> tuple[dict[str, Any], ...]:
             raise ctx.err(tnode, f"{key}.expect", "missing required key (the expected result)")
         args, kwargs = _args(ctx, pairs, key)
         expect = _plain(ctx, pairs["expect"][1], f"{key}.expect")
-        out.append({"args": list(args), "kwargs": kwargs, "expect": expect})
+        case: dict[str, Any] = {"args": list(args), "kwargs": kwargs, "expect": expect}
+        if "tol" in pairs:
+            tol = _scalar(ctx, pairs["tol"][1], f"{key}.tol")
+            if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not tol >= 0:
+                raise ctx.err(
+                    pairs["tol"][1],
+                    f"{key}.tol",
+                    f"expected an absolute float tolerance >= 0, got {_kind(pairs['tol'][1])}",
+                )
+            case["tol"] = float(tol)
+        out.append(case)
     return tuple(out)
 
 
@@ -282,12 +298,16 @@ def _workload(ctx: _Ctx, node: Any) -> Workload:
     return Workload(args=args, kwargs=kwargs, min_time_s=min_time_s)
 
 
-def _string_list(ctx: _Ctx, node: Any, key: str, regex: re.Pattern[str] | None,
-                 what: str) -> tuple[str, ...]:
+def _string_list(
+    ctx: _Ctx, node: Any, key: str, regex: re.Pattern[str] | None, what: str
+) -> tuple[str, ...]:
     out = []
     for i, n in enumerate(_list_node(ctx, node, key)):
-        value = (_identifier(ctx, n, f"{key}[{i}]", regex, what) if regex
-                 else _string(ctx, n, f"{key}[{i}]"))
+        value = (
+            _identifier(ctx, n, f"{key}[{i}]", regex, what)
+            if regex
+            else _string(ctx, n, f"{key}[{i}]")
+        )
         out.append(value)
     return tuple(out)
 
@@ -297,6 +317,7 @@ def parse_params_b(value: Any) -> tuple[float, float] | None:
 
     Billions of parameters. None when the value is not one of those forms.
     """
+
     def num(x: Any) -> float | None:
         if isinstance(x, bool):
             return None
@@ -323,9 +344,12 @@ def _model_params(ctx: _Ctx, node: Any) -> dict[str, tuple[float, float]]:
     for name, (_, vnode) in _pairs(ctx, node, "model_params").items():
         parsed = parse_params_b(_plain(ctx, vnode, f"model_params.{name}"))
         if parsed is None:
-            raise ctx.err(vnode, f"model_params.{name}",
-                          "expected active parameters in billions (a number > 0), or "
-                          f"'ACTIVE/TOTAL' for a mixture of experts, got {_kind(vnode)}")
+            raise ctx.err(
+                vnode,
+                f"model_params.{name}",
+                "expected active parameters in billions (a number > 0), or "
+                f"'ACTIVE/TOTAL' for a mixture of experts, got {_kind(vnode)}",
+            )
         out[name] = parsed
     return out
 
@@ -334,14 +358,18 @@ def _variants(ctx: _Ctx, node: Any) -> dict[str, str]:
     out = {}
     for name, (knode, vnode) in _pairs(ctx, node, "variants").items():
         if not ID_RE.match(name):
-            raise ctx.err(knode, f"variants.{name}",
-                          "expected a variant name of letters, digits, '_', '-' or '.'")
+            raise ctx.err(
+                knode,
+                f"variants.{name}",
+                "expected a variant name of letters, digits, '_', '-' or '.'",
+            )
         out[name] = _string(ctx, vnode, f"variants.{name}")
     return out
 
 
-def _task(ctx: _Ctx, node: Any, default_id: str | None, defaults: dict[str, tuple[Any, Any]],
-          prefix: str) -> Task:
+def _task(
+    ctx: _Ctx, node: Any, default_id: str | None, defaults: dict[str, tuple[Any, Any]], prefix: str
+) -> Task:
     pairs = _pairs(ctx, node, prefix or None)
     _check_unknown(ctx, pairs, TASK_KEYS | ({"schema"} if not prefix else set()), prefix or None)
     merged = {**defaults, **pairs}
@@ -354,24 +382,37 @@ def _task(ctx: _Ctx, node: Any, default_id: str | None, defaults: dict[str, tupl
             raise ctx.err(node, key(name), f"missing required key ({_WHAT[name]})")
 
     if "id" in pairs:
-        task_id = _identifier(ctx, pairs["id"][1], key("id"), ID_RE,
-                              "an id of letters, digits, '_', '-' or '.' (at most 100)")
+        task_id = _identifier(
+            ctx,
+            pairs["id"][1],
+            key("id"),
+            ID_RE,
+            "an id of letters, digits, '_', '-' or '.' (at most 100)",
+        )
     elif default_id is not None:
         if not ID_RE.match(default_id):
-            raise ctx.err(node, key("id"), f"the file name {default_id!r} is not a valid task "
-                          "id; add an 'id:' of letters, digits, '_', '-' or '.'")
+            raise ctx.err(
+                node,
+                key("id"),
+                f"the file name {default_id!r} is not a valid task "
+                "id; add an 'id:' of letters, digits, '_', '-' or '.'",
+            )
         task_id = default_id
     else:
-        raise ctx.err(node, key("id"), "missing required key (each task of a 'tasks:' list "
-                      "needs an id)")
+        raise ctx.err(
+            node, key("id"), "missing required key (each task of a 'tasks:' list needs an id)"
+        )
 
     def n(name: str) -> Any:
         return merged[name][1]
 
     entry_point = _string(ctx, n("entry_point"), key("entry_point"))
     if not entry_point.isidentifier():
-        raise ctx.err(n("entry_point"), key("entry_point"),
-                      f"expected a Python identifier, got {_show(entry_point)}")
+        raise ctx.err(
+            n("entry_point"),
+            key("entry_point"),
+            f"expected a Python identifier, got {_show(entry_point)}",
+        )
     models = None
     if "models" in merged:
         models = _string_list(ctx, n("models"), key("models"), None, "a model name")
@@ -386,17 +427,21 @@ def _task(ctx: _Ctx, node: Any, default_id: str | None, defaults: dict[str, tupl
         workload=_workload(ctx, n("workload")),
         check=_string(ctx, n("check"), key("check")) if "check" in merged else None,
         timeout_s=_number(ctx, n("timeout_s"), key("timeout_s"))
-        if "timeout_s" in merged else DEFAULT_TIMEOUT_S,
+        if "timeout_s" in merged
+        else DEFAULT_TIMEOUT_S,
         models=models,
         samples=_positive_int(ctx, n("samples"), key("samples")) if "samples" in merged else 1,
         marks=_string_list(ctx, n("marks"), key("marks"), MARK_RE, "a mark name (identifier)")
-        if "marks" in merged else (),
+        if "marks" in merged
+        else (),
         variants=_variants(ctx, n("variants")) if "variants" in merged else {},
         model_params=_model_params(ctx, n("model_params")) if "model_params" in merged else {},
         description=_string(ctx, n("description"), key("description"), nonempty=False)
-        if "description" in merged else None,
+        if "description" in merged
+        else None,
         source=_string(ctx, n("source"), key("source"), nonempty=False)
-        if "source" in merged else None,
+        if "source" in merged
+        else None,
         path=str(ctx.path),
         line=_line(node) or 1,
     )
@@ -411,14 +456,35 @@ _WHAT = {
 }
 
 
+def _refuse_tags(ctx: _Ctx, node: Any) -> None:
+    """Custom or Python tags anywhere (``!!python/object``, ``!foo``) are refused up front."""
+    import yaml
+
+    allowed = _SCALAR_TAGS | {_STD + "seq", _STD + "map", _STD + "timestamp"}
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if n.tag not in allowed:
+            raise ctx.err(n, None, f"YAML tag {n.tag!r} is not allowed (plain data only)")
+        if isinstance(n, yaml.SequenceNode):
+            stack.extend(n.value)
+        elif isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                stack.extend((k, v))
+
+
 def _refuse_anchors(path: str | Path, text: str) -> None:
     import yaml
 
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
-            raise SpecError(path, event.start_mark.line + 1, None,
-                            "YAML anchors and aliases are not allowed in prompt files; "
-                            "repeat the value, or use a 'tasks:' file with 'defaults:'")
+            raise SpecError(
+                path,
+                event.start_mark.line + 1,
+                None,
+                "YAML anchors and aliases are not allowed in prompt files; "
+                "repeat the value, or use a 'tasks:' file with 'defaults:'",
+            )
 
 
 def loads(text: str, path: str | Path = "<string>") -> list[Task]:
@@ -442,6 +508,7 @@ def loads(text: str, path: str | Path = "<string>") -> list[Task]:
     if root is None:
         raise SpecError(path, 1, None, "empty file; expected a task (a mapping) or 'tasks:'")
     ctx = _Ctx(path, yaml.SafeLoader(""))
+    _refuse_tags(ctx, root)
     pairs = _pairs(ctx, root, None)
     if "schema" in pairs:
         schema = _string(ctx, pairs["schema"][1], "schema")
@@ -464,8 +531,11 @@ def loads(text: str, path: str | Path = "<string>") -> list[Task]:
         task = _task(ctx, tnode, None, defaults, f"tasks[{i}]")
         if task.id in seen:
             id_node = _pairs(ctx, tnode, None)["id"][1]
-            raise ctx.err(id_node, f"tasks[{i}].id",
-                          f"duplicate id {task.id!r} (first used on line {seen[task.id]})")
+            raise ctx.err(
+                id_node,
+                f"tasks[{i}].id",
+                f"duplicate id {task.id!r} (first used on line {seen[task.id]})",
+            )
         seen[task.id] = task.line
         tasks.append(task)
     return tasks

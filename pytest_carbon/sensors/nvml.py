@@ -9,6 +9,7 @@ sampler thread must read it every ``interval_s``. ``pynvml`` (distribution
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -82,7 +83,9 @@ class NvmlSensor:
     def __init__(self, module: Any = None, interval_s: float = 0.1) -> None:
         if module is None:
             try:
-                import pynvml as module
+                import pynvml
+
+                module = pynvml
             except ImportError:
                 raise SensorUnavailable(
                     self.name,
@@ -124,9 +127,7 @@ class NvmlSensor:
             handles = [nv.nvmlDeviceGetHandleByIndex(i) for i in range(count)]
             uuids = [_text(nv.nvmlDeviceGetUUID(h)) for h in handles]
         except nv.NVMLError as exc:
-            raise SensorUnavailable(
-                self.name, f"NVML could not list GPUs ({_text(exc)})"
-            ) from None
+            raise SensorUnavailable(self.name, f"NVML could not list GPUs ({_text(exc)})") from None
         indices, note = visible_indices(env, uuids)
         if not indices:
             why = "the driver reports no GPU" if count == 0 else f"no GPU selected ({note})"
@@ -203,10 +204,8 @@ class NvmlSensor:
             if self._closed:
                 return
             self._closed = True
-        try:
+        with contextlib.suppress(Exception):
             self._nv.nvmlShutdown()
-        except Exception:
-            pass
 
     def status(self) -> SensorStatus:
         details: dict[str, object] = {
@@ -217,10 +216,8 @@ class NvmlSensor:
             "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
             "poll_interval_s": self.poll_interval_s,
         }
-        try:
+        with contextlib.suppress(Exception):
             details["driver_version"] = _text(self._nv.nvmlSystemGetDriverVersion())
-        except Exception:
-            pass
         if self.note:
             details["note"] = self.note
         if self.errors:

@@ -21,6 +21,7 @@ how often it must read to stay safe.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import threading
@@ -202,8 +203,10 @@ class RaplSensor:
                 self._add(sub, sub_name, "dram", name, sub_path)
             else:
                 # core and uncore (and any other) are parts of the package's own counter.
-                why = "inside the package counter" if sub_name in ("core", "uncore") else (
-                    "unknown domain"
+                why = (
+                    "inside the package counter"
+                    if sub_name in ("core", "uncore")
+                    else ("unknown domain")
                 )
                 self.skipped.append({"zone": sub, "name": sub_name, "why": why})
 
@@ -223,17 +226,20 @@ class RaplSensor:
             ) from None
         except OSError as exc:
             raise self._unavailable(f"cannot open {energy}: {exc.strerror or exc}") from None
+        where = energy
         try:
             raw = _pread_int(fd)
-            max_range = _read_int(path / "max_energy_range_uj")
+            where = path / "max_energy_range_uj"
+            max_range = _read_int(where)
         except PermissionError:
             os.close(fd)
             raise self._unavailable(
-                f"{energy} is readable by root only", permission_fix(self.root)
+                f"{where} is readable by root only", permission_fix(self.root)
             ) from None
         except (OSError, ValueError) as exc:
             os.close(fd)
-            raise self._unavailable(f"cannot read {path}: {exc}") from None
+            detail = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+            raise self._unavailable(f"cannot read {where}: {detail}") from None
         if max_range <= 0:
             os.close(fd)
             raise self._unavailable(f"{path}/max_energy_range_uj is {max_range}")
@@ -308,10 +314,8 @@ class RaplSensor:
                 return
             self._closed = True
             for z in self._zones:
-                try:
+                with contextlib.suppress(OSError):
                     os.close(z.fd)
-                except OSError:
-                    pass
 
     def status(self) -> SensorStatus:
         return SensorStatus(

@@ -1,0 +1,53 @@
+"""``pytest-carbon import SOURCE DEST/``: write a public benchmark as prompt YAML files.
+
+Each source is one module in this package (see :mod:`.base` for the contract); add it to
+:data:`SOURCES` to make it available.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from pathlib import Path
+
+#: source name -> module (imported only when chosen)
+SOURCES: dict[str, str] = {
+    "humaneval": "pytest_carbon.importers.humaneval",
+    "jsonl": "pytest_carbon.importers.jsonl",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="pytest-carbon import",
+        description="Import a public code benchmark as prompt YAML files (one per task).",
+    )
+    sub = parser.add_subparsers(dest="source", required=True, metavar="SOURCE")
+    for name, module_name in SOURCES.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        p.add_argument("dest", type=Path, metavar="DEST", help="folder for the YAML files")
+        p.add_argument("--force", action="store_true", help="overwrite existing files")
+        p.add_argument(
+            "--min-time-s",
+            type=float,
+            default=0.05,
+            help="workload.min_time_s written to every task (default 0.05)",
+        )
+        module.add_arguments(p)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    from .base import ImporterError, write_tasks
+
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(SOURCES[args.source])
+    try:
+        paths = write_tasks(module.read(args), args.dest, force=args.force)
+    except ImporterError as exc:
+        print(f"pytest-carbon import {args.source}: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {len(paths)} task(s) to {args.dest}")
+    return 0

@@ -1,0 +1,368 @@
+"""Shared pieces of every importer: the task record, case extraction, and the YAML writer.
+
+A new source is one small module exposing ``NAME``, ``HELP``, ``add_arguments(parser)`` and
+``read(args) -> Iterable[ImportedTask]``; :func:`write_tasks` does the rest.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import subprocess
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+SCHEMA = "pytest-carbon/prompt/1"
+#: Default repetition target for imported workloads: public benchmark inputs run in
+#: microseconds, so the meter repeats them until this much time has been measured.
+DEFAULT_MIN_TIME_S = 0.05
+#: Absolute tolerance given to float results recorded from a reference run.
+RECORDED_FLOAT_TOL = 1e-6
+
+
+class ImporterError(Exception):
+    """A source could not be read or converted (the message says why and what to do)."""
+
+
+@dataclass
+class ImportedTask:
+    """One task in the prompt YAML contract, before it is written."""
+
+    id: str
+    prompt: str
+    entry_point: str
+    reference: str
+    tests: list[dict[str, Any]]
+    check: str | None = None
+    workload_args: list[Any] = field(default_factory=list)
+    min_time_s: float = DEFAULT_MIN_TIME_S
+    timeout_s: float = 30.0
+    source: str | None = None
+
+    def as_mapping(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id}
+        if self.source:
+            data["source"] = self.source
+        data |= {"prompt": self.prompt, "entry_point": self.entry_point}
+        data["reference"] = self.reference
+        data["tests"] = self.tests
+        if self.check:
+            data["check"] = self.check
+        data["workload"] = {"args": self.workload_args, "min_time_s": self.min_time_s}
+        data["timeout_s"] = self.timeout_s
+        return data
+
+
+def tidy(text: str) -> str:
+    """Trailing spaces removed from every line, no leading blank lines, one final newline.
+
+    Trailing spaces would force PyYAML to quote the text instead of writing a readable
+    ``|`` block; in benchmark code they sit in docstrings, and the round-trip test proves
+    that every imported reference still passes.
+    """
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    return "\n".join(lines).strip("\n") + "\n"
+
+
+def safe_id(raw: str) -> str:
+    """``HumanEval/0`` -> ``HumanEval_0``: a file stem and pytest id without odd characters."""
+    cleaned = re.sub(r"[^A-Za-z0-9_]+", "_", str(raw)).strip("_")
+    if not cleaned:
+        raise ImporterError(f"task id {raw!r} has no usable characters")
+    return cleaned if not cleaned[0].isdigit() else f"task_{cleaned}"
+
+
+# -- cases from assertions --------------------------------------------------------------
+
+_CONST_NODES = (
+    ast.Expression,
+    ast.Constant,
+    ast.List,
+    ast.Tuple,
+    ast.Dict,
+    ast.Set,
+    ast.BinOp,
+    ast.UnaryOp,
+    ast.operator,
+    ast.unaryop,
+    ast.Load,
+)
+
+
+def constant_value(node: ast.expr) -> Any:
+    """The value of a constant expression (literals and arithmetic on them, like ``2.0/3``).
+
+    Raises ValueError for anything else: names, calls, comprehensions.
+    """
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        pass
+    tree = ast.Expression(body=node)
+    if not all(isinstance(n, _CONST_NODES) for n in ast.walk(tree)):
+        raise ValueError("not a constant expression")
+    # Only literals and operators are left, so evaluation cannot reach any name.
+    code = compile(ast.fix_missing_locations(tree), "<constant>", "eval")
+    return eval(code, {"__builtins__": {}}, {})
+
+
+def _json_like(value: Any) -> bool:
+    if value is None or isinstance(value, (bool, int, str)):
+        return True
+    if isinstance(value, float):
+        return value == value and value not in (float("inf"), float("-inf"))
+    if isinstance(value, (list, tuple)):
+        return all(_json_like(v) for v in value)
+    if isinstance(value, dict):
+        # The YAML contract's data is JSON-like: mapping keys are strings.
+        return all(isinstance(k, str) and _json_like(v) for k, v in value.items())
+    return False
+
+
+def _plain(value: Any) -> Any:
+    """Tuples become lists (the YAML contract compares them equal); sets are refused."""
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    return value
+
+
+def _call_args(call: ast.expr, callee: str) -> list[Any] | None:
+    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+        return None
+    if call.func.id != callee or call.keywords:
+        return None
+    if any(isinstance(a, ast.Starred) for a in call.args):
+        return None
+    try:
+        args = [constant_value(a) for a in call.args]
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+        return None
+    return _plain(args) if _json_like(args) else None
+
+
+def cases_from_asserts(test_code: str, callee: str = "candidate") -> list[dict[str, Any]]:
+    """Test cases from ``assert callee(<literals>) == <literal>`` lines (and close forms).
+
+    Recognised: ``f(a) == v``, ``v == f(a)``, ``f(a) is True/False/None``,
+    ``abs(f(a) - v) < tol`` (-> ``tol``), ``assert f(a)`` (-> True) and ``assert not f(a)``
+    (-> False). Anything else stays in the check code only.
+    """
+    try:
+        tree = ast.parse(test_code)
+    except SyntaxError:
+        return []
+    cases: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assert):
+            continue
+        case = _case_from_test(node.test, callee)
+        if case is None or not _json_like(case["expect"]):
+            continue
+        case["expect"] = _plain(case["expect"])
+        key = repr(case)
+        if key not in seen:
+            seen.add(key)
+            cases.append(case)
+    return cases
+
+
+def _case_from_test(test: ast.expr, callee: str) -> dict[str, Any] | None:
+    if isinstance(test, ast.Compare) and len(test.ops) == 1:
+        left, op, right = test.left, test.ops[0], test.comparators[0]
+        if isinstance(op, (ast.Eq, ast.Is)):
+            for call, other in ((left, right), (right, left)):
+                args = _call_args(call, callee)
+                if args is None:
+                    continue
+                try:
+                    expect = constant_value(other)
+                except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+                    return None
+                if isinstance(op, ast.Is) and expect not in (True, False, None):
+                    return None
+                return {"args": args, "expect": expect}
+        # abs(f(a) - v) < tol
+        if isinstance(op, (ast.Lt, ast.LtE)) and isinstance(left, ast.Call):
+            inner = left.args[0] if len(left.args) == 1 else None
+            if (
+                isinstance(left.func, ast.Name)
+                and left.func.id == "abs"
+                and isinstance(inner, ast.BinOp)
+                and isinstance(inner.op, ast.Sub)
+            ):
+                args = _call_args(inner.left, callee)
+                try:
+                    expect = constant_value(inner.right)
+                    tol = constant_value(right)
+                except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+                    return None
+                if args is not None and isinstance(tol, (int, float)):
+                    return {"args": args, "expect": expect, "tol": float(tol)}
+        return None
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        args = _call_args(test.operand, callee)
+        return None if args is None else {"args": args, "expect": False}
+    args = _call_args(test, callee)
+    return None if args is None else {"args": args, "expect": True}
+
+
+# -- cases recorded from the reference -------------------------------------------------
+
+_RECORDER = r"""
+import json, sys
+job = json.load(sys.stdin)
+out = {}
+def plain(v):
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    if isinstance(v, dict):
+        return {k: plain(x) for k, x in v.items()}
+    return v
+for key, task in job.items():
+    calls = []
+    try:
+        ns = {"__name__": "__reference__"}
+        exec(task["reference"], ns)
+        fn = ns[task["entry_point"]]
+        def recorder(*args, **kwargs):
+            result = fn(*args, **kwargs)
+            if not kwargs and len(calls) < task["limit"]:
+                try:
+                    pair = [plain(list(args)), plain(result)]
+                    # Keep only pairs that survive JSON unchanged (no int keys, no sets).
+                    if json.loads(json.dumps(pair, allow_nan=False)) == pair:
+                        calls.append(pair)
+                except (TypeError, ValueError):
+                    pass
+            return result
+        scope = dict(ns, candidate=recorder)
+        exec(task["check"], scope)
+        if callable(scope.get("check")):
+            scope["check"](recorder)
+    except BaseException as exc:
+        out[key] = {"error": f"{type(exc).__name__}: {exc}"}
+        continue
+    out[key] = {"calls": calls}
+print(json.dumps(out))
+"""
+
+
+def record_cases(
+    tasks: dict[str, tuple[str, str, str]], *, limit: int = 8, timeout_s: float = 120.0
+) -> dict[str, list[dict[str, Any]]]:
+    """Cases for tasks whose checks hold no literal assertion, by running their reference.
+
+    ``tasks`` maps a key to ``(reference, entry_point, check)``. The check runs once in a
+    fresh ``python -I`` child with ``candidate`` wrapped to record the calls it makes; each
+    recorded ``(args, reference result)`` pair becomes a case (float results get a small
+    tolerance). All tasks share one child, so this costs one interpreter start.
+    """
+    if not tasks:
+        return {}
+    job = {
+        k: {"reference": r, "entry_point": e, "check": c, "limit": limit}
+        for k, (r, e, c) in tasks.items()
+    }
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", _RECORDER],
+        input=json.dumps(job),
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+    )
+    if proc.returncode != 0:
+        raise ImporterError(f"recording reference cases failed: {proc.stderr[-800:]}")
+    raw = json.loads(proc.stdout)
+    out: dict[str, list[dict[str, Any]]] = {}
+    for key, result in raw.items():
+        if "error" in result:
+            raise ImporterError(f"{key}: the reference failed its own check: {result['error']}")
+        cases = []
+        for args, expect in result["calls"]:
+            case: dict[str, Any] = {"args": args, "expect": expect}
+            if isinstance(expect, float) or (
+                isinstance(expect, list) and any(isinstance(x, float) for x in expect)
+            ):
+                case["tol"] = RECORDED_FLOAT_TOL
+            cases.append(case)
+        out[key] = cases
+    return out
+
+
+def heaviest_args(cases: list[dict[str, Any]]) -> list[Any]:
+    """The arguments of the case with the largest input (by its JSON size): the workload."""
+    if not cases:
+        return []
+    best = max(cases, key=lambda c: len(repr(c.get("args", []))))
+    return list(best.get("args", []))
+
+
+# -- the writer --------------------------------------------------------------------------
+
+
+def _dumper() -> Any:
+    import yaml
+
+    class Dumper(yaml.SafeDumper):  # type: ignore[misc]
+        pass
+
+    def text(dumper: Any, value: str) -> Any:
+        # Code and prompts read best as literal blocks; PyYAML falls back to quoting by
+        # itself when a string cannot be a block (trailing spaces, tabs, control chars).
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    def sequence(dumper: Any, value: list[Any]) -> Any:
+        # Short data lists (test args, results) stay on one line.
+        flat = all(not isinstance(v, (dict, list)) or not v for v in value)
+        short = len(json.dumps(value, default=str)) < 80
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flat and short)
+
+    def mapping(dumper: Any, value: dict[str, Any]) -> Any:
+        # A test case reads best on one line: `- {args: [1, 2], expect: 3}`.
+        flow = "expect" in value and len(repr(value)) < 90
+        return dumper.represent_mapping("tag:yaml.org,2002:map", value, flow_style=flow)
+
+    Dumper.add_representer(str, text)
+    Dumper.add_representer(dict, mapping)
+    Dumper.add_representer(list, sequence)
+    Dumper.ignore_aliases = lambda self, data: True
+    return Dumper
+
+
+def dump_task(task: ImportedTask) -> str:
+    """One task as YAML text, keys in contract order, code as ``|`` blocks."""
+    import yaml
+
+    header = f"# Imported by `pytest-carbon import` (schema {SCHEMA}).\n"
+    body: str = yaml.dump(
+        task.as_mapping(),
+        Dumper=_dumper(),
+        sort_keys=False,
+        allow_unicode=True,
+        width=100,
+        default_flow_style=False,
+    )
+    return header + body
+
+
+def write_tasks(tasks: Iterable[ImportedTask], dest: Path, *, force: bool = False) -> list[Path]:
+    """Write one ``DEST/<id>.yaml`` per task; refuse to overwrite unless ``force``."""
+    dest.mkdir(parents=True, exist_ok=True)
+    written: list[Path] = []
+    for task in tasks:
+        path = dest / f"{task.id}.yaml"
+        if path.exists() and not force:
+            raise ImporterError(f"{path} exists; pass --force to overwrite")
+        tmp = path.with_suffix(".yaml.tmp")
+        tmp.write_text(dump_task(task), encoding="utf-8")
+        tmp.replace(path)
+        written.append(path)
+    return written

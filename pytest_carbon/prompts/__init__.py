@@ -1,0 +1,1 @@
+"""Prompt suites: YAML tasks whose code an LLM generates, verified then measured."""

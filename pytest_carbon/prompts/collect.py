@@ -1,0 +1,769 @@
+"""Prompt-suite collection: YAML files become PromptItems that generate, verify and measure code.
+
+One item per (task, model, sample), named ``task[MODEL-SAMPLE]`` with samples counted from 0
+and ``/`` or ``:`` in a model name replaced by ``_`` (``variant:naive`` -> ``variant_naive``).
+Generation happens in ``prefetch`` (all selected items, concurrently, before any
+measurement); each item then verifies its code in the sandbox and measures its workload.
+An item *errors* when generation fails, *fails* when the code is incorrect, and *passes*
+when the code is correct (and, with ``--carbon``, measured).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .llm import REFERENCE, VARIANT_PREFIX, GenerationError, is_builtin
+from .spec import SpecError, Task
+
+#: The generation of one item (set by prefetch or lazily by setup).
+GENERATION_KEY = pytest.StashKey["Generated"]()
+#: Per session: the reference solution's workload result per task, measured once.
+REFERENCE_KEY = pytest.StashKey[dict[tuple[str, str], Any]]()
+_RUNTIME_KEY = pytest.StashKey["_Runtime"]()
+#: Progress lines while prefetching: about this many per run on a non-terminal.
+_PROGRESS_STEPS = 10
+
+
+# -- failures rendered by repr_failure ------------------------------------------------------
+
+
+class IncorrectAnswer(Exception):
+    """The generated code failed a test case (the item fails)."""
+
+    def __init__(self, code: str, result: Any) -> None:
+        super().__init__(getattr(result, "message", "incorrect"))
+        self.code = code
+        self.result = result
+
+
+class WorkloadFailed(Exception):
+    """Correct code whose workload could not be measured (the item fails)."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(reason)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass
+class Generated:
+    code: str | None
+    error: str | None = None
+    answer: str | None = None
+    generation: dict[str, Any] = field(default_factory=dict)
+    cached: bool = False
+    warnings: list[str] = field(default_factory=list)
+
+
+# -- settings and the shared runtime ---------------------------------------------------------
+
+
+def _settings(config: pytest.Config) -> Any:
+    from ..session import SESSION_KEY
+
+    cs = config.stash.get(SESSION_KEY, None)
+    if cs is not None:
+        return cs.settings
+    from ..options import build_settings
+
+    return build_settings(config)
+
+
+def _carbon_session(config: pytest.Config) -> Any:
+    from ..session import SESSION_KEY
+
+    return config.stash.get(SESSION_KEY, None)
+
+
+class _Runtime:
+    """The LLM client, the cache and the model-size table of one pytest run."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        from .footprint import ini_params, is_local_endpoint
+        from .llm import AnswerCache, LLMClient, resolve_endpoint
+
+        settings = _settings(config)
+        self.config = config
+        self.settings = settings
+        self.endpoint = resolve_endpoint(settings.carbon_base_url)
+        self.local = is_local_endpoint(self.endpoint.url)
+        self.cache = AnswerCache(Path(config.rootpath, settings.carbon_llm_cache))
+        self.mode = settings.carbon_llm_mode
+        self.client = LLMClient(self.endpoint, timeout_s=settings.carbon_llm_timeout)
+        self.params, problems = ini_params(config)
+        cs = _carbon_session(config)
+        for p in problems:
+            if cs is not None:
+                cs.warn(p)
+        self.local_lock = threading.Lock()
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _runtime(config: pytest.Config) -> _Runtime:
+    rt = config.stash.get(_RUNTIME_KEY, None)
+    if rt is None:
+        rt = _Runtime(config)
+        config.stash[_RUNTIME_KEY] = rt
+        config.add_cleanup(rt.close)
+    return rt
+
+
+# -- collection -------------------------------------------------------------------------------
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    out = []
+    i = 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out.append("(?:.*/)?")
+            i += 3
+        elif pattern.startswith("**", i):
+            out.append(".*")
+            i += 2
+        elif pattern[i] == "*":
+            out.append("[^/]*")
+            i += 1
+        elif pattern[i] == "?":
+            out.append("[^/]")
+            i += 1
+        else:
+            out.append(re.escape(pattern[i]))
+            i += 1
+    return re.compile("".join(out) + r"\Z")
+
+
+def is_prompt_path(file_path: Path, rootpath: Path, glob: str) -> bool:
+    """The settings' glob (relative to the rootdir), or any YAML file under a ``prompts``
+    directory."""
+    if file_path.suffix not in (".yaml", ".yml"):
+        return False
+    try:
+        rel = file_path.resolve().relative_to(rootpath.resolve()).as_posix()
+    except ValueError:
+        rel = None
+    if rel is not None and _glob_regex(glob).match(rel):
+        return True
+    return "prompts" in file_path.parent.parts
+
+
+def _named_explicitly(file_path: Path, config: pytest.Config) -> bool:
+    """The file, or a ``prompts`` directory holding it, was named on the command line."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return False
+    target = file_path.resolve()
+    for arg in config.args:
+        p = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
+        if p == target:
+            return True
+        if (
+            p.is_dir()
+            and p in target.parents
+            and (
+                p.name == "prompts"
+                or "prompts" in target.relative_to(p).parts[:-1]
+                or "prompts" in p.parts
+            )
+        ):
+            return True
+    return False
+
+
+def collect_file(file_path: Path, parent: pytest.Collector) -> PromptFile | None:
+    """A PromptFile for a prompt-suite YAML file, else None.
+
+    Collected when the path matches ``carbon_prompts`` (default ``prompts/**/*.yaml``) or
+    lies under a directory named ``prompts``, and either ``--carbon`` is on or the file (or
+    its prompts directory) was named on the command line: ``pytest tests/`` never turns
+    YAML data into tests, and a plain ``pytest`` never calls an LLM by surprise.
+    """
+    config = parent.config
+    settings = _settings(config)
+    explicit = parent.session.isinitpath(file_path)
+    if not (explicit or is_prompt_path(file_path, config.rootpath, settings.carbon_prompts)):
+        return None
+    if not (settings.enabled or explicit or _named_explicitly(file_path, config)):
+        return None
+    return PromptFile.from_parent(parent, path=file_path)
+
+
+def safe_model_id(model: str) -> str:
+    return re.sub(r"[/:\s\[\]]", "_", model)
+
+
+def models_for(task: Task, settings: Any) -> list[str]:
+    """``--carbon-model`` overrides the task's ``models``; the default is ``reference``."""
+    if settings.carbon_model:
+        return list(dict.fromkeys(settings.carbon_model))
+    if task.models:
+        return list(task.models)
+    return [REFERENCE]
+
+
+def _missing_variant(task: Task, model: str) -> str | None:
+    """The skip reason of a ``variant:NAME`` model the task does not have, else None."""
+    if not model.startswith(VARIANT_PREFIX):
+        return None
+    name = model[len(VARIANT_PREFIX) :]
+    if name in task.variants:
+        return None
+    have = ", ".join(sorted(task.variants)) or "none"
+    return f"task {task.id!r} has no variant {name!r} (its variants: {have})"
+
+
+class PromptFile(pytest.File):
+    """One prompt-suite YAML file."""
+
+    def collect(self) -> Iterator[pytest.Item]:
+        from .spec import load
+
+        try:
+            tasks = load(self.path)
+        except SpecError as exc:
+            # An item, not a CollectError: pytest interrupts the whole session on a
+            # collection error, and one bad file must not stop the other files.
+            yield SpecErrorItem.from_parent(self, name="spec", error=exc)
+            return
+        settings = _settings(self.config)
+        for task in tasks:
+            for model in models_for(task, settings):
+                # A built-in model's answer is fixed: one sample says all there is.
+                n = 1 if is_builtin(model) else (settings.carbon_samples or task.samples)
+                for sample in range(n):
+                    item = PromptItem.from_parent(
+                        self,
+                        name=f"{task.id}[{safe_model_id(model)}-{sample}]",
+                        task=task,
+                        model=model,
+                        sample=sample,
+                        samples=n,
+                    )
+                    missing = _missing_variant(task, model)
+                    if missing:
+                        item.add_marker(pytest.mark.skip(reason=missing))
+                    for mark in task.marks:
+                        try:
+                            item.add_marker(getattr(pytest.mark, mark))
+                        except (AttributeError, pytest.fail.Exception) as exc:
+                            raise self.CollectError(
+                                f"{task.path}:{task.line}: key 'marks': mark {mark!r} cannot "
+                                f"be used: {exc}"
+                            ) from None
+                    yield item
+
+
+class SpecErrorItem(pytest.Item):
+    """Stands for an invalid prompt file: errors with the file, line and key."""
+
+    carbon_self_measured = True
+
+    def __init__(self, *, error: SpecError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        line = self.error.line - 1 if self.error.line else None
+        return self.path, line, f"invalid prompt file {self.path.name}"
+
+    def setup(self) -> None:
+        # pytest.fail in setup: reported as an error, shown as the bare message.
+        pytest.fail(f"invalid prompt file: {self.error}", pytrace=False)
+
+    def runtest(self) -> None:  # pragma: no cover - setup always fails
+        pytest.fail(f"invalid prompt file: {self.error}", pytrace=False)
+
+
+class PromptItem(pytest.Item):
+    """One (task, model, sample): generate, verify in the sandbox, then measure."""
+
+    #: The plugin's generic call-phase measurement must leave this item alone: it measures
+    #: its workload itself (inside the sandbox, start-up excluded).
+    carbon_self_measured = True
+
+    def __init__(self, *, task: Task, model: str, sample: int, samples: int, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.task = task
+        self.model = model
+        self.sample = sample
+        self.samples = samples
+
+    @property
+    def temperature(self) -> float:
+        from .llm import temperature_for
+
+        return temperature_for(self.samples)
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, self.task.line - 1, f"{self.task.id} [{self.model} #{self.sample}]"
+
+    # -- phases -------------------------------------------------------------------------
+    def setup(self) -> None:
+        missing = _missing_variant(self.task, self.model)
+        if missing:  # normally skipped by its marker already
+            pytest.skip(missing)
+        gen = self.stash.get(GENERATION_KEY, None)
+        if gen is None:
+            gen = generate_for(self)
+            self.stash[GENERATION_KEY] = gen
+        if gen.error is not None:
+            from ..record import unmeasured_record
+            from ..session import RECORD_KEY
+
+            # The record keeps the failed generation in pass rates and footprints.
+            cs = _carbon_session(self.config)
+            self.stash[RECORD_KEY] = unmeasured_record(
+                self.nodeid,
+                outcome="error",
+                prompt=self._prompt_fields(gen, correct=None, failed_case=None),
+                worker=cs.worker_id if cs is not None else None,
+                reason=f"generation failed: {gen.error}",
+            )
+            # pytest.fail in setup: the item *errors*, and shows the reason, not a traceback.
+            pytest.fail(self._render_generation_error(gen), pytrace=False)
+
+    def _render_generation_error(self, gen: Generated) -> str:
+        lines = [
+            f"generation failed (model {self.model!r}, task {self.task.id!r}, "
+            f"sample {self.sample}):",
+            f"  {gen.error}",
+        ]
+        if gen.answer:
+            lines += ["the answer was:", _indent(_clip(gen.answer, 2000))]
+        return "\n".join(lines)
+
+    def runtest(self) -> None:
+        from ..record import unmeasured_record
+        from ..session import RECORD_KEY
+        from .sandbox import SandboxError, run_workload, verify
+
+        gen = self.stash[GENERATION_KEY]
+        code = gen.code or ""
+        task = self.task
+        result = verify(
+            code,
+            task.entry_point,
+            [dict(t) for t in task.tests],
+            task.check,
+            timeout_s=task.timeout_s,
+        )
+        cs = _carbon_session(self.config)
+        worker = cs.worker_id if cs is not None else None
+        if not result.passed:
+            prompt = self._prompt_fields(
+                gen, correct=False, failed_case=_jsonable(result.failed_case)
+            )
+            self.stash[RECORD_KEY] = unmeasured_record(
+                self.nodeid,
+                outcome="failed",
+                prompt=prompt,
+                worker=worker,
+                reason=f"incorrect answer: {result.message}",
+            )
+            raise IncorrectAnswer(code, result)
+        if cs is None or not cs.settings.enabled:
+            return  # verified; nothing to measure without --carbon
+        try:
+            workload = run_workload(
+                code,
+                task.entry_point,
+                list(task.workload.args),
+                dict(task.workload.kwargs),
+                min_time_s=task.workload.min_time_s,
+                timeout_s=task.timeout_s,
+                meter=cs.meter,
+                key=self.nodeid,
+            )
+        except SandboxError as exc:
+            prompt = self._prompt_fields(gen, correct=True, failed_case=None)
+            self.stash[RECORD_KEY] = unmeasured_record(
+                self.nodeid,
+                outcome="failed",
+                prompt=prompt,
+                worker=worker,
+                reason=f"workload failed: {exc}",
+            )
+            raise WorkloadFailed(code, str(exc)) from None
+        warnings = list(gen.warnings)
+        ratio = self._reference_ratio(cs, workload, warnings)
+        self.stash[RECORD_KEY] = self._record(cs, workload, gen, ratio, warnings)
+
+    # -- helpers ------------------------------------------------------------------------
+    def _prompt_fields(
+        self,
+        gen: Generated,
+        *,
+        correct: bool | None,
+        failed_case: Any,
+        ratio: dict[str, float | None] | None = None,
+    ) -> dict[str, Any]:
+        return {
+            "task": self.task.id,
+            "model": self.model,
+            "sample": self.sample,
+            "samples": self.samples,
+            "temperature": None if is_builtin(self.model) else self.temperature,
+            "correct": correct,
+            "failed_case": failed_case,
+            "generation": dict(gen.generation),
+            "reference_ratio": ratio,
+        }
+
+    def _reference_ratio(
+        self, cs: Any, workload: Any, warnings: list[str]
+    ) -> dict[str, float | None] | None:
+        from .sandbox import SandboxError, run_workload
+
+        results = self.config.stash.setdefault(REFERENCE_KEY, {})
+        key = (str(self.path), self.task.id)
+        if self.model == REFERENCE:
+            results.setdefault(key, workload)
+            return {"energy": 1.0, "duration": 1.0}
+        ref = results.get(key)
+        if ref is None:
+            task = self.task
+            try:
+                ref = run_workload(
+                    task.reference,
+                    task.entry_point,
+                    list(task.workload.args),
+                    dict(task.workload.kwargs),
+                    min_time_s=task.workload.min_time_s,
+                    timeout_s=task.timeout_s,
+                    meter=cs.meter,
+                    key=f"{self.nodeid}::reference",
+                )
+            except SandboxError as exc:
+                ref = exc
+            results[key] = ref
+        if isinstance(ref, Exception):
+            warnings.append(f"the reference solution's workload failed, no ratio: {ref}")
+            return None
+        return {
+            "energy": _ratio(_median(workload.per_call_energy_j), _median(ref.per_call_energy_j)),
+            "duration": _ratio(
+                _median(workload.per_call_duration_s), _median(ref.per_call_duration_s)
+            ),
+        }
+
+    def _record(
+        self, cs: Any, workload: Any, gen: Generated, ratio: Any, warnings: list[str]
+    ) -> dict[str, Any]:
+        from ..record import make_record, stats
+
+        per_call = {
+            "energy_j": stats(workload.per_call_energy_j),
+            "duration_s": stats(workload.per_call_duration_s),
+        }
+        return make_record(
+            self.nodeid,
+            workload.measurement,
+            cs.accounting,
+            rounds=workload.rounds,
+            per_call=per_call,
+            per_round_energy_j=workload.per_call_energy_j,
+            per_round_duration_s=workload.per_call_duration_s,
+            prompt=self._prompt_fields(gen, correct=True, failed_case=None, ratio=ratio),
+            worker=cs.worker_id,
+            warnings=warnings,
+        )
+
+    def repr_failure(
+        self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None
+    ) -> str | Any:
+        exc = excinfo.value
+        if isinstance(exc, IncorrectAnswer):
+            return _render_incorrect(self, exc)
+        if isinstance(exc, WorkloadFailed):
+            return "\n".join(
+                [
+                    f"the answer of {self.model!r} passed its tests but its workload failed:",
+                    f"  {exc.reason}",
+                    "code:",
+                    numbered(exc.code),
+                ]
+            )
+        return super().repr_failure(excinfo, style=style)
+
+
+def _median(values: Any) -> float | None:
+    import statistics
+
+    vals = [v for v in (values or []) if v is not None]
+    return statistics.median(vals) if vals else None
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b <= 0:
+        return None
+    return a / b
+
+
+def _jsonable(value: Any) -> Any:
+    if value is None:
+        return None
+    return json.loads(json.dumps(value, default=repr))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit] + f"\n... ({len(text) - limit} more chars)"
+
+
+def _indent(text: str) -> str:
+    return "\n".join("    " + line for line in text.splitlines())
+
+
+def numbered(code: str) -> str:
+    lines = code.splitlines() or [""]
+    width = len(str(len(lines)))
+    return "\n".join(f"  {i:>{width}} | {line}" for i, line in enumerate(lines, 1))
+
+
+def _render_incorrect(item: PromptItem, exc: IncorrectAnswer) -> str:
+    r = exc.result
+    out = [
+        f"incorrect answer from {item.model!r} for task {item.task.id!r} (sample {item.sample}):"
+    ]
+    if getattr(r, "timed_out", False):
+        out.append(f"  timed out after {item.task.timeout_s:g} s")
+    if getattr(r, "message", None):
+        out.append(f"  {r.message}")
+    case = getattr(r, "failed_case", None)
+    if case:
+        out.append("first failing case:")
+        if isinstance(case, dict):
+            out += [f"  {k}: {_clip(repr(v), 500)}" for k, v in case.items()]
+        else:
+            out.append(f"  {_clip(repr(case), 500)}")
+    out += ["code:", numbered(exc.code)]
+    for name in ("stdout", "stderr"):
+        text = getattr(r, name, None)
+        if text and text.strip():
+            out += [f"{name} (last lines):", _indent(_clip(text[-1500:], 1500))]
+    return "\n".join(out)
+
+
+# -- generation ------------------------------------------------------------------------------
+
+
+def _builtin_answer(item: PromptItem) -> Generated:
+    from .footprint import none_footprint
+
+    if item.model == REFERENCE:
+        code = item.task.reference
+    else:
+        code = item.task.variants[item.model[len(VARIANT_PREFIX) :]]
+    return Generated(code=code, generation=none_footprint())
+
+
+def _footprint(item: PromptItem, rt: _Runtime, answer: Any) -> tuple[dict[str, Any], list[str]]:
+    from .footprint import lookup_params, measured_footprint, remote_footprint
+
+    warnings: list[str] = []
+    cs = _carbon_session(item.config)
+    m = answer.measured
+    if rt.local and m.get("energy_j") is not None:
+        fp = measured_footprint(
+            answer.input_tokens,
+            answer.output_tokens,
+            m["energy_j"],
+            m.get("method", "estimated"),
+            m.get("gco2e_g") or 0.0,
+        )
+        if "warning" in fp:
+            warnings.append(fp.pop("warning"))
+    else:
+        intensity = cs.accounting.intensity_g_per_kwh if cs is not None else None
+        params = lookup_params(item.model, rt.params, item.task.model_params)
+        fp = remote_footprint(
+            item.model,
+            answer.input_tokens,
+            answer.output_tokens,
+            intensity if intensity is not None else 0.0,
+            latency_s=answer.latency_s,
+            params=params,
+        )
+        if intensity is None and fp.get("gco2e_g") is not None:
+            fp["gco2e_g"] = None
+        if fp.get("reason"):
+            warnings.append(f"generation footprint unknown: {fp['reason']}")
+    fp["cached"] = answer.cached
+    return fp, warnings
+
+
+def _around_local(item: PromptItem, rt: _Runtime) -> Any:
+    """Measure a live call to an endpoint on this machine with the session's meter.
+
+    Local calls are serialised (one meter window at a time), so each window holds one
+    generation only."""
+    cs = _carbon_session(item.config)
+    if not rt.local or cs is None or not cs.settings.enabled:
+        return None
+
+    def around(call: Any) -> tuple[Any, dict[str, Any]]:
+        with rt.local_lock:
+            meter = cs.meter
+            key = f"{item.nodeid}::generation"
+            meter.begin(key)
+            try:
+                completion = call()
+            finally:
+                m = meter.end(key)
+        energy_j = m.total_energy_j
+        return completion, {
+            "energy_j": energy_j,
+            "method": m.overall_method,
+            "gco2e_g": cs.accounting.gco2e_g(energy_j),
+            "duration_s": m.duration_s,
+        }
+
+    return around
+
+
+def generate_for(item: PromptItem) -> Generated:
+    """The item's code: from the task for built-in models, else cache or endpoint.
+
+    Never raises for an endpoint problem: the reason is kept, and setup reports it."""
+    if is_builtin(item.model):
+        return _builtin_answer(item)
+    from .extract import ExtractError, extract_code
+    from .llm import generate, messages_for
+
+    rt = _runtime(item.config)
+    try:
+        answer = generate(
+            client=rt.client,
+            cache=rt.cache,
+            mode=rt.mode,
+            model=item.model,
+            messages=messages_for(item.task.prompt),
+            temperature=item.temperature,
+            sample=item.sample,
+            around=_around_local(item, rt),
+        )
+    except GenerationError as exc:
+        return Generated(code=None, error=exc.message)
+    except Exception as exc:  # a bug or an SDK surprise must not stop the session
+        return Generated(code=None, error=f"{type(exc).__name__}: {exc}")
+    fp, warnings = _footprint(item, rt, answer)
+    try:
+        code = extract_code(answer.text, item.task.entry_point)
+    except ExtractError as exc:
+        return Generated(
+            code=None,
+            error=f"no usable code in the answer: {exc}",
+            answer=answer.text,
+            generation=fp,
+            cached=answer.cached,
+        )
+    return Generated(
+        code=code, answer=answer.text, generation=fp, cached=answer.cached, warnings=warnings
+    )
+
+
+def _needs_endpoint(item: PromptItem, rt: _Runtime) -> bool:
+    from .llm import cache_key, messages_for
+
+    if rt.mode == "live":
+        return True
+    if rt.mode == "replay":
+        return False
+    key = cache_key(
+        rt.endpoint.url, item.model, messages_for(item.task.prompt), item.temperature, item.sample
+    )
+    return rt.cache.get(key) is None
+
+
+def prefetch(session: pytest.Session) -> None:
+    """Generate the code of every selected PromptItem, concurrently, before measuring.
+
+    Built-in models are answered at once. Under xdist each worker generates lazily, item by
+    item (every worker collects every item; prefetching there would ask for each answer
+    once per worker)."""
+    from concurrent.futures import ThreadPoolExecutor, as_completed
+
+    config = session.config
+    items = [i for i in session.items if isinstance(i, PromptItem)]
+    if not items or hasattr(config, "workerinput"):
+        return
+    remote: list[PromptItem] = []
+    for item in items:
+        if _missing_variant(item.task, item.model):
+            continue  # skipped by its marker
+        if is_builtin(item.model):
+            item.stash[GENERATION_KEY] = _builtin_answer(item)
+        else:
+            remote.append(item)
+    if not remote:
+        return
+    rt = _runtime(config)
+    live = [i for i in remote if _needs_endpoint(i, rt)]
+    progress = _Progress(config, len(live), rt) if live else None
+    concurrency = max(rt.settings.carbon_concurrency, 1)
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="carbon-llm") as pool:
+        futures = {pool.submit(generate_for, item): item for item in remote}
+        for future in as_completed(futures):
+            item = futures[future]
+            gen = future.result()  # generate_for never raises
+            item.stash[GENERATION_KEY] = gen
+            if progress is not None and not gen.cached:
+                progress.step(gen.error is not None)
+    if progress is not None:
+        progress.done(time.perf_counter() - started)
+
+
+class _Progress:
+    """A progress display on the terminal: one line rewritten in place on a terminal, else
+    about ten lines per run."""
+
+    def __init__(self, config: pytest.Config, total: int, rt: _Runtime) -> None:
+        self.tr = config.pluginmanager.get_plugin("terminalreporter")
+        self.total = total
+        self.n = 0
+        self.failed = 0
+        self.every = max(total // _PROGRESS_STEPS, 1)
+        self.tty = bool(getattr(self.tr, "isatty", False)) if self.tr is not None else False
+        if self.tr is not None:
+            self.tr.ensure_newline()
+            self.tr.write_line(
+                f"pytest-carbon: generating {total} answer(s) from {rt.endpoint.url} "
+                f"({rt.settings.carbon_concurrency} at a time, mode {rt.mode}, "
+                f"cache {rt.cache.directory})"
+            )
+
+    def step(self, failed: bool) -> None:
+        self.n += 1
+        self.failed += failed
+        if self.tr is None:
+            return
+        line = f"pytest-carbon: generated {self.n}/{self.total}" + (
+            f" ({self.failed} failed)" if self.failed else ""
+        )
+        if self.tty:
+            self.tr.rewrite(line, erase=True)
+        elif self.n % self.every == 0 or self.n == self.total:
+            self.tr.write_line(line)
+
+    def done(self, elapsed_s: float) -> None:
+        if self.tr is None:
+            return
+        if self.tty:
+            self.tr.rewrite(
+                f"pytest-carbon: generated {self.n}/{self.total} in "
+                f"{elapsed_s:.1f} s" + (f" ({self.failed} failed)" if self.failed else ""),
+                erase=True,
+            )
+            self.tr.write_line("")
+        else:
+            self.tr.write_line(f"pytest-carbon: generation done in {elapsed_s:.1f} s")

@@ -1,0 +1,169 @@
+"""The per-model summary of a prompt-suite run: pass rates, energy, ratio and carbon.
+
+Pure Python over records (no pandas). Records with null energies are skipped in medians and
+sums (nothing was measured, and zero would be a false number) but counted in pass rates.
+
+pass@k uses the unbiased estimator of Chen et al. 2021 ("Evaluating Large Language Models
+Trained on Code", eq. 1): per task with n samples of which c are correct,
+``pass@k = 1 - C(n - c, k) / C(n, k)``, averaged over tasks.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections import defaultdict
+from typing import Any
+
+WIDTH = 100
+
+
+def pass_at_k(n: int, c: int, k: int) -> float:
+    """Unbiased pass@k for one task (n samples, c correct), k <= n."""
+    if k > n:
+        raise ValueError(f"pass@{k} needs at least {k} samples, got {n}")
+    if n - c < k:
+        return 1.0
+    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+
+
+def _median(values: list[float]) -> float | None:
+    return statistics.median(values) if values else None
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per model, in order of first appearance.
+
+    Row keys: ``model``, ``items``, ``correct``, ``pass_at_1``, ``pass_at_k`` ({k: value}
+    with k = the smallest sample count over the model's tasks, when > 1, else {}),
+    ``median_energy_j`` (correct answers), ``median_ratio_energy``,
+    ``generation_gco2e_g`` (None when no generation footprint is known),
+    ``execution_gco2e_g``, ``gco2e_per_correct_g`` ((execution + generation) / correct),
+    ``methods`` (sorted methods seen, execution and generation).
+    """
+    by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for rec in records:
+        prompt = rec.get("prompt")
+        if isinstance(prompt, dict) and prompt.get("model") is not None:
+            by_model[prompt["model"]].append(rec)
+    rows = []
+    for model, recs in by_model.items():
+        per_task: dict[str, list[bool]] = defaultdict(list)
+        energies: list[float] = []
+        ratios: list[float] = []
+        gen_g: list[float] = []
+        exec_g: list[float] = []
+        methods: set[str] = set()
+        for rec in recs:
+            prompt = rec["prompt"]
+            ok = prompt.get("correct") is True
+            per_task[str(prompt.get("task"))].append(ok)
+            if rec.get("method"):
+                methods.add(str(rec["method"]))
+            energy = _num(rec.get("energy_j"))
+            if ok and energy is not None:
+                energies.append(energy)
+            ratio = prompt.get("reference_ratio") or {}
+            r = _num(ratio.get("energy")) if isinstance(ratio, dict) else None
+            if r is not None:
+                ratios.append(r)
+            gen = prompt.get("generation") or {}
+            g = _num(gen.get("gco2e_g"))
+            if g is not None:
+                gen_g.append(g)
+            if gen.get("method"):
+                methods.add(f"generation:{gen['method']}")
+            e = _num(rec.get("gco2e_g"))
+            if e is not None:
+                exec_g.append(e)
+        correct = sum(sum(v) for v in per_task.values())
+        pass1 = statistics.fmean(sum(v) / len(v) for v in per_task.values())
+        k = min(len(v) for v in per_task.values())
+        pass_k = {}
+        if k > 1:
+            pass_k[k] = statistics.fmean(pass_at_k(len(v), sum(v), k) for v in per_task.values())
+        generation = sum(gen_g) if gen_g else None
+        execution = sum(exec_g)
+        per_correct = (
+            (execution + (generation or 0.0)) / correct if correct and (exec_g or gen_g) else None
+        )
+        rows.append(
+            {
+                "model": model,
+                "items": len(recs),
+                "tasks": len(per_task),
+                "correct": correct,
+                "pass_at_1": pass1,
+                "pass_at_k": pass_k,
+                "median_energy_j": _median(energies),
+                "median_ratio_energy": _median(ratios),
+                "generation_gco2e_g": generation,
+                "execution_gco2e_g": execution if exec_g else None,
+                "gco2e_per_correct_g": per_correct,
+                "methods": sorted(methods),
+            }
+        )
+    return rows
+
+
+def _si(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if value == 0:
+        return f"0 {unit}"
+    for factor, prefix in ((1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n")):
+        if abs(value) >= factor:
+            return f"{value / factor:.3g} {prefix}{unit}"
+    return f"{value:.2e} {unit}"
+
+
+def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
+    """Terminal lines (each at most 100 columns)."""
+    if not rows:
+        return []
+    header = (
+        "model",
+        "items",
+        "pass@1",
+        "pass@k",
+        "energy(med)",
+        "ratio",
+        "gen CO2e",
+        "CO2e/correct",
+    )
+    table = []
+    for r in rows:
+        pk = ", ".join(f"@{k} {v:.0%}" for k, v in r["pass_at_k"].items()) or "-"
+        ratio = r["median_ratio_energy"]
+        table.append(
+            (
+                r["model"],
+                f"{r['correct']}/{r['items']}",
+                f"{r['pass_at_1']:.0%}",
+                pk,
+                _si(r["median_energy_j"], "J"),
+                "-" if ratio is None else f"{ratio:.2f}x",
+                _si(r["generation_gco2e_g"], "g"),
+                _si(r["gco2e_per_correct_g"], "g"),
+            )
+        )
+    widths = [max(len(h), *(len(row[i]) for row in table)) for i, h in enumerate(header)]
+    fixed = sum(widths[1:]) + 2 * (len(header) - 1)
+    widths[0] = min(widths[0], max(WIDTH - fixed, 8))
+
+    def fmt(cells: tuple[str, ...]) -> str:
+        first = cells[0] if len(cells[0]) <= widths[0] else cells[0][: widths[0] - 1] + "…"
+        parts = [first.ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(cells[1:], widths[1:], strict=True)
+        ]
+        return "  ".join(parts).rstrip()[:WIDTH]
+
+    lines = [fmt(header)] + [fmt(row) for row in table]
+    methods = sorted({m for r in rows for m in r["methods"]})
+    if methods:
+        lines.append(("methods: " + ", ".join(methods))[:WIDTH])
+    return lines

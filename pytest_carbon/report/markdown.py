@@ -1,0 +1,232 @@
+"""The Markdown summary of a run, for ``$GITHUB_STEP_SUMMARY`` and pull-request comments.
+
+Totals, how they were obtained, where the carbon intensity came from, then either the
+largest changes against a baseline (when a comparison exists) or the heaviest tests.
+GitHub-flavoured Markdown, kept short: a step summary is capped at 1 MiB.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from ..baseline import Comparison, TestChange, fmt_change, fmt_value
+
+#: Rows in each table.
+TOP_ROWS = 15
+
+_STATUS_MARK = {
+    "regression": "🔺 regression",
+    "improvement": "🟢 improvement",
+    "noise": "within noise",
+    "new": "new",
+    "missing": "missing",
+    "unmeasured": "not measured",
+}
+
+
+def _cell(text: Any) -> str:
+    """A table cell: pipes escaped and newlines flattened, so a node id cannot break rows."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _code(text: Any) -> str:
+    s = _cell(text)
+    return f"``{s}``" if "`" in s else f"`{s}`"
+
+
+def _methods_text(summary: Mapping[str, Any]) -> str:
+    methods = summary.get("methods") or {}
+    if not methods:
+        return "nothing measured"
+    return ", ".join(f"{m} ({n})" for m, n in sorted(methods.items()))
+
+
+def _intensity_text(acc: Mapping[str, Any] | None) -> str:
+    if not acc:
+        return "unknown"
+    if acc.get("intensity_g_per_kwh") is None:
+        return str(acc.get("intensity_source") or "unknown")
+    place = ", ".join(str(x) for x in (acc.get("region"), acc.get("country")) if x)
+    text = f"{acc['intensity_g_per_kwh']:g} gCO2e/kWh"
+    if place:
+        text += f" ({place})"
+    if acc.get("intensity_source"):
+        text += f", from {acc['intensity_source']}"
+    if acc.get("intensity_is_default"):
+        text += " — default world average; set `--carbon-country` for your grid"
+    pue = acc.get("pue")
+    if pue is not None:
+        text += f"; PUE {pue:g}"
+    return text
+
+
+def _header(report: Mapping[str, Any]) -> list[str]:
+    summary = report.get("summary") or {}
+    machine = report.get("machine") or {}
+    energy = summary.get("energy_j")
+    gco2e = summary.get("gco2e_g")
+    lines = ["## pytest-carbon: energy and carbon", ""]
+    total = f"**{fmt_value(energy, 'energy')}**" if energy is not None else "**no energy**"
+    total += f" · **{fmt_value(gco2e, 'gco2e')}CO2e**" if gco2e is not None else ""
+    tests = summary.get("tests", len(report.get("tests") or []))
+    measured = summary.get("measured", summary.get("measured_tests"))
+    count = f"{tests} tests" + (f" ({measured} measured)" if measured not in (None, tests) else "")
+    duration = summary.get("duration_s")
+    if duration is not None:
+        count += f" in {fmt_value(duration, 'duration')} measured time"
+    lines.append(f"{total} · {count}")
+    if not report.get("complete", True):
+        lines += ["", "> ⚠️ The run was interrupted: these numbers cover part of the suite."]
+    lines += ["", "| | |", "|---|---|"]
+    lines.append(f"| Method | {_cell(_methods_text(summary))} |")
+    sensors = [
+        f"{s.get('name')} ({s.get('method')})"
+        for s in machine.get("sensors") or []
+        if s.get("available", True)
+    ]
+    if sensors:
+        lines.append(f"| Sensors | {_cell(', '.join(sensors))} |")
+    lines.append(f"| Carbon intensity | {_cell(_intensity_text(report.get('accounting')))} |")
+    machines = report.get("machines") or []
+    if len(machines) > 1:
+        lines.append(f"| Machines | {len(machines)} (merged report) |")
+    elif machine:
+        cpu = machine.get("cpu_model") or "?"
+        lines.append(
+            f"| Machine | {_cell(cpu)}, {machine.get('cpu_count', '?')} CPUs"
+            f" · `{_cell(machine.get('machine_id', '?'))}` |"
+        )
+    git = (report.get("run") or {}).get("git") or {}
+    if git.get("commit"):
+        where = f"`{str(git['commit'])[:10]}`" + (
+            f" on {_cell(git['branch'])}" if git.get("branch") else ""
+        )
+        lines.append(f"| Commit | {where}{' (dirty)' if git.get('dirty') else ''} |")
+    return lines
+
+
+def _changes_section(comparison: Comparison) -> list[str]:
+    lines = ["", "### Changes against the baseline", ""]
+    lines.append(f"Baseline: {_cell(comparison.base_label)}")
+    if comparison.specs:
+        lines.append("Fail on: " + ", ".join(f"`{s.text}`" for s in comparison.specs))
+    counts = comparison.counts()
+    lines.append("")
+    lines.append("Tests: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
+    if comparison.failures:
+        lines += ["", f"**❌ {len(comparison.failures)} regression(s) beyond the threshold**"]
+    elif comparison.specs:
+        lines += ["", "**✅ No regression beyond the threshold**"]
+    if comparison.totals:
+        lines += ["", "| Total (common tests) | Baseline | Current | Change |", "|---|--:|--:|--:|"]
+        for metric, (b, c) in comparison.totals.items():
+            change = None if b == 0 else c / b - 1
+            lines.append(
+                f"| {metric} | {fmt_value(b, metric)} | {fmt_value(c, metric)} | "
+                f"{fmt_change(change)} |"
+            )
+    by_test = comparison.by_test()
+
+    def rank(item: tuple[str, dict[str, TestChange]]) -> tuple[int, float]:
+        per = item[1]
+        e = per.get("energy") or next(iter(per.values()))
+        failing = any(c.failing for c in per.values())
+        size = abs(e.change) if e.change is not None else -1.0
+        return (0 if failing else 1, -size)
+
+    changed = [
+        item
+        for item in sorted(by_test.items(), key=rank)
+        if any(c.change is not None for c in item[1].values())
+    ]
+    if changed:
+        lines += [
+            "",
+            f"#### Largest changes (top {min(TOP_ROWS, len(changed))} of {len(changed)})",
+            "",
+        ]
+        lines.append("| Test | Energy: baseline → current | Change | Duration | gCO2e | Verdict |")
+        lines.append("|---|--:|--:|--:|--:|---|")
+        for nodeid, per in changed[:TOP_ROWS]:
+            e = per.get("energy")
+            d, g = per.get("duration"), per.get("gco2e")
+            energy = (
+                f"{fmt_value(e.base, 'energy')} → {fmt_value(e.current, 'energy')}" if e else ""
+            )
+            lines.append(
+                f"| {_code(nodeid)} | {energy} | {fmt_change(e.change) if e else ''} | "
+                f"{fmt_change(d.change) if d else ''} | {fmt_change(g.change) if g else ''} | "
+                f"{_cell(_verdict(per))} |"
+            )
+    others = [
+        (nodeid, next(iter(per.values())).status)
+        for nodeid, per in by_test.items()
+        if all(c.status in ("new", "missing") for c in per.values())
+    ]
+    if others:
+        shown = ", ".join(f"{_code(n)} ({s})" for n, s in others[:TOP_ROWS])
+        more = f" and {len(others) - TOP_ROWS} more" if len(others) > TOP_ROWS else ""
+        lines += ["", f"New or missing tests (not failures): {shown}{more}"]
+    if comparison.warnings:
+        lines.append("")
+        lines += [f"> ⚠️ {_cell(w)}" for w in comparison.warnings]
+    lines += [
+        "",
+        "<sub>A regression fails only when it exceeds the threshold and the per-round samples "
+        "support it (one-sided Mann-Whitney U, 3+ samples a side) or, with a single sample, "
+        "when it also exceeds the test's stored noise or the 5% noise floor.</sub>",
+    ]
+    return lines
+
+
+def _verdict(per: Mapping[str, TestChange]) -> str:
+    failing = [c for c in per.values() if c.failing]
+    if failing:
+        return "❌ " + ", ".join(
+            f"{c.metric} > {c.spec.threshold_text if c.spec else '?'} ({c.method})" for c in failing
+        )
+    notable = [c for c in per.values() if c.status in ("regression", "improvement")]
+    if notable:
+        return ", ".join(f"{c.metric} {_STATUS_MARK[c.status]}" for c in notable)
+    e = per.get("energy") or next(iter(per.values()))
+    return _STATUS_MARK.get(e.status, e.status) + (f" ({e.method})" if e.method else "")
+
+
+def _top_tests_section(report: Mapping[str, Any]) -> list[str]:
+    measured = [r for r in report.get("tests") or [] if r.get("energy_j") is not None]
+    if not measured:
+        return ["", "_No test was measured._"]
+    measured.sort(key=lambda r: r["energy_j"], reverse=True)
+    lines = [
+        "",
+        f"### Top tests by energy (top {min(TOP_ROWS, len(measured))} of {len(measured)})",
+        "",
+    ]
+    lines.append("| Test | Energy | Duration | gCO2e | Method |")
+    lines.append("|---|--:|--:|--:|---|")
+    for r in measured[:TOP_ROWS]:
+        lines.append(
+            f"| {_code(r.get('nodeid'))} | {fmt_value(r.get('energy_j'), 'energy')} | "
+            f"{fmt_value(r.get('duration_s'), 'duration')} | "
+            f"{fmt_value(r.get('gco2e_g'), 'gco2e')} | {_cell(r.get('method') or '-')} |"
+        )
+    unmeasured = len(report.get("tests") or []) - len(measured)
+    if unmeasured:
+        lines += ["", f"{unmeasured} test(s) measured nothing (e.g. incorrect generated code)."]
+    return lines
+
+
+def render_markdown(report: Mapping[str, Any], comparison: Comparison | None = None) -> str:
+    """The run as Markdown: totals, method, intensity, then changes or the heaviest tests."""
+    lines = _header(report)
+    if comparison is not None:
+        lines += _changes_section(comparison)
+    else:
+        lines += _top_tests_section(report)
+    warnings = report.get("warnings") or []
+    if warnings:
+        lines += ["", "<details><summary>Warnings</summary>", ""]
+        lines += [f"- {_cell(w)}" for w in warnings[:50]]
+        lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"

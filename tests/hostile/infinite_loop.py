@@ -1,0 +1,6 @@
+"""Never returns: the run must time out and be killed."""
+
+
+def run():
+    while True:
+        pass

@@ -1,0 +1,366 @@
+"""Tests of the HTML report: structure, escaping, no network, accessibility, and a real browser.
+
+The browser test drives Debian's headless Chromium over the DevTools pipe (see
+tests/browser.py for why that way): the page is served by a real HTTP server on 127.0.0.1,
+and the test checks that the charts render, the sorting script ran without a console
+error, the page requested nothing but itself, and saves a full-page screenshot
+(copied to ``.carbon/html-screenshot.png`` when ``PYTEST_CARBON_SCREENSHOT=1``).
+"""
+
+from __future__ import annotations
+
+import copy
+import html as htmlmod
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from browser import SKIP_REASON, Browser, PageServer, chromium_path
+from test_frame import cli_report, prompt_report, record, report
+
+from pytest_carbon.report.html import PALETTE, TEXT_PAIRS, render_html, write_html
+
+pytest.importorskip("matplotlib", reason="charts need the [html] extra (matplotlib)")
+
+HOSTILE = "tests/test_x.py::test_y[<script>alert(1)</script>]"
+REMOTE = re.compile(r"""(?:src|href|action|xlink:href)\s*=\s*["']?\s*(?:https?:)?//""", re.I)
+
+
+class Structure(HTMLParser):
+    """Collects tags, attributes and script bodies of a page."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+        self.scripts: list[str] = []
+        self._in_script = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, dict(attrs)))
+        self._in_script = tag == "script"
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "script":
+            self._in_script = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_script:
+            self.scripts.append(data)
+
+    def find(self, tag: str) -> list[dict[str, str | None]]:
+        return [a for t, a in self.tags if t == tag]
+
+
+def parse(page: str) -> Structure:
+    s = Structure()
+    s.feed(page)
+    return s
+
+
+def test_prompt_report_has_every_chart_and_table() -> None:
+    page = render_html(prompt_report())
+    doc = parse(page)
+    svg_ids = {a.get("id") for a in doc.find("svg")}
+    assert {
+        "chart-energy-per-test",
+        "chart-frontier",
+        "chart-generation-execution",
+        "chart-reference-ratio",
+    } <= svg_ids
+    # Every chart is labelled for screen readers, and has a <title>.
+    for svg in doc.find("svg"):
+        assert svg.get("role") == "img" and svg.get("aria-labelledby")
+        assert "width" not in svg and "height" not in svg, "charts must scale to the page"
+    assert page.count("<title id=") == len(doc.find("svg"))
+    # Axes are labelled with units.
+    for label in ("energy per test (J)", "pass rate (%)", "carbon (gCO2e)", "(ratio)"):
+        assert label in page
+    table_ids = {a.get("id") for a in doc.find("table")}
+    assert {"records", "models"} <= table_ids
+    # The per-model numbers are the terminal's (prompts.summary.model_summary).
+    from pytest_carbon.prompts.summary import model_summary
+
+    rows = model_summary(prompt_report()["tests"])
+    gpt = next(r for r in rows if r["model"] == "gpt-4o-mini")
+    models_table = page[page.index('id="models"') :]
+    assert f'data-v="{gpt["median_energy_j"]!r}"' in models_table
+
+
+def test_the_unmeasured_record_is_a_dash_titled_not_measured() -> None:
+    page = render_html(prompt_report())
+    records = page[page.index('id="records"') :]
+    row = next(r for r in records.split("<tr>") if "qwen2.5-coder-0]" in r and "sum_primes" in r)
+    assert row.count('title="not measured">—</td>') >= 7
+    assert "0.0" not in re.findall(r'data-v="([^"]*)"', row)
+    # Sums skip it: the totals card shows the sum of the measured records only.
+    measured = [t["energy_j"] for t in prompt_report()["tests"] if t["energy_j"] is not None]
+    from pytest_carbon.report.html import fmt_energy
+
+    assert fmt_energy(sum(measured)) in page
+
+
+def test_methods_are_shown_and_distinguished() -> None:
+    page = render_html(cli_report())
+    for method in ("measured", "attributed", "estimated"):
+        assert f'<span class="badge {method}">{method}</span>' in page
+        # The per-test chart labels each bar with its method, in text.
+        assert f"· {method}</text>" in page
+    svg = page[page.index('id="chart-energy-per-test"') :]
+    svg = svg[: svg.index("</svg>")]
+    # Hatch patterns exist for the two indirect methods, none for measured (solid).
+    assert svg.count("<pattern") >= 2
+
+
+def test_hostile_strings_are_escaped() -> None:
+    rep = cli_report()
+    rep["tests"][0]["nodeid"] = HOSTILE
+    rep["machine"]["hostname"] = '"><img src=x onerror=alert(1)>'
+    rep["warnings"] = ["<b>bold</b> & co"]
+    model_rec = prompt_report()["tests"][1]
+    model_rec["prompt"]["model"] = "<svg onload=alert(2)>"
+    rep["tests"].append(model_rec)
+    page = render_html(rep)
+    assert "<script>alert(1)</script>" not in page
+    assert htmlmod.escape(HOSTILE) in page
+    assert "<img src=x" not in page and "<svg onload" not in page
+    assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in page
+    doc = parse(page)
+    # One script only, ours; no element carries an event handler.
+    assert len(doc.find("script")) == 1
+    assert not [a for _, a in doc.tags if any(k.startswith("on") for k in a)]
+
+
+def test_no_remote_references() -> None:
+    rep = prompt_report()
+    # A source text that is a URL stays text, never a link.
+    rep["accounting"]["intensity_source"] = "IEA (https://www.iea.org/reports/x)"
+    page = render_html(rep)
+    assert not REMOTE.findall(page)
+    assert "@import" not in page and "url(http" not in page
+    doc = parse(page)
+    assert not [a for t, a in doc.tags if t in ("img", "iframe", "object", "embed", "audio")]
+    links = doc.find("link")
+    assert all((a.get("href") or "").startswith("data:") for a in links)
+    csp = [a for a in doc.find("meta") if a.get("http-equiv") == "Content-Security-Policy"]
+    assert csp and "default-src 'none'" in (csp[0].get("content") or "")
+
+
+def test_accessibility_basics() -> None:
+    page = render_html(prompt_report())
+    doc = parse(page)
+    assert doc.find("html")[0].get("lang") == "en"
+    assert doc.find("title")
+    assert doc.find("meta") and any(a.get("name") == "viewport" for a in doc.find("meta"))
+    ths = doc.find("th")
+    assert ths and all(a.get("scope") in ("col", "row") for a in ths)
+    assert "max-width:1100px" in page
+
+
+def _luminance(hex_color: str) -> float:
+    rgb = [int(hex_color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+@pytest.mark.parametrize(("fg", "bg"), TEXT_PAIRS)
+def test_text_contrast_meets_wcag_aa(fg: str, bg: str) -> None:
+    a, b = sorted((_luminance(PALETTE[fg]), _luminance(PALETTE[bg])), reverse=True)
+    ratio = (a + 0.05) / (b + 0.05)
+    assert ratio >= 4.5, f"{fg} on {bg}: {ratio:.2f}:1"
+
+
+@pytest.mark.parametrize(
+    "rep",
+    [
+        pytest.param(report([]), id="empty"),
+        pytest.param(report([record("t.py::test_none", cpu_j=None)]), id="only-unmeasured"),
+        pytest.param({"schema": "pytest-carbon/report/1", "tests": []}, id="bare"),
+        pytest.param(
+            report([record("t.py::t", cpu_j=1.0, components={}, trace=[[0, {"cpu": "x"}], 5])]),
+            id="odd-fields",
+        ),
+    ],
+)
+def test_robust_to_empty_and_odd_reports(rep: dict[str, Any]) -> None:
+    page = render_html(rep)
+    assert page.startswith("<!DOCTYPE html>") and page.rstrip().endswith("</html>")
+    assert 'id="h-records"' in page
+
+
+def test_empty_report_says_nothing_was_measured() -> None:
+    page = render_html(report([]))
+    assert "No test was measured." in page
+    assert "<svg" not in page
+
+
+def test_comparison_renders_the_changes() -> None:
+    from pytest_carbon.baseline import compare
+
+    base = cli_report()
+    current = copy.deepcopy(base)
+    big = current["tests"][0]
+    big["samples"]["energy_j"] = [big["energy_j"] * 2]
+    big["energy_j"] *= 2
+    comparison = compare(base, current)
+    page = render_html(current, comparison.to_json())
+    assert 'id="changes"' in page and "Against the baseline" in page
+    section = page[page.index('id="h-compare"') :]
+    assert htmlmod.escape(big["nodeid"]) in section
+    # Also accepts the Comparison object itself, with the same result.
+    assert render_html(current, comparison) == page
+    # Any other shape of rows still shows as a table.
+    other = render_html(current, {"baseline": "main", "rows": [{"nodeid": "a", "delta": 1.5}]})
+    assert 'id="changes"' in other and 'data-v="1.5"' in other
+
+
+def test_output_is_deterministic_and_written_atomically(tmp_path: Path) -> None:
+    rep = prompt_report()
+    assert render_html(rep) == render_html(rep)
+    out = write_html(rep, tmp_path / "sub" / "report.html")
+    assert out.read_text(encoding="utf-8") == render_html(rep)
+    assert [p.name for p in out.parent.iterdir()] == ["report.html"], "no temporary file left"
+
+
+def test_report_command_writes_html(tmp_path: Path) -> None:
+    src = tmp_path / "r.json"
+    src.write_text(json.dumps(prompt_report()), encoding="utf-8")
+    out = tmp_path / "r.html"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_carbon.cli", "report", str(src), "--html", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "<svg" in out.read_text(encoding="utf-8")
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_carbon.cli",
+            "report",
+            str(tmp_path / "no.json"),
+            "--html",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert bad.returncode == 2 and "no such file" in bad.stderr
+
+
+# ------------------------------------------------------------------------ real browser
+
+
+@pytest.mark.skipif(chromium_path() is None, reason=SKIP_REASON)
+def test_browser_detects_errors_and_requests(tmp_path: Path) -> None:
+    """The harness itself: a page that errs and fetches must be caught, or the real test
+    below would pass vacuously."""
+    bad = (
+        b"<!DOCTYPE html><html lang=en><head><title>bad</title></head><body>"
+        b'<img src="https://cdn.example.com/x.png" alt="">'
+        b"<script>console.error('canary');"
+        b"fetch('http://api.example.org/y').catch(function () {});</script></body></html>"
+    )
+    with PageServer({"/bad.html": bad}) as server, Browser(tmp_path) as browser:
+        page = browser.open(server.url("/bad.html"))
+        page.evaluate("new Promise(function (r) { setTimeout(r, 300); })")
+        errors = page.console_errors()
+        requested = page.requests()
+    assert any("canary" in e for e in errors), errors
+    assert "https://cdn.example.com/x.png" in requested
+    assert "http://api.example.org/y" in requested
+
+
+@pytest.mark.skipif(chromium_path() is None, reason=SKIP_REASON)
+def test_prompt_report_in_headless_chromium(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    page_html = render_html(prompt_report(), None).encode("utf-8")
+    with PageServer({"/report.html": page_html}) as server, Browser(tmp_path) as browser:
+        page = browser.open(server.url("/report.html"))
+        ready = page.evaluate("document.body.getAttribute('data-ready')")
+        charts = page.evaluate(
+            "Array.from(document.querySelectorAll('figure svg')).map(function (s) {"
+            " var r = s.getBoundingClientRect(); return [s.id, r.width, r.height]; })"
+        )
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        # Click "energy (J)" in the records table twice: ascending, then descending.
+        sort_js = (
+            "(function () {"
+            " var t = document.getElementById('records');"
+            " var heads = Array.from(t.tHead.rows[0].cells);"
+            " var col = heads.findIndex(function (h) { return h.textContent === 'energy (J)'; });"
+            " heads[col].querySelector('button').click();"
+            " return Array.from(t.tBodies[0].rows).map(function (r) {"
+            "   return r.cells[col].getAttribute('data-v'); }); })()"
+        )
+        ascending = page.evaluate(sort_js)
+        descending = page.evaluate(sort_js)
+        shot = page.screenshot(tmp_path / "report.png")
+        errors = page.console_errors()
+        requested = page.requests()
+    assert ready == "1", "the table script did not run"
+    ids = [c[0] for c in charts]
+    assert {
+        "chart-energy-per-test",
+        "chart-frontier",
+        "chart-generation-execution",
+        "chart-reference-ratio",
+    } <= set(ids)
+    assert all(w > 600 and h > 150 for _, w, h in charts), charts  # drawn at a readable size
+    assert overflow <= 0, "the page scrolls sideways on a 1280 px laptop screen"
+    values = [float(v) for v in ascending if v]
+    assert values == sorted(values) and len(values) == 7
+    assert ascending[-1] == "", "not measured sorts last"
+    assert [float(v) for v in descending if v] == sorted(values, reverse=True)
+    assert errors == []
+    assert requested == [server.url("/report.html")]
+    assert server.requests == [("GET", "/report.html")]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    if os.environ.get("PYTEST_CARBON_SCREENSHOT"):
+        dest = pytestconfig.rootpath / ".carbon" / "html-screenshot.png"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, dest)
+
+
+@pytest.mark.skipif(chromium_path() is None, reason=SKIP_REASON)
+def test_real_prompt_suite_report_in_headless_chromium(pytester: pytest.Pytester) -> None:
+    """End to end: a prompt suite run by pytest, rendered by ``pytest-carbon report``,
+    opened in Chromium."""
+    pytest.importorskip("pytest_carbon.prompts.collect", reason="prompt suites not written yet")
+    from test_frame import TASK_YAML
+
+    pytester.makefile(".yaml", add_squares=TASK_YAML)
+    result = pytester.runpytest_subprocess(
+        "add_squares.yaml", "--carbon", "--carbon-json=r.json", "-p", "no:cacheprovider"
+    )
+    result.assert_outcomes(passed=1)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest_carbon.cli", "report", "r.json", "--html", "r.html"],
+        cwd=pytester.path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    body = (pytester.path / "r.html").read_bytes()
+    with PageServer({"/r.html": body}) as server, Browser(pytester.path / "chromium") as browser:
+        page = browser.open(server.url("/r.html"))
+        ids = page.evaluate("Array.from(document.querySelectorAll('figure svg'), s => s.id)")
+        ready = page.evaluate("document.body.getAttribute('data-ready')")
+        model = page.evaluate("document.querySelector('#models tbody th').textContent")
+        errors = page.console_errors()
+        requested = page.requests()
+    assert ready == "1" and model == "reference"
+    assert {"chart-energy-per-test", "chart-frontier", "chart-reference-ratio"} <= set(ids)
+    assert errors == []
+    assert requested == [server.url("/r.html")]

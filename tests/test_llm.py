@@ -1,0 +1,260 @@
+"""The LLM client and its cache, against a real OpenAI-compatible server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from llm_server import LLMServer, Reply
+
+from pytest_carbon.prompts.llm import (
+    AnswerCache,
+    Endpoint,
+    GenerationError,
+    LLMClient,
+    RetryPolicy,
+    cache_key,
+    generate,
+    messages_for,
+    parse_retry_after,
+    resolve_endpoint,
+    temperature_for,
+)
+
+
+@pytest.fixture
+def server() -> Iterator[LLMServer]:
+    s = LLMServer()
+    yield s
+    s.close()
+
+
+def client_for(
+    server: LLMServer,
+    *,
+    timeout_s: float = 2.0,
+    attempts: int = 4,
+    sleeps: list[float] | None = None,
+) -> LLMClient:
+    def sleep(s: float) -> None:
+        if sleeps is not None:
+            sleeps.append(s)
+        time.sleep(s)
+
+    return LLMClient(
+        resolve_endpoint(server.url, {}),
+        timeout_s=timeout_s,
+        retry=RetryPolicy(
+            max_attempts=attempts, backoff_s=0.01, max_backoff_s=0.5, max_total_wait_s=2.0
+        ),
+        sleep=sleep,
+        rng=random.Random(1),
+    )
+
+
+MSG = messages_for("write f")
+
+
+def test_an_answer_with_its_usage(server: LLMServer) -> None:
+    server.add(Reply(text="hello", usage=(7, 9)))
+    c = client_for(server).complete("m", MSG, 0.0)
+    assert (c.text, c.input_tokens, c.output_tokens, c.model, c.attempts) == ("hello", 7, 9, "m", 1)
+    (req,) = server.completions()
+    assert req["json"]["model"] == "m"
+    assert req["json"]["temperature"] == 0.0
+    assert req["json"]["messages"][0]["role"] == "system"
+    assert "one fenced Python code block" in req["json"]["messages"][0]["content"]
+    # A keyless local server gets the documented placeholder.
+    assert req["auth"] == "Bearer not-needed"
+
+
+def test_429_then_success_honours_retry_after(server: LLMServer) -> None:
+    server.add(Reply(status=429, headers={"retry-after": "0.2"}), Reply(text="ok"))
+    sleeps: list[float] = []
+    c = client_for(server, sleeps=sleeps).complete("m", MSG, 0.0)
+    assert c.text == "ok" and c.attempts == 2
+    assert sleeps == [0.2]
+    t0, t1 = (r["time"] for r in server.completions())
+    assert t1 - t0 >= 0.19
+
+
+def test_retry_after_ms_and_http_dates_are_read() -> None:
+    assert parse_retry_after({"retry-after-ms": "250"}) == 0.25
+    assert parse_retry_after({"retry-after": "3"}) == 3.0
+    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
+    assert parse_retry_after({"retry-after": "soon"}) is None
+    assert parse_retry_after({}) is None
+
+
+def test_5xx_are_retried_with_backoff_then_fail_with_the_reason(server: LLMServer) -> None:
+    server.add(Reply(status=503, error="overloaded"))
+    sleeps: list[float] = []
+    with pytest.raises(GenerationError) as info:
+        client_for(server, attempts=3, sleeps=sleeps).complete("m", MSG, 0.0)
+    assert len(server.completions()) == 3
+    assert len(sleeps) == 2 and all(0 <= s <= 0.5 for s in sleeps)
+    assert "gave up after 3 attempt(s)" in info.value.message
+    assert "HTTP 503: overloaded" in info.value.message
+
+
+def test_total_wait_is_bounded(server: LLMServer) -> None:
+    server.add(Reply(status=429, headers={"retry-after": "0.4"}))
+    client = client_for(server, attempts=50)
+    client.retry.max_total_wait_s = 1.0
+    t0 = time.perf_counter()
+    with pytest.raises(GenerationError, match="gave up"):
+        client.complete("m", MSG, 0.0)
+    assert time.perf_counter() - t0 < 2.0
+    assert len(server.completions()) == 3  # 0.4 + 0.4 <= 1.0 < 0.4 * 3
+
+
+@pytest.mark.parametrize(
+    ("reply", "words", "kind"),
+    [
+        (
+            Reply(status=401, error="invalid key"),
+            "refused the API key (HTTP 401): invalid key",
+            "endpoint",
+        ),
+        (
+            Reply(status=404, error="model not found"),
+            "model 'm' or the API path was not found",
+            "endpoint",
+        ),
+        (Reply(status=400, error="bad request"), "rejected the request (HTTP 400)", "endpoint"),
+        (Reply(body="{not json"), "malformed JSON", "endpoint"),
+        (Reply(body='{"choices": []}'), "without choices[0].message", "endpoint"),
+        (Reply(text=""), "empty answer", "answer"),
+        (Reply(text=None, finish_reason="length"), "finish_reason='length'", "answer"),
+    ],
+)
+def test_other_failures_are_not_retried_and_say_why(
+    server: LLMServer, reply: Reply, words: str, kind: str
+) -> None:
+    server.add(reply)
+    with pytest.raises(GenerationError) as info:
+        client_for(server).complete("m", MSG, 0.0)
+    assert words in info.value.message
+    assert info.value.kind == kind
+    assert len(server.completions()) == 1
+
+
+def test_a_timeout_is_an_error_naming_the_option(server: LLMServer) -> None:
+    server.add(Reply(delay_s=1.0))
+    t0 = time.perf_counter()
+    with pytest.raises(GenerationError) as info:
+        client_for(server, timeout_s=0.2).complete("m", MSG, 0.0)
+    assert time.perf_counter() - t0 < 0.9
+    assert info.value.kind == "timeout"
+    assert "within 0.2 s (--carbon-llm-timeout)" in info.value.message
+
+
+def test_an_unreachable_endpoint_is_retried_then_named() -> None:
+    s = LLMServer()
+    url = s.url
+    s.close()  # nothing listens on that port any more
+    client = LLMClient(
+        resolve_endpoint(url, {}), timeout_s=1.0, retry=RetryPolicy(max_attempts=2, backoff_s=0.01)
+    )
+    with pytest.raises(GenerationError, match=r"cannot connect to http://127\.0\.0\.1"):
+        client.complete("m", MSG, 0.0)
+
+
+def test_endpoint_resolution_and_missing_configuration() -> None:
+    env = {"OPENAI_BASE_URL": "http://h:1/v1/", "OPENAI_API_KEY": "sk-x"}
+    assert resolve_endpoint(None, env) == Endpoint("http://h:1/v1", "sk-x", True)
+    assert resolve_endpoint("http://cli/v1", env).url == "http://cli/v1"
+    bare = resolve_endpoint(None, {})
+    assert bare.url == "https://api.openai.com/v1" and not bare.explicit
+    with pytest.raises(GenerationError) as info:
+        bare.require_key()
+    assert "OPENAI_API_KEY" in info.value.message and "--carbon-base-url" in info.value.message
+    assert info.value.kind == "config"
+
+
+def test_temperature_is_greedy_for_one_sample_only() -> None:
+    assert temperature_for(1) == 0.0
+    assert temperature_for(5) == 0.8
+
+
+def test_cache_key_covers_every_input() -> None:
+    base = cache_key("http://e/v1", "m", MSG, 0.0, 0)
+    assert base == cache_key("http://e/v1/", "m", MSG, 0.0, 0)
+    others = {
+        cache_key("http://f/v1", "m", MSG, 0.0, 0),
+        cache_key("http://e/v1", "n", MSG, 0.0, 0),
+        cache_key("http://e/v1", "m", messages_for("other"), 0.0, 0),
+        cache_key("http://e/v1", "m", MSG, 0.8, 0),
+        cache_key("http://e/v1", "m", MSG, 0.0, 1),
+    }
+    assert base not in others and len(others) == 5
+
+
+def run(server: LLMServer, cache: AnswerCache, mode: str, sample: int = 0) -> object:
+    return generate(
+        client=client_for(server),
+        cache=cache,
+        mode=mode,
+        model="m",
+        messages=MSG,
+        temperature=0.0,
+        sample=sample,
+    )
+
+
+def test_auto_mode_stores_then_serves_from_the_cache(server: LLMServer, tmp_path: Path) -> None:
+    server.add(Reply(text="first", usage=(3, 4)), Reply(text="second"))
+    cache = AnswerCache(tmp_path / "cache")
+    a = run(server, cache, "auto")
+    b = run(server, cache, "auto")
+    assert (a.text, a.cached, b.text, b.cached) == ("first", False, "first", True)  # type: ignore[attr-defined]
+    assert (b.input_tokens, b.output_tokens) == (3, 4)  # type: ignore[attr-defined]
+    assert len(server.completions()) == 1
+    entry = json.loads(cache.path(a.key).read_text())  # type: ignore[attr-defined]
+    assert entry["text"] == "first" and entry["usage"] == {"input_tokens": 3, "output_tokens": 4}
+    assert entry["request"]["model"] == "m" and entry["endpoint"] == server.url
+    assert not list(cache.path(a.key).parent.glob(".tmp-*"))  # type: ignore[attr-defined]
+
+
+def test_live_mode_always_calls_and_replaces_the_entry(server: LLMServer, tmp_path: Path) -> None:
+    server.add(Reply(text="first"), Reply(text="second"))
+    cache = AnswerCache(tmp_path)
+    run(server, cache, "live")
+    b = run(server, cache, "live")
+    assert b.text == "second" and not b.cached  # type: ignore[attr-defined]
+    assert len(server.completions()) == 2
+    assert run(server, cache, "replay").text == "second"  # type: ignore[attr-defined]
+
+
+def test_replay_mode_never_calls_and_a_miss_names_the_cache(
+    server: LLMServer, tmp_path: Path
+) -> None:
+    server.add(Reply(text="x"))
+    cache = AnswerCache(tmp_path / "c")
+    with pytest.raises(GenerationError) as info:
+        run(server, cache, "replay")
+    key = cache_key(server.url, "m", MSG, 0.0, 0)
+    assert str(tmp_path / "c") in info.value.message and key in info.value.message
+    assert info.value.kind == "replay"
+    assert server.completions() == []
+
+
+def test_a_corrupt_cache_entry_is_a_miss(server: LLMServer, tmp_path: Path) -> None:
+    server.add(Reply(text="fresh"))
+    cache = AnswerCache(tmp_path)
+    key = cache_key(server.url, "m", MSG, 0.0, 0)
+    cache.path(key).parent.mkdir(parents=True)
+    cache.path(key).write_text("{truncated")
+    assert run(server, cache, "auto").text == "fresh"  # type: ignore[attr-defined]
+
+
+def test_errors_are_not_cached(server: LLMServer, tmp_path: Path) -> None:
+    server.add(Reply(text=""), Reply(text="later"))
+    cache = AnswerCache(tmp_path)
+    with pytest.raises(GenerationError):
+        run(server, cache, "auto")
+    assert run(server, cache, "auto").text == "later"  # type: ignore[attr-defined]

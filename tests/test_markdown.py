@@ -1,0 +1,134 @@
+"""The Markdown summary: totals, method, intensity, and the largest changes or top tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pytest_carbon.baseline import compare, parse_fail_spec
+from pytest_carbon.report.markdown import TOP_ROWS, render_markdown
+
+G_PER_J = 475.0 / 3.6e6
+
+
+def rec(nodeid: str, samples_j: list[float] | None) -> dict[str, Any]:
+    energy = None if samples_j is None else sum(samples_j)
+    return {
+        "nodeid": nodeid,
+        "outcome": "passed",
+        "start": "2026-11-20T10:00:00Z",
+        "duration_s": None if energy is None else energy / 20.0,
+        "energy_j": energy,
+        "dynamic_energy_j": None if energy is None else energy * 0.9,
+        "method": None if energy is None else "estimated",
+        "gco2e_g": None if energy is None else energy * G_PER_J,
+        "rounds": len(samples_j or []),
+        "samples": {
+            "energy_j": list(samples_j or []),
+            "duration_s": [e / 20.0 for e in samples_j or []],
+        },
+    }
+
+
+def rep(records: list[dict[str, Any]], *, default_intensity: bool = True) -> dict[str, Any]:
+    measured = [r for r in records if r["energy_j"] is not None]
+    return {
+        "schema": "pytest-carbon/report/1",
+        "complete": True,
+        "machine": {
+            "machine_id": "Linux-EPYC-2cpu-1234abcd",
+            "cpu_model": "AMD EPYC 7B13",
+            "cpu_count": 2,
+            "sensors": [{"name": "estimate", "method": "estimated", "available": True}],
+        },
+        "accounting": {
+            "intensity_g_per_kwh": 475.0,
+            "intensity_source": "world average",
+            "intensity_is_default": default_intensity,
+            "pue": 1.0,
+            "country": None if default_intensity else "FRA",
+            "region": None,
+        },
+        "run": {"git": {"commit": "0123456789abcdef", "branch": "main", "dirty": False}},
+        "tests": records,
+        "summary": {
+            "energy_j": sum(r["energy_j"] for r in measured),
+            "gco2e_g": sum(r["gco2e_g"] for r in measured),
+            "duration_s": sum(r["duration_s"] for r in measured),
+            "tests": len(records),
+            "measured": len(measured),
+            "methods": {"estimated": len(measured)},
+        },
+        "warnings": ["estimated: no readable RAPL counter"],
+    }
+
+
+def table_rows(text: str, header_start: str) -> list[str]:
+    lines = text.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith(header_start))
+    rows = []
+    for line in lines[i + 2 :]:
+        if not line.startswith("|"):
+            break
+        rows.append(line)
+    return rows
+
+
+def test_comparison_renders_a_table_of_the_largest_changes() -> None:
+    base = rep(
+        [
+            rec("t.py::test_a", [1.0, 1.01, 0.99]),
+            rec("t.py::test_b", [2.0, 2.02, 1.98]),
+            rec("t.py::test_c[x|y]", [0.5, 0.51, 0.49]),
+            rec("t.py::gone", [0.1] * 3),
+        ]
+    )
+    cur = rep(
+        [
+            rec("t.py::test_a", [1.3, 1.31, 1.29]),
+            rec("t.py::test_b", [2.0, 2.01, 1.99]),
+            rec("t.py::test_c[x|y]", [1.5, 1.52, 1.49]),
+            rec("t.py::added", [0.2] * 3),
+        ]
+    )
+    comp = compare(base, cur, [parse_fail_spec("energy:10%")])
+    text = render_markdown(cur, comp)
+    assert text.startswith("## pytest-carbon: energy and carbon")
+    assert "### Changes against the baseline" in text
+    assert "❌ 2 regression(s) beyond the threshold" in text
+    rows = table_rows(text, "| Test | Energy: baseline")
+    # Largest change first (test_c tripled), then test_a (+30%), then the unchanged one.
+    assert [r.split(" | ")[0] for r in rows] == [
+        "| `t.py::test_c[x\\|y]`",
+        "| `t.py::test_a`",
+        "| `t.py::test_b`",
+    ]
+    assert "+200.0%" in rows[0] and "❌ energy > 10%" in rows[0]
+    assert "+30.0%" in rows[1]
+    assert "within noise" in rows[2]
+    # Every row has the header's number of cells: the pipe in the id did not split it.
+    assert all(r.replace("\\|", "").count("|") == 7 for r in rows)
+    assert "`t.py::added` (new)" in text and "`t.py::gone` (missing)" in text
+    assert "Fail on: `energy:10%`" in text
+
+
+def test_without_comparison_lists_top_tests_by_energy() -> None:
+    records = [rec(f"t.py::test_{i}", [0.1 * (i + 1)]) for i in range(TOP_ROWS + 5)]
+    records.append(rec("t.py::wrong_code", None))
+    text = render_markdown(rep(records))
+    rows = table_rows(text, "| Test | Energy |")
+    assert len(rows) == TOP_ROWS
+    assert rows[0].startswith(f"| `t.py::test_{TOP_ROWS + 4}`")
+    heaviest = sorted(records[:-1], key=lambda r: r["energy_j"], reverse=True)[:TOP_ROWS]
+    assert [r.split("`")[1] for r in rows] == [r["nodeid"] for r in heaviest]
+    assert "wrong_code" not in text.split("### Top tests")[1].split("\n\n")[1]
+    assert "1 test(s) measured nothing" in text
+    assert f"| Method | estimated ({TOP_ROWS + 5}) |" in text
+    assert "default world average" in text
+    assert "`0123456789`" in text and "on main" in text
+    assert "<details><summary>Warnings</summary>" in text
+
+
+def test_chosen_grid_is_shown_without_the_default_note() -> None:
+    text = render_markdown(rep([rec("t.py::a", [1.0])], default_intensity=False))
+    assert "475 gCO2e/kWh (FRA)" in text
+    assert "default world average" not in text

@@ -1,0 +1,236 @@
+"""Prompt YAML validation: good files load, bad ones name the file, line and key."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from pytest_carbon.prompts.spec import SpecError, load, loads
+
+GOOD = textwrap.dedent(
+    """\
+    id: sum_primes
+    prompt: |
+      Write sum_primes(n).
+    entry_point: sum_primes
+    reference: |
+      def sum_primes(n):
+          return sum(p for p in range(2, n) if all(p % d for d in range(2, p)))
+    tests:
+      - {args: [10], expect: 17}
+      - {args: [2], expect: 0}
+    check: |
+      assert candidate(100) == 1060
+    workload:
+      args: [2000]
+      min_time_s: 0.25
+    timeout_s: 20
+    models: [reference, "variant:naive"]
+    samples: 3
+    marks: [slow]
+    variants:
+      naive: |
+        def sum_primes(n): return 0
+    """
+)
+
+
+def error_of(text: str, path: str = "prompts/x.yaml") -> SpecError:
+    with pytest.raises(SpecError) as info:
+        loads(text, path)
+    return info.value
+
+
+def test_a_complete_task_loads_with_every_field() -> None:
+    (task,) = loads(GOOD, "prompts/sum_primes.yaml")
+    assert task.id == "sum_primes"
+    assert task.entry_point == "sum_primes"
+    assert task.tests[0] == {"args": [10], "kwargs": {}, "expect": 17}
+    assert task.workload.args == (2000,)
+    assert task.workload.min_time_s == 0.25
+    assert task.timeout_s == 20.0
+    assert task.models == ("reference", "variant:naive")
+    assert task.samples == 3
+    assert task.marks == ("slow",)
+    assert "naive" in task.variants
+    assert task.check is not None and "candidate(100)" in task.check
+    assert task.line == 1
+
+
+def test_the_id_defaults_to_the_file_stem() -> None:
+    text = GOOD.replace("id: sum_primes\n", "")
+    (task,) = loads(text, "prompts/my_task.yaml")
+    assert task.id == "my_task"
+
+
+def test_several_tasks_with_defaults_keep_their_own_lines() -> None:
+    text = textwrap.dedent(
+        """\
+        schema: pytest-carbon/prompt/1
+        defaults:
+          workload: {args: [5], min_time_s: 0.01}
+          timeout_s: 5
+        tasks:
+          - id: a
+            prompt: p
+            entry_point: f
+            reference: "def f(x): return x"
+            tests: [{args: [1], expect: 1}]
+          - id: b
+            prompt: p
+            entry_point: g
+            reference: "def g(x): return x"
+            tests: [{kwargs: {x: 1}, expect: 1}]
+            timeout_s: 9
+        """
+    )
+    a, b = loads(text, "p.yaml")
+    assert (a.id, a.line, a.timeout_s, a.workload.args) == ("a", 6, 5.0, (5,))
+    assert (b.id, b.line, b.timeout_s) == ("b", 11, 9.0)
+    assert b.tests[0]["kwargs"] == {"x": 1}
+
+
+@pytest.mark.parametrize(
+    ("edit", "line", "key", "words"),
+    [
+        (
+            ("min_time_s: 0.25", "min_time_s: fast"),
+            15,
+            "workload.min_time_s",
+            "expected a number > 0, got 'fast'",
+        ),
+        (("timeout_s: 20", "timeout_s: -1"), 16, "timeout_s", "expected a number > 0"),
+        (("samples: 3", "samples: 2.5"), 18, "samples", "expected an integer >= 1"),
+        (("tests:", "tsets:"), 8, "tsets", "unknown key"),
+        (
+            ("  - {args: [2], expect: 0}", "  - {args: [2], expected: 0}"),
+            10,
+            "tests[1].expected",
+            "unknown key",
+        ),
+        (
+            ("  - {args: [2], expect: 0}", "  - {args: 2, expect: 0}"),
+            10,
+            "tests[1].args",
+            "expected a list",
+        ),
+        (
+            ("entry_point: sum_primes", "entry_point: sum primes"),
+            4,
+            "entry_point",
+            "expected a Python identifier",
+        ),
+        (("id: sum_primes", "id: ../etc"), 1, "id", "expected an id"),
+        (("marks: [slow]", "marks: [not-a-mark]"), 19, "marks[0]", "expected a mark name"),
+        (
+            ('models: [reference, "variant:naive"]', "models: reference"),
+            17,
+            "models",
+            "expected a list",
+        ),
+        (
+            ("workload:\n  args: [2000]", "workload:\n  arg: [2000]"),
+            14,
+            "workload.arg",
+            "unknown key",
+        ),
+    ],
+)
+def test_each_error_names_file_line_and_key(
+    edit: tuple[str, str], line: int, key: str, words: str
+) -> None:
+    assert edit[0] in GOOD
+    err = error_of(GOOD.replace(edit[0], edit[1], 1))
+    assert (err.path, err.line, err.key) == ("prompts/x.yaml", line, key)
+    assert str(err).startswith(f"prompts/x.yaml:{line}: key '{key}': ")
+    assert words in str(err)
+
+
+@pytest.mark.parametrize("missing", ["prompt", "entry_point", "reference", "tests", "workload"])
+def test_a_missing_required_key_is_named(missing: str) -> None:
+    lines = GOOD.splitlines(keepends=True)
+    start = next(i for i, ln in enumerate(lines) if ln.startswith(f"{missing}:"))
+    end = next(
+        (j for j in range(start + 1, len(lines)) if not lines[j].startswith(" ")), len(lines)
+    )
+    err = error_of("".join(lines[:start] + lines[end:]))
+    assert err.key == missing
+    assert "missing required key" in str(err)
+
+
+def test_empty_tests_are_refused() -> None:
+    text = GOOD.replace("  - {args: [10], expect: 17}\n  - {args: [2], expect: 0}\n", "")
+    text = text.replace("tests:\n", "tests: []\n")
+    err = error_of(text)
+    assert err.key == "tests" and "at least one test case" in str(err)
+
+
+def test_a_test_case_without_expect_is_refused() -> None:
+    err = error_of(GOOD.replace("{args: [10], expect: 17}", "{args: [10]}"))
+    assert (err.line, err.key) == (9, "tests[0].expect")
+
+
+def test_duplicate_ids_in_one_file_name_both_lines() -> None:
+    task = (
+        "  - {id: same, prompt: p, entry_point: f, reference: r, tests: [{expect: 1}], "
+        "workload: {}}\n"
+    )
+    err = error_of("tasks:\n" + task + task)
+    assert (err.line, err.key) == (3, "tasks[1].id")
+    assert "duplicate id 'same' (first used on line 2)" in str(err)
+
+
+def test_duplicate_keys_are_refused() -> None:
+    err = error_of(GOOD + "timeout_s: 3\n")
+    assert err.key == "timeout_s" and "duplicate key (first set on line 16)" in str(err)
+
+
+def test_bad_yaml_syntax_gives_the_line() -> None:
+    err = error_of("id: x\nprompt: [unclosed\nentry_point: f\n")
+    assert err.line is not None and err.line >= 2
+    assert "invalid YAML" in str(err)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "prompt: &p hello\nentry_point: *p\n",
+        "prompt: !!python/object/apply:os.system ['echo hi']\n",
+        "prompt: !custom x\n",
+    ],
+)
+def test_tags_anchors_and_aliases_are_refused(text: str) -> None:
+    err = error_of(text)
+    assert err.line == 1
+    assert "not allowed" in str(err)
+
+
+def test_a_list_at_top_level_or_an_empty_file_is_refused() -> None:
+    assert "expected a mapping" in str(error_of("- a\n- b\n"))
+    assert "empty file" in str(error_of(""))
+
+
+def test_the_wrong_schema_is_refused() -> None:
+    err = error_of("schema: pytest-carbon/prompt/9\n" + GOOD)
+    assert err.key == "schema" and "pytest-carbon/prompt/1" in str(err)
+
+
+def test_model_params_accept_dense_and_mixture_sizes() -> None:
+    (task,) = loads(GOOD + "model_params: {my-model: 7, my-moe: '12.9/46.7'}\n")
+    assert task.model_params == {"my-model": (7.0, 7.0), "my-moe": (12.9, 46.7)}
+    err = error_of(GOOD + "model_params: {my-moe: 'big'}\n")
+    assert err.key == "model_params.my-moe"
+
+
+def test_load_reads_a_file_and_reports_its_path(tmp_path: Path) -> None:
+    good = tmp_path / "good.yaml"
+    good.write_text(GOOD.replace("id: sum_primes\n", ""))
+    assert load(good)[0].id == "good"
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(GOOD.replace("samples: 3", "samples: many"))
+    with pytest.raises(SpecError, match=rf"^{bad}:18: key 'samples'"):
+        load(bad)
+    with pytest.raises(SpecError, match="cannot read"):
+        load(tmp_path / "missing.yaml")
