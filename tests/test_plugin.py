@@ -278,7 +278,13 @@ def test_bad_option_value_is_a_clear_usage_error(pytester: pytest.Pytester) -> N
     result.stderr.fnmatch_lines(["*PUE is total facility / IT energy, >= 1.0*"])
 
 
-def test_benchmark_rounds_are_measured(pytester: pytest.Pytester) -> None:
+def test_benchmark_rounds_are_measured(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # When this suite itself runs under xdist, the child pytest inherits the worker's
+    # variables and pytest-benchmark would disable itself.
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
     pytester.makepyfile(
         test_bench="""
         def test_bench(benchmark):

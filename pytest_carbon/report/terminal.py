@@ -9,14 +9,34 @@ from ..units import si
 
 METHOD_NOTE = (
     "methods: measured = hardware counter; estimated = model (CPU time x power per core, "
-    "memory x time); attributed = share of a machine-wide counter by CPU time"
+    "memory x time); attributed = share of a machine-wide counter by CPU time. "
+    "per call: median energy of one call, where the work was repeated."
 )
 
 
 def _fit(text: str, width: int) -> str:
+    """Fit a node id: drop directories first, then the file, then cut from the left, so
+    the test's own name (what tells rows apart) survives."""
     if len(text) <= width:
         return text.ljust(width)
+    path, sep, name = text.partition("::")
+    if sep:
+        for candidate in (path.rsplit("/", 1)[-1] + sep + name, name):
+            if len(candidate) <= width:
+                return candidate.ljust(width)
     return "…" + text[-(width - 1) :]
+
+
+def _per_call(r: Mapping[str, Any]) -> float | None:
+    per_call = r.get("per_call") or {}
+    value = (per_call.get("energy_j") or {}).get("median")
+    return float(value) if value is not None else None
+
+
+def _row(name: str, cells: Sequence[str], cols: Sequence[tuple[str, int]], name_w: int) -> str:
+    return _fit(name, name_w) + "".join(
+        " " + str(v).rjust(w)[-w:] for v, (_, w) in zip(cells, cols, strict=True)
+    )
 
 
 def table_lines(
@@ -30,56 +50,51 @@ def table_lines(
                 comps.append(c)
     order = {"cpu": 0, "dram": 1, "gpu": 2}
     comps.sort(key=lambda c: (order.get(c, 9), c))
+    per_call = any(_per_call(r) is not None for r in records)
     cols = (
-        [("energy", 9)]
-        + [(c, 9) for c in comps]
-        + [("method", 10), ("EDP", 10), ("CO2e", 9), ("time", 8)]
+        [("energy", 8)]
+        + [(c, 8) for c in comps]
+        + ([("per call", 8)] if per_call else [])
+        + [("method", 10), ("EDP", 9), ("CO2e", 8), ("time", 7)]
     )
-    fixed = sum(w + 1 for _, w in cols)
-    name_w = max(width - fixed, 24)
-    header = _fit("test", name_w) + "".join(" " + n.rjust(w) for n, w in cols)
+    name_w = max(width - sum(w + 1 for _, w in cols), 24)
+    header = _row("test", [n for n, _ in cols], cols, name_w)
     rule = "-" * len(header)
     lines = [header, rule]
     ordered = sorted(records, key=lambda r: (r.get("energy_j") is None, -(r.get("energy_j") or 0)))
     shown = ordered if limit is None else ordered[:limit]
     for r in shown:
+        measured = r.get("energy_j") is not None
         cells = [si(r.get("energy_j"), "J")]
-        cells += [
-            si((r.get("components") or {}).get(c), "J") if r.get("energy_j") is not None else "—"
-            for c in comps
-        ]
+        cells += [si((r.get("components") or {}).get(c), "J") if measured else "—" for c in comps]
+        if per_call:
+            cells.append(si(_per_call(r), "J"))
         cells += [
             r.get("method") or "not meas.",
             si(r.get("edp_js"), "J·s"),
             si(r.get("gco2e_g"), "g"),
             si(r.get("duration_s"), "s"),
         ]
-        lines.append(
-            _fit(r["nodeid"], name_w)
-            + "".join(" " + str(v).rjust(w)[-w:] for v, (_, w) in zip(cells, cols, strict=True))
-        )
+        lines.append(_row(r["nodeid"], cells, cols, name_w))
     if limit is not None and len(ordered) > limit:
         lines.append(f"... {len(ordered) - limit} more (use -v or --carbon-top=N to see them)")
-    measured = [r for r in records if r.get("energy_j") is not None]
-    total_e = sum(r["energy_j"] for r in measured)
-    total_g = sum(r.get("gco2e_g") or 0.0 for r in measured)
-    total_d = sum(r.get("duration_s") or 0.0 for r in measured)
-    methods = sorted({r.get("method") for r in measured if r.get("method")})
-    cells = [si(total_e, "J")]
+    done = [r for r in records if r.get("energy_j") is not None]
+    methods = sorted({r["method"] for r in done if r.get("method")})
+    cells = [si(sum(r["energy_j"] for r in done), "J")]
+    cells += [si(sum((r.get("components") or {}).get(c, 0.0) for r in done), "J") for c in comps]
+    if per_call:
+        cells.append("")
     cells += [
-        si(sum((r.get("components") or {}).get(c, 0.0) for r in measured), "J") for c in comps
+        methods[0] if len(methods) == 1 else ("mixed" if methods else "—"),
+        "",
+        si(sum(r.get("gco2e_g") or 0.0 for r in done), "g"),
+        si(sum(r.get("duration_s") or 0.0 for r in done), "s"),
     ]
-    method = methods[0] if len(methods) == 1 else ("mixed" if methods else "—")
-    cells += [method, "", si(total_g, "g"), si(total_d, "s")]
-    label = f"total ({len(measured)} measured"
-    label += (
-        f", {len(records) - len(measured)} not measured)" if len(measured) < len(records) else ")"
+    not_measured = len(records) - len(done)
+    label = f"total ({len(done)} measured" + (
+        f", {not_measured} not measured)" if not_measured else ")"
     )
-    lines.append(rule)
-    lines.append(
-        _fit(label, name_w)
-        + "".join(" " + str(v).rjust(w)[-w:] for v, (_, w) in zip(cells, cols, strict=True))
-    )
+    lines += [rule, _row(label, cells, cols, name_w)]
     return lines
 
 
