@@ -15,6 +15,8 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
+from ..units import si
+
 WIDTH = 100
 
 
@@ -35,14 +37,32 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
+def _per_call_energy_j(rec: dict[str, Any]) -> float | None:
+    """Median energy of one call of the workload (the window repeats it until
+    ``min_time_s``, so the window's total says little); the total when not repeated."""
+    per_call = rec.get("per_call") or {}
+    median = _num((per_call.get("energy_j") or {}).get("median"))
+    return median if median is not None else _num(rec.get("energy_j"))
+
+
+def _per_call_gco2e_g(rec: dict[str, Any]) -> float | None:
+    """Operational gCO2e of one call of the workload."""
+    g = _num(rec.get("gco2e_g"))
+    calls = (rec.get("per_call") or {}).get("calls")
+    if g is None:
+        return None
+    return g / calls if isinstance(calls, int) and calls > 0 else g
+
+
 def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per model, in order of first appearance.
 
     Row keys: ``model``, ``items``, ``correct``, ``pass_at_1``, ``pass_at_k`` ({k: value}
     with k = the smallest sample count over the model's tasks, when > 1, else {}),
-    ``median_energy_j`` (correct answers), ``median_ratio_energy``,
-    ``generation_gco2e_g`` (None when no generation footprint is known),
-    ``execution_gco2e_g``, ``gco2e_per_correct_g`` ((execution + generation) / correct),
+    ``median_energy_j`` (energy of one workload call, median over correct answers),
+    ``median_ratio_energy``, ``generation_gco2e_g`` (None when no generation footprint is
+    known), ``execution_gco2e_g`` (one workload call per answer, summed),
+    ``gco2e_per_correct_g`` ((execution + generation) / correct),
     ``methods`` (sorted methods seen, execution and generation).
     """
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -64,7 +84,7 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             per_task[str(prompt.get("task"))].append(ok)
             if rec.get("method"):
                 methods.add(str(rec["method"]))
-            energy = _num(rec.get("energy_j"))
+            energy = _per_call_energy_j(rec)
             if ok and energy is not None:
                 energies.append(energy)
             ratio = prompt.get("reference_ratio") or {}
@@ -77,7 +97,7 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 gen_g.append(g)
             if gen.get("method"):
                 methods.add(f"generation:{gen['method']}")
-            e = _num(rec.get("gco2e_g"))
+            e = _per_call_gco2e_g(rec)
             if e is not None:
                 exec_g.append(e)
         correct = sum(sum(v) for v in per_task.values())
@@ -111,14 +131,7 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _si(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    if value == 0:
-        return f"0 {unit}"
-    for factor, prefix in ((1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n")):
-        if abs(value) >= factor:
-            return f"{value / factor:.3g} {prefix}{unit}"
-    return f"{value:.2e} {unit}"
+    return "-" if value is None else si(value, unit)
 
 
 def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
@@ -130,7 +143,7 @@ def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
         "items",
         "pass@1",
         "pass@k",
-        "energy(med)",
+        "energy/call",
         "ratio",
         "gen CO2e",
         "CO2e/correct",

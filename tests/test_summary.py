@@ -1,0 +1,45 @@
+"""The per-model summary compares answers per workload call, not per measured window."""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_carbon.prompts.summary import model_summary, render_model_summary
+
+
+def rec(model: str, task: str, per_call_j: float, calls: int, correct: bool = True) -> dict:
+    return {
+        "nodeid": f"{task}[{model}]",
+        "energy_j": per_call_j * calls,
+        "gco2e_g": per_call_j * calls * 1e-4,
+        "method": "estimated",
+        "per_call": {"energy_j": {"median": per_call_j}, "calls": calls},
+        "prompt": {
+            "task": task,
+            "model": model,
+            "correct": correct,
+            "reference_ratio": {"energy": 1.0},
+            "generation": {"gco2e_g": 0.0, "method": "none"},
+        },
+    }
+
+
+def test_energy_is_per_call_so_repetition_does_not_hide_the_gap() -> None:
+    # Both windows last about the same time (min_time_s), so totals are similar, but the
+    # naive answer costs 20x more per call.
+    rows = model_summary(
+        [rec("reference", "t", 0.01, 200), rec("variant:naive", "t", 0.2, 11)]
+    )
+    by_model = {r["model"]: r for r in rows}
+    assert by_model["reference"]["median_energy_j"] == pytest.approx(0.01)
+    assert by_model["variant:naive"]["median_energy_j"] == pytest.approx(0.2)
+    assert by_model["variant:naive"]["execution_gco2e_g"] == pytest.approx(0.2 * 1e-4)
+    lines = render_model_summary(rows)
+    assert "energy/call" in lines[0]
+    assert all(len(line) <= 100 for line in lines)
+
+
+def test_incorrect_answers_count_in_pass_rate_not_in_energy() -> None:
+    rows = model_summary([rec("m", "a", 0.01, 10), rec("m", "b", 5.0, 10, correct=False)])
+    assert rows[0]["pass_at_1"] == pytest.approx(0.5)
+    assert rows[0]["median_energy_j"] == pytest.approx(0.01)
