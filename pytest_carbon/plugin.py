@@ -96,8 +96,8 @@ def pytest_runtest_makereport(
             del item.stash[RECORD_KEY]
             record["outcome"] = "error" if call.when == "setup" else report.outcome
             report.carbon = record  # type: ignore[attr-defined]
-            for name, value in record_properties(record):
-                report.user_properties.append((name, value))
+            # On the item, not this report: junitxml reads the teardown report's copy.
+            item.user_properties.extend(record_properties(record))
     return report
 
 

@@ -327,3 +327,18 @@ def test_pytest_startup_without_carbon_imports_nothing_heavy(pytester: pytest.Py
     )
     result = pytester.runpytest_subprocess("-p", "no:benchmark", "-p", "no:xdist")
     result.assert_outcomes(passed=1)
+
+
+def test_junit_xml_gets_energy_properties(pytester: pytest.Pytester) -> None:
+    import xml.etree.ElementTree as ET
+
+    pytester.makepyfile("def test_x():\n    sum(range(100_000))\n")
+    _, report = run_json(pytester, "--junitxml=junit.xml")
+    props = {
+        p.get("name"): p.get("value")
+        for p in ET.parse(pytester.path / "junit.xml").iter("property")
+    }
+    rec = report["tests"][0]
+    assert float(props["carbon_energy_j"]) == pytest.approx(rec["energy_j"], rel=1e-3)
+    assert props["carbon_method"] == rec["method"]
+    assert float(props["carbon_gco2e_g"]) == pytest.approx(rec["gco2e_g"], rel=1e-3)
