@@ -29,8 +29,21 @@ def trivial_suite(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def run_pytest(cwd: Path, *args: str) -> float:
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly",
-           "-p", "no:xdist", "-p", "no:benchmark", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:xdist",
+        "-p",
+        "no:benchmark",
+        *args,
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     elapsed = time.perf_counter() - t0
@@ -42,7 +55,9 @@ def test_per_test_overhead_of_carbon(benchmark, trivial_suite: Path) -> None:
     """Wall time of 1000 trivial tests with --carbon vs without (best of 5 each)."""
     plain = min(run_pytest(trivial_suite) for _ in range(5))
     carbon = benchmark.pedantic(
-        run_pytest, args=(trivial_suite, "--carbon", "--carbon-idle=off"), rounds=5,
+        run_pytest,
+        args=(trivial_suite, "--carbon", "--carbon-idle=off"),
+        rounds=5,
         iterations=1,
     )
     del carbon
@@ -62,8 +77,16 @@ def test_startup_cost_without_carbon(benchmark) -> None:
 
     def import_us() -> float:
         proc = subprocess.run(
-            [sys.executable, "-X", "importtime", "-c", "import pytest; import pytest_carbon.plugin"],
-            capture_output=True, text=True, check=True,
+            [
+                sys.executable,
+                "-X",
+                "importtime",
+                "-c",
+                "import pytest; import pytest_carbon.plugin",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         total = 0
         for line in proc.stderr.splitlines():

@@ -20,14 +20,11 @@ class BudgetError(ValueError):
 
 def parse_budget(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, float]:
     if args:
-        raise BudgetError(
-            "@pytest.mark.carbon takes keyword arguments only: " + ", ".join(BUDGETS)
-        )
+        raise BudgetError("@pytest.mark.carbon takes keyword arguments only: " + ", ".join(BUDGETS))
     unknown = [k for k in kwargs if k not in BUDGETS]
     if unknown:
         raise BudgetError(
-            f"@pytest.mark.carbon: unknown budget {', '.join(unknown)}; "
-            f"use {', '.join(BUDGETS)}"
+            f"@pytest.mark.carbon: unknown budget {', '.join(unknown)}; use {', '.join(BUDGETS)}"
         )
     out: dict[str, float] = {}
     for k, v in kwargs.items():
@@ -53,8 +50,11 @@ def budget_values(record: Mapping[str, Any]) -> tuple[dict[str, float], str]:
         if gco2e is not None:
             vals["gco2e_g"] = gco2e
         return vals, "per call (mean)"
-    return {k: record[k] for k in ("energy_j", "gco2e_g", "edp_js", "power_w")
-            if record.get(k) is not None}, "for the call phase"
+    return {
+        k: record[k]
+        for k in ("energy_j", "gco2e_g", "edp_js", "power_w")
+        if record.get(k) is not None
+    }, "for the call phase"
 
 
 def check_budget(record: Mapping[str, Any], budget: Mapping[str, float]) -> list[str]:

@@ -38,7 +38,7 @@ def codecarbon_version() -> str | None:
         return None
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def load_json(relative: str) -> Any:
     """Parse a JSON file under codecarbon's ``data/`` folder (cached)."""
     with open(data_dir() / relative, encoding="utf-8") as f:

@@ -152,7 +152,6 @@ class CarbonFixture:
         )
 
 
-
 def fixture_for(request: pytest.FixtureRequest) -> CarbonFixture:
     """Build the fixture for ``request.node`` from the session's meter and settings."""
     from .session import FIXTURE_KEY, get_session

@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -236,10 +236,8 @@ class Meter:
         if self._sampler is not None:
             self._sampler.join(timeout=1.0)
         for s in self.sensors:
-            try:
+            with suppress(Exception):
                 s.close()
-            except Exception:
-                pass
 
     def __enter__(self) -> Meter:
         return self
@@ -291,9 +289,7 @@ class Meter:
                 for c in machine_wide:
                     energy[c] *= share
                     method[c] = "attributed"
-        dynamic = {
-            c: max(e - self._idle_for(c, share) * duration, 0.0) for c, e in energy.items()
-        }
+        dynamic = {c: max(e - self._idle_for(c, share) * duration, 0.0) for c, e in energy.items()}
         period = self.update_period_s
         if duration < period:
             warnings.append(

@@ -129,69 +129,193 @@ class Opt:
 
 OPTIONS: tuple[Opt, ...] = (
     Opt("carbon", "measure the energy and carbon of every test's call phase", kind="flag"),
-    Opt("carbon_json", "write the JSON report (schema pytest-carbon/report/1) to PATH",
-        metavar="PATH"),
-    Opt("carbon_csv", "write a CSV report (codecarbon emissions.csv columns) to PATH",
-        metavar="PATH"),
-    Opt("carbon_html", "write a self-contained HTML report to PATH (needs the [html] extra)",
-        metavar="PATH"),
-    Opt("carbon_markdown", "write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY) to PATH",
-        metavar="PATH"),
-    Opt("carbon_country", "ISO3 country for grid intensity (default: world average)",
-        parse_country, metavar="ISO3"),
-    Opt("carbon_region", "region within the country, e.g. a US state or a Nordic zone",
-        metavar="NAME"),
-    Opt("carbon_intensity", "grid intensity in gCO2e/kWh, overrides country and region",
-        parse_nonnegative_float, metavar="G_PER_KWH"),
-    Opt("carbon_pue", "power usage effectiveness of the facility (default: 1.0)", parse_pue,
-        1.0, metavar="X"),
-    Opt("carbon_embodied", "also report embodied (manufacturing) emissions, separately",
-        kind="flag"),
-    Opt("carbon_embodied_kgco2e", "manufacturing footprint of the machine, kgCO2e",
-        parse_nonnegative_float, metavar="KG"),
-    Opt("carbon_lifetime_h", "service lifetime of the machine in hours",
-        parse_positive_float, metavar="HOURS"),
-    Opt("carbon_water", "water use factor in L/kWh, to report water (off by default)",
-        parse_nonnegative_float, metavar="L_PER_KWH"),
-    Opt("carbon_sensors", "sensors: auto, or a comma list of rapl, nvml, estimate",
-        parse_sensors, "auto", metavar="LIST"),
-    Opt("carbon_rapl_root", "powercap sysfs root (default: /sys/class/powercap)",
-        default="/sys/class/powercap", metavar="DIR"),
-    Opt("carbon_interval", "sampler interval for power-only sensors, in ms (default: 100)",
-        parse_positive_float, 100.0, metavar="MS"),
-    Opt("carbon_idle", "idle baseline: auto (measured once), off, or a power in W",
-        parse_idle, "auto", metavar="auto|off|WATTS"),
-    Opt("carbon_min_time", "minimum measured time of the carbon fixture, s (default: 0.2)",
-        parse_positive_float, 0.2, metavar="SECONDS"),
-    Opt("carbon_rounds", "repeat each test's call phase N times (default: 1)",
-        parse_positive_int, 1, metavar="N"),
-    Opt("carbon_top", "rows in the terminal table (default: 20; -v shows all)",
-        parse_positive_int, 20, metavar="N"),
-    Opt("carbon_save", "save this run in the storage, with an optional NAME", kind="optional",
-        const="run", metavar="NAME"),
+    Opt(
+        "carbon_json",
+        "write the JSON report (schema pytest-carbon/report/1) to PATH",
+        metavar="PATH",
+    ),
+    Opt(
+        "carbon_csv",
+        "write a CSV report (codecarbon emissions.csv columns) to PATH",
+        metavar="PATH",
+    ),
+    Opt(
+        "carbon_html",
+        "write a self-contained HTML report to PATH (needs the [html] extra)",
+        metavar="PATH",
+    ),
+    Opt(
+        "carbon_markdown",
+        "write a Markdown summary (e.g. $GITHUB_STEP_SUMMARY) to PATH",
+        metavar="PATH",
+    ),
+    Opt(
+        "carbon_country",
+        "ISO3 country for grid intensity (default: world average)",
+        parse_country,
+        metavar="ISO3",
+    ),
+    Opt(
+        "carbon_region",
+        "region within the country, e.g. a US state or a Nordic zone",
+        metavar="NAME",
+    ),
+    Opt(
+        "carbon_intensity",
+        "grid intensity in gCO2e/kWh, overrides country and region",
+        parse_nonnegative_float,
+        metavar="G_PER_KWH",
+    ),
+    Opt(
+        "carbon_pue",
+        "power usage effectiveness of the facility (default: 1.0)",
+        parse_pue,
+        1.0,
+        metavar="X",
+    ),
+    Opt(
+        "carbon_embodied", "also report embodied (manufacturing) emissions, separately", kind="flag"
+    ),
+    Opt(
+        "carbon_embodied_kgco2e",
+        "manufacturing footprint of the machine, kgCO2e",
+        parse_nonnegative_float,
+        metavar="KG",
+    ),
+    Opt(
+        "carbon_lifetime_h",
+        "service lifetime of the machine in hours",
+        parse_positive_float,
+        metavar="HOURS",
+    ),
+    Opt(
+        "carbon_water",
+        "water use factor in L/kWh, to report water (off by default)",
+        parse_nonnegative_float,
+        metavar="L_PER_KWH",
+    ),
+    Opt(
+        "carbon_sensors",
+        "sensors: auto, or a comma list of rapl, nvml, estimate",
+        parse_sensors,
+        "auto",
+        metavar="LIST",
+    ),
+    Opt(
+        "carbon_rapl_root",
+        "powercap sysfs root (default: /sys/class/powercap)",
+        default="/sys/class/powercap",
+        metavar="DIR",
+    ),
+    Opt(
+        "carbon_interval",
+        "sampler interval for power-only sensors, in ms (default: 100)",
+        parse_positive_float,
+        100.0,
+        metavar="MS",
+    ),
+    Opt(
+        "carbon_idle",
+        "idle baseline: auto (measured once), off, or a power in W",
+        parse_idle,
+        "auto",
+        metavar="auto|off|WATTS",
+    ),
+    Opt(
+        "carbon_min_time",
+        "minimum measured time of the carbon fixture, s (default: 0.2)",
+        parse_positive_float,
+        0.2,
+        metavar="SECONDS",
+    ),
+    Opt(
+        "carbon_rounds",
+        "repeat each test's call phase N times (default: 1)",
+        parse_positive_int,
+        1,
+        metavar="N",
+    ),
+    Opt(
+        "carbon_top",
+        "rows in the terminal table (default: 20; -v shows all)",
+        parse_positive_int,
+        20,
+        metavar="N",
+    ),
+    Opt(
+        "carbon_save",
+        "save this run in the storage, with an optional NAME",
+        kind="optional",
+        const="run",
+        metavar="NAME",
+    ),
     Opt("carbon_autosave", "save every run in the storage", kind="flag"),
-    Opt("carbon_storage", "where runs are stored (default: .carbon)", default=".carbon",
-        metavar="DIR"),
-    Opt("carbon_compare", "compare with a stored run: latest, an ID or a PATH",
-        kind="optional", const="latest", metavar="ID|PATH"),
-    Opt("carbon_compare_fail", "fail on a regression, e.g. energy:10% (repeatable)",
-        parse_compare_fail, kind="append", metavar="METRIC:N%"),
-    Opt("carbon_model", "model for prompt suites (repeatable; default: reference)",
-        kind="append", metavar="NAME"),
-    Opt("carbon_base_url", "OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)",
-        metavar="URL"),
-    Opt("carbon_llm_cache", "LLM answer cache (default: .carbon/llm-cache)",
-        default=".carbon/llm-cache", metavar="DIR"),
-    Opt("carbon_llm_mode", "auto (cache, then endpoint), replay (cache only) or live",
-        parse_llm_mode, "auto", metavar="MODE"),
-    Opt("carbon_llm_timeout", "timeout of one LLM request, s (default: 120)",
-        parse_positive_float, 120.0, metavar="SECONDS"),
-    Opt("carbon_samples", "samples per (task, model) (default: the task's, else 1)",
-        parse_positive_int, metavar="N"),
-    Opt("carbon_concurrency", "concurrent LLM requests while prefetching (default: 4)",
-        parse_positive_int, 4, metavar="N"),
-    Opt("carbon_prompts", "glob of prompt-suite files (default: **/*.yaml under prompts/)",
-        default="prompts/**/*.yaml", metavar="GLOB"),
+    Opt(
+        "carbon_storage",
+        "where runs are stored (default: .carbon)",
+        default=".carbon",
+        metavar="DIR",
+    ),
+    Opt(
+        "carbon_compare",
+        "compare with a stored run: latest, an ID or a PATH",
+        kind="optional",
+        const="latest",
+        metavar="ID|PATH",
+    ),
+    Opt(
+        "carbon_compare_fail",
+        "fail on a regression, e.g. energy:10% (repeatable)",
+        parse_compare_fail,
+        kind="append",
+        metavar="METRIC:N%",
+    ),
+    Opt(
+        "carbon_model",
+        "model for prompt suites (repeatable; default: reference)",
+        kind="append",
+        metavar="NAME",
+    ),
+    Opt("carbon_base_url", "OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)", metavar="URL"),
+    Opt(
+        "carbon_llm_cache",
+        "LLM answer cache (default: .carbon/llm-cache)",
+        default=".carbon/llm-cache",
+        metavar="DIR",
+    ),
+    Opt(
+        "carbon_llm_mode",
+        "auto (cache, then endpoint), replay (cache only) or live",
+        parse_llm_mode,
+        "auto",
+        metavar="MODE",
+    ),
+    Opt(
+        "carbon_llm_timeout",
+        "timeout of one LLM request, s (default: 120)",
+        parse_positive_float,
+        120.0,
+        metavar="SECONDS",
+    ),
+    Opt(
+        "carbon_samples",
+        "samples per (task, model) (default: the task's, else 1)",
+        parse_positive_int,
+        metavar="N",
+    ),
+    Opt(
+        "carbon_concurrency",
+        "concurrent LLM requests while prefetching (default: 4)",
+        parse_positive_int,
+        4,
+        metavar="N",
+    ),
+    Opt(
+        "carbon_prompts",
+        "glob of prompt-suite files (default: **/*.yaml under prompts/)",
+        default="prompts/**/*.yaml",
+        metavar="GLOB",
+    ),
 )
 
 
@@ -201,20 +325,35 @@ def add_options(parser: Any) -> None:
     for o in OPTIONS:
         help_text = o.help
         if o.kind == "flag":
-            group.addoption(o.flag, action="store_true", dest=o.name, default=None,
-                            help=help_text)
+            group.addoption(o.flag, action="store_true", dest=o.name, default=None, help=help_text)
             parser.addini(o.name, help_text, type="bool", default=None)
         elif o.kind == "append":
-            group.addoption(o.flag, action="append", dest=o.name, default=None,
-                            type=o.parse, metavar=o.metavar, help=help_text)
+            group.addoption(
+                o.flag,
+                action="append",
+                dest=o.name,
+                default=None,
+                type=o.parse,
+                metavar=o.metavar,
+                help=help_text,
+            )
             parser.addini(o.name, help_text, type="linelist", default=None)
         elif o.kind == "optional":
-            group.addoption(o.flag, nargs="?", const=o.const, dest=o.name, default=None,
-                            type=o.parse, metavar=o.metavar, help=help_text)
+            group.addoption(
+                o.flag,
+                nargs="?",
+                const=o.const,
+                dest=o.name,
+                default=None,
+                type=o.parse,
+                metavar=o.metavar,
+                help=help_text,
+            )
             parser.addini(o.name, help_text, type="string", default=None)
         else:
-            group.addoption(o.flag, dest=o.name, default=None, type=o.parse,
-                            metavar=o.metavar, help=help_text)
+            group.addoption(
+                o.flag, dest=o.name, default=None, type=o.parse, metavar=o.metavar, help=help_text
+            )
             parser.addini(o.name, help_text, type="string", default=None)
     # A table, so ini only (no command-line twin): model sizes for generation footprints.
     parser.addini(

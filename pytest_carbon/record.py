@@ -19,7 +19,11 @@ SCHEMA = "pytest-carbon/report/1"
 
 
 def iso_utc(unix_s: float | None = None) -> str:
-    dt = datetime.now(timezone.utc) if unix_s is None else datetime.fromtimestamp(unix_s, timezone.utc)
+    dt = (
+        datetime.now(timezone.utc)
+        if unix_s is None
+        else datetime.fromtimestamp(unix_s, timezone.utc)
+    )
     return dt.isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
@@ -78,7 +82,11 @@ def make_record(
     per-round values, kept for noise-aware comparison. ``per_call``: statistics per call
     (from the ``carbon`` fixture). ``phases``: named blocks measured inside the test.
     """
-    rec: dict[str, Any] = {"nodeid": nodeid, "outcome": outcome, "start": iso_utc(measurement.start_unix_s)}
+    rec: dict[str, Any] = {
+        "nodeid": nodeid,
+        "outcome": outcome,
+        "start": iso_utc(measurement.start_unix_s),
+    }
     rec.update(measurement_fields(measurement, accounting))
     rec["rounds"] = rounds
     rec["samples"] = {

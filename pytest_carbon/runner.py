@@ -77,6 +77,7 @@ def _store(
     failed: bool,
 ) -> dict[str, Any] | None:
     fx = item.stash.get(FIXTURE_KEY, None)
+    record: dict[str, Any] | None
     if fx is not None and fx.used:
         # The fixture measured exactly what the test asked for: its record wins, and the
         # whole call phase is kept beside it as a phase.

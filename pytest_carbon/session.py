@@ -16,7 +16,7 @@ from .options import Settings
 
 SESSION_KEY = pytest.StashKey["CarbonSession"]()
 #: The record of one item, set during its call phase, attached to its report.
-RECORD_KEY = pytest.StashKey[dict]()
+RECORD_KEY = pytest.StashKey[dict[str, Any]]()
 #: The item's carbon fixture, when the test requested it.
 FIXTURE_KEY = pytest.StashKey[Any]()
 

@@ -120,8 +120,9 @@ def test_fixture_end_to_end_with_and_without_carbon(pytester: pytest.Pytester) -
         """
     )
     for args in ([], ["--carbon"]):
-        result = pytester.runpytest_subprocess("--carbon-json=out.json", "--carbon-min-time=0.05",
-                                               *args)
+        result = pytester.runpytest_subprocess(
+            "--carbon-json=out.json", "--carbon-min-time=0.05", *args
+        )
         result.assert_outcomes(passed=3)
         report = json.loads((pytester.path / "out.json").read_text())
         recs = {t["nodeid"].split("::")[-1]: t for t in report["tests"]}
@@ -134,8 +135,9 @@ def test_fixture_end_to_end_with_and_without_carbon(pytester: pytest.Pytester) -
         if args:
             # Under --carbon the whole call phase is kept beside the fixture's numbers.
             assert "call" in recs["test_func"]["phases"]
-            assert (recs["test_func"]["phases"]["call"]["duration_s"]
-                    >= recs["test_func"]["duration_s"])
+            assert (
+                recs["test_func"]["phases"]["call"]["duration_s"] >= recs["test_func"]["duration_s"]
+            )
 
 
 def test_budget_applies_per_call_with_the_fixture(pytester: pytest.Pytester) -> None:

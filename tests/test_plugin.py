@@ -124,8 +124,10 @@ def test_budget_failure_shows_value_budget_and_method(pytester: pytest.Pytester)
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
-        ["*carbon budget exceeded: energy_j = * J for the call phase > max_energy_j=1e-09 J "
-         "(method: estimated)*"]
+        [
+            "*carbon budget exceeded: energy_j = * J for the call phase > max_energy_j=1e-09 J "
+            "(method: estimated)*"
+        ]
     )
 
 
@@ -141,7 +143,9 @@ def test_bad_budget_fails_the_test_with_a_clear_message(pytester: pytest.Pyteste
     )
     result = pytester.runpytest_subprocess()
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*@pytest.mark.carbon: unknown budget max_joules; use max_energy_j*"])
+    result.stdout.fnmatch_lines(
+        ["*@pytest.mark.carbon: unknown budget max_joules; use max_energy_j*"]
+    )
 
 
 @pytest.mark.parametrize("extra", XDIST)
@@ -261,13 +265,21 @@ def test_ini_and_environment_precedence(pytester: pytest.Pytester) -> None:
     env = dict(os.environ, PYTEST_CARBON_COUNTRY="FRA")
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider"],
-        cwd=pytester.path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=pytester.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert json.loads((pytester.path / "out.json").read_text())["accounting"]["country"] == "FRA"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--carbon-country=DEU"],
-        cwd=pytester.path, env=env, capture_output=True, text=True, timeout=120,
+        cwd=pytester.path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert json.loads((pytester.path / "out.json").read_text())["accounting"]["country"] == "DEU"
 

@@ -27,9 +27,7 @@ def rec(model: str, task: str, per_call_j: float, calls: int, correct: bool = Tr
 def test_energy_is_per_call_so_repetition_does_not_hide_the_gap() -> None:
     # Both windows last about the same time (min_time_s), so totals are similar, but the
     # naive answer costs 20x more per call.
-    rows = model_summary(
-        [rec("reference", "t", 0.01, 200), rec("variant:naive", "t", 0.2, 11)]
-    )
+    rows = model_summary([rec("reference", "t", 0.01, 200), rec("variant:naive", "t", 0.2, 11)])
     by_model = {r["model"]: r for r in rows}
     assert by_model["reference"]["median_energy_j"] == pytest.approx(0.01)
     assert by_model["variant:naive"]["median_energy_j"] == pytest.approx(0.2)

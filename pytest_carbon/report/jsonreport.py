@@ -114,4 +114,3 @@ def load_report(path: str | Path) -> dict[str, Any]:
     if data["schema"] != SCHEMA:
         raise ReportError(f"{p}: schema {data['schema']!r}, expected {SCHEMA!r}")
     return data
-

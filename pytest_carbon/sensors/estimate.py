@@ -124,7 +124,7 @@ class EstimateSensor:
 
     name = "estimate"
     method = "estimated"
-    components = ("cpu", "dram")
+    components: tuple[str, ...] = ("cpu", "dram")
     machine_wide = False
     update_period_s = 0.001
     poll_interval_s: float | None = None
