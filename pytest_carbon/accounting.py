@@ -7,7 +7,6 @@ codecarbon ships (read by :mod:`pytest_carbon.ccdata`, codecarbon is never impor
 
 from __future__ import annotations
 
-import difflib
 import functools
 import math
 from collections.abc import Iterable, Mapping
@@ -436,6 +435,8 @@ def _find_region(region: str, rows: Iterable[RegionIntensity]) -> list[RegionInt
 
 
 def _close(word: str, candidates: Iterable[str], n: int = 5) -> list[str]:
+    import difflib  # only on the error path
+
     return difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.6)
 
 

@@ -7,10 +7,8 @@ PyPI distributions (py-cpuinfo, py-cpuinfo2) install under the same name.
 from __future__ import annotations
 
 import functools
-import hashlib
 import os
 import platform
-import socket
 from dataclasses import dataclass
 
 
@@ -86,6 +84,9 @@ def ram_gb() -> float:
 
 def machine_id() -> str:
     """A stable, privacy-preserving id: system, CPU model and a hash of the hostname."""
+    import hashlib
+    import socket
+
     info = cpu_info()
     host = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:8]
     cpu = "".join(c if c.isalnum() else "_" for c in info.model)[:40].strip("_")
@@ -93,6 +94,8 @@ def machine_id() -> str:
 
 
 def machine_json(gpus: list[dict[str, object]] | None = None) -> dict[str, object]:
+    import socket
+
     info = cpu_info()
     return {
         "hostname": socket.gethostname(),

@@ -158,6 +158,11 @@ class Meter:
         self._machine_wide = attribution != "never" and any(s.machine_wide for s in self.sensors)
         self._polled = [i for i, s in enumerate(self.sensors) if s.poll_interval_s is not None]
         self._windows: dict[str, _Window] = {}
+        # Fixed for the meter's life; computed once, read on every window.
+        self._sensor_names = tuple(s.name for s in self.sensors)
+        self._update_period_s = max((s.update_period_s for s in self.sensors), default=0.0)
+        self._methods = [s.method for s in self.sensors]
+        self._wide = [s.machine_wide for s in self.sensors]
         self._lock = threading.Lock()
         self._sampler: threading.Thread | None = None
         self._wake = threading.Event()
@@ -247,11 +252,11 @@ class Meter:
 
     @property
     def sensor_names(self) -> tuple[str, ...]:
-        return tuple(s.name for s in self.sensors)
+        return self._sensor_names
 
     @property
     def update_period_s(self) -> float:
-        return max((s.update_period_s for s in self.sensors), default=0.0)
+        return self._update_period_s
 
     # -- internals -------------------------------------------------------------------
     def _read_all(self, pids: tuple[int, ...]) -> list[Reading]:
@@ -270,16 +275,16 @@ class Meter:
         cpu_s = max(cpu1 - win.cpu0, 0.0)
         energy: dict[str, float] = {}
         method: dict[str, str] = {}
-        machine_wide: set[str] = set()
+        machine_wide: list[str] = []
         for c, i in self.owner.items():
             before = win.readings[i].energy_j.get(c)
             after = readings[i].energy_j.get(c)
             if before is None or after is None:
                 continue
             energy[c] = max(after - before, 0.0)
-            method[c] = self.sensors[i].method
-            if self.sensors[i].machine_wide:
-                machine_wide.add(c)
+            method[c] = self._methods[i]
+            if self._wide[i]:
+                machine_wide.append(c)
 
         share: float | None = None
         warnings: list[str] = list(win.errors)
@@ -289,8 +294,13 @@ class Meter:
                 for c in machine_wide:
                     energy[c] *= share
                     method[c] = "attributed"
-        dynamic = {c: max(e - self._idle_for(c, share) * duration, 0.0) for c, e in energy.items()}
-        period = self.update_period_s
+        idle = self.idle_power_w
+        dynamic = {c: max(e - idle.get(c, 0.0) * duration, 0.0) for c, e in energy.items()}
+        if share is not None:
+            # A machine-wide counter's idle power is shared like its energy.
+            for c in machine_wide:
+                dynamic[c] = max(energy[c] - idle.get(c, 0.0) * share * duration, 0.0)
+        period = self._update_period_s
         if duration < period:
             warnings.append(
                 f"window {win.key!r} lasted {duration * 1e3:.3f} ms, shorter than the "
@@ -306,17 +316,10 @@ class Meter:
             method=method,
             cpu_time_s=cpu_s,
             share=share,
-            sensors=self.sensor_names,
+            sensors=self._sensor_names,
             samples=tuple(win.samples),
             warnings=tuple(warnings),
         )
-
-    def _idle_for(self, component: str, share: float | None) -> float:
-        idle = self.idle_power_w.get(component, 0.0)
-        i = self.owner.get(component)
-        if share is not None and i is not None and self.sensors[i].machine_wide:
-            return idle * share
-        return idle
 
     def _share(self, cpu_s: float, machine0: float | None, machine1: float | None) -> float | None:
         if machine0 is None or machine1 is None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from .options import OptionError, add_options, build_settings
-from .session import FIXTURE_KEY, RECORD_KEY, SESSION_KEY, CarbonSession, get_session
+from .session import FIXTURE_KEY, SESSION_KEY, CarbonSession, get_session
 
 MARKER_HELP = (
     "carbon(max_energy_j=None, max_gco2e_g=None, max_edp_js=None, max_power_w=None): "
@@ -83,35 +83,6 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     return result
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(
-    item: pytest.Item, call: pytest.CallInfo[None]
-) -> Generator[None, pytest.TestReport, pytest.TestReport]:
-    report = yield
-    # The record rides on the call report, or on the setup report when setup failed (a
-    # prompt item whose generation failed): each record is attached exactly once.
-    if call.when == "call" or (call.when == "setup" and report.failed):
-        record = item.stash.get(RECORD_KEY, None)
-        if record is not None:
-            del item.stash[RECORD_KEY]
-            record["outcome"] = "error" if call.when == "setup" else report.outcome
-            report.carbon = record  # type: ignore[attr-defined]
-            # On the item, not this report: junitxml reads the teardown report's copy.
-            item.user_properties.extend(record_properties(record))
-    return report
-
-
-def record_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
-    """The few numbers that go into JUnit XML as properties."""
-    if record.get("energy_j") is None:
-        return []
-    return [
-        ("carbon_energy_j", round(record["energy_j"], 6)),
-        ("carbon_gco2e_g", round(record["gco2e_g"], 9)),
-        ("carbon_method", record["method"]),
-    ]
-
-
 class _XdistHooks:
     """Registered only when pytest-xdist is present (its hooks are unknown otherwise)."""
 
@@ -131,7 +102,16 @@ class _RecordCollector:
     def __init__(self, cs: CarbonSession) -> None:
         self.cs = cs
 
+    @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        # tryfirst: the record must be on the report before xdist sends it to the
+        # controller. It rides on the call report, or on the setup report when setup
+        # failed (a prompt item whose generation failed).
+        if report.when == "call" or (report.when == "setup" and report.failed):
+            pending = self.cs.take_record(report.nodeid)
+            if pending is not None:
+                pending["outcome"] = "error" if report.when == "setup" else report.outcome
+                report.carbon = pending  # type: ignore[attr-defined]
         record = getattr(report, "carbon", None)
         if record is not None:
             self.cs.add_record(record)

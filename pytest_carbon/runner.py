@@ -10,7 +10,7 @@ import pytest
 from .budget import BudgetError, check_budget, parse_budget
 from .meter import Measurement, combine
 from .record import make_record, measurement_fields
-from .session import FIXTURE_KEY, RECORD_KEY, CarbonSession
+from .session import FIXTURE_KEY, CarbonSession
 
 
 def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object, object]:
@@ -54,7 +54,7 @@ def fixture_record(cs: CarbonSession, item: pytest.Item) -> None:
     if fx is not None and fx.used:
         record = fx.build_record()
         if record is not None:
-            item.stash[RECORD_KEY] = record
+            cs.set_record(item, record)
 
 
 def _budget_of(item: pytest.Item) -> dict[str, float]:
@@ -103,7 +103,7 @@ def _store(
                 "measured while other tests ran (xdist): the estimate counts only this "
                 "test's process tree, but shared caches and frequency scaling add noise"
             )
-        item.stash[RECORD_KEY] = record
+        cs.set_record(item, record)
     return record
 
 

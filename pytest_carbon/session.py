@@ -15,8 +15,6 @@ import pytest
 from .options import Settings
 
 SESSION_KEY = pytest.StashKey["CarbonSession"]()
-#: The record of one item, set during its call phase, attached to its report.
-RECORD_KEY = pytest.StashKey[dict[str, Any]]()
 #: The item's carbon fixture, when the test requested it.
 FIXTURE_KEY = pytest.StashKey[Any]()
 
@@ -50,6 +48,7 @@ class CarbonSession:
         else:
             self.workers = int(numprocesses) if isinstance(numprocesses, int) else None
         self.records: list[dict[str, Any]] = []
+        self.pending: dict[str, dict[str, Any]] = {}
         self.started_unix_s = time.time()
         self.finished_unix_s: float | None = None
         self.complete = True
@@ -165,9 +164,30 @@ class CarbonSession:
     def add_record(self, record: dict[str, Any]) -> None:
         self.records.append(record)
 
+    def set_record(self, item: pytest.Item, record: dict[str, Any]) -> None:
+        """Store an item's record; the plugin attaches it to the item's call report (or
+        its setup report when setup failed), so it travels through xdist."""
+        self.pending[item.nodeid] = record
+        # On the item: junitxml reads the properties of the teardown report, made from it.
+        item.user_properties.extend(record_properties(record))
+
+    def take_record(self, nodeid: str) -> dict[str, Any] | None:
+        return self.pending.pop(nodeid, None)
+
     def close(self) -> None:
         self.finished_unix_s = time.time()
         if self._meter is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self._meter.close()
+
+
+def record_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
+    """The few numbers that go into JUnit XML as properties."""
+    if record.get("energy_j") is None:
+        return []
+    return [
+        ("carbon_energy_j", round(record["energy_j"], 6)),
+        ("carbon_gco2e_g", round(record["gco2e_g"], 9)),
+        ("carbon_method", record["method"]),
+    ]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import builtins
 import time
 
+from pathlib import Path
+
 import pytest
 from fake_pynvml import NVML_ERROR_LIBRARY_NOT_FOUND, FakeGpu, FakeNvml
 
@@ -49,12 +51,27 @@ def test_real_library_without_a_driver_is_unavailable_not_a_crash() -> None:
     else:
         pynvml.nvmlShutdown()
         pytest.skip("this machine has an NVIDIA driver")
-    with pytest.raises(SensorUnavailable, match="no NVIDIA driver"):
+    # No device node here: the bindings are not even imported.
+    with pytest.raises(SensorUnavailable, match="no NVIDIA GPU: no /dev/nvidiactl"):
         NvmlSensor()
     assert probe().available is False
 
 
-def test_missing_library(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_real_library_is_tried_where_a_device_node_exists(tmp_path: Path) -> None:
+    pynvml = pytest.importorskip("pynvml", reason="nvidia-ml-py is a dev dependency")
+    try:
+        pynvml.nvmlInit()
+    except pynvml.NVMLError:
+        pass
+    else:
+        pynvml.nvmlShutdown()
+        pytest.skip("this machine has an NVIDIA driver")
+    (tmp_path / "nvidiactl").write_text("")
+    with pytest.raises(SensorUnavailable, match="no NVIDIA driver"):
+        NvmlSensor(dev_root=str(tmp_path))
+
+
+def test_missing_library(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     real_import = builtins.__import__
 
     def no_pynvml(name: str, *args: object, **kwargs: object) -> object:
@@ -63,8 +80,9 @@ def test_missing_library(monkeypatch: pytest.MonkeyPatch) -> None:
         return real_import(name, *args, **kwargs)  # type: ignore[arg-type]
 
     monkeypatch.setattr(builtins, "__import__", no_pynvml)
+    (tmp_path / "nvidia0").write_text("")
     with pytest.raises(SensorUnavailable) as info:
-        NvmlSensor()
+        NvmlSensor(dev_root=str(tmp_path))
     assert "not installed" in info.value.reason
     assert info.value.fix is not None and "nvidia-ml-py" in info.value.fix
 

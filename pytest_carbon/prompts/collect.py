@@ -284,6 +284,13 @@ class SpecErrorItem(pytest.Item):
         pytest.fail(f"invalid prompt file: {self.error}", pytrace=False)
 
 
+def _store_record(item: pytest.Item, record: dict[str, Any]) -> None:
+    """Hand the item's record to the session, which puts it on the item's report."""
+    cs = _carbon_session(item.config)
+    if cs is not None:
+        cs.set_record(item, record)
+
+
 class PromptItem(pytest.Item):
     """One (task, model, sample): generate, verify in the sandbox, then measure."""
 
@@ -318,16 +325,18 @@ class PromptItem(pytest.Item):
             self.stash[GENERATION_KEY] = gen
         if gen.error is not None:
             from ..record import unmeasured_record
-            from ..session import RECORD_KEY
 
             # The record keeps the failed generation in pass rates and footprints.
             cs = _carbon_session(self.config)
-            self.stash[RECORD_KEY] = unmeasured_record(
-                self.nodeid,
-                outcome="error",
-                prompt=self._prompt_fields(gen, correct=None, failed_case=None),
-                worker=cs.worker_id if cs is not None else None,
-                reason=f"generation failed: {gen.error}",
+            _store_record(
+                self,
+                unmeasured_record(
+                    self.nodeid,
+                    outcome="error",
+                    prompt=self._prompt_fields(gen, correct=None, failed_case=None),
+                    worker=cs.worker_id if cs is not None else None,
+                    reason=f"generation failed: {gen.error}",
+                ),
             )
             # pytest.fail in setup: the item *errors*, and shows the reason, not a traceback.
             pytest.fail(self._render_generation_error(gen), pytrace=False)
@@ -344,7 +353,6 @@ class PromptItem(pytest.Item):
 
     def runtest(self) -> None:
         from ..record import unmeasured_record
-        from ..session import RECORD_KEY
         from .sandbox import SandboxError, run_workload, verify
 
         gen = self.stash[GENERATION_KEY]
@@ -363,12 +371,15 @@ class PromptItem(pytest.Item):
             prompt = self._prompt_fields(
                 gen, correct=False, failed_case=_jsonable(result.failed_case)
             )
-            self.stash[RECORD_KEY] = unmeasured_record(
-                self.nodeid,
-                outcome="failed",
-                prompt=prompt,
-                worker=worker,
-                reason=f"incorrect answer: {result.message}",
+            _store_record(
+                self,
+                unmeasured_record(
+                    self.nodeid,
+                    outcome="failed",
+                    prompt=prompt,
+                    worker=worker,
+                    reason=f"incorrect answer: {result.message}",
+                ),
             )
             raise IncorrectAnswer(code, result)
         if cs is None or not cs.settings.enabled:
@@ -386,17 +397,20 @@ class PromptItem(pytest.Item):
             )
         except SandboxError as exc:
             prompt = self._prompt_fields(gen, correct=True, failed_case=None)
-            self.stash[RECORD_KEY] = unmeasured_record(
-                self.nodeid,
-                outcome="failed",
-                prompt=prompt,
-                worker=worker,
-                reason=f"workload failed: {exc}",
+            _store_record(
+                self,
+                unmeasured_record(
+                    self.nodeid,
+                    outcome="failed",
+                    prompt=prompt,
+                    worker=worker,
+                    reason=f"workload failed: {exc}",
+                ),
             )
             raise WorkloadFailed(code, str(exc)) from None
         warnings = list(gen.warnings)
         ratio = self._reference_ratio(cs, workload, warnings)
-        self.stash[RECORD_KEY] = self._record(cs, workload, gen, ratio, warnings)
+        _store_record(self, self._record(cs, workload, gen, ratio, warnings))
 
     # -- helpers ------------------------------------------------------------------------
     def _prompt_fields(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Literal, Protocol, runtime_checkable
 
 #: How a number was obtained. ``measured``: read from a hardware counter.
@@ -22,6 +23,10 @@ def weakest_method(methods: list[str] | tuple[str, ...] | set[str]) -> str:
     return "estimated"
 
 
+#: Shared by every Reading that carries no power (one less dict per read on the hot path).
+_NO_POWER: Mapping[str, float] = MappingProxyType({})
+
+
 @dataclass(frozen=True)
 class Reading:
     """Cumulative energy per component at one instant.
@@ -34,7 +39,7 @@ class Reading:
     time_s: float
     energy_j: Mapping[str, float]
     #: Instantaneous power per component in watts, where the sensor reads power.
-    power_w: Mapping[str, float] = field(default_factory=dict)
+    power_w: Mapping[str, float] = field(default_factory=lambda: _NO_POWER)
 
 
 class SensorError(Exception):

@@ -88,12 +88,16 @@ class CpuPowerModel:
 
 def cpu_power_model(info: CpuInfo | None = None) -> CpuPowerModel:
     info = info or cpu_info()
-    try:
-        from ..ccdata import cpu_power_table
+    match = None
+    # A name without a model number ("Intel Xeon Processor" in many VMs) can match no
+    # entry: skip reading the 5,000-row table, which costs tens of ms at session start.
+    if any(any(ch.isdigit() for ch in w) for w in normalize_cpu_name(info.model).split()):
+        try:
+            from ..ccdata import cpu_power_table
 
-        match = lookup_tdp_w(info.model, cpu_power_table())
-    except Exception:  # codecarbon missing or its file unreadable: use the fallback
-        match = None
+            match = lookup_tdp_w(info.model, cpu_power_table())
+        except Exception:  # codecarbon missing or its file unreadable: use the fallback
+            match = None
     if match and info.cores_per_package and not info.hypervisor:
         name, tdp = match
         return CpuPowerModel(

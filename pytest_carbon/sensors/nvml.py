@@ -38,6 +38,16 @@ class _Gpu:
     last_t: float = 0.0
 
 
+def nvidia_device_present(dev: str = "/dev", proc: str = "/proc/driver/nvidia") -> bool:
+    """Whether an NVIDIA driver or device node is visible (a cheap check before NVML)."""
+    if os.path.exists(proc) or os.path.exists(os.path.join(dev, "nvidiactl")):
+        return True
+    try:
+        return any(n.startswith("nvidia") for n in os.listdir(dev))
+    except OSError:
+        return False
+
+
 def _text(value: object) -> str:
     # Old pynvml releases return bytes, newer ones str.
     return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
@@ -80,8 +90,16 @@ class NvmlSensor:
     machine_wide = True
     update_period_s = 0.1
 
-    def __init__(self, module: Any = None, interval_s: float = 0.1) -> None:
+    def __init__(self, module: Any = None, interval_s: float = 0.1, dev_root: str = "/dev") -> None:
         if module is None:
+            if not nvidia_device_present(dev_root):
+                # Importing the bindings costs ~25 ms at every session start; with no
+                # NVIDIA device node there is nothing they could find.
+                raise SensorUnavailable(
+                    self.name,
+                    "no NVIDIA GPU: no /dev/nvidiactl or /dev/nvidia* device node "
+                    "and no /proc/driver/nvidia",
+                )
             try:
                 import pynvml
 
