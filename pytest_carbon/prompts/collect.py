@@ -478,12 +478,15 @@ class PromptItem(pytest.Item):
         per_call = {
             "energy_j": stats(workload.per_call_energy_j),
             "duration_s": stats(workload.per_call_duration_s),
+            "calls": workload.rounds,
+            "iterations_per_round": getattr(workload, "batch_size", 1),
         }
         return make_record(
             self.nodeid,
             workload.measurement,
             cs.accounting,
-            rounds=workload.rounds,
+            # As for the carbon fixture: rounds = samples, per_call.calls = every call.
+            rounds=len(workload.per_call_energy_j),
             per_call=per_call,
             per_round_energy_j=workload.per_call_energy_j,
             per_round_duration_s=workload.per_call_duration_s,
