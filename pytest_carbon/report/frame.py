@@ -35,8 +35,8 @@ REPORT_COLUMNS: tuple[str, ...] = (
     "pue",
 )
 #: Record columns present on every frame, in this order (others follow).
-RECORD_COLUMNS: tuple[str, ...] = (
-    "record_index",
+#: Scalar record fields copied as they are.
+SCALAR_FIELDS: tuple[str, ...] = (
     "nodeid",
     "outcome",
     "method",
@@ -51,6 +51,10 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "gco2e_g",
     "rounds",
     "worker",
+)
+RECORD_COLUMNS: tuple[str, ...] = (
+    "record_index",
+    *SCALAR_FIELDS,
     "sensors",
     "warnings",
     "has_trace",
@@ -261,25 +265,7 @@ def flatten_report(
 
 def flatten_record(rec: Mapping[str, Any]) -> dict[str, Any]:
     """One record as flat columns (see :func:`read_report` for the names)."""
-    row: dict[str, Any] = {
-        k: rec.get(k)
-        for k in (
-            "nodeid",
-            "outcome",
-            "method",
-            "start",
-            "duration_s",
-            "energy_j",
-            "dynamic_energy_j",
-            "power_w",
-            "edp_js",
-            "cpu_time_s",
-            "share",
-            "gco2e_g",
-            "rounds",
-            "worker",
-        )
-    }
+    row: dict[str, Any] = {k: rec.get(k) for k in SCALAR_FIELDS}
     for optional in ("embodied_gco2e_g", "water_l"):
         if optional in rec:
             row[optional] = rec[optional]
