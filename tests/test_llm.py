@@ -162,6 +162,23 @@ def test_an_unreachable_endpoint_is_retried_then_named() -> None:
     )
     with pytest.raises(GenerationError, match=r"cannot connect to http://127\.0\.0\.1"):
         client.complete("m", MSG, 0.0)
+    # The next item fails at once with the reason, instead of retrying all over again.
+    t0 = time.perf_counter()
+    with pytest.raises(GenerationError, match="is unreachable .not retried: an earlier request"):
+        client.complete("m", MSG, 0.0)
+    assert time.perf_counter() - t0 < 0.05
+
+
+def test_an_endpoint_that_answers_errors_is_not_marked_unreachable(server: LLMServer) -> None:
+    server.add(Reply(status=500, error="boom"))
+    client = client_for(server, attempts=2, sleeps=[])
+    with pytest.raises(GenerationError, match="HTTP 500: boom"):
+        client.complete("m", MSG, 0.0)
+    assert client.unreachable is None
+    # ... so the next request is still sent.
+    with pytest.raises(GenerationError, match="HTTP 500: boom"):
+        client.complete("m", MSG, 0.0)
+    assert len(server.completions()) == 4
 
 
 def test_endpoint_resolution_and_missing_configuration() -> None:

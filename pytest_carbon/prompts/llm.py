@@ -243,6 +243,9 @@ class LLMClient:
         self._rng = rng or random.Random()
         self._client: Any = None
         self._lock = threading.Lock()
+        #: Set when a request exhausted its retries without ever connecting: the endpoint
+        #: is down, so later items fail at once instead of each retrying for a minute.
+        self.unreachable: str | None = None
 
     def _sdk(self) -> Any:
         with self._lock:
@@ -268,9 +271,15 @@ class LLMClient:
         """One answer, retried on transient failures. Raises GenerationError."""
         import openai
 
+        if self.unreachable is not None:
+            raise GenerationError(
+                f"{self.endpoint.url} is unreachable (not retried: {self.unreachable})",
+                kind="unreachable",
+            )
         client = self._sdk()
         waited_s = 0.0
         last = ""
+        connected = False
         started = time.perf_counter()
         for attempt in range(1, self.retry.max_attempts + 1):
             t0 = time.perf_counter()
@@ -283,6 +292,7 @@ class LLMClient:
                 )
                 body = raw.http_response.text
                 latency_s = time.perf_counter() - t0
+                self.unreachable = None
                 return self._parse(body, raw.http_response.status_code, latency_s, attempt)
             except openai.APITimeoutError:
                 raise GenerationError(
@@ -293,6 +303,7 @@ class LLMClient:
             except openai.APIConnectionError as exc:
                 last = f"cannot connect to {self.endpoint.url}: {exc.__cause__ or exc}"
             except openai.APIStatusError as exc:
+                connected = True
                 status = exc.status_code
                 msg = _server_message(exc)
                 if status == 429 or status >= 500:
@@ -308,6 +319,10 @@ class LLMClient:
             self._sleep(delay)
             waited_s += delay
         elapsed = time.perf_counter() - started
+        if not connected:
+            self.unreachable = (
+                f"an earlier request gave up after {attempt} attempt(s) in {elapsed:.1f} s; {last}"
+            )
         raise GenerationError(
             f"{self.endpoint.url} kept failing: gave up after {attempt} attempt(s) in "
             f"{elapsed:.1f} s; last error: {last}"

@@ -174,6 +174,8 @@ def _equivalences(cs: Any, records: Sequence[Mapping[str, Any]], tr: Any) -> Non
     measured = [r for r in records if r.get("energy_j") is not None]
     total_e = sum(r["energy_j"] for r in measured)
     total_g = sum(r.get("gco2e_g") or 0.0 for r in measured)
+    if total_e <= 0:
+        return  # nothing measured: "0 km by car" says nothing
     try:
         items = equivalences(total_g, total_e)
     except Exception:
