@@ -16,11 +16,16 @@ METHODS: tuple[str, ...] = ("measured", "attributed", "estimated")
 
 
 def weakest_method(methods: list[str] | tuple[str, ...] | set[str]) -> str:
-    """The least direct of several methods: estimated < attributed < measured."""
-    for m in ("estimated", "attributed", "measured"):
+    """The least direct of several methods: estimated < attributed < measured.
+
+    Labels that are not measurements (``unknown``: a footprint that could not be
+    estimated; ``none``: nothing to measure, e.g. a built-in model's generation) are
+    returned as they are, never promoted to ``estimated``.
+    """
+    for m in ("estimated", "attributed", "measured", "unknown", "none"):
         if m in methods:
             return m
-    return "estimated"
+    return "none"
 
 
 #: Shared by every Reading that carries no power (one less dict per read on the hot path).
