@@ -37,15 +37,6 @@ def data_dir() -> Path:
     return found / "data"
 
 
-def codecarbon_version() -> str | None:
-    try:
-        from importlib.metadata import version
-
-        return version("codecarbon")
-    except Exception:
-        return None
-
-
 @functools.cache
 def load_json(relative: str) -> Any:
     """Parse a JSON file under codecarbon's ``data/`` folder (cached)."""

@@ -70,23 +70,6 @@ class Measurement:
 
         return edp_js(self.total_energy_j, self.duration_s)
 
-    def scaled(self, factor: float, key: str | None = None) -> Measurement:
-        """This measurement with energies, duration and CPU time multiplied by ``factor``
-        (``1 / rounds`` gives per-call figures from a window of many calls)."""
-        return Measurement(
-            key=key or self.key,
-            start_unix_s=self.start_unix_s,
-            duration_s=self.duration_s * factor,
-            energy_j={k: v * factor for k, v in self.energy_j.items()},
-            dynamic_energy_j={k: v * factor for k, v in self.dynamic_energy_j.items()},
-            method=dict(self.method),
-            cpu_time_s=self.cpu_time_s * factor,
-            share=self.share,
-            sensors=self.sensors,
-            samples=(),
-            warnings=self.warnings,
-        )
-
     def to_json(self) -> dict[str, Any]:
         return {
             "key": self.key,

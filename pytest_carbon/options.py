@@ -414,10 +414,6 @@ class Settings:
     def interval_s(self) -> float:
         return self.carbon_interval / 1000.0
 
-    @property
-    def reporting(self) -> bool:
-        return self.enabled
-
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}

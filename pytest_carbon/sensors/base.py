@@ -12,8 +12,6 @@ from typing import Literal, Protocol, runtime_checkable
 #: machine-wide measured counter, given to one process tree by its CPU-time share.
 Method = Literal["measured", "estimated", "attributed"]
 
-METHODS: tuple[str, ...] = ("measured", "attributed", "estimated")
-
 
 def weakest_method(methods: list[str] | tuple[str, ...] | set[str]) -> str:
     """The least direct of several methods: estimated < attributed < measured.
