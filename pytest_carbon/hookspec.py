@@ -26,7 +26,9 @@ def pytest_carbon_intensity(
     """Return the grid carbon intensity to use, or ``None`` to keep the configured one.
 
     :param config: the pytest config.
-    :param when: the time of the measurement, a timezone-aware ``datetime`` in UTC.
+    :param when: the time of the measurement, a timezone-aware ``datetime`` in UTC. The
+        hook is called for the session's start, then for each measured test at the time
+        its window opened (so a time-varying intensity charges each test at its own).
 
     Return ``None``, a number (gCO2e/kWh, >= 0), or a mapping
     ``{"intensity_g_per_kwh": x, "source": "...", "year": 2024}`` (``source`` and ``year``

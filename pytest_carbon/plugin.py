@@ -39,6 +39,11 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"pytest-carbon: {exc}") from None
     cs = CarbonSession(config, settings)
     config.stash[SESSION_KEY] = cs
+    if settings.carbon and cs.role != "worker":
+        try:
+            cs.check_accounting()
+        except ValueError as exc:
+            raise pytest.UsageError(f"pytest-carbon: {exc}") from None
     config.pluginmanager.register(_RecordCollector(cs), "pytest-carbon-records")
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(cs), "pytest-carbon-xdist")

@@ -58,6 +58,7 @@ class CarbonSession:
         self._statuses: list[Any] = []
         self._idle_power_w: dict[str, float] | None = None
         self._worker_statuses: list[dict[str, Any]] | None = None
+        self._intensity_varies: bool | None = None
         self.comparison: Any = None
         self.comparison_lines: list[str] = []
         self.written: list[tuple[str, str]] = []
@@ -71,23 +72,46 @@ class CarbonSession:
     # -- lazily opened, so a run that measures nothing opens nothing -------------------
     @property
     def accounting(self) -> Any:
+        """The session's accounting: settings, then the ``pytest_carbon_intensity`` hook
+        asked for the session's start. Errors are ValueErrors with a user-facing message."""
         if self._accounting is None:
             from datetime import datetime, timezone
 
-            from .accounting import accounting_from_settings, apply_intensity_hook
-
-            acc = accounting_from_settings(self.settings)
-            # A conftest or plugin may supply the intensity (live, time-varying); called
-            # once per session, when accounting is first needed.
-            hooked = self.config.hook.pytest_carbon_intensity(
-                config=self.config, when=datetime.now(timezone.utc)
+            self._accounting = self.accounting_at(
+                datetime.fromtimestamp(self.started_unix_s, timezone.utc),
+                base=self._base_accounting(),
             )
-            self._accounting = apply_intensity_hook(acc, hooked)
         return self._accounting
 
     @accounting.setter
     def accounting(self, value: Any) -> None:
         self._accounting = value
+
+    def _base_accounting(self) -> Any:
+        from .accounting import accounting_from_settings
+
+        return accounting_from_settings(self.settings)
+
+    @property
+    def intensity_varies(self) -> bool:
+        """Whether a ``pytest_carbon_intensity`` implementation exists: then each record is
+        charged at the intensity the hook gives for the record's own start."""
+        if self._intensity_varies is None:
+            impls = self.config.pluginmanager.hook.pytest_carbon_intensity.get_hookimpls()
+            self._intensity_varies = bool(impls)
+        return self._intensity_varies
+
+    def accounting_at(self, when: Any, base: Any = None) -> Any:
+        from .accounting import apply_intensity_hook
+
+        base = base if base is not None else self.accounting
+        hooked = self.config.hook.pytest_carbon_intensity(config=self.config, when=when)
+        return apply_intensity_hook(base, hooked)
+
+    def check_accounting(self) -> None:
+        """Resolve the accounting now (at configure time), so a bad country or region is
+        one usage error, not a failure in every test."""
+        _ = self.accounting
 
     @property
     def meter(self) -> Any:
@@ -167,9 +191,27 @@ class CarbonSession:
     def set_record(self, item: pytest.Item, record: dict[str, Any]) -> None:
         """Store an item's record; the plugin attaches it to the item's call report (or
         its setup report when setup failed), so it travels through xdist."""
+        if self.intensity_varies and record.get("energy_j") is not None:
+            self._charge_at_own_time(record)
         self.pending[item.nodeid] = record
         # On the item: junitxml reads the properties of the teardown report, made from it.
         item.user_properties.extend(record_properties(record))
+
+    def _charge_at_own_time(self, record: dict[str, Any]) -> None:
+        """Recompute the carbon fields with the hook's intensity at the record's start."""
+        from datetime import datetime
+
+        when = datetime.fromisoformat(record["start"].replace("Z", "+00:00"))
+        acc = self.accounting_at(when)
+        record.update(
+            acc.record_fields(record["energy_j"], record["duration_s"], share=record.get("share"))
+        )
+        for phase in (record.get("phases") or {}).values():
+            phase.update(
+                acc.record_fields(phase["energy_j"], phase["duration_s"], share=phase.get("share"))
+            )
+        record["intensity_g_per_kwh"] = acc.intensity_g_per_kwh
+        record["intensity_source"] = acc.intensity_source
 
     def take_record(self, nodeid: str) -> dict[str, Any] | None:
         return self.pending.pop(nodeid, None)

@@ -354,3 +354,45 @@ def test_junit_xml_gets_energy_properties(pytester: pytest.Pytester) -> None:
     assert float(props["carbon_energy_j"]) == pytest.approx(rec["energy_j"], rel=1e-3)
     assert props["carbon_method"] == rec["method"]
     assert float(props["carbon_gco2e_g"]) == pytest.approx(rec["gco2e_g"], rel=1e-3)
+
+
+def test_intensity_hook_charges_each_test_at_its_own_time(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        CALLS = []
+
+        def pytest_carbon_intensity(config, when):
+            CALLS.append(when)
+            # A grid that gets dirtier with every question: 100, 200, 300 ... g/kWh.
+            return {"intensity_g_per_kwh": 100.0 * len(CALLS), "source": "test grid"}
+        """
+    )
+    pytester.makepyfile(
+        """
+        def test_a():
+            sum(range(100_000))
+
+        def test_b():
+            sum(range(100_000))
+        """
+    )
+    _, report = run_json(pytester, "-p", "no:randomly", "--carbon-csv=out.csv")
+    assert report["accounting"]["intensity_source"] == "hook: test grid"
+    intensities = sorted(t["intensity_g_per_kwh"] for t in report["tests"])
+    assert len(set(intensities)) == 2, intensities
+    assert all(i > 100.0 for i in intensities)  # the session itself asked first
+    for t in report["tests"]:
+        expected = t["energy_j"] / J_PER_KWH * t["intensity_g_per_kwh"]
+        assert t["gco2e_g"] == pytest.approx(expected, rel=1e-9)
+        assert t["intensity_source"] == "hook: test grid"
+    with open(pytester.path / "out.csv", newline="") as f:
+        rows = {r["nodeid"]: r for r in csv.DictReader(f)}
+    for t in report["tests"]:
+        assert float(rows[t["nodeid"]]["intensity_g_per_kwh"]) == t["intensity_g_per_kwh"]
+
+
+def test_unknown_country_is_one_usage_error_with_suggestions(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x():\n    pass\n")
+    result = pytester.runpytest_subprocess("--carbon", "--carbon-country=FRN")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown country code 'FRN'*Did you mean*FRA (France)*"])

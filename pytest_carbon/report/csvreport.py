@@ -134,8 +134,9 @@ def rows(report: Mapping[str, Any]) -> list[dict[str, Any]]:
             "power_w": r.get("power_w"),
             "edp_js": r.get("edp_js"),
             "gco2e_g": g,
-            "intensity_g_per_kwh": acc.get("intensity_g_per_kwh"),
-            "intensity_source": acc.get("intensity_source"),
+            # A record charged at its own time (the intensity hook) carries its own.
+            "intensity_g_per_kwh": r.get("intensity_g_per_kwh", acc.get("intensity_g_per_kwh")),
+            "intensity_source": r.get("intensity_source", acc.get("intensity_source")),
             "rounds": r.get("rounds"),
             "energy_j_per_call": per_call,
             "prompt_task": prompt.get("task"),
