@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .accounting import Accounting, edp_js
+from .accounting import Accounting, ed2p_js2, edp_js
 from .meter import Measurement
 from .sensors.base import weakest_method
 
@@ -53,6 +53,7 @@ def measurement_fields(m: Measurement, accounting: Accounting) -> dict[str, Any]
         "method": m.overall_method,
         "power_w": m.power_w,
         "edp_js": edp_js(energy, m.duration_s),
+        "ed2p_js2": ed2p_js2(energy, m.duration_s),
         "cpu_time_s": m.cpu_time_s,
         "share": m.share,
     }
@@ -134,6 +135,7 @@ def unmeasured_record(
         "method": None,
         "power_w": None,
         "edp_js": None,
+        "ed2p_js2": None,
         "cpu_time_s": None,
         "share": None,
         "gco2e_g": None,

@@ -396,3 +396,22 @@ def test_unknown_country_is_one_usage_error_with_suggestions(pytester: pytest.Py
     result = pytester.runpytest_subprocess("--carbon", "--carbon-country=FRN")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown country code 'FRN'*Did you mean*FRA (France)*"])
+
+
+def test_html_and_markdown_reports_from_a_run(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_work=WORK)
+    result = pytester.runpytest_subprocess(
+        "--carbon", "--carbon-html=out/report.html", "--carbon-markdown=out/summary.md"
+    )
+    result.stdout.fnmatch_lines(["HTML report: out/report.html", "Markdown report: out/summary.md"])
+    html = (pytester.path / "out" / "report.html").read_text()
+    assert "<svg" in html and "test_heavy" in html and "estimated" in html
+    markdown = (pytester.path / "out" / "summary.md").read_text()
+    assert "test_heavy" in markdown and "estimated" in markdown
+
+
+def test_ed2p_is_defined_beside_edp(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile("def test_x():\n    sum(range(100_000))\n")
+    _, report = run_json(pytester)
+    t = report["tests"][0]
+    assert t["ed2p_js2"] == pytest.approx(t["energy_j"] * t["duration_s"] ** 2, rel=1e-9)
