@@ -310,8 +310,11 @@ def heaviest_args(cases: list[dict[str, Any]]) -> list[Any]:
 def _dumper() -> Any:
     import yaml
 
-    class Dumper(yaml.SafeDumper):  # type: ignore[misc]
-        pass
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data: Any) -> bool:
+            # Every value is written out in full: a reader never meets &anchors/*aliases
+            # (the spec parser refuses them).
+            return True
 
     def text(dumper: Any, value: str) -> Any:
         # Code and prompts read best as literal blocks; PyYAML falls back to quoting by
@@ -333,7 +336,6 @@ def _dumper() -> Any:
     Dumper.add_representer(str, text)
     Dumper.add_representer(dict, mapping)
     Dumper.add_representer(list, sequence)
-    Dumper.ignore_aliases = lambda self, data: True
     return Dumper
 
 

@@ -480,7 +480,7 @@ def _refuse_anchors(path: str | Path, text: str) -> None:
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise SpecError(
                 path,
-                event.start_mark.line + 1,
+                event.start_mark.line + 1 if event.start_mark is not None else None,
                 None,
                 "YAML anchors and aliases are not allowed in prompt files; "
                 "repeat the value, or use a 'tasks:' file with 'defaults:'",
