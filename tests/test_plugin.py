@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import importlib.util
 import json
 import subprocess
 import sys
@@ -36,7 +37,17 @@ def test_fails():
     assert False, "boom"
 """
 
-XDIST = [pytest.param([], id="local"), pytest.param(["-n", "2"], id="xdist")]
+HAS_XDIST = importlib.util.find_spec("xdist") is not None
+XDIST = [
+    pytest.param([], id="local"),
+    pytest.param(
+        ["-n", "2"],
+        id="xdist",
+        marks=pytest.mark.skipif(
+            not HAS_XDIST, reason="pytest-xdist is not installed (tox's noxdist environment)"
+        ),
+    ),
+]
 
 
 def run_json(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]:
