@@ -52,6 +52,12 @@ SCALAR_FIELDS: tuple[str, ...] = (
     "rounds",
     "worker",
 )
+#: Fields a frame row gives back to a record: the scalars (``start`` stays behind: the
+#: frame holds it as a timestamp, and the summaries do not use it) and the machine.
+_BACK_FIELDS: tuple[str, ...] = (
+    *(f for f in SCALAR_FIELDS if f != "start"),
+    "machine_id",
+)
 RECORD_COLUMNS: tuple[str, ...] = (
     "record_index",
     *SCALAR_FIELDS,
@@ -383,25 +389,7 @@ def records_from_frame(df: Any) -> list[dict[str, Any]]:
             for k in row
             if k.startswith("component_") and k.endswith("_method") and row[k] is not None
         }
-        rec: dict[str, Any] = {
-            k: row.get(k)
-            for k in (
-                "nodeid",
-                "outcome",
-                "method",
-                "duration_s",
-                "energy_j",
-                "dynamic_energy_j",
-                "power_w",
-                "edp_js",
-                "cpu_time_s",
-                "share",
-                "gco2e_g",
-                "rounds",
-                "worker",
-                "machine_id",
-            )
-        }
+        rec: dict[str, Any] = {k: row.get(k) for k in _BACK_FIELDS}
         rec["components"] = comps
         rec["component_methods"] = comp_methods
         for optional in ("embodied_gco2e_g", "water_l"):
