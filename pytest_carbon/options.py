@@ -323,10 +323,13 @@ def add_options(parser: Any) -> None:
     """Declare every option in one group, each with its ini twin."""
     group = parser.getgroup("carbon", "energy and carbon measurement (pytest-carbon)")
     for o in OPTIONS:
-        help_text = o.help
+        # argparse %-formats help strings ("%(default)s"); a literal % must be doubled or
+        # `pytest --help` crashes for every project in the environment. Ini help is not
+        # %-formatted, so it keeps the plain text.
+        help_text = o.help.replace("%", "%%")
         if o.kind == "flag":
             group.addoption(o.flag, action="store_true", dest=o.name, default=None, help=help_text)
-            parser.addini(o.name, help_text, type="bool", default=None)
+            parser.addini(o.name, o.help, type="bool", default=None)
         elif o.kind == "append":
             group.addoption(
                 o.flag,
@@ -337,7 +340,7 @@ def add_options(parser: Any) -> None:
                 metavar=o.metavar,
                 help=help_text,
             )
-            parser.addini(o.name, help_text, type="linelist", default=None)
+            parser.addini(o.name, o.help, type="linelist", default=None)
         elif o.kind == "optional":
             group.addoption(
                 o.flag,
@@ -349,12 +352,12 @@ def add_options(parser: Any) -> None:
                 metavar=o.metavar,
                 help=help_text,
             )
-            parser.addini(o.name, help_text, type="string", default=None)
+            parser.addini(o.name, o.help, type="string", default=None)
         else:
             group.addoption(
                 o.flag, dest=o.name, default=None, type=o.parse, metavar=o.metavar, help=help_text
             )
-            parser.addini(o.name, help_text, type="string", default=None)
+            parser.addini(o.name, o.help, type="string", default=None)
     # A table, so ini only (no command-line twin): model sizes for generation footprints.
     parser.addini(
         "carbon_model_params",

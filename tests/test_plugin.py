@@ -426,3 +426,14 @@ def test_ed2p_is_defined_beside_edp(pytester: pytest.Pytester) -> None:
     _, report = run_json(pytester)
     t = report["tests"][0]
     assert t["ed2p_js2"] == pytest.approx(t["energy_j"] * t["duration_s"] ** 2, rel=1e-9)
+
+
+def test_help_renders_with_the_plugin_installed(pytester: pytest.Pytester) -> None:
+    """`pytest --help` must work in any project where the plugin is installed: argparse
+    %-formats help strings, so a bare % in one of ours crashed it for everyone."""
+    result = pytester.runpytest_subprocess("--help")
+    assert result.ret == 0, result.stderr.str()
+    out = result.stdout.str()
+    assert "--carbon-compare-fail" in out
+    assert "energy:10%" in out
+    assert "Traceback" not in result.stderr.str()
