@@ -21,10 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from fake_pynvml import FakeGpu, FakeNvml  # noqa: E402
 from powercap import FakePowercap  # noqa: E402
 
-from pytest_carbon.meter import Meter  # noqa: E402
-from pytest_carbon.sensors.estimate import EstimateSensor  # noqa: E402
-from pytest_carbon.sensors.nvml import NvmlSensor  # noqa: E402
-from pytest_carbon.sensors.rapl import RaplSensor  # noqa: E402
+from pytest_carbon.measure.meter import Meter  # noqa: E402
+from pytest_carbon.measure.sensors.estimate import EstimateSensor  # noqa: E402
+from pytest_carbon.measure.sensors.nvml import NvmlSensor  # noqa: E402
+from pytest_carbon.measure.sensors.rapl import RaplSensor  # noqa: E402
 
 WINDOW_TARGET_S = 50e-6
 SAMPLER_TARGET_SHARE = 0.005

@@ -12,13 +12,13 @@ __version__ = "0.1.0"
 __all__ = ["Measurement", "Meter", "__version__", "read_report"]
 
 if TYPE_CHECKING:
-    from .meter import Measurement, Meter
+    from pytest_carbon.measure.meter import Measurement, Meter
 
 
 def __getattr__(name: str) -> Any:
     # Lazy attributes keep `import pytest_carbon` (done by pytest at startup) free.
     if name in ("Meter", "Measurement"):
-        from . import meter
+        from pytest_carbon.measure import meter
 
         return getattr(meter, name)
     raise AttributeError(name)
@@ -26,6 +26,6 @@ def __getattr__(name: str) -> Any:
 
 def read_report(paths: Any) -> Any:
     """Read one or more JSON reports into a pandas DataFrame (one row per record)."""
-    from .report.frame import read_report as _read_report
+    from pytest_carbon.results.frame import read_report as _read_report
 
     return _read_report(paths)

@@ -43,7 +43,7 @@ def budget_values(record: Mapping[str, Any]) -> tuple[dict[str, float], str]:
     if per_call.get("energy_j") and per_call.get("duration_s"):
         e = per_call["energy_j"]["mean"]
         d = per_call["duration_s"]["mean"]
-        from .accounting import edp_js
+        from pytest_carbon.carbon.accounting import edp_js
 
         gco2e = record["gco2e_g"] / rounds_calls if rounds_calls and record.get("gco2e_g") else None
         vals = {"energy_j": e, "edp_js": edp_js(e, d), "power_w": e / d if d > 0 else 0.0}

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from .session import CarbonSession
+from pytest_carbon.session import CarbonSession
 
 
 def after_runtestloop(cs: CarbonSession, session: pytest.Session) -> None:
@@ -16,8 +16,8 @@ def after_runtestloop(cs: CarbonSession, session: pytest.Session) -> None:
     s = cs.settings
     if not (s.carbon_save or s.carbon_autosave or s.carbon_compare or s.carbon_compare_fail):
         return
-    from .baseline import apply_to_session
-    from .report.jsonreport import build_report
+    from pytest_carbon.compare.baseline import apply_to_session
+    from pytest_carbon.results.io import build_report
 
     cs.finished_unix_s = cs.finished_unix_s or time.time()
     report = build_report(cs, complete=True)
@@ -56,7 +56,7 @@ def write_reports(cs: CarbonSession, session: pytest.Session, exitstatus: int) -
         return
     import time
 
-    from .report.jsonreport import build_report
+    from pytest_carbon.results.io import build_report
 
     cs.finished_unix_s = time.time()
     complete = int(exitstatus) != int(pytest.ExitCode.INTERRUPTED)
@@ -84,22 +84,22 @@ def _enrich(cs: CarbonSession, report: dict[str, Any]) -> dict[str, Any]:
 
 def _write(kind: str, report: dict[str, Any], path: str, comparison: Any) -> None:
     if kind == "JSON":
-        from .report.jsonreport import write_json
+        from pytest_carbon.results.io import write_json
 
         write_json(report, path)
     elif kind == "CSV":
-        from .report.csvreport import write_csv
+        from pytest_carbon.report.csvreport import write_csv
 
         write_csv(report, path)
     elif kind == "HTML":
-        from .report.html import write_html
+        from pytest_carbon.report.html import write_html
 
         write_html(report, path, comparison=comparison)
     else:
         import os
 
-        from .atomic import append_text, write_text_atomic
-        from .report.markdown import render_markdown
+        from pytest_carbon.report.markdown import render_markdown
+        from pytest_carbon.results.atomic import append_text, write_text_atomic
 
         text = render_markdown(report, comparison)
         # GitHub collects step summaries by appending to this file; never replace it.

@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 
 import pytest
 
-from .meter import Measurement, Meter, combine
-from .record import make_record, stats
+from pytest_carbon.measure.meter import Measurement, Meter, combine
+from pytest_carbon.results.record import make_record, stats
 
 T = TypeVar("T")
 
@@ -154,7 +154,7 @@ class CarbonFixture:
 
 def fixture_for(request: pytest.FixtureRequest) -> CarbonFixture:
     """Build the fixture for ``request.node`` from the session's meter and settings."""
-    from .session import FIXTURE_KEY, get_session
+    from pytest_carbon.session import FIXTURE_KEY, get_session
 
     cs = get_session(request.config)
     item = request.node

@@ -16,7 +16,7 @@ import pytest
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
-    from .sensors.base import Sensor
+    from pytest_carbon.measure.sensors.base import Sensor
 
 
 @pytest.hookspec(firstresult=True)
@@ -46,7 +46,7 @@ def pytest_carbon_sensors(config: pytest.Config) -> Sequence[Sensor] | None:
 
     :param config: the pytest config.
 
-    Each object follows the ``Sensor`` protocol of :mod:`pytest_carbon.sensors.base`
+    Each object follows the ``Sensor`` protocol of :mod:`pytest_carbon.measure.sensors.base`
     (``name``, ``method``, ``components``, ``read()``, ``close()``, ``status()``). Every
     implementation is called and the lists are joined. A sensor must not report a
     component that a built-in sensor already covers, or that energy would count twice.

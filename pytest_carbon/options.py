@@ -71,7 +71,7 @@ def parse_idle(value: str) -> str | float:
 
 
 def parse_sensors(value: str) -> str:
-    from .sensors.discover import parse_sensor_names
+    from pytest_carbon.measure.sensors.discover import parse_sensor_names
 
     try:
         return ",".join(parse_sensor_names(value))

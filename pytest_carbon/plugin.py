@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from .options import OptionError, add_options, build_settings
-from .session import FIXTURE_KEY, SESSION_KEY, CarbonSession, get_session
+from pytest_carbon.options import OptionError, add_options, build_settings
+from pytest_carbon.session import FIXTURE_KEY, SESSION_KEY, CarbonSession, get_session
 
 MARKER_HELP = (
     "carbon(max_energy_j=None, max_gco2e_g=None, max_edp_js=None, max_power_w=None): "
@@ -22,7 +22,7 @@ MARKER_HELP = (
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from . import hookspec
+    from pytest_carbon import hookspec
 
     pluginmanager.add_hookspecs(hookspec)
 
@@ -58,7 +58,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collect_file(file_path: Any, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix not in (".yaml", ".yml"):
         return None
-    from .prompts.collect import collect_file
+    from pytest_carbon.prompts.collect import collect_file
 
     return collect_file(file_path, parent)
 
@@ -68,7 +68,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     # Only when a prompt file was collected has the prompts package been imported.
     if "pytest_carbon.prompts.collect" in sys.modules:
-        from .prompts.collect import prefetch
+        from pytest_carbon.prompts.collect import prefetch
 
         prefetch(session)
 
@@ -77,12 +77,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     cs = get_session(item.config)
     if cs.wants_measurement(item):
-        from .runner import measure_call
+        from pytest_carbon.runner import measure_call
 
         return (yield from measure_call(cs, item))
     result = yield
     if FIXTURE_KEY in item.stash:  # the carbon fixture measured something without --carbon
-        from .runner import fixture_record
+        from pytest_carbon.runner import fixture_record
 
         fixture_record(cs, item)
     return result
@@ -127,7 +127,7 @@ def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, objec
     cs = get_session(session.config)
     result = yield
     if cs.role != "worker":
-        from .finish import after_runtestloop
+        from pytest_carbon.finish import after_runtestloop
 
         after_runtestloop(cs, session)
     return result
@@ -141,7 +141,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # What the controller cannot see for itself travels back in workeroutput.
         session.config.workeroutput["pytest_carbon"] = cs.worker_output()  # type: ignore[attr-defined]
         return
-    from .finish import write_reports
+    from pytest_carbon.finish import write_reports
 
     write_reports(cs, session, exitstatus)
 
@@ -151,7 +151,7 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     cs = config.stash.get(SESSION_KEY, None)
     if cs is None or cs.role == "worker" or not (cs.records or cs.settings.enabled):
         return
-    from .report.terminal import terminal_summary
+    from pytest_carbon.report.terminal import terminal_summary
 
     terminal_summary(cs, terminalreporter)
 
@@ -160,6 +160,6 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
 def carbon(request: pytest.FixtureRequest) -> Any:
     """Measure the energy of a function (``carbon(func, *args)``, repeated until the measured
     time reaches ``--carbon-min-time``) or of blocks (``with carbon.measure("phase"):``)."""
-    from .fixture import fixture_for
+    from pytest_carbon.fixture import fixture_for
 
     return fixture_for(request)

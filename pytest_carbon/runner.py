@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from .budget import BudgetError, check_budget, parse_budget
-from .meter import Measurement, combine
-from .record import make_record, measurement_fields
-from .session import FIXTURE_KEY, CarbonSession
+from pytest_carbon.budget import BudgetError, check_budget, parse_budget
+from pytest_carbon.measure.meter import Measurement, combine
+from pytest_carbon.results.record import make_record, measurement_fields
+from pytest_carbon.session import FIXTURE_KEY, CarbonSession
 
 
 def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object, object]:
@@ -165,7 +165,7 @@ def _benchmark_energy(record: dict[str, Any], bench: Any, windows: list[Measurem
     extra = getattr(bench, "extra_info", None)
     if isinstance(extra, dict):
         extra.update({f"carbon_{k}": v for k, v in info.items()})
-    from .record import stats
+    from pytest_carbon.results.record import stats
 
     record["extra_info"]["benchmark"] = info
     record["per_call"] = {

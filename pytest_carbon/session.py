@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from .options import Settings
+from pytest_carbon.options import Settings
 
 SESSION_KEY = pytest.StashKey["CarbonSession"]()
 #: The item's carbon fixture, when the test requested it.
@@ -88,7 +88,7 @@ class CarbonSession:
         self._accounting = value
 
     def _base_accounting(self) -> Any:
-        from .accounting import accounting_from_settings
+        from pytest_carbon.carbon.accounting import accounting_from_settings
 
         return accounting_from_settings(self.settings)
 
@@ -102,7 +102,7 @@ class CarbonSession:
         return self._intensity_varies
 
     def accounting_at(self, when: Any, base: Any = None) -> Any:
-        from .accounting import apply_intensity_hook
+        from pytest_carbon.carbon.accounting import apply_intensity_hook
 
         base = base if base is not None else self.accounting
         hooked = self.config.hook.pytest_carbon_intensity(config=self.config, when=when)
@@ -125,8 +125,8 @@ class CarbonSession:
         return self._meter is not None
 
     def _open_meter(self) -> None:
-        from .meter import Meter
-        from .sensors.discover import discover
+        from pytest_carbon.measure.meter import Meter
+        from pytest_carbon.measure.sensors.discover import discover
 
         s = self.settings
         found = discover(s.carbon_sensors, s.carbon_rapl_root, s.interval_s)

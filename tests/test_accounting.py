@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from pytest_carbon.accounting import (
+from pytest_carbon.carbon.accounting import (
     GPU_EMBODIED_KGCO2E,
     J_PER_KWH,
     LAPTOP_EMBODIED,
@@ -27,7 +27,7 @@ from pytest_carbon.accounting import (
     kwh,
     resolve_accounting,
 )
-from pytest_carbon.equivalences import (
+from pytest_carbon.carbon.equivalences import (
     CAR_G_CO2_PER_KM,
     GOOGLE_SEARCH_J,
     LED_BULB_W,
@@ -41,7 +41,7 @@ ONE_KWH_J = 3.6e6
 
 
 def codecarbon_file(relative: str) -> Any:
-    """Read a codecarbon data file here, independently of pytest_carbon.ccdata."""
+    """Read a codecarbon data file here, independently of pytest_carbon.carbon.ccdata."""
     spec = importlib.util.find_spec("codecarbon")
     assert spec is not None and spec.submodule_search_locations
     root = Path(next(iter(spec.submodule_search_locations))) / "data"

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from pytest_carbon.accounting import J_PER_KWH
-from pytest_carbon.baseline import (
+from pytest_carbon.carbon.accounting import J_PER_KWH
+from pytest_carbon.compare.baseline import (
     NOISE_FLOOR,
     ReportError,
     Storage,

@@ -11,7 +11,7 @@ from typing import Any
 
 from powercap import server_tree
 
-from pytest_carbon.doctor import main
+from pytest_carbon.measure.doctor import main
 
 
 def run_sensors(*args: str) -> subprocess.CompletedProcess[str]:

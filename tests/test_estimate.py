@@ -7,11 +7,11 @@ import time
 
 import pytest
 
-from pytest_carbon.ccdata import cpu_power_table
-from pytest_carbon.machine import CpuInfo
-from pytest_carbon.meter import Meter
-from pytest_carbon.sensors.base import Sensor
-from pytest_carbon.sensors.estimate import (
+from pytest_carbon.carbon.ccdata import cpu_power_table
+from pytest_carbon.measure.machine import CpuInfo
+from pytest_carbon.measure.meter import Meter
+from pytest_carbon.measure.sensors.base import Sensor
+from pytest_carbon.measure.sensors.estimate import (
     FALLBACK_WATTS_PER_CORE,
     MEMORY_WATTS_PER_GB,
     EstimateSensor,

@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from pytest_carbon.accounting import resolve_accounting
+from pytest_carbon.carbon.accounting import resolve_accounting
 from pytest_carbon.fixture import CarbonFixture, FixtureAlreadyUsed
-from pytest_carbon.meter import Meter
+from pytest_carbon.measure.meter import Meter
 
 
 def make_fixture(min_time_s: float = 0.05) -> CarbonFixture:

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from pytest_carbon.accounting import J_PER_KWH
-from pytest_carbon.report.jsonreport import ReportError
+from pytest_carbon.carbon.accounting import J_PER_KWH
+from pytest_carbon.results.io import ReportError
 
 pd = pytest.importorskip("pandas", reason="pandas is a dependency of pytest-carbon")
 
@@ -345,7 +345,7 @@ def test_one_row_per_record_with_flat_columns(tmp_path: Path) -> None:
 
 
 def test_prompt_columns_and_nulls_stay_null(tmp_path: Path) -> None:
-    from pytest_carbon.report.frame import read_report
+    from pytest_carbon.results.frame import read_report
 
     rep = prompt_report()
     df = read_report(write(tmp_path, "p.json", rep))
@@ -368,7 +368,7 @@ def test_prompt_columns_and_nulls_stay_null(tmp_path: Path) -> None:
 
 
 def test_list_of_paths_and_directory(tmp_path: Path) -> None:
-    from pytest_carbon.report.frame import read_report
+    from pytest_carbon.results.frame import read_report
 
     a = write(tmp_path / "runs", "a/0001_first.json", cli_report())
     b = write(tmp_path / "runs", "b/0002_second.json", prompt_report())
@@ -387,7 +387,7 @@ def test_list_of_paths_and_directory(tmp_path: Path) -> None:
 
 
 def test_merged_report_takes_each_records_machine(tmp_path: Path) -> None:
-    from pytest_carbon.report.frame import read_report
+    from pytest_carbon.results.frame import read_report
 
     a, b = cli_report(), prompt_report()
     b["machine"] = dict(b["machine"], machine_id="Linux-other-4cpu-99", hostname="ci-2")
@@ -404,7 +404,7 @@ def test_merged_report_takes_each_records_machine(tmp_path: Path) -> None:
 
 
 def test_empty_report_has_the_documented_columns(tmp_path: Path) -> None:
-    from pytest_carbon.report.frame import (
+    from pytest_carbon.results.frame import (
         PROMPT_COLUMNS,
         RECORD_COLUMNS,
         REPORT_COLUMNS,
@@ -425,7 +425,7 @@ def test_empty_report_has_the_documented_columns(tmp_path: Path) -> None:
     ],
 )
 def test_not_a_report_is_a_clear_error(tmp_path: Path, content: str, message: str) -> None:
-    from pytest_carbon.report.frame import read_report
+    from pytest_carbon.results.frame import read_report
 
     path = tmp_path / "x.json"
     path.write_text(content, encoding="utf-8")
@@ -435,7 +435,7 @@ def test_not_a_report_is_a_clear_error(tmp_path: Path, content: str, message: st
 
 
 def test_directory_errors(tmp_path: Path) -> None:
-    from pytest_carbon.report.frame import read_report
+    from pytest_carbon.results.frame import read_report
 
     with pytest.raises(ReportError, match="no JSON files"):
         read_report(tmp_path)
@@ -451,7 +451,7 @@ def test_directory_errors(tmp_path: Path) -> None:
 
 
 def test_records_from_frame_round_trip() -> None:
-    from pytest_carbon.report.frame import _frame, flatten_report, records_from_frame
+    from pytest_carbon.results.frame import _frame, flatten_report, records_from_frame
 
     rep = prompt_report()
     df = _frame(pd, flatten_report(rep))
@@ -470,7 +470,7 @@ def test_model_summary_frame_agrees_with_the_terminal_code(tmp_path: Path) -> No
     summary = pytest.importorskip(
         "pytest_carbon.prompts.summary", reason="prompts/summary.py not written yet"
     )
-    from pytest_carbon.report.frame import model_summary_frame, read_report
+    from pytest_carbon.results.frame import model_summary_frame, read_report
 
     rep = prompt_report()
     expected = summary.model_summary(copy.deepcopy(rep["tests"]))

@@ -201,7 +201,7 @@ def test_empty_report_says_nothing_was_measured() -> None:
 
 
 def test_comparison_renders_the_changes() -> None:
-    from pytest_carbon.baseline import compare
+    from pytest_carbon.compare.baseline import compare
 
     base = cli_report()
     current = copy.deepcopy(base)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_carbon.baseline import compare, parse_fail_spec
+from pytest_carbon.compare.baseline import compare, parse_fail_spec
 from pytest_carbon.report.markdown import TOP_ROWS, render_markdown
 
 G_PER_J = 475.0 / 3.6e6

@@ -51,7 +51,7 @@ def test_a_cpu_burning_child_is_estimated_by_its_cpu_time() -> None:
     assert r["method"] == "estimated"
     assert r["cpu_time_s"] >= 0.35  # the child's CPU time, counted once it was reaped
     assert r["cpu_time_s"] <= r["duration_s"] + 0.2
-    from pytest_carbon.sensors.estimate import EstimateSensor
+    from pytest_carbon.measure.sensors.estimate import EstimateSensor
 
     w = EstimateSensor().watts_per_core
     assert r["components"]["cpu"] == pytest.approx(r["cpu_time_s"] * w, rel=0.01)

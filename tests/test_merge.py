@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from pytest_carbon.baseline import ReportError, compare, parse_fail_spec
-from pytest_carbon.merge import merge_reports
+from pytest_carbon.compare.baseline import ReportError, compare, parse_fail_spec
+from pytest_carbon.results.merge import merge_reports
 
 G_PER_J = 475.0 / 3.6e6
 

@@ -11,9 +11,9 @@ import pytest
 from fake_pynvml import FakeGpu, FakeNvml
 from powercap import FakePowercap, server_tree
 
-from pytest_carbon.meter import Meter, WindowError
-from pytest_carbon.sensors.nvml import NvmlSensor
-from pytest_carbon.sensors.rapl import RaplSensor
+from pytest_carbon.measure.meter import Meter, WindowError
+from pytest_carbon.measure.sensors.nvml import NvmlSensor
+from pytest_carbon.measure.sensors.rapl import RaplSensor
 
 SAMPLER = "pytest-carbon-sampler"
 TICK_S = 0.01  # /proc/stat counts in 1/100 s on Linux
@@ -93,7 +93,7 @@ def test_context_manager_and_window_errors(tree: FakePowercap) -> None:
 
 
 def test_rapl_owns_cpu_and_dram_before_the_estimate(no_poll_tree: FakePowercap) -> None:
-    from pytest_carbon.sensors.estimate import EstimateSensor
+    from pytest_carbon.measure.sensors.estimate import EstimateSensor
 
     meter = Meter([RaplSensor(no_poll_tree.root), EstimateSensor()], attribution="never")
     with meter.measure("w") as h:

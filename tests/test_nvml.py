@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from fake_pynvml import NVML_ERROR_LIBRARY_NOT_FOUND, FakeGpu, FakeNvml
 
-from pytest_carbon.sensors.base import Sensor, SensorUnavailable
-from pytest_carbon.sensors.nvml import (
+from pytest_carbon.measure.sensors.base import Sensor, SensorUnavailable
+from pytest_carbon.measure.sensors.nvml import (
     ENERGY_COUNTER,
     POWER_INTEGRATION,
     NvmlSensor,

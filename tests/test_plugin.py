@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from pytest_carbon.accounting import J_PER_KWH
+from pytest_carbon.carbon.accounting import J_PER_KWH
 from pytest_carbon.report.csvreport import CODECARBON_COLUMNS
 
 WORK = """

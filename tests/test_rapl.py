@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from powercap import FakePowercap, server_tree
 
-from pytest_carbon.sensors.base import Sensor, SensorError, SensorUnavailable
-from pytest_carbon.sensors.rapl import ASSUMED_MAX_POWER_W, RaplSensor, probe
+from pytest_carbon.measure.sensors.base import Sensor, SensorError, SensorUnavailable
+from pytest_carbon.measure.sensors.rapl import ASSUMED_MAX_POWER_W, RaplSensor, probe
 
 
 @pytest.fixture

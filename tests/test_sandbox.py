@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_carbon.meter import Meter
+from pytest_carbon.measure.meter import Meter
 from pytest_carbon.prompts import sandbox
 from pytest_carbon.prompts.sandbox import (
     MARKER,

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str]) -> int:
-    from .base import ImporterError, write_tasks
+    from pytest_carbon.importers.base import ImporterError, write_tasks
 
     args = build_parser().parse_args(argv)
     module = importlib.import_module(SOURCES[args.source])

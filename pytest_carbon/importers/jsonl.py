@@ -9,7 +9,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .base import ImportedTask, ImporterError, cases_from_asserts, heaviest_args, safe_id, tidy
+from pytest_carbon.importers.base import (
+    ImportedTask,
+    ImporterError,
+    cases_from_asserts,
+    heaviest_args,
+    safe_id,
+    tidy,
+)
 
 NAME = "jsonl"
 HELP = "an MBPP-style JSONL file you provide (task_id, text, code, test_list)"

@@ -21,8 +21,8 @@ from typing import Any
 
 import pytest
 
-from .llm import REFERENCE, VARIANT_PREFIX, GenerationError, is_builtin
-from .spec import SpecError, Task
+from pytest_carbon.prompts.llm import REFERENCE, VARIANT_PREFIX, GenerationError, is_builtin
+from pytest_carbon.prompts.spec import SpecError, Task
 
 #: The generation of one item (set by prefetch or lazily by setup).
 GENERATION_KEY = pytest.StashKey["Generated"]()
@@ -68,18 +68,18 @@ class Generated:
 
 
 def _settings(config: pytest.Config) -> Any:
-    from ..session import SESSION_KEY
+    from pytest_carbon.session import SESSION_KEY
 
     cs = config.stash.get(SESSION_KEY, None)
     if cs is not None:
         return cs.settings
-    from ..options import build_settings
+    from pytest_carbon.options import build_settings
 
     return build_settings(config)
 
 
 def _carbon_session(config: pytest.Config) -> Any:
-    from ..session import SESSION_KEY
+    from pytest_carbon.session import SESSION_KEY
 
     return config.stash.get(SESSION_KEY, None)
 
@@ -88,8 +88,8 @@ class _Runtime:
     """The LLM client, the cache and the model-size table of one pytest run."""
 
     def __init__(self, config: pytest.Config) -> None:
-        from .footprint import ini_params, is_local_endpoint
-        from .llm import AnswerCache, LLMClient, resolve_endpoint
+        from pytest_carbon.prompts.footprint import ini_params, is_local_endpoint
+        from pytest_carbon.prompts.llm import AnswerCache, LLMClient, resolve_endpoint
 
         settings = _settings(config)
         self.config = config
@@ -226,7 +226,7 @@ class PromptFile(pytest.File):
     """One prompt-suite YAML file."""
 
     def collect(self) -> Iterator[pytest.Item]:
-        from .spec import load
+        from pytest_carbon.prompts.spec import load
 
         try:
             tasks = load(self.path)
@@ -307,7 +307,7 @@ class PromptItem(pytest.Item):
 
     @property
     def temperature(self) -> float:
-        from .llm import temperature_for
+        from pytest_carbon.prompts.llm import temperature_for
 
         return temperature_for(self.samples)
 
@@ -324,7 +324,7 @@ class PromptItem(pytest.Item):
             gen = generate_for(self)
             self.stash[GENERATION_KEY] = gen
         if gen.error is not None:
-            from ..record import unmeasured_record
+            from pytest_carbon.results.record import unmeasured_record
 
             # The record keeps the failed generation in pass rates and footprints.
             cs = _carbon_session(self.config)
@@ -352,8 +352,8 @@ class PromptItem(pytest.Item):
         return "\n".join(lines)
 
     def runtest(self) -> None:
-        from ..record import unmeasured_record
-        from .sandbox import SandboxError, run_workload, verify
+        from pytest_carbon.prompts.sandbox import SandboxError, run_workload, verify
+        from pytest_carbon.results.record import unmeasured_record
 
         gen = self.stash[GENERATION_KEY]
         code = gen.code or ""
@@ -436,7 +436,7 @@ class PromptItem(pytest.Item):
     def _reference_ratio(
         self, cs: Any, workload: Any, warnings: list[str]
     ) -> dict[str, float | None] | None:
-        from .sandbox import SandboxError, run_workload
+        from pytest_carbon.prompts.sandbox import SandboxError, run_workload
 
         results = self.config.stash.setdefault(REFERENCE_KEY, {})
         key = (str(self.path), self.task.id)
@@ -473,7 +473,7 @@ class PromptItem(pytest.Item):
     def _record(
         self, cs: Any, workload: Any, gen: Generated, ratio: Any, warnings: list[str]
     ) -> dict[str, Any]:
-        from ..record import make_record, stats
+        from pytest_carbon.results.record import make_record, stats
 
         per_call = {
             "energy_j": stats(workload.per_call_energy_j),
@@ -574,7 +574,7 @@ def _render_incorrect(item: PromptItem, exc: IncorrectAnswer) -> str:
 
 
 def _builtin_answer(item: PromptItem) -> Generated:
-    from .footprint import none_footprint
+    from pytest_carbon.prompts.footprint import none_footprint
 
     if item.model == REFERENCE:
         code = item.task.reference
@@ -584,7 +584,7 @@ def _builtin_answer(item: PromptItem) -> Generated:
 
 
 def _footprint(item: PromptItem, rt: _Runtime, answer: Any) -> tuple[dict[str, Any], list[str]]:
-    from .footprint import lookup_params, measured_footprint, remote_footprint
+    from pytest_carbon.prompts.footprint import lookup_params, measured_footprint, remote_footprint
 
     warnings: list[str] = []
     cs = _carbon_session(item.config)
@@ -653,8 +653,8 @@ def generate_for(item: PromptItem) -> Generated:
     Never raises for an endpoint problem: the reason is kept, and setup reports it."""
     if is_builtin(item.model):
         return _builtin_answer(item)
-    from .extract import ExtractError, extract_code
-    from .llm import generate, messages_for
+    from pytest_carbon.prompts.extract import ExtractError, extract_code
+    from pytest_carbon.prompts.llm import generate, messages_for
 
     rt = _runtime(item.config)
     try:
@@ -689,7 +689,7 @@ def generate_for(item: PromptItem) -> Generated:
 
 
 def _needs_endpoint(item: PromptItem, rt: _Runtime) -> bool:
-    from .llm import cache_key, messages_for
+    from pytest_carbon.prompts.llm import cache_key, messages_for
 
     if rt.mode == "live":
         return True

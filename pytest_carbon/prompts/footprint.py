@@ -39,7 +39,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlparse
 
-from ..accounting import J_PER_KWH
+from pytest_carbon.carbon.accounting import J_PER_KWH
 
 J_PER_WH = 3600.0
 SECONDS_PER_YEAR = 365.25 * 24 * 3600
@@ -117,7 +117,7 @@ def lookup_params(
 
 def parse_params_lines(lines: list[str]) -> tuple[dict[str, tuple[float, float]], list[str]]:
     """Parse ``name=ACTIVE`` / ``name=ACTIVE/TOTAL`` lines. Returns (table, problems)."""
-    from .spec import parse_params_b
+    from pytest_carbon.prompts.spec import parse_params_b
 
     out: dict[str, tuple[float, float]] = {}
     problems: list[str] = []

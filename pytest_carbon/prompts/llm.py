@@ -450,7 +450,7 @@ def generate(
         completion, measured = around(call)
     else:
         completion = call()
-    from ..record import iso_utc
+    from pytest_carbon.results.record import iso_utc
 
     entry = {
         "schema": CACHE_SCHEMA,

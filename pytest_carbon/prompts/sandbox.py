@@ -77,7 +77,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..meter import Measurement, Meter
+    from pytest_carbon.measure.meter import Measurement, Meter
 
 #: The only variables the child sees (plus HOME, TMPDIR and the run marker).
 ENV_ALLOW = {
@@ -859,7 +859,7 @@ def run_workload(
         raise
     finally:
         if began:
-            from ..meter import WindowError
+            from pytest_carbon.measure.meter import WindowError
 
             with contextlib.suppress(WindowError):
                 meter.end(key)

@@ -15,7 +15,7 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
-from ..units import si
+from pytest_carbon.report.units import si
 
 WIDTH = 100
 

@@ -19,8 +19,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..accounting import J_PER_KWH
-from .html import (
+from pytest_carbon.carbon.accounting import J_PER_KWH
+from pytest_carbon.report.html import (
     _components,
     _machines,
     _num,
@@ -221,7 +221,7 @@ def _model_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
     prompt_records = [r for r in records if _prompt(r)]
     if not prompt_records:
         return []
-    from .html import model_rows
+    from pytest_carbon.report.html import model_rows
 
     rows = model_rows(prompt_records)
     lines = [
@@ -261,7 +261,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("report", help="a pytest-carbon JSON report (--carbon-json)")
     parser.add_argument("-o", "--output", help="write the card to this file instead of stdout")
     args = parser.parse_args(argv)
-    from .jsonreport import ReportError, load_report
+    from pytest_carbon.results.io import ReportError, load_report
 
     try:
         report = load_report(args.report)
@@ -270,7 +270,7 @@ def main(argv: list[str]) -> int:
         return 2
     text = render_card(report)
     if args.output:
-        from ..atomic import write_text_atomic
+        from pytest_carbon.results.atomic import write_text_atomic
 
         write_text_atomic(Path(args.output), text)
         print(f"card written to {args.output}")

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..accounting import kwh
-from ..atomic import write_text_atomic
+from pytest_carbon.carbon.accounting import kwh
+from pytest_carbon.results.atomic import write_text_atomic
 
 CODECARBON_COLUMNS = (
     "timestamp",

@@ -23,8 +23,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..accounting import J_PER_KWH
-from ..atomic import write_text_atomic
+from pytest_carbon.carbon.accounting import J_PER_KWH
+from pytest_carbon.results.atomic import write_text_atomic
 
 #: Records shown in the per-test energy chart (the table shows all of them).
 TOP_N = 20
@@ -188,8 +188,8 @@ def model_rows(records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """Per-model rows: :func:`pytest_carbon.prompts.summary.model_summary`'s, the code the
     terminal uses, so the numbers agree everywhere; plus ``generation_method`` and
     ``execution_method`` (the weakest of each, split from its ``methods``)."""
-    from ..prompts.summary import model_summary
-    from ..sensors.base import weakest_method
+    from pytest_carbon.measure.sensors.base import weakest_method
+    from pytest_carbon.prompts.summary import model_summary
 
     rows = []
     for row in model_summary([dict(r) for r in records]):
@@ -796,7 +796,7 @@ def _equivalences_card(t: Mapping[str, Any]) -> str:
     if g is None or e is None:
         return ""
     try:
-        from ..equivalences import equivalences
+        from pytest_carbon.carbon.equivalences import equivalences
     except ImportError:
         return ""
     lines = []
@@ -951,7 +951,7 @@ _STATUS_ORDER = ("regression", "improvement", "unmeasured", "new", "missing", "n
 
 
 def _comparison_section(comparison: Mapping[str, Any]) -> str:
-    """The changes against a baseline. Knows :meth:`pytest_carbon.baseline.Comparison.to_json`
+    """The changes against a baseline. Knows ``Comparison.to_json``
     (totals, counts, changes with a status); any other rows are shown as a plain table."""
     changes = comparison.get("changes")
     if not (isinstance(changes, list) and all(isinstance(c, dict) for c in changes)):

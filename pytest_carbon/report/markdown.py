@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from ..baseline import Comparison, TestChange, fmt_change, fmt_value
+from pytest_carbon.compare.baseline import Comparison, TestChange, fmt_change, fmt_value
 
 #: Rows in each table.
 TOP_ROWS = 15

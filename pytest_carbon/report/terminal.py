@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from ..units import si
+from pytest_carbon.report.units import si
 
 METHOD_NOTE = (
     "methods: measured = hardware counter; estimated = model (CPU time x power per core, "
@@ -147,7 +147,7 @@ def terminal_summary(cs: Any, tr: Any) -> None:
         tr.write_line(METHOD_NOTE)
         _equivalences(cs, records, tr)
     if any(r.get("prompt") for r in records):
-        from ..prompts.summary import model_summary, render_model_summary
+        from pytest_carbon.prompts.summary import model_summary, render_model_summary
 
         tr.write_line("")
         for line in render_model_summary(model_summary(records)):
@@ -168,7 +168,7 @@ def terminal_summary(cs: Any, tr: Any) -> None:
 
 def _equivalences(cs: Any, records: Sequence[Mapping[str, Any]], tr: Any) -> None:
     try:
-        from ..equivalences import equivalences
+        from pytest_carbon.carbon.equivalences import equivalences
     except ImportError:
         return
     measured = [r for r in records if r.get("energy_j") is not None]

@@ -117,8 +117,8 @@ def check_report(data: Any, where: str = "report") -> None:
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
-    """Write JSON atomically (see :func:`pytest_carbon.atomic.write_text_atomic`)."""
-    from .atomic import write_text_atomic
+    """Write JSON atomically (see :func:`pytest_carbon.results.atomic.write_text_atomic`)."""
+    from pytest_carbon.results.atomic import write_text_atomic
 
     return write_text_atomic(path, json.dumps(data, indent=1, allow_nan=False, default=str) + "\n")
 

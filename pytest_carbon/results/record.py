@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from .accounting import Accounting, ed2p_js2, edp_js
-from .meter import Measurement
-from .sensors.base import weakest_method
+from pytest_carbon.carbon.accounting import Accounting, ed2p_js2, edp_js
+from pytest_carbon.measure.meter import Measurement
+from pytest_carbon.measure.sensors.base import weakest_method
 
 SCHEMA = "pytest-carbon/report/1"
 

@@ -17,7 +17,13 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from .baseline import SCHEMA, ReportError, check_report, load_report, write_json_atomic
+from pytest_carbon.compare.baseline import (
+    SCHEMA,
+    ReportError,
+    check_report,
+    load_report,
+    write_json_atomic,
+)
 
 
 def _num(v: Any) -> float | None:
@@ -49,9 +55,9 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
         raise ReportError("nothing to merge")
     for i, rep in enumerate(reports):
         check_report(rep, f"input {i + 1}")
-    from . import __version__
-    from .record import iso_utc
-    from .report.jsonreport import summarize
+    from pytest_carbon import __version__
+    from pytest_carbon.results.io import summarize
+    from pytest_carbon.results.record import iso_utc
 
     machines: dict[str, dict[str, Any]] = {}
     records: list[dict[str, Any]] = []

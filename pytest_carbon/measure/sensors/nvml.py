@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from .base import Reading, SensorStatus, SensorUnavailable
+from pytest_carbon.measure.sensors.base import Reading, SensorStatus, SensorUnavailable
 
 _MJ_PER_J = 1000.0
 _MW_PER_W = 1000.0

@@ -2,7 +2,7 @@
 
 Every conversion of units happens here, once. Every default and formula, with its source,
 is in ``docs/how-numbers-are-computed.md``. Grid intensities come from the data files that
-codecarbon ships (read by :mod:`pytest_carbon.ccdata`, codecarbon is never imported).
+codecarbon ships (read by :mod:`pytest_carbon.carbon.ccdata`, codecarbon is never imported).
 """
 
 from __future__ import annotations
@@ -282,7 +282,7 @@ def _check_nonnegative(name: str, value: float, unit: str) -> None:
 
 
 def _load(relative: str) -> Any:
-    from .ccdata import DataMissing, load_json
+    from pytest_carbon.carbon.ccdata import DataMissing, load_json
 
     try:
         return load_json(relative)

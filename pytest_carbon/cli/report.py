@@ -35,7 +35,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if not (args.html or args.csv or args.markdown):
         parser.error("nothing to write: give --html, --csv and/or --markdown")
-    from .jsonreport import ReportError, load_report
+    from pytest_carbon.results.io import ReportError, load_report
 
     try:
         report = load_report(args.report)
@@ -46,27 +46,27 @@ def main(argv: list[str]) -> int:
     comparison: Any = None
     if base is not None:
         try:
-            from ..baseline import compare
+            from pytest_carbon.compare.baseline import compare
         except ImportError as exc:
             return _missing("the baseline comparison", exc)
         comparison = compare(base, report)
     written = []
     if args.html:
-        from .html import write_html
+        from pytest_carbon.report.html import write_html
 
         written.append(write_html(report, args.html, comparison))
     if args.csv:
         try:
-            from .csvreport import write_csv
+            from pytest_carbon.report.csvreport import write_csv
         except ImportError as exc:
             return _missing("the CSV report", exc)
         written.append(write_csv(report, args.csv))
     if args.markdown:
         try:
-            from .markdown import render_markdown
+            from pytest_carbon.report.markdown import render_markdown
         except ImportError as exc:
             return _missing("the Markdown report", exc)
-        from ..atomic import write_text_atomic
+        from pytest_carbon.results.atomic import write_text_atomic
 
         text = (
             render_markdown(report, comparison)

@@ -22,11 +22,11 @@ import time
 from types import FrameType
 from typing import Any
 
-from .sensors.discover import DEFAULT_RAPL_ROOT
+from pytest_carbon.measure.sensors.discover import DEFAULT_RAPL_ROOT
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .options import parse_idle, parse_positive_float, parse_pue, parse_sensors
+    from pytest_carbon.options import parse_idle, parse_positive_float, parse_pue, parse_sensors
 
     p = argparse.ArgumentParser(
         prog="pytest-carbon measure",
@@ -123,9 +123,9 @@ def _exit_code(returncode: int) -> int:
 
 
 def main(argv: list[str]) -> int:
-    from .accounting import resolve_accounting
-    from .meter import Meter
-    from .sensors.discover import discover
+    from pytest_carbon.carbon.accounting import resolve_accounting
+    from pytest_carbon.measure.meter import Meter
+    from pytest_carbon.measure.sensors.discover import discover
 
     head, tail = _split(argv)
     parser = _parser()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .base import Sensor, SensorStatus, SensorUnavailable
+from pytest_carbon.measure.sensors.base import Sensor, SensorStatus, SensorUnavailable
 
 DEFAULT_RAPL_ROOT = "/sys/class/powercap"
 ALL_SENSORS = ("rapl", "nvml", "estimate")
@@ -43,14 +43,14 @@ def parse_sensor_names(spec: str | Sequence[str]) -> tuple[str, ...]:
 
 def _open(name: str, rapl_root: str, interval_s: float) -> Sensor:
     if name == "rapl":
-        from .rapl import RaplSensor
+        from pytest_carbon.measure.sensors.rapl import RaplSensor
 
         return RaplSensor(rapl_root)
     if name == "nvml":
-        from .nvml import NvmlSensor
+        from pytest_carbon.measure.sensors.nvml import NvmlSensor
 
         return NvmlSensor(interval_s=interval_s)
-    from .estimate import EstimateSensor
+    from pytest_carbon.measure.sensors.estimate import EstimateSensor
 
     return EstimateSensor()
 

@@ -8,8 +8,8 @@ import json
 import sys
 from typing import Any
 
-from .sensors.base import SensorStatus
-from .sensors.discover import DEFAULT_RAPL_ROOT, discover
+from pytest_carbon.measure.sensors.base import SensorStatus
+from pytest_carbon.measure.sensors.discover import DEFAULT_RAPL_ROOT, discover
 
 _ORDER = ("rapl", "nvml", "estimate")
 
@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def survey(rapl_root: str = DEFAULT_RAPL_ROOT) -> dict[str, Any]:
     """What ``pytest --carbon`` would use here, as a JSON-ready dict."""
-    from .machine import cpu_info
+    from pytest_carbon.measure.machine import cpu_info
 
     found = discover("auto", rapl_root)
     try:
@@ -50,7 +50,7 @@ def survey(rapl_root: str = DEFAULT_RAPL_ROOT) -> dict[str, Any]:
     if "estimate" not in statuses:
         # A counter covers the CPU, so discover() did not open the estimate; describe it
         # anyway, as the fallback it would be.
-        from .sensors.estimate import EstimateSensor
+        from pytest_carbon.measure.sensors.estimate import EstimateSensor
 
         statuses["estimate"] = EstimateSensor().status()
     info = cpu_info()

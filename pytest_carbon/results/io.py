@@ -8,9 +8,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
-from ..atomic import write_text_atomic
-from ..record import SCHEMA, iso_utc
+from pytest_carbon import __version__
+from pytest_carbon.results.atomic import write_text_atomic
+from pytest_carbon.results.record import SCHEMA, iso_utc
 
 
 class ReportError(ValueError):
@@ -55,7 +55,7 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
 
 def build_report(cs: Any, *, complete: bool) -> dict[str, Any]:
     """The report of a CarbonSession (controller or local)."""
-    from ..machine import machine_json
+    from pytest_carbon.measure.machine import machine_json
 
     machine = machine_json()
     machine["sensors"] = cs.sensor_statuses()

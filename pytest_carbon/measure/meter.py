@@ -14,8 +14,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from .proctime import machine_busy_cpu_s, tree_cpu_s
-from .sensors.base import Reading, Sensor, weakest_method
+from pytest_carbon.measure.proctime import machine_busy_cpu_s, tree_cpu_s
+from pytest_carbon.measure.sensors.base import Reading, Sensor, weakest_method
 
 #: When other work used more than this share of the machine's busy CPU time in a window,
 #: machine-wide counters are attributed by CPU-time share.
@@ -66,7 +66,7 @@ class Measurement:
 
     @property
     def edp_js(self) -> float:
-        from .accounting import edp_js
+        from pytest_carbon.carbon.accounting import edp_js
 
         return edp_js(self.total_energy_j, self.duration_s)
 
@@ -123,7 +123,7 @@ class Meter:
         proc_stat: str = "/proc/stat",
     ) -> None:
         if sensors is None:
-            from .sensors.estimate import EstimateSensor
+            from pytest_carbon.measure.sensors.estimate import EstimateSensor
 
             sensors = [EstimateSensor()]
         if attribution not in ("auto", "always", "never"):

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .base import Reading, SensorError, SensorStatus, SensorUnavailable
+from pytest_carbon.measure.sensors.base import Reading, SensorError, SensorStatus, SensorUnavailable
 
 DEFAULT_ROOT = "/sys/class/powercap"
 

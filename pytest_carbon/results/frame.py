@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from .jsonreport import ReportError, load_report
+from pytest_carbon.results.io import ReportError, load_report
 
 PathLike = str | os.PathLike[str]
 
@@ -134,7 +134,7 @@ def read_report(path_or_paths: PathLike | Iterable[PathLike]) -> Any:
 
     ``path_or_paths``: a report file, a directory (every ``*.json`` below it, sorted, e.g.
     a ``.carbon`` storage folder), or a list of either. A file that is not a pytest-carbon
-    report raises :class:`~pytest_carbon.report.jsonreport.ReportError` naming the file,
+    report raises :class:`~pytest_carbon.results.io.ReportError` naming the file,
     except inside a directory, where JSON files without a pytest-carbon ``schema`` are
     skipped and listed in ``df.attrs["skipped_files"]``.
 
@@ -449,7 +449,7 @@ def model_summary_frame(data: Any) -> Any:
     """
     import pandas as pd
 
-    from ..prompts.summary import model_summary
+    from pytest_carbon.prompts.summary import model_summary
 
     if isinstance(data, pd.DataFrame):
         records = records_from_frame(data)

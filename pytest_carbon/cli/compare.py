@@ -10,7 +10,7 @@ import json
 import shutil
 import sys
 
-from .baseline import (
+from pytest_carbon.compare.baseline import (
     FailSpec,
     ReportError,
     Storage,
@@ -84,8 +84,8 @@ def main(argv: list[str]) -> int:
         for line in comparison.render_lines(width=max(80, width), verbose=args.verbose):
             print(line)
     if args.markdown:
-        from .atomic import write_text_atomic
-        from .report.markdown import render_markdown
+        from pytest_carbon.report.markdown import render_markdown
+        from pytest_carbon.results.atomic import write_text_atomic
 
         try:
             write_text_atomic(args.markdown, render_markdown(current, comparison))

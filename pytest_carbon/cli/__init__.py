@@ -11,11 +11,14 @@ import sys
 
 #: name -> (module, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "sensors": ("pytest_carbon.doctor", "list sensors: readable or not, method, and how to fix"),
-    "measure": ("pytest_carbon.measure_cmd", "run a command under the meter: measure -- CMD ARGS"),
-    "compare": ("pytest_carbon.baseline_cli", "compare two reports; exit 1 on a regression"),
-    "merge": ("pytest_carbon.merge", "merge reports from shards or machines into one"),
-    "report": ("pytest_carbon.report.report_cmd", "render a JSON report as HTML, CSV or Markdown"),
+    "sensors": (
+        "pytest_carbon.measure.doctor",
+        "list sensors: readable or not, method, fix",
+    ),
+    "measure": ("pytest_carbon.cli.measure", "run a command under the meter: measure -- CMD ARGS"),
+    "compare": ("pytest_carbon.cli.compare", "compare two reports; exit 1 on a regression"),
+    "merge": ("pytest_carbon.results.merge", "merge reports from shards or machines into one"),
+    "report": ("pytest_carbon.cli.report", "render a JSON report as HTML, CSV or Markdown"),
     "card": ("pytest_carbon.report.card", "print a minimum environmental card (Markdown)"),
     "import": ("pytest_carbon.importers", "import a public benchmark as prompt YAML files"),
 }
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         print(usage())
         return 0 if args else 2
     if args[0] == "--version":
-        from . import __version__
+        from pytest_carbon import __version__
 
         print(f"pytest-carbon {__version__}")
         return 0

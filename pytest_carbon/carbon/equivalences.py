@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .accounting import J_PER_KWH, S_PER_H
+from pytest_carbon.carbon.accounting import J_PER_KWH, S_PER_H
 
 #: gCO2 per gallon of gasoline burned (US EPA, "Greenhouse Gas Emissions from a Typical
 #: Passenger Vehicle", EPA-420-F-23-014, 2023).

@@ -21,9 +21,9 @@ import threading
 import time
 from dataclasses import dataclass
 
-from ..machine import CpuInfo, cpu_info
-from ..proctime import rss_bytes, tree_cpu_s
-from .base import Reading, SensorStatus
+from pytest_carbon.measure.machine import CpuInfo, cpu_info
+from pytest_carbon.measure.proctime import rss_bytes, tree_cpu_s
+from pytest_carbon.measure.sensors.base import Reading, SensorStatus
 
 #: Watts per busy core when the CPU's TDP or its core count is unknown. Green Algorithms
 #: (Lannelongue et al., 2021, green-algorithms.org) uses TDP per core; server parts range
@@ -93,7 +93,7 @@ def cpu_power_model(info: CpuInfo | None = None) -> CpuPowerModel:
     # entry: skip reading the 5,000-row table, which costs tens of ms at session start.
     if any(any(ch.isdigit() for ch in w) for w in normalize_cpu_name(info.model).split()):
         try:
-            from ..ccdata import cpu_power_table
+            from pytest_carbon.carbon.ccdata import cpu_power_table
 
             match = lookup_tdp_w(info.model, cpu_power_table())
         except Exception:  # codecarbon missing or its file unreadable: use the fallback

@@ -1,0 +1,3 @@
+from pytest_carbon.cli import main
+
+raise SystemExit(main())
