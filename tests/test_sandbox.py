@@ -15,17 +15,16 @@ from pathlib import Path
 import pytest
 
 from pytest_carbon.measure.meter import Meter
-from pytest_carbon.prompts import sandbox
-from pytest_carbon.prompts.sandbox import (
+from pytest_carbon.prompts import isolation as sandbox
+from pytest_carbon.prompts.isolation import (
     MARKER,
     Limits,
     SandboxError,
     isolation,
     kill_run,
     run_processes,
-    run_workload,
-    verify,
 )
+from pytest_carbon.prompts.sandbox import run_workload, verify
 
 HOSTILE = Path(__file__).with_name("hostile")
 SMALL = Limits(memory_bytes=256 * 1024**2)

@@ -352,7 +352,8 @@ class PromptItem(pytest.Item):
         return "\n".join(lines)
 
     def runtest(self) -> None:
-        from pytest_carbon.prompts.sandbox import SandboxError, run_workload, verify
+        from pytest_carbon.prompts.isolation import SandboxError
+        from pytest_carbon.prompts.sandbox import run_workload, verify
         from pytest_carbon.results.record import unmeasured_record
 
         gen = self.stash[GENERATION_KEY]
@@ -436,7 +437,8 @@ class PromptItem(pytest.Item):
     def _reference_ratio(
         self, cs: Any, workload: Any, warnings: list[str]
     ) -> dict[str, float | None] | None:
-        from pytest_carbon.prompts.sandbox import SandboxError, run_workload
+        from pytest_carbon.prompts.isolation import SandboxError
+        from pytest_carbon.prompts.sandbox import run_workload
 
         results = self.config.stash.setdefault(REFERENCE_KEY, {})
         key = (str(self.path), self.task.id)

@@ -1,0 +1,610 @@
+"""Run LLM-generated code in a contained child process: verify its answers, measure its workload.
+
+Threat model. The code is untrusted but not written against this sandbox: it may loop
+forever, exhaust memory, fork without end, print without end, crash the interpreter,
+call ``sys.exit``, delete files, read secrets from the environment, open sockets or kill
+processes, by mistake or because a model was told to. It must never run in pytest's
+process, never see pytest's environment (``OPENAI_API_KEY``), never harm the host, and
+never leave a process behind.
+
+Always, whatever the machine allows:
+
+* a separate interpreter (``sys.executable -s -P -B``: ``-I`` without ``-E``, so that
+  our ``PYTHONHASHSEED=0`` takes effect; the environment is already scrubbed, so ``-E``
+  would only ignore our own settings) in a new session and process group, with a
+  temporary working directory that is also ``HOME`` and ``TMPDIR``, removed afterwards;
+* an environment of :data:`ENV_ALLOW` and a per-run marker only (no other variable);
+* ``setrlimit`` in ``preexec_fn``: address space, CPU seconds, file size, processes, open
+  files, no core files; and ``PR_SET_PDEATHSIG`` so the child dies with pytest;
+* output read through pipes with a selector, kept up to ``Limits.output_bytes`` per
+  stream and drained beyond it (no deadlock, no memory growth); the protocol uses two
+  extra pipes (``pass_fds``), never stdout;
+* at the end of every run (passed, failed, timed out): SIGKILL to the process group,
+  then a sweep of ``/proc`` for processes whose environment carries the run's marker
+  (stopped first, so a fork bomb cannot outrun the sweep, then killed).
+
+Best mode, ``namespaces`` (used when ``unshare --user`` works, as root or not: it does on
+this machine): the child runs under ``unshare --user --map-root-user --mount --net --pid
+--fork --kill-child --mount-proc``. The runner, pid 1 of a new pid namespace, caps the
+namespace's ``pid_max`` (Linux >= 6.14; ``RLIMIT_NPROC`` is not enforced for a user
+namespace created by root), mounts a private size-limited tmpfs over its working
+directory and ``/dev/shm``, remounts every other mount read-only, and drops every
+capability (bounding set included) with ``no_new_privs``. Then:
+
+* files outside the sandbox cannot be written or deleted (read-only filesystem);
+* pytest and every other host process are invisible (own ``/proc``, ``getppid() == 0``),
+  so they cannot be signalled nor their environment read;
+* there is no network, not even 127.0.0.1 (a new network namespace whose loopback is
+  down);
+* a descendant cannot escape: when pid 1 exits or is killed the kernel kills the whole
+  namespace, whatever ``setsid``, double fork or environment clearing it tried.
+
+Not contained even then: reading files that the invoking user may read (the code runs
+as that user, mapped; nothing can leave through the network, but it may print them, and
+its output is shown), CPU and memory pressure within the limits, and a candidate written
+against this runner could forge its own verdict (it shares the runner's process).
+
+Fallbacks, recorded in every result (``isolation``, ``network_cut``):
+
+* ``uid`` (root where user namespaces are unavailable, and only if the interpreter works
+  for that user): ``setuid(65534)`` in ``preexec_fn``. Root-owned files cannot be written,
+  pytest cannot be signalled (EPERM) nor its environment read, and ``RLIMIT_NPROC``
+  counts the sandbox user's processes (set to those already running plus
+  ``Limits.processes``). The network is not cut. On this machine the interpreter lives
+  under ``/root`` (mode 700), so user 65534 cannot run it and this mode is refused.
+* ``none``: limits, process-group kill and the marker sweep only. Files of the invoking
+  user and pytest itself are NOT protected; use a container.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import math
+import os
+import resource
+import selectors
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    pass
+
+#: The only variables the child sees (plus HOME, TMPDIR and the run marker).
+ENV_ALLOW = {
+    "PATH": "/usr/bin:/bin",
+    "LANG": "C.UTF-8",
+    "PYTHONHASHSEED": "0",
+    "PYTHONDONTWRITEBYTECODE": "1",
+}
+#: Environment variable carrying the run's id: how a run's processes are found in /proc.
+MARKER = "PYTEST_CARBON_SANDBOX"
+#: The unprivileged user the ``uid`` mode runs as.
+SANDBOX_UID = 65534
+UNSHARE_ARGS = (
+    "--user",
+    "--map-root-user",
+    "--mount",
+    "--net",
+    "--pid",
+    "--fork",
+    "--kill-child",
+    "--mount-proc",
+)
+#: How long a child that has reported its result may take to exit before it is killed.
+EXIT_GRACE_S = 2.0
+#: Largest control message accepted from the child.
+CONTROL_BYTES = 64 * 1024**2
+_RUNNER = Path(__file__).with_name("_runner.py")
+_PR_SET_PDEATHSIG = 1
+
+
+class SandboxError(Exception):
+    """The sandbox itself failed, or the code was killed or raised during a workload."""
+
+    #: The run's marker (see :func:`run_processes`), when a run had started.
+    run_id: str = ""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Resource limits of one sandboxed run.
+
+    ``memory_bytes``: address space (RLIMIT_AS) of each process. ``cpu_s``: CPU seconds of
+    each process (RLIMIT_CPU); None derives it from the timeout (its ceiling + 1).
+    ``file_bytes``: largest file written (RLIMIT_FSIZE); the namespaces mode also bounds
+    the whole working directory to ``max(64 MiB, 4 x file_bytes)`` of tmpfs.
+    ``processes``: RLIMIT_NPROC above the processes the sandbox's user already runs
+    (the kernel counts a user's processes, not a tree's); in the namespaces mode also the
+    pid namespace's pid_max (at least the kernel's minimum, 301).
+    ``open_files``: RLIMIT_NOFILE. ``output_bytes``: stdout and stderr kept, each.
+    """
+
+    memory_bytes: int = 2 * 1024**3
+    cpu_s: int | None = None
+    file_bytes: int = 16 * 1024**2
+    processes: int = 64
+    open_files: int = 256
+    output_bytes: int = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Isolation:
+    """How runs are contained on this machine, decided once per process by probing."""
+
+    mode: str  # namespaces | uid | none
+    network_cut: bool
+    detail: str
+    uid: int | None = None
+    notes: dict[str, Any] = field(default_factory=dict)
+
+
+_isolation_cache: dict[tuple[int, str], Isolation] = {}
+
+
+def isolation() -> Isolation:
+    """The strongest containment that works here (probed by running the runner once)."""
+    key = (os.geteuid(), sys.executable)
+    cached = _isolation_cache.get(key)
+    if cached is None:
+        cached = _isolation_cache[key] = _probe()
+    return cached
+
+
+def _unshare() -> str | None:
+    """util-linux's unshare(1), looked up in the system directories only."""
+    return shutil.which("unshare", path="/usr/bin:/bin:/usr/sbin:/sbin")
+
+
+def _probe() -> Isolation:
+    reasons = []
+    unshare = _unshare()
+    if unshare is None:
+        reasons.append("no unshare(1) from util-linux")
+    else:
+        candidate = Isolation("namespaces", True, f"{unshare} {' '.join(UNSHARE_ARGS)}")
+        try:
+            notes = _run_probe(candidate)
+            return Isolation(
+                "namespaces",
+                True,
+                "user, mount, pid and network namespaces; read-only filesystem; no capabilities",
+                notes=notes,
+            )
+        except SandboxError as exc:
+            reasons.append(f"namespaces unavailable: {exc}")
+    if os.geteuid() == 0:
+        candidate = Isolation("uid", False, "", uid=SANDBOX_UID)
+        try:
+            notes = _run_probe(candidate)
+            if notes.get("version") == sys.version:
+                return Isolation(
+                    "uid",
+                    False,
+                    f"runs as uid {SANDBOX_UID}; network not cut",
+                    uid=SANDBOX_UID,
+                    notes=notes,
+                )
+            reasons.append(
+                f"uid {SANDBOX_UID} runs another Python ({notes.get('version')!r}): "
+                f"it cannot read {sys.executable}'s installation"
+            )
+        except SandboxError as exc:
+            reasons.append(f"uid {SANDBOX_UID} cannot run {sys.executable}: {exc}")
+    return Isolation("none", False, "limits and process kill only; " + "; ".join(reasons))
+
+
+def _run_probe(iso: Isolation) -> dict[str, Any]:
+    child = _Child({"mode": "probe"}, iso, Limits(), timeout_s=10.0)
+    try:
+        msg = child.expect("result")
+        return {**child.setup, **{k: v for k, v in msg.items() if k != "type"}}
+    finally:
+        child.close()
+
+
+# -- the child process --------------------------------------------------------------------
+def _libc_prctl() -> Any:
+    try:
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+def _count_user_processes(uid: int) -> int:
+    n = 0
+    for name in _proc_pids():
+        try:
+            if os.stat(f"/proc/{name}").st_uid == uid:
+                n += 1
+        except OSError:
+            continue
+    return n
+
+
+def _rlimits(limits: Limits, timeout_s: float, uid: int) -> list[tuple[int, int]]:
+    cpu_s = limits.cpu_s if limits.cpu_s is not None else math.ceil(timeout_s) + 1
+    # The kernel counts all of a user's processes against RLIMIT_NPROC.
+    nproc = _count_user_processes(uid) + limits.processes
+    wanted = [
+        (resource.RLIMIT_AS, limits.memory_bytes, limits.memory_bytes),
+        (resource.RLIMIT_CPU, cpu_s, cpu_s + 1),
+        (resource.RLIMIT_FSIZE, limits.file_bytes, limits.file_bytes),
+        (resource.RLIMIT_NPROC, nproc, nproc),
+        (resource.RLIMIT_NOFILE, limits.open_files, limits.open_files),
+        (resource.RLIMIT_CORE, 0, 0),
+    ]
+    out = []
+    for res, soft, hard in wanted:
+        _, cur_hard = resource.getrlimit(res)
+        if cur_hard != resource.RLIM_INFINITY:
+            hard = min(hard, cur_hard)
+            soft = min(soft, hard)
+        out.append((res, soft, hard))
+    return out  # type: ignore[return-value]
+
+
+def _make_preexec(rlimits: list[Any], uid: int | None) -> Any:
+    prctl = _libc_prctl()
+
+    def preexec() -> None:  # runs in the forked child, before exec: keep it minimal
+        if prctl is not None:
+            prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        for res, soft, hard in rlimits:
+            resource.setrlimit(res, (soft, hard))
+        if uid is not None:
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+
+    return preexec
+
+
+class _Child:
+    """One sandboxed runner: spawn, talk over the control pipes, drain output, clean up."""
+
+    def __init__(self, job: dict[str, Any], iso: Isolation, limits: Limits, timeout_s: float):
+        self.iso = iso
+        self.limits = limits
+        self.timeout_s = timeout_s
+        self.run_id = uuid.uuid4().hex
+        self.timed_out = False
+        self.setup: dict[str, Any] = {}
+        self.closed = False
+        self.returncode: int | None = None
+        self._out: dict[int, bytearray] = {}
+        self._dropped: dict[int, int] = {}
+        self._ctl_buf = b""
+        self._ctl_eof = False
+        self._code_pid: int | None = None
+        self.duration_s = 0.0
+        self.dir = tempfile.mkdtemp(prefix="pytest-carbon-sandbox-")
+        try:
+            self._start(job)
+        except BaseException:
+            self._cleanup_dir()
+            raise
+
+    def _start(self, job: dict[str, Any]) -> None:
+        job = {
+            **job,
+            "contain": self.iso.mode == "namespaces",
+            "processes": self.limits.processes,
+            "tmpfs_bytes": max(64 * 1024**2, 4 * self.limits.file_bytes),
+        }
+        shutil.copyfile(_RUNNER, os.path.join(self.dir, "_runner.py"))
+        try:
+            text = json.dumps(job, allow_nan=True)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"test data must be JSON/YAML values: {exc}") from None
+        with open(os.path.join(self.dir, "job.json"), "w") as f:
+            f.write(text)
+        uid = self.iso.uid
+        if uid is not None:
+            for p in (self.dir, *(os.path.join(self.dir, n) for n in os.listdir(self.dir))):
+                os.chown(p, uid, uid)
+        os.chmod(self.dir, 0o700)
+
+        ctl_r, child_w = os.pipe()
+        child_r, ctl_w = os.pipe()
+        argv = [sys.executable, "-s", "-B"]
+        if sys.version_info >= (3, 11):
+            argv.append("-P")
+        argv += ["_runner.py", str(child_w), str(child_r)]
+        if self.iso.mode == "namespaces":
+            argv = [_unshare() or "unshare", *UNSHARE_ARGS, "--", *argv]
+        env = {**ENV_ALLOW, "HOME": self.dir, "TMPDIR": self.dir, MARKER: self.run_id}
+        rlimits = _rlimits(self.limits, self.timeout_s, uid if uid is not None else os.geteuid())
+        self.t0 = time.perf_counter()
+        self.deadline = time.monotonic() + self.timeout_s
+        try:
+            self.proc = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                pass_fds=(child_w, child_r),
+                cwd=self.dir,
+                env=env,
+                start_new_session=True,
+                preexec_fn=_make_preexec(rlimits, uid),
+            )
+        except (OSError, subprocess.SubprocessError) as exc:
+            for fd in (ctl_r, child_w, child_r, ctl_w):
+                os.close(fd)
+            raise SandboxError(f"could not start the sandbox ({argv[0]}): {exc}") from exc
+        os.close(child_w)
+        os.close(child_r)
+        self._ctl_r, self._ctl_w = ctl_r, ctl_w
+        assert self.proc.stdout is not None and self.proc.stderr is not None
+        self._streams = {self.proc.stdout.fileno(): "stdout", self.proc.stderr.fileno(): "stderr"}
+        self._sel = selectors.DefaultSelector()
+        for fd in self._streams:
+            os.set_blocking(fd, False)
+            self._out[fd] = bytearray()
+            self._dropped[fd] = 0
+            self._sel.register(fd, selectors.EVENT_READ)
+        os.set_blocking(ctl_r, False)
+        self._sel.register(ctl_r, selectors.EVENT_READ)
+
+    # -- protocol --------------------------------------------------------------------
+    def recv(self) -> dict[str, Any] | None:
+        """The next control message; None when the child is gone or the deadline passed."""
+        while True:
+            if b"\n" in self._ctl_buf:
+                line, self._ctl_buf = self._ctl_buf.split(b"\n", 1)
+                try:
+                    msg = json.loads(line)
+                except ValueError:
+                    continue  # garbage written to our fd by the code: not a message
+                if isinstance(msg, dict):
+                    if msg.get("type") == "setup":
+                        self.setup = {k: v for k, v in msg.items() if k != "type"}
+                        continue
+                    return msg
+                continue
+            if self._ctl_eof:
+                return None
+            remaining = self.deadline - time.monotonic()
+            if remaining <= 0:
+                self.timed_out = True
+                return None
+            # Wake now and then: an escaped descendant may hold our pipe open after the
+            # runner died (only outside the namespaces mode).
+            events = self._sel.select(timeout=min(remaining, 0.1))
+            if not events and self.proc.poll() is not None:
+                self._read_ctl()
+                if b"\n" not in self._ctl_buf:
+                    self._ctl_eof = True
+            for key, _ in events:
+                fd = int(key.fd)
+                if fd == self._ctl_r:
+                    self._read_ctl()
+                else:
+                    self._read_stream(fd)
+
+    def expect(self, *types: str) -> dict[str, Any]:
+        """The next message, which must be of one of ``types``; else SandboxError."""
+        msg = self.recv()
+        if msg is not None and msg.get("type") in types:
+            return msg
+        if msg is not None and msg.get("type") == "setup_error":
+            self.close()
+            raise SandboxError(f"could not contain the code: {msg.get('error')}")
+        if msg is not None and msg.get("type") == "error":
+            self.close()
+            raise SandboxError(
+                f"the code raised during the {msg.get('stage')}:\n{msg.get('error')}"
+                + self.output_hint()
+            )
+        self.close()
+        raise SandboxError(self.stop_reason() + self.output_hint())
+
+    def send(self, msg: dict[str, Any]) -> None:
+        try:
+            os.write(self._ctl_w, (json.dumps(msg) + "\n").encode())
+        except OSError as exc:
+            raise SandboxError(f"the sandboxed process is gone: {exc}") from None
+
+    def code_pid(self) -> int:
+        """Host pid of the process running the code (the runner, under unshare's fork)."""
+        if self._code_pid is None:
+            pid = self.proc.pid
+            if self.iso.mode == "namespaces":
+                pid = _child_of(self.proc.pid) or pid
+            self._code_pid = pid
+        return self._code_pid
+
+    def _read_ctl(self) -> None:
+        while True:
+            try:
+                chunk = os.read(self._ctl_r, 65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                chunk = b""
+            if not chunk:
+                self._ctl_eof = True
+                with contextlib.suppress(KeyError, ValueError):
+                    self._sel.unregister(self._ctl_r)
+                return
+            self._ctl_buf += chunk
+            if len(self._ctl_buf) > CONTROL_BYTES:
+                raise SandboxError("the sandboxed process flooded the control pipe")
+
+    def _read_stream(self, fd: int) -> bool:
+        """Read what is there; keep up to the cap, count the rest. False at EOF."""
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return True
+        except OSError:
+            chunk = b""
+        if not chunk:
+            with contextlib.suppress(KeyError, ValueError):
+                self._sel.unregister(fd)
+            return False
+        buf = self._out[fd]
+        room = self.limits.output_bytes - len(buf)
+        if room > 0:
+            buf += chunk[:room]
+        self._dropped[fd] += max(len(chunk) - max(room, 0), 0)
+        return True
+
+    # -- ending ----------------------------------------------------------------------
+    def close(self) -> None:
+        """Let the child exit (briefly), kill whatever of the run remains, drain, clean up."""
+        if self.closed:
+            return
+        self.closed = True
+        try:
+            grace = min(EXIT_GRACE_S, max(self.deadline - time.monotonic(), 0.0))
+            try:
+                self.proc.wait(timeout=grace)
+            except subprocess.TimeoutExpired:
+                if time.monotonic() >= self.deadline:
+                    self.timed_out = True
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            kill_run(self.run_id)
+            self.returncode = self.proc.wait()
+            self.duration_s = time.perf_counter() - self.t0
+            self._drain(time.monotonic() + 1.0)
+        finally:
+            self._sel.close()
+            for f in (self.proc.stdout, self.proc.stderr):
+                if f is not None:
+                    f.close()
+            for fd in (self._ctl_r, self._ctl_w):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._cleanup_dir()
+
+    def _drain(self, until: float) -> None:
+        open_fds = [fd for fd in self._streams if fd in self._sel.get_map()]
+        while open_fds and time.monotonic() < until:
+            for key, _ in self._sel.select(timeout=max(until - time.monotonic(), 0)):
+                fd = int(key.fd)
+                if fd == self._ctl_r:
+                    self._read_ctl()
+                elif not self._read_stream(fd):
+                    open_fds.remove(fd)
+
+    def _cleanup_dir(self) -> None:
+        def retry(func: Any, path: str, _exc: Any) -> None:
+            # The code may have removed permissions on its own files.
+            with contextlib.suppress(OSError):
+                os.chmod(os.path.dirname(path), 0o700)
+                os.chmod(path, 0o700)
+                func(path)
+
+        shutil.rmtree(self.dir, onerror=retry)
+
+    def output(self, name: str) -> str:
+        for fd, stream in self._streams.items():
+            if stream == name:
+                text = self._out[fd].decode("utf-8", "replace")
+                if self._dropped[fd]:
+                    text += f"\n[pytest-carbon: {self._dropped[fd]} more bytes of {name} dropped]"
+                return text
+        return ""
+
+    def output_hint(self) -> str:
+        tail = self.output("stderr").strip()[-1500:]
+        return f"\nstderr (tail):\n{tail}" if tail else ""
+
+    def stop_reason(self) -> str:
+        """Why the child stopped without reporting (after close())."""
+        if self.timed_out:
+            return f"timed out after {self.timeout_s:g} s (the run's processes were killed)"
+        rc = self.returncode
+        if rc is not None and rc < 0:
+            return _signal_reason(-rc)
+        if rc is not None and rc > 128 and rc - 128 < signal.NSIG:
+            return _signal_reason(rc - 128)
+        return (
+            f"the process exited with status {rc} without reporting a result "
+            "(os._exit, or the interpreter itself failed)"
+        )
+
+    def __enter__(self) -> _Child:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _signal_reason(signum: int) -> str:
+    try:
+        name = signal.Signals(signum).name
+    except ValueError:
+        name = f"signal {signum}"
+    hint = {
+        "SIGXCPU": "it exceeded its CPU-time limit",
+        "SIGSEGV": "the interpreter crashed (deep recursion in C code?)",
+        "SIGKILL": "killed (out of memory, or by the code itself)",
+        "SIGXFSZ": "it wrote a file larger than the file-size limit",
+    }.get(name, "")
+    return f"the process was killed by {name}" + (f": {hint}" if hint else "")
+
+
+def _proc_pids() -> list[str]:
+    with os.scandir("/proc") as it:
+        return [e.name for e in it if e.name.isdigit()]
+
+
+def _child_of(ppid: int) -> int | None:
+    for name in _proc_pids():
+        try:
+            with open(f"/proc/{name}/stat", "rb") as f:
+                data = f.read()
+        except OSError:
+            continue
+        fields = data[data.rfind(b")") + 2 :].split()
+        if len(fields) > 1 and int(fields[1]) == ppid:
+            return int(name)
+    return None
+
+
+def run_processes(run_id: str | None = None) -> list[int]:
+    """Pids of live processes started by sandbox runs (by ``run_id``, or by any run)."""
+    needle = f"{MARKER}={run_id}\0".encode() if run_id else f"{MARKER}=".encode()
+    me = os.getpid()
+    found = []
+    for name in _proc_pids():
+        if int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                env = f.read()
+        except OSError:
+            continue
+        if (b"\0" + env).find(b"\0" + needle) >= 0:
+            found.append(int(name))
+    return found
+
+
+def kill_run(run_id: str, rounds: int = 50) -> None:
+    """Kill every process carrying ``run_id``: stop them all first (a stopped process
+    cannot fork), rescanning until no new one appears, then SIGKILL them."""
+    stopped: set[int] = set()
+    for _ in range(rounds):
+        new = [pid for pid in run_processes(run_id) if pid not in stopped]
+        if not new:
+            break
+        for pid in new:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGSTOP)
+            stopped.add(pid)
+    for pid in stopped:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
