@@ -140,3 +140,10 @@ def test_interleave_stops_at_the_time_cap_and_says_so() -> None:
     assert not run.reached
     assert "time cap" in run.stopped
     assert len(run.pairs) == 10  # 2 clock ticks per pair
+
+
+def test_json_round_trip() -> None:
+    pr = paired_ratio([1.2, 1.1, 1.3, 1.25, 1.15, 1.2, 1.22], [1.0] * 7)
+    data = pr.to_json()
+    assert PairedRatio.from_json(data) == pr
+    assert data["precision"] == pytest.approx(pr.precision)

@@ -119,6 +119,18 @@ class PairedRatio:
         side = "costlier" if self.low > 1 else "cheaper"
         return text + f": {side} than {subject}"
 
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> PairedRatio:
+        """The inverse of :meth:`to_json` (``precision`` and ``contains_one`` are derived)."""
+        return cls(
+            float(data["ratio"]),
+            float(data["low"]),
+            float(data["high"]),
+            int(data["pairs"]),
+            float(data["coverage"]),
+            str(data.get("method", METHOD)),
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ratio": self.ratio,
