@@ -30,6 +30,7 @@ def after_runtestloop(cs: CarbonSession, session: pytest.Session) -> None:
         lines.append,
         verbose=session.config.option.verbose > 0,
         width=max(min(width, 140), 80),
+        meter=lambda: cs.meter,
     )
     cs.comparison_lines = lines
     cs.comparison = comparison

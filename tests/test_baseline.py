@@ -13,20 +13,26 @@ from typing import Any
 import pytest
 
 from pytest_carbon.carbon.accounting import J_PER_KWH
-from pytest_carbon.compare.baseline import (
+from pytest_carbon.compare.baseline import apply_to_session
+from pytest_carbon.compare.floor import measure_floor, spread_floor
+from pytest_carbon.compare.judge import (
     NOISE_FLOOR,
-    ReportError,
-    Storage,
-    apply_to_session,
-    bootstrap_interval,
+    Floor,
+    Judgement,
+    MetricChange,
     compare,
-    load_report,
+    judge,
+    parse_fail_spec,
+)
+from pytest_carbon.compare.stats import (
+    bootstrap_interval,
     mann_whitney_greater,
     metric_samples,
     noise_level,
-    parse_fail_spec,
 )
+from pytest_carbon.compare.storage import Storage
 from pytest_carbon.options import Settings
+from pytest_carbon.results.io import ReportError, load_report
 
 MACHINE = "Linux-AMD_EPYC_7B13-2cpu-1a2b3c4d"
 INTENSITY_G_PER_KWH = 475.0
@@ -199,8 +205,8 @@ def test_bootstrap_interval_is_seeded_and_covers_the_ratio() -> None:
 def test_noise_level_is_three_robust_sigmas() -> None:
     assert noise_level([1.0, 1.0]) is None  # too few runs
     values = [1.00, 1.04, 0.96, 1.02, 0.98]
-    # median 1.0, MAD 0.02 -> 3 x 1.4826 x 0.02
-    assert noise_level(values) == pytest.approx(3 * 1.4826 * 0.02)
+    # median 1.0, MAD 0.02 -> 3 robust sigmas of a difference of two runs
+    assert noise_level(values) == pytest.approx(3 * 2**0.5 * 1.4826 * 0.02)
 
 
 def test_metric_samples_derives_per_round_values() -> None:
@@ -227,7 +233,9 @@ def test_same_suite_twice_shows_no_regression(rounds: int) -> None:
     assert comp.failures == []
     changes = energy_changes(comp)
     assert set(changes) == set(BASE_J)
-    assert {c.status for c in changes.values()} == {"noise"}
+    # No stored history: "no change" cannot be claimed, and nothing fails.
+    assert {c.status for c in changes.values()} == {"inconclusive"}
+    assert {c.verdict for c in changes.values()} == {"inconclusive"}
     expected = "mann-whitney" if rounds >= 3 else "threshold+noise-floor"
     assert {c.method for c in changes.values()} == {expected}
     assert comp.warnings == []
@@ -248,7 +256,7 @@ def test_twice_heavier_test_fails_energy_10_percent(rounds: int) -> None:
     else:
         assert fail.method == "threshold+noise-floor"
     others = {n: c.status for n, c in energy_changes(comp).items() if n != HEAVY}
-    assert set(others.values()) == {"noise"}
+    assert set(others.values()) == {"inconclusive"}
     text = "\n".join(comp.render_lines())
     assert f"FAILED {HEAVY}: energy" in text
     assert "exceeds 10%" in text
@@ -260,7 +268,7 @@ def test_three_percent_heavier_passes_energy_10_percent(rounds: int) -> None:
     cur = report(suite(rounds, 2, scale=dict.fromkeys(BASE_J, 1.03), noise=0.01))
     comp = compare(base, cur, ENERGY_10)
     assert comp.failures == []
-    assert {c.status for c in energy_changes(comp).values()} == {"noise"}
+    assert {c.status for c in energy_changes(comp).values()} == {"inconclusive"}
 
 
 def test_statistics_reject_a_big_change_in_noisy_samples() -> None:
@@ -270,7 +278,8 @@ def test_statistics_reject_a_big_change_in_noisy_samples() -> None:
     comp = compare(report(base), report(cur), ENERGY_10)
     change = energy_changes(comp)[HEAVY]
     assert change.change is not None and change.change > 0.10
-    assert change.status == "noise" and change.p_value is not None and change.p_value > 0.05
+    assert change.status == "inconclusive"
+    assert change.p_value is not None and change.p_value > 0.05
     assert comp.failures == []
 
 
@@ -300,7 +309,9 @@ def test_single_sample_uses_history_when_stored_and_says_so() -> None:
     change = energy_changes(comp)[HEAVY]
     assert change.method == "threshold+history"
     assert change.noise is not None and change.noise > 0.14
-    assert change.status == "noise"
+    # Inside the between-run noise but beyond the threshold: neither a regression nor
+    # "no change".
+    assert change.status == "inconclusive"
     assert comp.failures == []
     assert "stored runs" in change.detail
     assert "threshold+history" in "\n".join(comp.render_lines(verbose=True))
@@ -319,7 +330,7 @@ def test_stored_run_to_run_noise_tempers_a_multi_sample_verdict() -> None:
     history = [report(suite(5, 3, scale={HEAVY: f}, noise=0.01)) for f in (0.8, 1.0, 1.2, 0.9, 1.1)]
     comp = compare(base, cur, ENERGY_10, history)
     heavy = energy_changes(comp)[HEAVY]
-    assert heavy.method == "mann-whitney" and heavy.status == "noise"
+    assert heavy.method == "mann-whitney" and heavy.status == "inconclusive"
     assert heavy.noise is not None and heavy.noise > 0.25
     assert "inside the run-to-run noise" in heavy.detail
     assert comp.failures == []
@@ -356,7 +367,7 @@ def test_missing_new_and_unmeasured_are_listed_not_failures() -> None:
     comp = compare(base, cur, ENERGY_10)
     status = {n: c.status for n, c in energy_changes(comp).items()}
     assert status == {
-        "t::kept": "noise",
+        "t::kept": "inconclusive",
         "t::removed": "missing",
         "t::added": "new",
         "t::broken": "unmeasured",
@@ -366,6 +377,101 @@ def test_missing_new_and_unmeasured_are_listed_not_failures() -> None:
     assert comp.totals["energy"] == pytest.approx((1.0, 1.0))
     counts = comp.counts()
     assert (counts["new"], counts["missing"], counts["unmeasured"]) == (1, 1, 1)
+
+
+def test_with_three_stored_runs_a_small_change_is_no_change() -> None:
+    base = report(suite(1, 1, noise=0.0))
+    cur = report(suite(1, 2, scale={HEAVY: 1.02}, noise=0.0))
+    quiet = [report(suite(1, 1, scale={HEAVY: f}, noise=0.0)) for f in (0.99, 1.0, 1.01)]
+    change = energy_changes(compare(base, cur, ENERGY_10, quiet))[HEAVY]
+    assert (change.status, change.verdict, change.method) == (
+        "noise",
+        "no change",
+        "threshold+history",
+    )
+    # Two stored runs are not enough to know the between-run spread: inconclusive.
+    change = energy_changes(compare(base, cur, ENERGY_10, quiet[:2]))[HEAVY]
+    assert (change.status, change.method) == ("inconclusive", "threshold+noise-floor")
+    assert "too few stored runs" in change.detail
+
+
+@pytest.mark.parametrize("rounds", [1, 5])
+def test_a_change_inside_the_measured_floor_is_inconclusive(rounds: int) -> None:
+    # +15% on every round: beyond the 10% threshold, and Mann-Whitney supports it...
+    base = report(suite(rounds, 1, noise=0.005))
+    cur = report(suite(rounds, 2, scale={HEAVY: 1.15}, noise=0.005))
+    assert [f.nodeid for f in compare(base, cur, ENERGY_10).failures] == [HEAVY]
+    # ...but this machine's A/A floor is 20%: with fewer than 3 stored runs, inconclusive.
+    floor = Floor(0.20, "A/A floor 20.0% from 10 re-runs")
+    comp = compare(base, cur, ENERGY_10, floor=floor)
+    heavy = energy_changes(comp)[HEAVY]
+    assert comp.failures == []
+    assert (heavy.status, heavy.noise) == ("inconclusive", 0.20)
+    assert "inside the measured floor" in heavy.detail and "A/A floor 20.0%" in heavy.detail
+    assert comp.to_json()["floor"] == {"relative": 0.20, "source": floor.source}
+    # A floor below the default 5% is raised to it.
+    tiny = judge([1.0], [1.04], 0.01, True, floor=Floor(0.001, "tiny"))
+    assert (tiny.status, tiny.noise) == ("inconclusive", NOISE_FLOOR)
+
+
+def test_judge_returns_a_judgement_and_changes_take_keywords() -> None:
+    j = judge([1.0, 1.01, 0.99], [2.0, 2.02, 1.98], 0.10, True)
+    assert isinstance(j, Judgement)
+    assert (j.status, j.method) == ("regression", "mann-whitney")
+    assert j.p_value == pytest.approx(1 / 20)
+    change = MetricChange(nodeid="t::a", metric="energy", status="regression", base=1.0)
+    assert change.to_json()["verdict"] == "regression" and change.current is None
+    with pytest.raises(TypeError):
+        MetricChange("t::a", "energy", "regression")  # type: ignore[misc]
+
+
+class ScriptedMeter:
+    """A meter whose windows return the energies it is given, one per window."""
+
+    def __init__(self, energies: list[float]) -> None:
+        self.energies = list(energies)
+        self.keys: list[str] = []
+
+    def begin(self, key: str) -> None:
+        self.keys.append(key)
+
+    def end(self, key: str) -> Any:
+        class M:
+            total_energy_j = self.energies.pop(0)
+
+        return M()
+
+
+def test_the_floor_is_the_spread_of_an_a_a_re_run() -> None:
+    # median 1.0, MAD 0.05 -> 3 x sqrt(2) x 1.4826 x 0.05 = 31%.
+    energies = [1.0, 1.05, 0.95, 1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0]
+    assert spread_floor(energies) == pytest.approx(3 * 2**0.5 * 1.4826 * 0.05)
+    meter = ScriptedMeter(energies)
+    floor = measure_floor(meter, work=lambda: None)
+    assert len(meter.keys) == 10 and meter.energies == []
+    assert floor.relative == pytest.approx(3 * 2**0.5 * 1.4826 * 0.05)
+    assert "A/A floor 31.5% from 10 re-runs" in floor.source
+    # A quiet machine: the floor never goes below the 5% default.
+    assert measure_floor(ScriptedMeter([1.0] * 10), work=lambda: None).relative == NOISE_FLOOR
+
+
+def test_apply_to_session_measures_and_stores_the_floor(tmp_path: Path) -> None:
+    settings = Settings(carbon_compare="latest", carbon_storage=str(tmp_path))
+    noisy = [1.0, 1.05, 0.95, 1.0, 1.1, 0.9, 1.0, 1.05, 0.95, 1.0]
+    apply_to_session(settings, report(suite(1, 1)), [].append, meter=lambda: ScriptedMeter(noisy))
+    stored = json.loads(next(tmp_path.glob("*/0001_run.json")).read_text())
+    assert stored["noise_floor"]["relative"] == pytest.approx(0.315, abs=0.001)
+    # +20% on one test, inside the 31.5% floor: inconclusive, not a failure.
+    lines: list[str] = []
+    comp = apply_to_session(
+        Settings(carbon_compare_fail=("energy:10%",), carbon_storage=str(tmp_path)),
+        report(suite(1, 2, scale={HEAVY: 1.2}, noise=0.0)),
+        lines.append,
+        meter=lambda: ScriptedMeter(noisy),
+    )
+    assert comp is not None and comp.failures == []
+    assert energy_changes(comp)[HEAVY].status == "inconclusive"
+    assert any("inconclusive" in x for x in lines)
 
 
 def test_machine_mismatch_warns() -> None:
@@ -435,7 +541,7 @@ def test_storage_records_git_commit_branch_and_dirty(tmp_path: Path) -> None:
 
 
 def test_load_report_errors_are_clear(tmp_path: Path) -> None:
-    with pytest.raises(ReportError, match="file not found"):
+    with pytest.raises(ReportError, match="no such file"):
         load_report(tmp_path / "nope.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
@@ -526,7 +632,7 @@ def test_cli_compare_exit_codes(tmp_path: Path) -> None:
     assert shown.returncode == 0 and "regression" in shown.stdout
 
     missing = cli("compare", base, tmp_path / "missing.json")
-    assert missing.returncode == 2 and "file not found" in missing.stderr
+    assert missing.returncode == 2 and "no such file" in missing.stderr
     (tmp_path / "bench.json").write_text(json.dumps({"benchmarks": []}))
     notours = cli("compare", base, tmp_path / "bench.json")
     assert notours.returncode == 2 and "not a pytest-carbon report" in notours.stderr

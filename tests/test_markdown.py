@@ -104,7 +104,7 @@ def test_comparison_renders_a_table_of_the_largest_changes() -> None:
     ]
     assert "+200.0%" in rows[0] and "❌ energy > 10%" in rows[0]
     assert "+30.0%" in rows[1]
-    assert "within noise" in rows[2]
+    assert "inconclusive" in rows[2]  # no stored history: "no change" cannot be claimed
     # Every row has the header's number of cells: the pipe in the id did not split it.
     assert all(r.replace("\\|", "").count("|") == 7 for r in rows)
     assert "`t.py::added` (new)" in text and "`t.py::gone` (missing)" in text

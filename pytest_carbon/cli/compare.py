@@ -10,14 +10,9 @@ import json
 import shutil
 import sys
 
-from pytest_carbon.compare.baseline import (
-    FailSpec,
-    ReportError,
-    Storage,
-    compare,
-    load_report,
-    parse_fail_spec,
-)
+from pytest_carbon.compare.judge import FailSpec, compare, parse_fail_spec
+from pytest_carbon.compare.storage import Storage
+from pytest_carbon.results.io import ReportError, load_report
 
 
 def _fail_spec(text: str) -> FailSpec:
@@ -49,7 +44,8 @@ def main(argv: list[str]) -> int:
         "--history",
         metavar="DIR",
         help="a storage directory (e.g. .carbon) whose runs of CURRENT's machine give "
-        "single-sample comparisons their noise level (default: the 5%% noise floor)",
+        "comparisons their between-run noise (default: the A/A floor stored in either "
+        "report, else 5%%; below 3 stored runs, a change inside it is inconclusive)",
     )
     parser.add_argument(
         "--test",

@@ -107,10 +107,23 @@ def load_report(path: str | Path) -> dict[str, Any]:
             data = json.load(f)
     except FileNotFoundError:
         raise ReportError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ReportError(f"{p}: is a directory, not a report file") from None
+    except UnicodeDecodeError as exc:
+        raise ReportError(f"{p}: not a pytest-carbon report (not UTF-8 text: {exc})") from None
     except json.JSONDecodeError as exc:
-        raise ReportError(f"{p}: not JSON ({exc})") from None
+        raise ReportError(f"{p}: not a pytest-carbon report (not JSON: {exc})") from None
+    except OSError as exc:
+        raise ReportError(f"{p}: cannot read ({exc.strerror or exc})") from None
+    check_report(data, str(p))
+    return data  # type: ignore[no-any-return]
+
+
+def check_report(data: Any, where: str = "report") -> None:
+    """Raise :class:`ReportError` unless ``data`` is a report of schema :data:`SCHEMA`."""
     if not isinstance(data, dict) or "schema" not in data:
-        raise ReportError(f"{p}: not a pytest-carbon report (no 'schema' field)")
+        raise ReportError(f"{where}: not a pytest-carbon report (no 'schema' field)")
     if data["schema"] != SCHEMA:
-        raise ReportError(f"{p}: schema {data['schema']!r}, expected {SCHEMA!r}")
-    return data
+        raise ReportError(f"{where}: unsupported schema {data['schema']!r}, expected {SCHEMA!r}")
+    if not isinstance(data.get("tests"), list):
+        raise ReportError(f"{where}: malformed report: 'tests' must be a list")

@@ -17,13 +17,9 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from pytest_carbon.compare.baseline import (
-    SCHEMA,
-    ReportError,
-    check_report,
-    load_report,
-    write_json_atomic,
-)
+from pytest_carbon.compare.storage import write_json_atomic
+from pytest_carbon.results.io import ReportError, check_report, load_report
+from pytest_carbon.results.record import SCHEMA
 
 
 def _num(v: Any) -> float | None:

@@ -1,0 +1,559 @@
+"""Judge a change: per test and metric, regression, improvement, no change or inconclusive.
+
+How a change is judged (``docs/ci-regression.md`` has the reasoning), on the per-round
+values (``samples``) of each side, lower being better for every metric:
+
+1. **Within the run.** Three or more samples on both sides: a one-sided Mann-Whitney U
+   test of "the current values exceed the baseline values moved up by the threshold"
+   (p <= 0.05), or with ``test="bootstrap"`` a 95 % bootstrap interval of the ratio (or
+   difference) of medians beyond the threshold. Fewer samples: the medians' change must
+   exceed the threshold.
+2. **Between runs.** Rounds of one run share that run's drift, so a change supported
+   within the run must also exceed the between-run noise: with 3 or more stored runs of
+   this machine, the spread of their medians (:func:`~pytest_carbon.compare.stats.noise_level`);
+   with fewer, a floor measured on this machine by an A/A re-run of a calibration workload
+   (:mod:`pytest_carbon.compare.floor`), never below :data:`NOISE_FLOOR`.
+3. **The verdict.** Both passed: ``regression`` (or ``improvement``, downwards). Else,
+   with fewer than 3 stored runs the between-run noise is unknown, so the verdict is
+   ``inconclusive``, never "no change"; with 3 or more, a change within the threshold is
+   ``noise`` (shown as "no change"), a larger one ``inconclusive``.
+
+A paired, interleaved comparison (``--carbon-compare-ref``) has its own rules, in
+:func:`pytest_carbon.compare.paired.verdict`; its results use the same
+:class:`MetricChange` with ``method="paired"``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_carbon.compare import paired
+from pytest_carbon.compare.stats import (
+    ALPHA,
+    bootstrap_interval,
+    mann_whitney_greater,
+    metric_samples,
+    noise_level,
+    relative_change,
+)
+
+#: Lowest relative noise assumed between two runs; also the floor when none was measured.
+NOISE_FLOOR = 0.05
+#: Common tests needed before a suite-wide shift is called machine drift.
+MIN_DRIFT_TESTS = 3
+#: Samples needed on each side for a statistical test.
+MIN_SAMPLES = 3
+#: Threshold for metrics shown without a fail spec: smaller changes are not worth a word.
+DISPLAY_THRESHOLD = 0.05
+#: Metrics always shown, and those a fail spec may name.
+DISPLAY_METRICS = ("energy", "duration", "gco2e")
+METRICS = ("energy", "dynamic_energy", "duration", "gco2e", "edp")
+UNITS = {"energy": "J", "dynamic_energy": "J", "duration": "s", "gco2e": "g", "edp": "J·s"}
+#: Statuses, worst first; "noise" reads "no change" and is the paired verdict NO_CHANGE.
+STATUSES = ("regression", "improvement", "unmeasured", "new", "missing", "inconclusive", "noise")
+_VERDICTS = {
+    "regression": paired.REGRESSION,
+    "improvement": paired.IMPROVEMENT,
+    "noise": paired.NO_CHANGE,
+    "inconclusive": paired.INCONCLUSIVE,
+}
+
+#: Methods that read hardware counters; an estimate is not comparable with them.
+_COUNTER_METHODS = {"measured", "attributed"}
+
+
+# -- fail specs --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FailSpec:
+    """A regression threshold: ``energy:10%`` (relative) or ``gco2e:0.5`` (absolute, g)."""
+
+    metric: str
+    value: float
+    relative: bool
+    text: str
+
+    @property
+    def threshold_text(self) -> str:
+        if self.relative:
+            return f"{self.value * 100:g}%"
+        return f"{self.value:g} {UNITS[self.metric]}"
+
+
+def parse_fail_spec(text: str) -> FailSpec:
+    """``METRIC:N%`` or ``METRIC:N``. The grammar is the option's
+    (:func:`pytest_carbon.options.parse_compare_fail`); :class:`ValueError` explains a bad one."""
+    from pytest_carbon.options import parse_compare_fail
+
+    try:
+        clean = parse_compare_fail(text)
+    except argparse.ArgumentTypeError as exc:
+        raise ValueError(f"bad fail spec {text!r}: {exc}") from None
+    metric, _, value = clean.partition(":")
+    relative = value.endswith("%")
+    number = float(value.rstrip("%"))
+    return FailSpec(metric, number / 100 if relative else number, relative, clean)
+
+
+# -- one metric ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Floor:
+    """The relative change below which two runs cannot be told apart on this machine,
+    when too few runs are stored to know their spread. ``source`` says how it was found."""
+
+    relative: float
+    source: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"relative": self.relative, "source": self.source}
+
+
+DEFAULT_FLOOR = Floor(NOISE_FLOOR, "default noise floor (no A/A measurement on this machine)")
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """What :func:`judge` decided for one metric of one test."""
+
+    status: str
+    method: str
+    p_value: float | None = None
+    interval: tuple[float, float] | None = None
+    noise: float | None = None
+    detail: str = ""
+
+
+def judge(
+    base: Sequence[float],
+    current: Sequence[float],
+    threshold: float,
+    relative: bool,
+    noise_history: Sequence[float] = (),
+    test: str = "mann-whitney",
+    floor: Floor = DEFAULT_FLOOR,
+) -> Judgement:
+    """Judge one metric's samples (see the module docstring for the rules).
+
+    ``noise_history``: this test's per-run medians in the stored runs of this machine.
+    ``floor``: the between-run noise to assume when fewer than 3 runs are stored."""
+    mb, mc = statistics.median(base), statistics.median(current)
+    rel = relative_change(mb, mc)
+    limit = f"{threshold * 100:g}%" if relative else f"{threshold:g}"
+    between = noise_level(noise_history)
+    few_runs = between is None
+    if between is None:
+        noise = max(floor.relative, NOISE_FLOOR)
+        source = f"{floor.source}; fewer than 3 stored runs"
+    else:
+        noise = between
+        source = f"between-run spread of {len(noise_history)} stored runs"
+    up, down, p, interval = _within_run(base, current, threshold, relative, rel, test)
+    n = f"n={len(base)}/{len(current)}"
+    if p is not None:
+        method = "mann-whitney"
+        detail = f"one-sided Mann-Whitney U: p={p:.3g} that the change exceeds {limit} ({n})"
+    elif interval is not None:
+        method = "bootstrap"
+        what = "ratio" if relative else "difference"
+        detail = (
+            f"95% bootstrap interval of the {what} of medians [{interval[0]:.4g}, "
+            f"{interval[1]:.4g}] vs threshold {limit} ({n})"
+        )
+    else:
+        method = "threshold+noise-floor" if few_runs else "threshold+history"
+        detail = f"{n} sample(s): change {_pct(rel)} vs threshold {limit}"
+    inside = rel is not None and abs(rel) <= noise
+    if (up or down) and not inside:
+        status = "regression" if up else "improvement"
+        detail += f"; beyond the between-run noise {noise * 100:.1f}% ({source})"
+    else:
+        if (up or down) and inside:
+            what = "the run-to-run noise" if not few_runs else "the measured floor"
+            detail += f"; but inside {what} of {noise * 100:.1f}% ({source})"
+        else:
+            detail += f"; noise {noise * 100:.1f}% ({source})"
+        if relative and rel is not None:
+            within = abs(rel) <= threshold
+        else:
+            within = abs(mc - mb) <= threshold
+        status = "inconclusive" if few_runs or not within else "noise"
+        if status == "inconclusive" and few_runs:
+            detail += ": too few stored runs to claim no change"
+    return Judgement(status, method, p, interval, noise, detail)
+
+
+def _within_run(
+    base: Sequence[float],
+    current: Sequence[float],
+    threshold: float,
+    relative: bool,
+    rel: float | None,
+    test: str,
+) -> tuple[bool, bool, float | None, tuple[float, float] | None]:
+    """(supports a rise, supports a fall, p-value, bootstrap interval) from one run's data."""
+    mb, mc = statistics.median(base), statistics.median(current)
+    if len(base) >= MIN_SAMPLES and len(current) >= MIN_SAMPLES:
+        if test == "bootstrap":
+            lo, hi = bootstrap_interval(base, current, relative)
+            rise, fall = (1 + threshold, 1 - threshold) if relative else (threshold, -threshold)
+            return lo > rise, hi < fall, None, (lo, hi)
+        if relative:
+            raised = [b * (1 + threshold) for b in base]
+            lowered = [b * (1 - threshold) for b in base]
+        else:
+            raised = [b + threshold for b in base]
+            lowered = [b - threshold for b in base]
+        p_up = mann_whitney_greater(current, raised)
+        p_down = mann_whitney_greater(lowered, current)
+        up = p_up <= ALPHA and (rel is None or rel > 0)
+        down = p_down <= ALPHA and (rel is None or rel < 0) and not up
+        p = p_up if up else p_down if down else min(p_up, p_down)
+        return up, down, p, None
+    if rel is None:
+        # A zero baseline has no relative change: only an absolute threshold can judge it.
+        return (not relative and mc - mb > threshold), False, None, None
+    beyond = abs(rel) > threshold if relative else abs(mc - mb) > threshold
+    return beyond and rel > 0, beyond and rel < 0, None, None
+
+
+def _pct(change: float | None) -> str:
+    return "n/a" if change is None else f"{change * 100:+.1f}%"
+
+
+# -- the comparison ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, kw_only=True)
+class MetricChange:
+    """The change of one test in one metric between the baseline and this run.
+
+    ``base``/``current``: medians of the per-round values (None where absent).
+    ``change``: ``current / base - 1`` (None where undefined); for a paired comparison,
+    the median paired ratio minus 1.
+    ``status``: regression, improvement, noise (no change), inconclusive, new, missing or
+    unmeasured. ``method``: mann-whitney, bootstrap, threshold+noise-floor,
+    threshold+history or paired. ``paired``: the paired ratio's JSON, for ``paired``.
+    """
+
+    nodeid: str
+    metric: str
+    status: str
+    base: float | None = None
+    current: float | None = None
+    change: float | None = None
+    method: str | None = None
+    p_value: float | None = None
+    interval: tuple[float, float] | None = None
+    noise: float | None = None
+    spec: FailSpec | None = None
+    n_base: int = 0
+    n_current: int = 0
+    comparable: bool = True
+    detail: str = ""
+    paired: Mapping[str, Any] | None = None
+
+    @property
+    def unit(self) -> str:
+        return UNITS[self.metric]
+
+    @property
+    def failing(self) -> bool:
+        return self.status == "regression" and self.spec is not None and self.comparable
+
+    @property
+    def verdict(self) -> str:
+        """The verdict word shared with paired comparisons (regression, improvement, no
+        change, inconclusive), or the status where there is nothing to judge."""
+        return _VERDICTS.get(self.status, self.status)
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "nodeid": self.nodeid,
+            "metric": self.metric,
+            "unit": self.unit,
+            "base": self.base,
+            "current": self.current,
+            "change": self.change,
+            "status": self.status,
+            "method": self.method,
+            "p_value": self.p_value,
+            "interval": list(self.interval) if self.interval else None,
+            "noise": self.noise,
+            "threshold": self.spec.text if self.spec else None,
+            "n_base": self.n_base,
+            "n_current": self.n_current,
+            "comparable": self.comparable,
+            "failing": self.failing,
+            "detail": self.detail,
+            "verdict": self.verdict,
+        }
+        if self.paired is not None:
+            out["paired"] = dict(self.paired)
+        return out
+
+
+@dataclass
+class Comparison:
+    """Every test's changes, the failing ones, and what the reader should be warned about."""
+
+    changes: list[MetricChange]
+    failures: list[MetricChange]
+    warnings: list[str]
+    specs: list[FailSpec] = field(default_factory=list)
+    #: metric -> (baseline total, current total) over the tests present on both sides.
+    totals: dict[str, tuple[float, float]] = field(default_factory=dict)
+    base_label: str = "baseline"
+    current_label: str = "this run"
+    #: "stored" (against a stored run) or "paired" (--carbon-compare-ref, interleaved).
+    mode: str = "stored"
+    floor: Floor | None = None
+
+    def by_test(self) -> dict[str, dict[str, MetricChange]]:
+        out: dict[str, dict[str, MetricChange]] = {}
+        for c in self.changes:
+            out.setdefault(c.nodeid, {}).setdefault(c.metric, c)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """Tests per status; a test takes its worst status across metrics."""
+        out = dict.fromkeys(STATUSES, 0)
+        for per_metric in self.by_test().values():
+            statuses = {c.status for c in per_metric.values()}
+            out[next(s for s in STATUSES if s in statuses)] += 1
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        out = {
+            "base": self.base_label,
+            "current": self.current_label,
+            "fail": [s.text for s in self.specs],
+            "totals": {k: {"base": b, "current": c} for k, (b, c) in self.totals.items()},
+            "counts": self.counts(),
+            "failures": [c.to_json() for c in self.failures],
+            "changes": [c.to_json() for c in self.changes],
+            "warnings": list(self.warnings),
+            "mode": self.mode,
+        }
+        if self.floor is not None:
+            out["floor"] = self.floor.to_json()
+        return out
+
+    def render_lines(self, width: int = 100, verbose: bool = False, top: int = 20) -> list[str]:
+        """The comparison as terminal lines (see :mod:`pytest_carbon.compare.render`)."""
+        from pytest_carbon.compare.render import render_lines
+
+        return render_lines(self, width=width, verbose=verbose, top=top)
+
+
+def comparable_class(method: Any) -> str | None:
+    if method in _COUNTER_METHODS:
+        return "measured"
+    return "estimated" if method == "estimated" else None
+
+
+def machine_id(report: Mapping[str, Any]) -> str | None:
+    mid = (report.get("machine") or {}).get("machine_id")
+    return str(mid) if mid else None
+
+
+def _multi_machine(report: Mapping[str, Any]) -> bool:
+    return len(report.get("machines") or []) > 1
+
+
+def _index(report: Mapping[str, Any], by_machine: bool) -> dict[str, list[Mapping[str, Any]]]:
+    """Records by test key: the node id, prefixed by the machine in merged reports."""
+    out: dict[str, list[Mapping[str, Any]]] = {}
+    for rec in report.get("tests") or []:
+        nodeid = str(rec.get("nodeid"))
+        key = f"{rec.get('machine_id')}::{nodeid}" if by_machine else nodeid
+        out.setdefault(key, []).append(rec)
+    return out
+
+
+def _pooled(records: Sequence[Mapping[str, Any]], metric: str) -> list[float]:
+    return [v for r in records for v in metric_samples(r, metric)]
+
+
+def _history_values(
+    history: Sequence[Mapping[str, Any]], by_machine: bool
+) -> Callable[[str, str], list[float]]:
+    """Per-run medians of each (test, metric) in the stored history."""
+    indexes = [_index(h, by_machine) for h in history]
+
+    def values(key: str, metric: str) -> list[float]:
+        out = []
+        for idx in indexes:
+            vals = _pooled(idx.get(key, ()), metric)
+            if vals:
+                out.append(statistics.median(vals))
+        return out
+
+    return values
+
+
+def compare(
+    base: Mapping[str, Any],
+    current: Mapping[str, Any],
+    fail: Sequence[FailSpec] = (),
+    history: Sequence[Mapping[str, Any]] | None = None,
+    *,
+    test: str = "mann-whitney",
+    floor: Floor | None = None,
+) -> Comparison:
+    """Compare two reports test by test; ``fail`` decides which regressions fail.
+
+    ``history``: stored past runs of this machine, for the between-run noise. ``floor``:
+    the between-run noise assumed while fewer than 3 runs are stored (default: the floor
+    recorded in either report, else :data:`NOISE_FLOOR`). ``test``: ``mann-whitney``
+    (default) or ``bootstrap`` for multi-sample comparisons.
+    """
+    if test not in ("mann-whitney", "bootstrap"):
+        raise ValueError(f"unknown test {test!r}: expected mann-whitney or bootstrap")
+    floor = floor or floor_of_reports(base, current) or DEFAULT_FLOOR
+    warnings: list[str] = []
+    mid_b, mid_c = machine_id(base), machine_id(current)
+    if mid_b and mid_c and mid_b != mid_c:
+        warnings.append(
+            f"the baseline was measured on machine {mid_b}, this run on {mid_c}: energy "
+            "differs between machines, so changes may reflect the hardware, not the code"
+        )
+    by_machine = _multi_machine(base) or _multi_machine(current)
+    ib, ic = _index(base, by_machine), _index(current, by_machine)
+    hist_values = _history_values(history or [], by_machine)
+
+    specs_by_metric: dict[str, list[FailSpec]] = {}
+    for s in fail:
+        specs_by_metric.setdefault(s.metric, []).append(s)
+    ordered = list(DISPLAY_METRICS) + [m for m in METRICS if m not in DISPLAY_METRICS]
+    metrics = [m for m in ordered if m in DISPLAY_METRICS or m in specs_by_metric]
+
+    changes: list[MetricChange] = []
+    mixed_methods = 0
+    totals: dict[str, list[float]] = {m: [0.0, 0.0] for m in DISPLAY_METRICS}
+    for key in list(ib) + [k for k in ic if k not in ib]:
+        rb, rc = ib.get(key), ic.get(key)
+        if rb is None or rc is None:
+            status = "new" if rb is None else "missing"
+            changes += [MetricChange(nodeid=key, metric=m, status=status) for m in metrics]
+            continue
+        classes = (
+            {comparable_class(r.get("method")) for r in rb},
+            {comparable_class(r.get("method")) for r in rc},
+        )
+        both = classes[0] | classes[1]
+        comparable = not ("measured" in both and "estimated" in both and classes[0] != classes[1])
+        mixed_methods += not comparable
+        for metric in metrics:
+            sb, sc = _pooled(rb, metric), _pooled(rc, metric)
+            if not sb or not sc:
+                changes.append(
+                    MetricChange(
+                        nodeid=key,
+                        metric=metric,
+                        status="unmeasured",
+                        base=statistics.median(sb) if sb else None,
+                        current=statistics.median(sc) if sc else None,
+                        n_base=len(sb),
+                        n_current=len(sc),
+                        detail="nothing measured " + ("in the baseline" if not sb else "now"),
+                    )
+                )
+                continue
+            mb, mc = statistics.median(sb), statistics.median(sc)
+            if metric in totals:
+                totals[metric][0] += mb
+                totals[metric][1] += mc
+            specs: list[FailSpec | None] = [*specs_by_metric.get(metric, [])] or [None]
+            for spec in specs:
+                j = judge(
+                    sb,
+                    sc,
+                    spec.value if spec else DISPLAY_THRESHOLD,
+                    spec.relative if spec else True,
+                    hist_values(key, metric),
+                    test,
+                    floor,
+                )
+                detail = j.detail
+                if not comparable:
+                    detail += "; methods differ (measured vs estimated): not comparable"
+                changes.append(
+                    MetricChange(
+                        nodeid=key,
+                        metric=metric,
+                        status=j.status,
+                        base=mb,
+                        current=mc,
+                        change=relative_change(mb, mc),
+                        method=j.method,
+                        p_value=j.p_value,
+                        interval=j.interval,
+                        noise=j.noise,
+                        spec=spec,
+                        n_base=len(sb),
+                        n_current=len(sc),
+                        comparable=comparable,
+                        detail=detail,
+                    )
+                )
+    drift = _suite_drift(changes)
+    if drift is not None:
+        warnings.append(
+            f"the whole suite's energy moved by {_pct(drift)} (median over the common "
+            "tests): the machine was likely slower or busier in one run; per-test verdicts "
+            "may reflect that, not the code (store runs to learn this machine's noise)"
+        )
+    if mixed_methods:
+        warnings.append(
+            f"{mixed_methods} test(s) were measured with hardware counters on one side and "
+            "estimated on the other: not comparable, so never counted as failures"
+        )
+    methods_b = (base.get("summary") or {}).get("methods") or {}
+    methods_c = (current.get("summary") or {}).get("methods") or {}
+    if not mixed_methods and methods_b and methods_c:
+        cb = {comparable_class(m) for m, n in methods_b.items() if n}
+        cc = {comparable_class(m) for m, n in methods_c.items() if n}
+        if cb != cc:
+            warnings.append(
+                f"methods differ: baseline {sorted(methods_b)}, this run {sorted(methods_c)}"
+            )
+    has_common = any(c.status not in ("new", "missing") for c in changes)
+    return Comparison(
+        changes=changes,
+        failures=[c for c in changes if c.failing],
+        warnings=warnings,
+        specs=list(fail),
+        totals={m: (b, c) for m, (b, c) in totals.items()} if has_common else {},
+        floor=floor,
+    )
+
+
+def floor_of_reports(*reports: Mapping[str, Any]) -> Floor | None:
+    """The largest A/A floor recorded in the reports (``noise_floor``), if any."""
+    found = []
+    for r in reports:
+        nf = r.get("noise_floor")
+        if isinstance(nf, Mapping) and isinstance(nf.get("relative"), (int, float)):
+            found.append(Floor(float(nf["relative"]), str(nf.get("source") or "stored floor")))
+    return max(found, key=lambda f: f.relative) if found else None
+
+
+def _suite_drift(changes: Sequence[MetricChange]) -> float | None:
+    """The median energy change over common tests when most of them moved the same way."""
+    rel = [
+        c.change
+        for c in changes
+        if c.metric == "energy" and c.change is not None and c.status != "unmeasured"
+    ]
+    if len(rel) < MIN_DRIFT_TESTS:
+        return None
+    mid = statistics.median(rel)
+    same_way = sum(1 for r in rel if (r > NOISE_FLOOR) == (mid > 0) and abs(r) > NOISE_FLOOR)
+    return mid if abs(mid) > NOISE_FLOOR and same_way > len(rel) / 2 else None
