@@ -65,6 +65,8 @@ def write_reports(cs: CarbonSession, session: pytest.Session, exitstatus: int) -
     report = build_report(cs, complete=complete)
     report = _enrich(cs, report)
     comparison = getattr(cs, "comparison", None)
+    if comparison is not None and hasattr(comparison, "to_json"):
+        report["comparison"] = comparison.to_json()  # an optional key: readers may skip it
     written: list[tuple[str, str]] = []
     for kind, path in wanted:
         try:

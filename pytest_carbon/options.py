@@ -316,6 +316,27 @@ OPTIONS: tuple[Opt, ...] = (
         default="prompts/**/*.yaml",
         metavar="GLOB",
     ),
+    Opt(
+        "carbon_precision",
+        "stop adding interleaved pairs once the ratio's 95% interval is within +-X (default: 0.05)",
+        parse_positive_float,
+        0.05,
+        metavar="X",
+    ),
+    Opt(
+        "carbon_max_time",
+        "time cap of one interleaved comparison (a prompt item, or a test under "
+        "--carbon-compare-ref), s (default: 30)",
+        parse_positive_float,
+        30.0,
+        metavar="SECONDS",
+    ),
+    Opt(
+        "carbon_compare_ref",
+        "run each test interleaved against git REF (a temporary worktree) and judge "
+        "the paired energy ratio head/base",
+        metavar="REF",
+    ),
 )
 
 
@@ -405,6 +426,9 @@ class Settings:
     carbon_samples: int | None = None
     carbon_concurrency: int = 4
     carbon_prompts: str = "prompts/**/*.yaml"
+    carbon_precision: float = 0.05
+    carbon_max_time: float = 30.0
+    carbon_compare_ref: str | None = None
     #: Where each value came from: cli, env, ini or default.
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 

@@ -45,6 +45,10 @@ def pytest_configure(config: pytest.Config) -> None:
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-carbon: {exc}") from None
     config.pluginmanager.register(_RecordCollector(cs), "pytest-carbon-records")
+    if settings.carbon_compare_ref and cs.role != "worker":
+        from pytest_carbon.compare.ref import register
+
+        register(config, cs)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(cs), "pytest-carbon-xdist")
 

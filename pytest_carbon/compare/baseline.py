@@ -110,8 +110,10 @@ def apply_to_session(
     save_name = getattr(settings, "carbon_save", None)
     want_save = bool(save_name) or bool(getattr(settings, "carbon_autosave", False))
     fail_texts = tuple(getattr(settings, "carbon_compare_fail", None) or ())
-    # A fail threshold without --carbon-compare means: compare with the latest run.
-    spec = getattr(settings, "carbon_compare", None) or ("latest" if fail_texts else None)
+    # A fail threshold without --carbon-compare means: compare with the latest run (unless
+    # it is meant for the interleaved comparison of --carbon-compare-ref).
+    implied = fail_texts and not getattr(settings, "carbon_compare_ref", None)
+    spec = getattr(settings, "carbon_compare", None) or ("latest" if implied else None)
     comparison: Comparison | None = None
     saved: Path | None = None
 

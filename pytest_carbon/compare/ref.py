@@ -1,0 +1,498 @@
+"""``--carbon-compare-ref=REF``: the head against REF, interleaved, test by test.
+
+The head is this pytest process, on the work tree as it stands (uncommitted changes
+included). The base is REF, checked out in a temporary ``git worktree`` and run by a
+second pytest process (``-p pytest_carbon.compare.serve``) rooted in it. Both share the
+virtual environment: installed packages, pytest-carbon included, are the head's; the
+project's own files (tests, conftest, and the code under test, put first on the base's
+``PYTHONPATH``) are REF's.
+
+Each test both sides have is run round by round, alternating between the processes
+(AB then BA, :func:`pytest_carbon.compare.paired.interleave`), until the paired ratio
+head/base is known to ``--carbon-precision`` or ``--carbon-max-time`` passes; a round
+repeats the test until it lasts :data:`MIN_ROUND_S`, the same number of calls on both
+sides. The verdict is :func:`pytest_carbon.compare.paired.verdict`'s. A regression beyond
+``--carbon-compare-fail=energy:N%`` fails the session like a failed test. The worktree is
+removed afterwards, on error and on interrupt too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Generator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_carbon.compare import paired
+from pytest_carbon.compare.judge import (
+    DISPLAY_THRESHOLD,
+    Comparison,
+    FailSpec,
+    MetricChange,
+    parse_fail_spec,
+)
+from pytest_carbon.compare.wire import FD_ENV, Channel, ChannelClosed
+from pytest_carbon.session import CarbonSession
+
+#: Least duration of one round; short tests are repeated within a round to reach it.
+MIN_ROUND_S = 0.05
+#: Most calls in one round (a test of a few microseconds would otherwise need millions).
+MAX_ITERATIONS = 10_000
+#: How long the base may take to start and collect before the head gives up, s.
+START_TIMEOUT_S = 300.0
+
+_STATUS = {
+    paired.REGRESSION: "regression",
+    paired.IMPROVEMENT: "improvement",
+    paired.NO_CHANGE: "noise",
+    paired.INCONCLUSIVE: "inconclusive",
+}
+
+
+class RefError(Exception):
+    """The REF cannot be compared with: not a git repository, a REF that does not resolve,
+    a worktree that cannot be made, a base process that does not start."""
+
+
+def _git(cwd: Path, *args: str, timeout_s: float = 60.0) -> subprocess.CompletedProcess[str]:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout_s
+        )
+    except FileNotFoundError:
+        raise RefError("git is not installed (or not on PATH)") from None
+    except subprocess.TimeoutExpired:
+        raise RefError(f"git {' '.join(args)} did not finish in {timeout_s:g} s") from None
+
+
+def resolve(directory: Path, ref: str) -> tuple[Path, str]:
+    """The repository's top level and REF's commit; :class:`RefError` says what is wrong."""
+    top = _git(directory, "rev-parse", "--show-toplevel")
+    if top.returncode != 0:
+        raise RefError(
+            f"--carbon-compare-ref={ref}: {directory} is not in a git repository "
+            f"({top.stderr.strip() or 'git rev-parse failed'}); the base is checked out "
+            "from git, so run from a clone"
+        )
+    sha = _git(directory, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
+    if sha.returncode != 0 or not sha.stdout.strip():
+        raise RefError(
+            f"--carbon-compare-ref={ref}: {ref!r} does not name a commit in "
+            f"{top.stdout.strip()} (check the spelling, or fetch it first, e.g. "
+            "`git fetch origin main` for origin/main)"
+        )
+    return Path(top.stdout.strip()), sha.stdout.strip()
+
+
+def register(config: pytest.Config, cs: CarbonSession) -> None:
+    """Check the option at configure time (a bad REF is one usage error) and register the
+    head's hooks."""
+    s = cs.settings
+    ref = str(s.carbon_compare_ref)
+    if cs.role == "controller":
+        raise pytest.UsageError(
+            "pytest-carbon: --carbon-compare-ref runs each test alternately in two "
+            "processes, one test at a time; it cannot run under pytest-xdist (drop -n)"
+        )
+    if not s.carbon:
+        raise pytest.UsageError("pytest-carbon: --carbon-compare-ref needs --carbon")
+    specs = [parse_fail_spec(t) for t in s.carbon_compare_fail]
+    try:
+        top, sha = resolve(Path(config.rootpath), ref)
+    except RefError as exc:
+        raise pytest.UsageError(f"pytest-carbon: {exc}") from None
+    config.pluginmanager.register(HeadSide(config, cs, ref, top, sha, specs), "carbon-ref")
+
+
+class HeadSide:
+    """The head's hooks: start the base, drive it test by test, judge, clean up."""
+
+    def __init__(
+        self,
+        config: pytest.Config,
+        cs: CarbonSession,
+        ref: str,
+        top: Path,
+        sha: str,
+        specs: list[FailSpec],
+    ) -> None:
+        self.config, self.cs, self.ref, self.top, self.sha = config, cs, ref, top, sha
+        energy = [sp for sp in specs if sp.metric == "energy" and sp.relative]
+        self.spec: FailSpec | None = energy[0] if energy else None
+        self.warnings: list[str] = []
+        if len(energy) < len(specs):
+            self.warnings.append(
+                "--carbon-compare-ref judges the energy ratio only: fail specs other than "
+                "energy:N% are ignored in this mode"
+            )
+        self.tmp: Path | None = None
+        self.tree: Path | None = None
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.log: Path | None = None
+        self.channel: Channel | None = None
+        self.common: list[str] = []
+        self.base_only: list[str] = []
+        self.head_only: list[str] = []
+        self.base_errors: list[str] = []
+        self.ready: dict[str, float] = {}
+        self.ended: set[str] = set()
+        self.changes: dict[str, MetricChange] = {}
+        self.dead: str | None = None
+        config.add_cleanup(self.cleanup)
+
+    # -- the base tree and process -------------------------------------------------------
+    def start(self, session: pytest.Session) -> None:
+        self.tmp = Path(tempfile.mkdtemp(prefix="pytest-carbon-ref-"))
+        self.tree = self.tmp / "base"
+        added = _git(self.top, "worktree", "add", "--detach", str(self.tree), self.sha)
+        if added.returncode != 0:
+            raise RefError(f"git worktree add failed: {added.stderr.strip()}")
+        ours, theirs = socket.socketpair()
+        self.channel = Channel(ours)
+        self.log = self.tmp / "base.log"
+        env = dict(os.environ)
+        env[FD_ENV] = str(theirs.fileno())
+        env["PYTEST_CARBON_COMPARE_REF"] = ""  # the base never compares in turn
+        # The code under test must be REF's, even when the project is installed in the
+        # (shared) venv in editable mode: the base tree goes first on the path.
+        roots = [str(self.tree / "src")] if (self.tree / "src").is_dir() else []
+        roots.append(str(self.tree))
+        env["PYTHONPATH"] = os.pathsep.join(roots + [p for p in [env.get("PYTHONPATH")] if p])
+        cmd, cwd = self._command()
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(
+                cmd,
+                cwd=cwd,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                pass_fds=[theirs.fileno()],
+            )
+        theirs.close()
+        ours.settimeout(START_TIMEOUT_S)
+        try:
+            msg = self.channel.recv()
+        except (ChannelClosed, TimeoutError) as exc:
+            raise RefError(f"the base pytest did not start ({exc}): {self._log_tail()}") from None
+        ours.settimeout(None)
+        base = list(msg.get("nodeids") or [])
+        self.base_errors = [str(e) for e in msg.get("errors") or []]
+        head = [item.nodeid for item in session.items]
+        base_set, head_set = set(base), set(head)
+        self.common = [n for n in head if n in base_set]
+        self.head_only = [n for n in head if n not in base_set]
+        self.base_only = [n for n in base if n not in head_set]
+        self.channel.send("plan", nodeids=self.common)
+
+    def _command(self) -> tuple[list[str], Path]:
+        """The base's command line and directory: the head's, mapped into the worktree."""
+        assert self.tree is not None
+        inv = Path(self.config.invocation_params.dir)
+        cwd = self._map(inv) or self.tree
+        s = self.cs.settings
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "pytest_carbon.compare.serve",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "-q",
+            "--continue-on-collection-errors",
+            f"--rootdir={self._map(Path(self.config.rootpath)) or self.tree}",
+            f"--carbon-sensors={s.carbon_sensors}",
+            f"--carbon-rapl-root={s.carbon_rapl_root}",
+            f"--carbon-interval={s.carbon_interval}",
+            "--carbon-idle=off",
+        ]
+        inipath = self.config.inipath
+        mapped_ini = self._map(Path(inipath)) if inipath else None
+        if mapped_ini is not None and mapped_ini.is_file():
+            cmd += ["-c", str(mapped_ini)]
+        for arg in self.config.args:
+            path, sep, rest = str(arg).partition("::")
+            full = Path(path) if Path(path).is_absolute() else inv / path
+            mapped = self._map(full)
+            cmd.append(f"{mapped}{sep}{rest}" if mapped is not None else str(arg))
+        return cmd, cwd
+
+    def _map(self, path: Path) -> Path | None:
+        """``path`` in the head's tree -> the same path in the base's; None outside it."""
+        assert self.tree is not None
+        try:
+            rel = path.resolve().relative_to(self.top.resolve())
+        except ValueError:
+            return None
+        return self.tree / rel
+
+    def _log_tail(self, lines: int = 15) -> str:
+        try:
+            text = self.log.read_text(errors="replace") if self.log else ""
+        except OSError:
+            return "(no output)"
+        tail = "\n".join(text.strip().splitlines()[-lines:])
+        return f"its output ended with:\n{tail}" if tail else "(no output)"
+
+    def cleanup(self) -> None:
+        """Stop the base and remove the worktree; safe to call twice, and on interrupt."""
+        if self.channel is not None:
+            with contextlib.suppress(ChannelClosed):
+                self.channel.send("quit")
+            self.channel.close()
+            self.channel = None
+        if self.proc is not None:
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
+            self.proc = None
+        if self.tree is not None:
+            _git(self.top, "worktree", "remove", "--force", str(self.tree))
+            self.tree = None
+        if self.tmp is not None:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            _git(self.top, "worktree", "prune")
+            self.tmp = None
+
+    # -- hooks ---------------------------------------------------------------------------
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtestloop(self, session: pytest.Session) -> Generator[None, object, object]:
+        if session.testsfailed and not session.config.option.continue_on_collection_errors:
+            return (yield)  # pytest stops on collection errors; so do we
+        if session.config.option.collectonly:
+            return (yield)
+        try:
+            self.start(session)
+        except RefError as exc:
+            self.cleanup()
+            raise pytest.UsageError(f"pytest-carbon: {exc}") from None
+        try:
+            result = yield
+        finally:
+            self.cleanup()
+        self.finish(session)
+        return result
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_protocol(
+        self, item: pytest.Item, nextitem: pytest.Item | None
+    ) -> Generator[None, object, object]:
+        nodeid = item.nodeid
+        if nodeid not in self.common or self.channel is None or self.dead:
+            return (yield)
+        try:
+            self.channel.send("run", nodeid=nodeid)
+            msg = self.channel.recv()
+            if msg["op"] == "ready":
+                self.ready[nodeid] = float(msg.get("call_s") or 0.0)
+            else:
+                self._not_compared(nodeid, f"base: {msg.get('outcome', 'did not run')}")
+        except ChannelClosed as exc:
+            self._base_died(exc)
+        result = yield
+        try:
+            if nodeid in self.ready and nodeid not in self.ended:
+                self.channel.send("end")
+                self.ended.add(nodeid)
+            if nodeid in self.ready:
+                done = self.channel.recv()
+                if done.get("outcome") not in ("passed", None):
+                    self._not_compared(nodeid, f"base: {done['outcome']}")
+        except ChannelClosed as exc:
+            self._base_died(exc)
+        if nodeid not in self.changes:
+            self._not_compared(nodeid, "head: the test did not pass its call")
+        return result
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        t0 = time.perf_counter()
+        result = yield  # the head's warm-up call, measured by the plugin as usual
+        head_call_s = time.perf_counter() - t0
+        nodeid = item.nodeid
+        if nodeid in self.ready and nodeid not in self.ended and not self.dead:
+            try:
+                self._compare(item, head_call_s)
+            finally:
+                if self.channel is not None and not self.dead:
+                    try:
+                        self.channel.send("end")
+                    except ChannelClosed as exc:
+                        self._base_died(exc)
+                self.ended.add(nodeid)
+        return result
+
+    # -- one test --------------------------------------------------------------------------
+    def _compare(self, item: pytest.Item, head_call_s: float) -> None:
+        nodeid = item.nodeid
+        base_call_s = self.ready[nodeid]
+        shortest = max(min(head_call_s, base_call_s), 1e-6)
+        iterations = int(min(MAX_ITERATIONS, max(1, math.ceil(MIN_ROUND_S / shortest))))
+        meter = self.cs.meter
+        channel = self.channel
+        assert channel is not None
+        trace: list[dict[str, Any]] = []
+
+        def head_round() -> float:
+            key = f"{nodeid}#head-round"
+            start = time.time()
+            meter.begin(key)
+            try:
+                for _ in range(iterations):
+                    item.runtest()
+            finally:
+                m = meter.end(key)
+            trace.append({"side": "head", "start_s": start, "end_s": time.time()})
+            return float(m.total_energy_j) / iterations
+
+        def base_round() -> float:
+            channel.send("round", iterations=iterations)
+            msg = channel.recv()
+            if msg["op"] != "measured":
+                raise _BaseRoundError(str(msg.get("message") or msg))
+            trace.append({"side": "base", "start_s": msg["start_s"], "end_s": msg["end_s"]})
+            return float(msg["energy_j"]) / iterations
+
+        s = self.cs.settings
+        try:
+            run = paired.interleave(
+                head_round,
+                base_round,
+                precision=s.carbon_precision,
+                max_time_s=s.carbon_max_time,
+            )
+        except _BaseRoundError as exc:
+            self._not_compared(nodeid, f"base failed in a round: {exc}")
+            return
+        except ChannelClosed as exc:
+            self._base_died(exc)
+            return
+        pr = run.result
+        if pr is None:
+            self._not_compared(nodeid, "no pair had a positive base energy")
+            return
+        threshold = self.spec.value if self.spec else DISPLAY_THRESHOLD
+        word = paired.verdict(pr, threshold, s.carbon_precision)
+        heads = [a for a, _ in run.pairs]
+        bases = [b for _, b in run.pairs]
+        self.changes[nodeid] = MetricChange(
+            nodeid=nodeid,
+            metric="energy",
+            status=_STATUS[word],
+            base=statistics.median(bases),
+            current=statistics.median(heads),
+            change=pr.ratio - 1.0,
+            method="paired",
+            interval=(pr.low, pr.high),
+            spec=self.spec,
+            n_base=len(bases),
+            n_current=len(heads),
+            detail=f"head/base {pr.describe('the base')}; {run.stopped}",
+            paired={
+                **pr.to_json(),
+                "verdict": word,
+                "threshold": threshold,
+                "precision_target": s.carbon_precision,
+                "stopped": run.stopped,
+                "reached": run.reached,
+                "orders": list(run.orders),
+                "iterations": iterations,
+                "elapsed_s": run.elapsed_s,
+                "head_j": heads,
+                "base_j": bases,
+                "rounds": trace,
+            },
+        )
+
+    @staticmethod
+    def _unmeasured(nodeid: str, why: str) -> MetricChange:
+        return MetricChange(
+            nodeid=nodeid, metric="energy", status="unmeasured", detail=f"not compared: {why}"
+        )
+
+    def _not_compared(self, nodeid: str, why: str) -> None:
+        if nodeid not in self.changes:
+            self.changes[nodeid] = self._unmeasured(nodeid, why)
+
+    def _base_died(self, exc: Exception) -> None:
+        if self.dead is None:
+            self.dead = f"the base pytest ended early ({exc}); {self._log_tail()}"
+
+    # -- the end -------------------------------------------------------------------------
+    def finish(self, session: pytest.Session) -> None:
+        changes = [self.changes[n] for n in self.common if n in self.changes]
+        for n in self.common:
+            if n not in self.changes:
+                why = self.dead or "the session stopped before this test"
+                changes.append(
+                    MetricChange(
+                        nodeid=n,
+                        metric="energy",
+                        status="unmeasured",
+                        detail=f"not compared: {why}",
+                    )
+                )
+        changes += [MetricChange(nodeid=n, metric="energy", status="new") for n in self.head_only]
+        changes += [
+            MetricChange(nodeid=n, metric="energy", status="missing") for n in self.base_only
+        ]
+        warnings = list(self.warnings)
+        if self.head_only:
+            warnings.append(
+                f"{len(self.head_only)} test(s) only in the work tree, not compared: "
+                + ", ".join(self.head_only[:5])
+                + (" ..." if len(self.head_only) > 5 else "")
+            )
+        if self.base_only:
+            warnings.append(
+                f"{len(self.base_only)} test(s) only in {self.ref}, not compared: "
+                + ", ".join(self.base_only[:5])
+                + (" ..." if len(self.base_only) > 5 else "")
+            )
+        for err in self.base_errors:
+            warnings.append(f"collecting {self.ref} failed: {err}")
+        if self.dead:
+            warnings.append(self.dead)
+        compared = [c for c in changes if c.method == "paired"]
+        totals = {}
+        if compared:
+            totals["energy"] = (
+                sum(c.base or 0.0 for c in compared),
+                sum(c.current or 0.0 for c in compared),
+            )
+        comp = Comparison(
+            changes=changes,
+            failures=[c for c in changes if c.failing],
+            warnings=warnings,
+            specs=[self.spec] if self.spec else [],
+            totals=totals,
+            base_label=f"{self.ref} ({self.sha[:10]}, a git worktree, interleaved)",
+            current_label="the work tree",
+            mode="paired",
+        )
+        self.cs.comparison = comp
+        width = session.config.get_terminal_writer().fullwidth
+        lines = comp.render_lines(
+            width=max(min(width, 140), 80), verbose=session.config.option.verbose > 0
+        )
+        self.cs.comparison_lines = [*self.cs.comparison_lines, *lines]
+        session.testsfailed += len(comp.failures)
+
+
+class _BaseRoundError(Exception):
+    """The base's test failed during a measured round."""

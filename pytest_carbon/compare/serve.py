@@ -1,0 +1,169 @@
+"""The base side of ``--carbon-compare-ref``: a pytest plugin that runs tests on request.
+
+Loaded with ``-p pytest_carbon.compare.serve`` in the second pytest process, rooted in a
+git worktree of REF (see :mod:`pytest_carbon.compare.ref` for the head side and
+:mod:`pytest_carbon.compare.wire` for the protocol). It collects as usual, reports what
+it collected, then runs the planned tests in the head's order, each one's setup, one
+call, then as many measured rounds as the head asks, then the teardown.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import time
+from collections.abc import Generator
+from typing import Any
+
+import pytest
+
+from pytest_carbon.compare.wire import FD_ENV, Channel, ChannelClosed
+from pytest_carbon.session import SESSION_KEY
+
+
+class _State:
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.current: str | None = None
+        self.ready_sent = False
+        self.outcome = "passed"
+        self.errors: list[str] = []
+
+
+# One base process serves one head; logreport and collectreport hooks get no config, so
+# the state lives here rather than in the config's stash.
+_STATE: list[_State] = []
+
+
+def _state(config: pytest.Config | None = None) -> _State:
+    return _STATE[0]
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_configure(config: pytest.Config) -> None:
+    fd = os.environ.get(FD_ENV)
+    if not fd:
+        raise pytest.UsageError(
+            "pytest_carbon.compare.serve is the base side of --carbon-compare-ref; "
+            f"it needs ${FD_ENV} (started by the head, not by hand)"
+        )
+    sock = socket.socket(fileno=int(fd))
+    _STATE.append(_State(Channel(sock)))
+    cs = config.stash.get(SESSION_KEY, None)
+    if cs is not None:
+        # The base only measures what the head asks: no reports, no stored baselines, and
+        # never a comparison of its own (the head's environment is inherited).
+        cs.settings = dataclasses.replace(
+            cs.settings,
+            carbon_json=None,
+            carbon_csv=None,
+            carbon_html=None,
+            carbon_markdown=None,
+            carbon_save=None,
+            carbon_autosave=False,
+            carbon_compare=None,
+            carbon_compare_fail=(),
+            carbon_compare_ref=None,
+        )
+
+
+def pytest_collectreport(report: pytest.CollectReport) -> None:
+    if report.failed and _STATE:
+        _state().errors.append(f"{report.nodeid or '<root>'}: {_short(report.longreprtext)}")
+
+
+def _short(text: str, limit: int = 300) -> str:
+    lines = [x for x in text.strip().splitlines() if x.strip()]
+    last = lines[-1] if lines else ""
+    return last[:limit]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    st = _state(session.config)
+    st.channel.send("collected", nodeids=[item.nodeid for item in session.items], errors=st.errors)
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> bool:
+    st = _state(session.config)
+    try:
+        _serve(session, st)
+    except ChannelClosed:
+        pass  # the head went away: stop quietly; its own output says why
+    finally:
+        st.channel.close()
+    return True
+
+
+def _serve(session: pytest.Session, st: _State) -> None:
+    plan_msg = st.channel.recv()
+    if plan_msg["op"] != "plan":
+        return
+    by_id = {item.nodeid: item for item in session.items}
+    plan = [by_id[n] for n in plan_msg["nodeids"] if n in by_id]
+    index = {item.nodeid: i for i, item in enumerate(plan)}
+    while True:
+        msg = st.channel.recv()
+        if msg["op"] != "run" or msg.get("nodeid") not in index:
+            return
+        i = index[msg["nodeid"]]
+        item = plan[i]
+        nextitem = plan[i + 1] if i + 1 < len(plan) else None
+        st.current, st.ready_sent, st.outcome = item.nodeid, False, "passed"
+        item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
+        st.channel.send("done", nodeid=item.nodeid, ran=st.ready_sent, outcome=st.outcome)
+        st.current = None
+        if session.shouldstop or session.shouldfail:
+            return
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    st = _state() if _STATE else None
+    if st is None or report.nodeid != st.current:
+        return
+    if report.skipped and st.outcome == "passed":
+        st.outcome = "skipped"
+    elif report.failed:
+        st.outcome = f"{report.when} failed: {_short(report.longreprtext)}"
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
+    st = _state(item.config)
+    t0 = time.perf_counter()
+    result = yield
+    call_s = time.perf_counter() - t0
+    if item.nodeid != st.current:
+        return result
+    st.ready_sent = True
+    st.channel.send("ready", nodeid=item.nodeid, call_s=call_s)
+    meter = item.config.stash[SESSION_KEY].meter
+    while True:
+        msg = st.channel.recv()
+        if msg["op"] != "round":
+            break
+        op, fields = _round(item, meter, int(msg.get("iterations") or 1))
+        st.channel.send(op, **fields)
+    return result
+
+
+def _round(item: pytest.Item, meter: Any, iterations: int) -> tuple[str, dict[str, Any]]:
+    """One measured round: ``iterations`` calls of the test in one meter window."""
+    key = f"{item.nodeid}#base-round"
+    start = time.time()
+    meter.begin(key)
+    try:
+        for _ in range(iterations):
+            item.runtest()
+    except Exception as exc:  # the base test failed in a round: the head must know why
+        meter.end(key)
+        return "error", {"message": f"{type(exc).__name__}: {exc}"[:500]}
+    m = meter.end(key)
+    return "measured", {
+        "energy_j": m.total_energy_j,
+        "duration_s": m.duration_s,
+        "method": m.overall_method,
+        "start_s": start,
+        "end_s": time.time(),
+    }

@@ -1,0 +1,62 @@
+"""The head/base protocol of ``--carbon-compare-ref``: JSON lines over a socket pair.
+
+The head (the user's pytest) drives; the base (a second pytest in a git worktree of REF,
+started with ``-p pytest_carbon.compare.serve``) answers. Messages, in order:
+
+* base -> head ``{"op": "collected", "nodeids": [...], "errors": [...]}``
+* head -> base ``{"op": "plan", "nodeids": [...]}``: the tests both sides have, in order.
+* for each planned test, head -> base ``{"op": "run", "nodeid": X}``; the base runs X's
+  setup and one call, then answers ``{"op": "ready", "call_s": s}`` (or, when X was
+  skipped or failed, ``{"op": "done", "ran": false, "outcome": ...}``);
+  head -> base ``{"op": "round", "iterations": k}`` -> base ``{"op": "measured",
+  "energy_j": e, "duration_s": d, "start_s": t0, "end_s": t1}`` (or ``{"op": "error"}``),
+  as often as the head asks; head -> base ``{"op": "end"}`` -> base runs the teardown,
+  then ``{"op": "done", "ran": true, "outcome": ...}``.
+* head -> base ``{"op": "quit"}``.
+
+The socket's number travels in :data:`FD_ENV`; the base inherits it (``pass_fds``).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from typing import Any
+
+#: Environment variable naming the base's end of the socket pair (a file descriptor).
+FD_ENV = "PYTEST_CARBON_COMPARE_FD"
+
+
+class ChannelClosed(ConnectionError):
+    """The other side went away (it exited, crashed or was interrupted)."""
+
+
+class Channel:
+    """One end of the socket pair, one JSON object per line."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self._reader = sock.makefile("rb")
+
+    def send(self, op: str, **fields: Any) -> None:
+        data = json.dumps({"op": op, **fields}, allow_nan=False, default=str) + "\n"
+        try:
+            self.sock.sendall(data.encode("utf-8"))
+        except OSError as exc:
+            raise ChannelClosed(f"cannot send {op!r}: {exc}") from None
+
+    def recv(self) -> dict[str, Any]:
+        try:
+            line = self._reader.readline()
+        except OSError as exc:
+            raise ChannelClosed(str(exc)) from None
+        if not line:
+            raise ChannelClosed("the other side closed the connection")
+        msg = json.loads(line)
+        if not isinstance(msg, dict) or "op" not in msg:
+            raise ChannelClosed(f"malformed message {line[:200]!r}")
+        return msg
+
+    def close(self) -> None:
+        self._reader.close()
+        self.sock.close()
