@@ -262,3 +262,22 @@ def test_not_a_git_repository_is_a_usage_error(tmp_path: Path) -> None:
 def test_compare_ref_needs_carbon_and_no_xdist(repo: Path) -> None:
     result = run_pytest(repo, "--carbon-compare-ref=HEAD")
     assert result.returncode == 4 and "needs --carbon" in result.stderr
+
+
+def test_the_worktree_is_removed_on_interrupt(repo: Path, tmp_path: Path) -> None:
+    # The head's test_work is interrupted (Ctrl-C) in its first measured round.
+    (repo / "test_work.py").write_text(
+        HEAD_TESTS.replace(
+            'spend("work", 3.0)',
+            'spend("work", 3.0)\n    CALLS.append(1)\n    if len(CALLS) == 2:\n'
+            "        raise KeyboardInterrupt",
+        )
+        + "\nCALLS = []\n"
+    )
+    result = run_pytest(
+        repo, "--carbon", "--carbon-compare-ref=HEAD", env={"CALL_LOG": str(tmp_path / "log")}
+    )
+    assert result.returncode == 2, result.stdout  # pytest's "interrupted"
+    assert "KeyboardInterrupt" in result.stdout
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+    assert (repo / ".git").is_dir() and not list((repo / ".git").glob("worktrees/*"))
