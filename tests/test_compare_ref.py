@@ -281,3 +281,12 @@ def test_the_worktree_is_removed_on_interrupt(repo: Path, tmp_path: Path) -> Non
     assert "KeyboardInterrupt" in result.stdout
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
     assert (repo / ".git").is_dir() and not list((repo / ".git").glob("worktrees/*"))
+
+
+def test_the_base_plugin_refuses_to_run_by_hand(tmp_path: Path) -> None:
+    (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
+    result = run_pytest(
+        tmp_path, "-p", "pytest_carbon.compare.serve", env={"PYTEST_CARBON_COMPARE_FD": ""}
+    )
+    assert result.returncode == 4
+    assert "base side of --carbon-compare-ref" in result.stderr
