@@ -236,6 +236,25 @@ def test_compare_ref_judges_each_common_test_interleaved(repo: Path, tmp_path: P
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
+def test_a_selection_applies_to_both_sides(repo: Path, tmp_path: Path) -> None:
+    result = run_pytest(
+        repo,
+        "--carbon",
+        "--carbon-compare-ref=HEAD",
+        "--carbon-json=out.json",
+        "-k",
+        "same or lighter",
+        env={"CALL_LOG": str(tmp_path / "log")},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    changes = by_test(json.loads((repo / "out.json").read_text())["comparison"])
+    # Deselected tests, here or in the base, are neither compared nor "missing".
+    assert {n: c["verdict"] for n, c in changes.items()} == {
+        "test_same": "no change",
+        "test_lighter": "improvement",
+    }
+
+
 def test_a_ref_that_does_not_resolve_is_a_usage_error(repo: Path) -> None:
     result = run_pytest(repo, "--carbon", "--carbon-compare-ref=no-such-branch")
     assert result.returncode == 4  # pytest's usage error

@@ -145,6 +145,8 @@ class HeadSide:
         self.base_only: list[str] = []
         self.head_only: list[str] = []
         self.base_errors: list[str] = []
+        self.deselected: set[str] = set()
+        self.self_measured: list[str] = []
         self.ready: dict[str, float] = {}
         self.ended: set[str] = set()
         self.changes: dict[str, MetricChange] = {}
@@ -188,11 +190,16 @@ class HeadSide:
         ours.settimeout(None)
         base = list(msg.get("nodeids") or [])
         self.base_errors = [str(e) for e in msg.get("errors") or []]
-        head = [item.nodeid for item in session.items]
-        base_set, head_set = set(base), set(head)
+        # Prompt items measure themselves against their reference: not re-run here.
+        self.self_measured = [
+            i.nodeid for i in session.items if getattr(i, "carbon_self_measured", False)
+        ]
+        head = [i.nodeid for i in session.items if i.nodeid not in self.self_measured]
+        base_set, head_set = set(base), set(head) | set(self.self_measured)
         self.common = [n for n in head if n in base_set]
         self.head_only = [n for n in head if n not in base_set]
-        self.base_only = [n for n in base if n not in head_set]
+        # Tests the head deselected (-k, -m, --deselect) are not "missing" from it.
+        self.base_only = [n for n in base if n not in head_set and n not in self.deselected]
         self.channel.send("plan", nodeids=self.common)
 
     def _command(self) -> tuple[list[str], Path]:
@@ -219,6 +226,11 @@ class HeadSide:
             f"--carbon-interval={s.carbon_interval}",
             "--carbon-idle=off",
         ]
+        # The same selection on both sides, so that deselected tests are not "missing".
+        option = self.config.option
+        for flag, value in (("-k", option.keyword), ("-m", option.markexpr)):
+            if value:
+                cmd += [flag, str(value)]
         inipath = self.config.inipath
         mapped_ini = self._map(Path(inipath)) if inipath else None
         if mapped_ini is not None and mapped_ini.is_file():
@@ -287,6 +299,9 @@ class HeadSide:
             self.cleanup()
         self.finish(session)
         return result
+
+    def pytest_deselected(self, items: list[pytest.Item]) -> None:
+        self.deselected.update(i.nodeid for i in items)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_runtest_protocol(
@@ -463,6 +478,11 @@ class HeadSide:
                 f"{len(self.base_only)} test(s) only in {self.ref}, not compared: "
                 + ", ".join(self.base_only[:5])
                 + (" ..." if len(self.base_only) > 5 else "")
+            )
+        if self.self_measured:
+            warnings.append(
+                f"{len(self.self_measured)} prompt item(s) not compared with {self.ref}: they "
+                "measure themselves against their reference"
             )
         for err in self.base_errors:
             warnings.append(f"collecting {self.ref} failed: {err}")
