@@ -216,8 +216,6 @@ class HeadSide:
             "pytest_carbon.compare.serve",
             "-p",
             "no:cacheprovider",
-            "-p",
-            "no:xdist",
             "-q",
             "--continue-on-collection-errors",
             f"--rootdir={self._map(Path(self.config.rootpath)) or self.tree}",
@@ -226,6 +224,8 @@ class HeadSide:
             f"--carbon-interval={s.carbon_interval}",
             "--carbon-idle=off",
         ]
+        # One process, one test at a time; "-n 0" also overrides an "addopts = -n auto".
+        cmd += ["-n", "0"] if self.config.pluginmanager.hasplugin("xdist") else ["-p", "no:xdist"]
         # The same selection on both sides, so that deselected tests are not "missing".
         option = self.config.option
         for flag, value in (("-k", option.keyword), ("-m", option.markexpr)):
