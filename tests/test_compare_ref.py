@@ -309,3 +309,15 @@ def test_the_base_plugin_refuses_to_run_by_hand(tmp_path: Path) -> None:
     )
     assert result.returncode == 4
     assert "base side of --carbon-compare-ref" in result.stderr
+
+
+def test_a_base_that_cannot_start_is_reported_with_its_output(repo: Path) -> None:
+    # REF's conftest is broken (fixed in the work tree): the base pytest cannot start.
+    (repo / "conftest.py").write_text("raise RuntimeError('broken in the base')\n")
+    git(repo, "commit", "-q", "-am", "broken conftest")
+    (repo / "conftest.py").write_text(CONFTEST)
+    result = run_pytest(repo, "--carbon", "--carbon-compare-ref=HEAD")
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "the base pytest did not start" in result.stderr
+    assert "broken in the base" in result.stderr
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
