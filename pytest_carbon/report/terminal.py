@@ -162,14 +162,15 @@ def terminal_summary(cs: Any, tr: Any) -> None:
         limit = None if verbose else cs.settings.carbon_top
         for line in table_lines(records, width=_width(tr), limit=limit):
             tr.write_line(line)
-        for line in extra_total_lines(compute(records)):
+        totals = compute(records)
+        for line in extra_total_lines(totals):
             tr.write_line(line)
         tr.write_line(METHOD_NOTE)
         if any(per_call_energy_j(r) is not None for r in records):
             tr.write_line(PER_CALL_NOTE)
-        line = equivalences_line(compute(records))
-        if line:
-            tr.write_line(line)
+        equivalent = equivalences_line(totals)
+        if equivalent:
+            tr.write_line(equivalent)
     if any(r.get("prompt") for r in records):
         from pytest_carbon.prompts.summary import model_summary, render_model_summary
 
