@@ -101,9 +101,9 @@ def test_the_unmeasured_record_is_a_dash_titled_not_measured() -> None:
     assert "0.0" not in re.findall(r'data-v="([^"]*)"', row)
     # Sums skip it: the totals card shows the sum of the measured records only.
     measured = [t["energy_j"] for t in prompt_report()["tests"] if t["energy_j"] is not None]
-    from pytest_carbon.report.html import fmt_energy
+    from pytest_carbon.report.format import energy
 
-    assert fmt_energy(sum(measured)) in page
+    assert energy(sum(measured)) in page
 
 
 def test_methods_are_shown_and_distinguished() -> None:

@@ -87,8 +87,9 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             energy = _per_call_energy_j(rec)
             if ok and energy is not None:
                 energies.append(energy)
-            ratio = prompt.get("reference_ratio") or {}
-            r = _num(ratio.get("energy")) if isinstance(ratio, dict) else None
+            ratio = prompt.get("reference_ratio")
+            # A float now; older records held {"energy": x, "duration": y}.
+            r = _num(ratio.get("energy") if isinstance(ratio, dict) else ratio)
             if r is not None:
                 ratios.append(r)
             gen = prompt.get("generation") or {}
