@@ -102,7 +102,7 @@ def test_comparison_renders_a_table_of_the_largest_changes() -> None:
         "| `t.py::test_a`",
         "| `t.py::test_b`",
     ]
-    assert "+200.0%" in rows[0] and "❌ energy > 10%" in rows[0]
+    assert "+200%" in rows[0] and "❌ energy > 10%" in rows[0]
     assert "+30.0%" in rows[1]
     assert "within noise" in rows[2]
     # Every row has the header's number of cells: the pipe in the id did not split it.

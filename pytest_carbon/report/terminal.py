@@ -52,8 +52,19 @@ def table_lines(
         widest = max(len(rowinfo.ratio_text(r, compact=True)) for r in records)
         cols.append(("vs ref", max(widest, 8)))
     cols.append((energy_head, max(9, len(energy_head))))
+    # What a narrow terminal drops first: the per-component split, then EDP (the JSON,
+    # HTML and -v on a wider terminal keep them).
+    optional = list(comps)
+    fixed = sum(w + 1 for _, w in cols) + 11 + 11 + 10 + 11 * (len(comps) + 1)
+    while optional and fixed > width - 24:
+        optional.pop()
+        fixed -= 10
+    show_edp = fixed <= width - 24 or not per_call
+    if not show_edp:
+        fixed -= 11
+    comps = optional
     cols += [(c, 9) for c in comps]
-    cols += [("method", 10), ("EDP", 10), ("CO2e", 10), ("time", 9)]
+    cols += [("method", 10)] + ([("EDP", 10)] if show_edp else []) + [("CO2e", 10), ("time", 9)]
     widths = [w for _, w in cols]
     label = t.label()
     name_w = max(width - sum(w + 1 for w in widths), 24, len(label))
@@ -72,19 +83,17 @@ def table_lines(
         cells.append(fmt.energy(r.get("energy_j")))
         comp_values = r.get("components") or {}
         cells += [fmt.energy(comp_values.get(c)) if measured else fmt.NOT_MEASURED for c in comps]
-        cells += [
-            r.get("method") or "not meas.",
-            fmt.si(r.get("edp_js"), "J·s"),
-            fmt.carbon(r.get("gco2e_g")),
-            fmt.duration(r.get("duration_s")),
-        ]
+        cells.append(r.get("method") or "not meas.")
+        cells += [fmt.si(r.get("edp_js"), "J·s")] if show_edp else []
+        cells += [fmt.carbon(r.get("gco2e_g")), fmt.duration(r.get("duration_s"))]
         lines.append(_row(rowinfo.shorten(str(r.get("nodeid", "")), name_w), cells, widths, name_w))
     if limit is not None and len(ordered) > limit:
         lines.append(f"... {len(ordered) - limit} more (use -v or --carbon-top=N to see them)")
     cells = [""] * (int(per_call) + int(ratio))
     cells.append(fmt.energy(t.energy_j))
     cells += [fmt.energy(t.components.get(c)) for c in comps]
-    cells += [t.method, "", fmt.carbon(t.gco2e_g), fmt.duration(t.duration_s)]
+    cells += [t.method] + ([""] if show_edp else [])
+    cells += [fmt.carbon(t.gco2e_g), fmt.duration(t.duration_s)]
     lines += [rule, _row(label, cells, widths, name_w)]
     return lines
 

@@ -115,7 +115,7 @@ def _totals_card(t: Totals) -> str:
         or NOT_MEASURED
     )
     energy = t.energy_j
-    kwh = f" ({fmt.plain(energy / J_PER_KWH)} kWh)" if energy is not None else ""
+    kwh = f" ({fmt.si(energy / J_PER_KWH * 1000, 'Wh')})" if energy is not None else ""
     rounds = f" over {t.rounds} rounds" if t.rounds else ""
     items = [
         ("energy", f'<span class="big">{fmt.energy(energy)}</span>{kwh}{rounds}'),
@@ -134,8 +134,7 @@ def _totals_card(t: Totals) -> str:
         items.append(
             (
                 "windows",
-                f"{t.windows} per-call item(s): their energy is a measuring window that "
-                "repeats one call; the tables lead with the energy of one call",
+                f"{t.windows} per-call item(s): energy = the measuring window",
             )
         )
     if t.phases:

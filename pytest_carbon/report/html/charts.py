@@ -69,6 +69,14 @@ class _Charts:
         self.Canvas = FigureCanvasSVG
         self.Patch = Patch
 
+    def si_axis(self, axis: Any, unit: str) -> None:
+        """Tick labels with SI prefixes (``100 µJ``), as every number of the page: never
+        ``1e-4`` or ``0.00002``."""
+        from matplotlib.ticker import EngFormatter, NullFormatter
+
+        axis.set_major_formatter(EngFormatter(unit=unit, sep=" "))
+        axis.set_minor_formatter(NullFormatter())
+
     def figure(self, width_in: float, height_in: float) -> Any:
         return self.Figure(figsize=(width_in, height_in), layout="constrained")
 
@@ -212,6 +220,7 @@ class _Charts:
             ax.legend(loc="lower right", fontsize=9)
         ax.set_ylim(-5, 108)
         ax.set_xlabel("median energy of one call of a correct answer (J)")
+        self.si_axis(ax.xaxis, "J")
         ax.set_ylabel("pass rate (%)")
         ax.set_title("Pass rate vs energy per model (up and left is better)")
         return self.svg(
@@ -279,6 +288,7 @@ class _Charts:
         ax.set_ylim(len(data) - 0.5, -0.5)  # inverted, and room for rows drawn as text only
         ax.margins(x=0.3)
         ax.set_xlabel("carbon (gCO2e)")
+        self.si_axis(ax.xaxis, "g")
         ax.set_title("Generation (LLM call) vs execution (measured run) per model")
         ax.legend(
             handles=[
@@ -344,6 +354,7 @@ class _Charts:
         ax.invert_yaxis()
         ax.margins(x=0.45)
         ax.set_xlabel("energy of one call (J), median of the calls measured")
+        self.si_axis(ax.xaxis, "J")
         ax.set_title(f"Energy per call: the {len(top)} largest of {len(rows)}")
         if len(models) > 1:
             ax.legend(

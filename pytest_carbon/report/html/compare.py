@@ -109,41 +109,57 @@ def _comparison_section(comparison: Mapping[str, Any]) -> str:
         order = _STATUS_ORDER.index(status) if status in _STATUS_ORDER else len(_STATUS_ORDER)
         return order, -abs(num(c.get("change")) or 0.0)
 
-    rows = []
+    notable: list[str] = []
+    quiet: list[str] = []
     for c in sorted(changes, key=rank):
         status = str(c.get("status") or "")
         cls = {"regression": "bad", "improvement": "good"}.get(status, "")
         change = num(c.get("change"))
-        rows.append(
+        detail = str(c.get("detail") or "")
+        title = f' title="{_esc(detail)}"' if detail else ""
+        unit = _UNITS.get(str(c.get("metric")), "")
+        row = (
             f'<tr><th scope="row" data-v="{_esc(c.get("nodeid"))}">{_esc(c.get("nodeid"))}</th>'
             + _cell(c.get("metric"), "text")
-            + _cell(c.get("base"), unit=_UNITS.get(str(c.get("metric")), ""))
-            + _cell(c.get("current"), unit=_UNITS.get(str(c.get("metric")), ""))
+            + _cell(c.get("base"), unit=unit)
+            + _cell(c.get("current"), unit=unit)
             + _cell(change * 100 if change is not None else None)
-            + f'<td data-v="{_esc(status)}" class="{cls}">'
+            + f'<td data-v="{_esc(status)}" class="{cls}"{title}>'
             + f"{_esc(status) or NOT_MEASURED}{' (fails the run)' if c.get('failing') else ''}"
             + "</td>"
             + _cell(c.get("method"), "text")
             + _cell(c.get("p_value"))
-            + _cell(c.get("detail"), "text")
             + "</tr>"
         )
-    if rows:
+        (quiet if status == "noise" else notable).append(row)
+    head = (
+        "<thead><tr>"
+        + _th("test")
+        + _th("metric")
+        + _th("baseline (median of rounds)", "num")
+        + _th("this run (median of rounds)", "num")
+        + _th("change (%)", "num")
+        + _th("status", title="hover a status for how it was decided")
+        + _th("statistical test")
+        + _th("p-value", "num")
+        + "</tr></thead>"
+    )
+    if notable:
         parts.append(
             '<h3>Per test</h3><div class="tablewrap"><table class="sortable" id="changes">'
-            "<thead><tr>"
-            + _th("test")
-            + _th("metric")
-            + _th("baseline (median)", "num")
-            + _th("this run (median)", "num")
-            + _th("change (%)", "num")
-            + _th("status")
-            + _th("statistical test")
-            + _th("p-value", "num")
-            + _th("detail")
-            + f"</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
+            + head
+            + f"<tbody>{''.join(notable)}</tbody></table></div>"
         )
-    else:
+    if quiet:
+        # Within the noise: counted, and listed only on request (as in the terminal).
+        table_id = "noise" if notable else "changes"
+        parts.append(
+            f"<details><summary>{len(quiet)} change(s) within the noise</summary>"
+            f'<div class="tablewrap"><table class="sortable" id="{table_id}">'
+            + head
+            + f"<tbody>{''.join(quiet)}</tbody></table></div></details>"
+        )
+    if not notable and not quiet:
         parts.append('<p class="note">No test in common with the baseline.</p>')
     warns = [w for w in comparison.get("warnings") or [] if w]
     if warns:
