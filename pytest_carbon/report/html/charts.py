@@ -362,7 +362,8 @@ class _Charts:
                     self.Patch(facecolor=colour[m], edgecolor=PALETTE["text"], label=m)
                     for m in models
                 ],
-                loc="lower right",
+                loc="upper left",
+                bbox_to_anchor=(1.0, 1.0),
                 fontsize=9,
                 title="model",
                 title_fontsize=9,

@@ -127,7 +127,9 @@ def _cell(value: Any, kind: str = "num", title: str | None = None, unit: str = "
                 f'<td class="num null" data-v="" title="{_NOT_MEASURED_TITLE}">{NOT_MEASURED}</td>'
             )
         t = f' title="{_esc(title)}"' if title else ""
-        if unit == "gCO2e":
+        if unit == "×":
+            text = fmt.ratio(v)
+        elif unit == "gCO2e":
             text = fmt.carbon(v)
         elif unit == "s":
             text = fmt.duration(v)

@@ -147,7 +147,7 @@ def _model_table(rows: Sequence[Mapping[str, Any]]) -> str:
             "<tr>"
             f'<th scope="row" data-v="{_esc(r.get("model"))}">{_esc(r.get("model"))}</th>'
             + _cell(r.get("median_energy_j"), unit="J")
-            + _cell(r.get("median_ratio_energy"), title="median over the model's items")
+            + _cell(r.get("median_ratio_energy"), title="median over the model's items", unit="×")
             + _cell(r.get("items"))
             + _cell(r.get("correct"))
             + _cell(pr * 100 if pr is not None else None)
