@@ -84,7 +84,7 @@ def _components_text(records: Sequence[Mapping[str, Any]]) -> str:
         for comp, value in _components(r).items():
             sums[comp] = sums.get(comp, 0.0) + value
             methods.setdefault(comp, set()).add(
-                str(comp_methods.get(comp) or r.get("method") or "estimated")
+                str(comp_methods.get(comp) or r.get("method") or "unknown")
             )
     return "; ".join(
         f"{comp} {fmt.energy(v)} ({', '.join(sorted(methods[comp]))})" for comp, v in sums.items()

@@ -56,7 +56,7 @@ def table_lines(
     # HTML and -v on a wider terminal keep them).
     optional = list(comps)
     fixed = sum(w + 1 for _, w in cols) + 11 + 11 + 10 + 11 * (len(comps) + 1)
-    while optional and fixed > width - 24:
+    while (per_call or ratio) and optional and fixed > width - 24:
         optional.pop()
         fixed -= 10
     show_edp = fixed <= width - 24 or not per_call

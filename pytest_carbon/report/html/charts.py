@@ -124,7 +124,7 @@ class _Charts:
                 value = comps.get(comp)
                 if not value:
                     continue
-                method = str(methods.get(comp) or rec.get("method") or "estimated")
+                method = str(methods.get(comp) or rec.get("method") or "unknown")
                 used_methods.add(method)
                 ax.barh(
                     y,
@@ -141,7 +141,7 @@ class _Charts:
             ax.text(
                 max(left, total),
                 y,
-                f"  {fmt.energy(total)} · {rec.get('method') or 'estimated'}",
+                f"  {fmt.energy(total)} · {rec.get('method') or 'unknown'}",
                 va="center",
                 fontsize=9,
                 parse_math=False,
@@ -333,7 +333,7 @@ class _Charts:
                 y,
                 value,
                 color=colour[model],
-                hatch=METHOD_HATCH.get(str(rec.get("method") or "estimated"), "++"),
+                hatch=METHOD_HATCH.get(str(rec.get("method") or "unknown"), "++"),
                 edgecolor=PALETTE["text"],
                 linewidth=0.4,
                 height=0.7,
@@ -343,7 +343,7 @@ class _Charts:
             ax.text(
                 value,
                 y,
-                f"  {fmt.energy(value)} · {rec.get('method') or 'estimated'}{extra}",
+                f"  {fmt.energy(value)} · {rec.get('method') or 'unknown'}{extra}",
                 va="center",
                 fontsize=9,
                 parse_math=False,
@@ -474,7 +474,7 @@ class _Charts:
                     ys,
                     color=_component_color(comp, order),
                     linewidth=1.4,
-                    label=f"{comp} ({methods.get(comp) or rec.get('method') or 'estimated'})",
+                    label=f"{comp} ({methods.get(comp) or rec.get('method') or 'unknown'})",
                 )
             ax.set_title(_plain(str(rec.get("nodeid", "")), 90), fontsize=10, loc="left")
             ax.set_ylabel("power (W)")
