@@ -339,7 +339,7 @@ class _Charts:
                 height=0.7,
             )
             ratio = rowinfo.ratio_text(rec, compact=True)
-            extra = f" · {ratio} the reference" if ratio != fmt.NOT_MEASURED else ""
+            extra = f" · {ratio} vs reference" if ratio != fmt.NOT_MEASURED else ""
             ax.text(
                 value,
                 y,
@@ -357,13 +357,14 @@ class _Charts:
         self.si_axis(ax.xaxis, "J")
         ax.set_title(f"Energy per call: the {len(top)} largest of {len(rows)}")
         if len(models) > 1:
-            ax.legend(
+            # Below the axes: inside, it would cover the labels written after the bars.
+            fig.legend(
                 handles=[
                     self.Patch(facecolor=colour[m], edgecolor=PALETTE["text"], label=m)
                     for m in models
                 ],
-                loc="upper left",
-                bbox_to_anchor=(1.0, 1.0),
+                loc="outside lower center",
+                ncols=min(len(models), 6),
                 fontsize=9,
                 title="model",
                 title_fontsize=9,
