@@ -162,3 +162,28 @@ def test_last_line_names_the_energy_regression(pytester: pytest.Pytester) -> Non
     # Without the failing threshold nothing fails and the line names no regression.
     shown = pytester.runpytest_subprocess(*common, f"--carbon-compare={base}")
     assert shown.ret == 0 and "regression in" not in shown.stdout.lines[-1]
+
+
+def test_embodied_water_and_phases_lines() -> None:
+    from pytest_carbon.report.terminal import extra_total_lines
+    from pytest_carbon.report.totals import compute
+
+    records = [rec("t.py::a", 2.0), rec("t.py::b", 1.0), rec("t.py::c", None)]
+    records[0]["embodied_gco2e_g"] = 0.003
+    records[0]["water_l"] = 1.5e-6
+    records[0]["phases"] = {
+        "load": {"energy_j": 0.25, "gco2e_g": 2e-5, "duration_s": 0.01, "method": "estimated"},
+        "call": {"energy_j": 2.0, "gco2e_g": 2e-4, "duration_s": 0.1, "method": "estimated"},
+    }
+    t = compute(records)
+    assert (t.tests, t.measured, t.energy_j) == (3, 2, 3.0)
+    lines = extra_total_lines(t)
+    assert lines[0] == "embodied: 3.00 mgCO2e (10.0x the operational figure)"
+    assert lines[1] == "water: 1.50 µL"
+    assert lines[2] == "phases (carbon.measure): load 250 mJ, 20.0 µgCO2e (1 test)"
+    # Nothing measured: no false zero, and a method of "unknown", not "estimated".
+    none = compute([rec("t.py::x", None)])
+    assert none.energy_j is None and extra_total_lines(none) == []
+    odd = rec("t.py::y", 1.0)
+    odd["method"] = None
+    assert compute([odd]).methods == {"unknown": 1}
