@@ -26,10 +26,7 @@ from pytest_carbon.compare.baseline import (
     load_report,
     write_json_atomic,
 )
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+from pytest_carbon.report.format import num
 
 
 def _machines_of(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -96,7 +93,7 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     started = [str(r["started"]) for r in runs if r.get("started")]
     finished = [str(r["finished"]) for r in runs if r.get("finished")]
-    durations = [v for v in (_num(r.get("duration_s")) for r in runs) if v is not None]
+    durations = [v for v in (num(r.get("duration_s")) for r in runs) if v is not None]
     machine_list = list(machines.values())
     if len(machine_list) == 1:
         only = machine_list[0]
