@@ -16,11 +16,11 @@ from pytest_carbon.report import rows as rowinfo
 from pytest_carbon.report.totals import Totals, compute, per_call_energy_j
 
 
-def fmt_value(value: Any, metric: str) -> str:
+def _metric_text(value: Any, metric: str) -> str:
     return "-" if value is None else fmt.metric(value, metric)
 
 
-def fmt_change(change: Any) -> str:
+def _change_text(change: Any) -> str:
     return "n/a" if change is None else fmt.change(change)
 
 
@@ -145,8 +145,8 @@ def _changes_section(comparison: Comparison) -> list[str]:
         for metric, (b, c) in comparison.totals.items():
             change = None if b == 0 else c / b - 1
             lines.append(
-                f"| {metric} | {fmt_value(b, metric)} | {fmt_value(c, metric)} | "
-                f"{fmt_change(change)} |"
+                f"| {metric} | {_metric_text(b, metric)} | {_metric_text(c, metric)} | "
+                f"{_change_text(change)} |"
             )
     by_test = comparison.by_test()
 
@@ -174,11 +174,13 @@ def _changes_section(comparison: Comparison) -> list[str]:
             e = per.get("energy")
             d, g = per.get("duration"), per.get("gco2e")
             energy = (
-                f"{fmt_value(e.base, 'energy')} → {fmt_value(e.current, 'energy')}" if e else ""
+                f"{_metric_text(e.base, 'energy')} → {_metric_text(e.current, 'energy')}"
+                if e
+                else ""
             )
             lines.append(
-                f"| {_code(nodeid)} | {energy} | {fmt_change(e.change) if e else ''} | "
-                f"{fmt_change(d.change) if d else ''} | {fmt_change(g.change) if g else ''} | "
+                f"| {_code(nodeid)} | {energy} | {_change_text(e.change) if e else ''} | "
+                f"{_change_text(d.change) if d else ''} | {_change_text(g.change) if g else ''} | "
                 f"{_cell(_verdict(per))} |"
             )
     others = [
