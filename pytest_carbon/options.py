@@ -90,8 +90,22 @@ def parse_country(value: str) -> str:
     if not re.fullmatch(r"[A-Z]{3}", v):
         raise argparse.ArgumentTypeError(
             f"expected an ISO 3166-1 alpha-3 country code such as FRA or USA, got {value!r}"
+            + _country_hint(value)
         )
     return v
+
+
+def _country_hint(value: str) -> str:
+    """ " Did you mean: FRA (France)?" from codecarbon's country table (error path only,
+    the same words as ``pytest-carbon measure --country``)."""
+    try:
+        from pytest_carbon.carbon.accounting import _MIX_FILE, _country_error, _load
+
+        text = str(_country_error(value, _load(_MIX_FILE)))
+    except (ImportError, OSError, ValueError, KeyError):  # a courtesy: never hide the error
+        return ""
+    _, found, hint = text.partition(" Did you mean:")
+    return f". Did you mean:{hint}" if found else ""
 
 
 _COMPARE_FAIL = re.compile(

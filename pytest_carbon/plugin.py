@@ -44,6 +44,8 @@ def pytest_configure(config: pytest.Config) -> None:
             cs.check_accounting()
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-carbon: {exc}") from None
+    if cs.role != "worker":
+        _check_startup(settings)
     config.pluginmanager.register(_RecordCollector(cs), "pytest-carbon-records")
     if settings.carbon_compare_ref and cs.role != "worker":
         from pytest_carbon.compare.ref import register
@@ -51,6 +53,17 @@ def pytest_configure(config: pytest.Config) -> None:
         register(config, cs)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(cs), "pytest-carbon-xdist")
+
+
+def _check_startup(settings: Any) -> None:
+    from pytest_carbon.startup import missing_baseline, unreadable_sensors
+
+    problems = [missing_baseline(settings)]
+    if settings.enabled:
+        problems.append(unreadable_sensors(settings))
+    for problem in problems:
+        if problem:
+            raise pytest.UsageError(f"pytest-carbon: {problem}")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

@@ -375,10 +375,10 @@ def test_equivalences_scale_with_carbon_and_energy() -> None:
     gco2e_g = 10 * CAR_G_CO2_PER_KM
     energy_j = 3 * LED_BULB_W * 3600
     items = {e["unit"]: e for e in equivalences(gco2e_g, energy_j)}
-    assert items["km"]["value"] == pytest.approx(10.0)
+    assert items["m"]["value"] == pytest.approx(10_000.0)
     assert items["charges"]["value"] == pytest.approx(gco2e_g / 8.22)
     assert items["months"]["value"] == pytest.approx(gco2e_g * 12 / 11_000)
-    assert items["hours"]["value"] == pytest.approx(3.0)
+    assert items["s"]["value"] == pytest.approx(3 * 3600.0)
     assert items["searches"]["value"] == pytest.approx(energy_j / 1080.0)
     for e in items.values():
         assert e["source"] and e["label"] and e["basis"] in ("gco2e", "energy")

@@ -11,7 +11,8 @@ import pytest
 from test_frame import cli_report, prompt_report, record, report
 
 from pytest_carbon.report.card import main, render_card
-from pytest_carbon.report.html import fmt_carbon, fmt_energy
+from pytest_carbon.report.format import carbon as fmt_carbon
+from pytest_carbon.report.format import energy as fmt_energy
 
 
 def table_rows(card: str) -> dict[str, str]:

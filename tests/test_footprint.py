@@ -182,5 +182,5 @@ def test_render_fits_100_columns_even_with_long_names() -> None:
     lines = render_model_summary(rows)
     assert lines[0].startswith("model")
     assert all(len(line) <= 100 for line in lines)
-    assert "3 mJ" in lines[1] and "1.20x" in lines[1]
+    assert "3.00 mJ" in lines[1] and "1.20×" in lines[1]
     assert render_model_summary([]) == []

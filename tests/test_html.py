@@ -23,6 +23,7 @@ from typing import Any
 
 import pytest
 from browser import SKIP_REASON, Browser, PageServer, chromium_path
+from report_samples import two_model_report
 from test_frame import cli_report, prompt_report, record, report
 
 from pytest_carbon.report.html import PALETTE, TEXT_PAIRS, render_html, write_html
@@ -101,9 +102,9 @@ def test_the_unmeasured_record_is_a_dash_titled_not_measured() -> None:
     assert "0.0" not in re.findall(r'data-v="([^"]*)"', row)
     # Sums skip it: the totals card shows the sum of the measured records only.
     measured = [t["energy_j"] for t in prompt_report()["tests"] if t["energy_j"] is not None]
-    from pytest_carbon.report.html import fmt_energy
+    from pytest_carbon.report.format import energy
 
-    assert fmt_energy(sum(measured)) in page
+    assert energy(sum(measured)) in page
 
 
 def test_methods_are_shown_and_distinguished() -> None:
@@ -293,12 +294,12 @@ def test_prompt_report_in_headless_chromium(tmp_path: Path, pytestconfig: pytest
         overflow = page.evaluate(
             "document.documentElement.scrollWidth - document.documentElement.clientWidth"
         )
-        # Click "energy (J)" in the records table twice: ascending, then descending.
+        # Click "energy" in the records table twice: ascending, then descending.
         sort_js = (
             "(function () {"
             " var t = document.getElementById('records');"
             " var heads = Array.from(t.tHead.rows[0].cells);"
-            " var col = heads.findIndex(function (h) { return h.textContent === 'energy (J)'; });"
+            " var col = heads.findIndex(function (h) { return h.textContent === 'energy'; });"
             " heads[col].querySelector('button').click();"
             " return Array.from(t.tBodies[0].rows).map(function (r) {"
             "   return r.cells[col].getAttribute('data-v'); }); })()"
@@ -361,6 +362,155 @@ def test_real_prompt_suite_report_in_headless_chromium(pytester: pytest.Pytester
         errors = page.console_errors()
         requested = page.requests()
     assert ready == "1" and model == "reference"
-    assert {"chart-energy-per-test", "chart-frontier", "chart-reference-ratio"} <= set(ids)
+    # A prompt item leads with its energy per call; one model draws no one-dot frontier.
+    assert {"chart-energy-per-call", "chart-reference-ratio"} <= set(ids)
+    assert "chart-frontier" not in ids
     assert errors == []
     assert requested == [server.url("/r.html")]
+
+
+# ------------------------------------------------------------ what a reader sees first
+
+
+def records_rows(page: str) -> list[str]:
+    table = page[page.index('id="records"') :]
+    table = table[table.index("<tbody>") : table.index("</tbody>")]
+    return table.split("<tr>")[1:]
+
+
+def test_prompt_items_lead_with_energy_per_call_and_the_ratio() -> None:
+    page = render_html(two_model_report())
+    doc = parse(page)
+    assert "chart-energy-per-call" in {a.get("id") for a in doc.find("svg")}
+    # Windows (~2 J each) are not what ranks prompt items: no per-test chart for them.
+    assert "chart-energy-per-test" not in {a.get("id") for a in doc.find("svg")}
+    head = page[page.index('id="records"') :]
+    head = head[: head.index("</thead>")]
+    labels = re.findall(r'<button type="button">([^<]*)</button>', head)
+    assert labels[3:6] == [
+        "energy per call",
+        "ratio to reference",
+        "energy (window for per-call rows)",
+    ]
+    rows = records_rows(page)
+    assert "merge_intervals[variant_naive-0]" in rows[0]
+    assert "merge_intervals[reference-0]" in rows[-1]  # 0.5 mJ: the cheapest call
+    assert "800× [768–832]" in rows[0] and "costlier than the reference" in rows[0]
+    max_sum = next(r for r in rows if "max_sum[variant_naive-0]" in r)
+    assert "indistinguishable from the reference" in max_sum
+    assert "400 mJ" in rows[0] and "e-0" not in page.split("<svg")[0]
+    # The model table leads with energy per call too, and says 6 window totals.
+    models = page[page.index('id="models"') :]
+    assert re.findall(r'<button type="button">([^<]*)</button>', models)[1] == "energy per call"
+    assert "Total (6 measured, 6 window totals)" in page
+
+
+def test_one_model_draws_no_lone_dot_and_no_flat_box() -> None:
+    rep = two_model_report()
+    rep["tests"] = [t for t in rep["tests"] if t["prompt"]["model"] == "variant:naive"]
+    page = render_html(rep)
+    ids = {a.get("id") for a in parse(page).find("svg")}
+    assert "chart-frontier" not in ids
+    ratio = page[page.index('id="chart-reference-ratio"') :]
+    ratio = ratio[: ratio.index("</svg>")]
+    # One point per task, on a task axis; no box (fewer than 5 points a group).
+    assert "task (variant:naive)" in ratio and "merge_intervals" in ratio
+    assert "One model: no pass-rate chart" in page
+
+
+def test_comparison_opens_with_a_pass_or_fail_banner() -> None:
+    from pytest_carbon.compare.baseline import compare, parse_fail_spec
+
+    base = cli_report()
+    current = copy.deepcopy(base)
+    big = current["tests"][0]
+    big["samples"]["energy_j"] = [big["energy_j"] * 3]
+    big["energy_j"] *= 3
+    failing = compare(base, current, [parse_fail_spec("energy:10%")])
+    assert failing.failures
+    page = render_html(current, failing)
+    banner = page[page.index('class="banner') :]
+    assert banner.index("FAIL") < 60 and "1 energy regression" in banner[:200]
+    # The banner comes before the summary cards: the verdict opens the page.
+    assert page.index('class="banner') < page.index('aria-label="summary"')
+    assert "this run</dt><dd>this run" not in page
+    passing = render_html(base, compare(base, copy.deepcopy(base), [parse_fail_spec("energy:10%")]))
+    assert 'class="banner pass"' in passing and "no regression beyond energy:10%" in passing
+    neutral = render_html(base, compare(base, copy.deepcopy(base)))
+    assert 'class="banner info"' in neutral
+
+
+def test_embodied_water_and_phases_are_beside_the_totals() -> None:
+    rep = cli_report()
+    for t in rep["tests"]:
+        if t["energy_j"] is not None:
+            t["embodied_gco2e_g"] = 0.015
+            t["water_l"] = 0.0004
+    rep["tests"][0]["phases"] = {
+        "load": {"energy_j": 1.5, "gco2e_g": 0.0002, "duration_s": 0.1, "method": "measured"},
+        "call": {"energy_j": 9.0, "gco2e_g": 0.001, "duration_s": 1.0, "method": "measured"},
+    }
+    page = render_html(rep)
+    card = page[page.index('aria-label="totals"') :]
+    card = card[: card.index("</section>")]
+    assert "<dt>embodied</dt><dd>60.0 mgCO2e" in card and "<dt>water</dt><dd>1.60 mL" in card
+    assert "<code>load</code> 1.50 J" in card
+    assert "<code>call</code>" not in card  # the runner's whole-call phase is not a block
+
+
+def test_outcome_words_render_from_one_table() -> None:
+    recs = [
+        record(f"t.py::test_{word}", cpu_j=1.0, outcome=word)
+        for word in ("passed", "failed", "error", "xfailed", "xpassed", "skipped", "rerun")
+    ]
+    page = render_html(report(recs))
+    assert 'class="good">passed<' in page and 'class="bad">error<' in page
+    assert "xfailed (expected failure)" in page and "xpassed (unexpected pass)" in page
+    assert 'class="other">rerun<' in page
+
+
+def _shoot(page_html: str, tmp_path: Path, name: str, pytestconfig: pytest.Config) -> Any:
+    with PageServer({"/r.html": page_html.encode("utf-8")}) as server, Browser(tmp_path) as b:
+        page = b.open(server.url("/r.html"))
+        found = page.evaluate(
+            "({ready: document.body.getAttribute('data-ready'),"
+            " banner: (document.querySelector('.banner') || {}).textContent || '',"
+            " first: document.querySelector('#records tbody th').textContent,"
+            " charts: Array.from(document.querySelectorAll('figure svg'), s => s.id),"
+            " overflow: document.documentElement.scrollWidth"
+            "   - document.documentElement.clientWidth})"
+        )
+        shot = page.screenshot(tmp_path / f"{name}.png")
+        errors = page.console_errors()
+        requested = page.requests()
+    assert errors == [] and requested == [server.url("/r.html")]
+    assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
+    if os.environ.get("PYTEST_CARBON_SCREENSHOT"):
+        dest = pytestconfig.rootpath / ".carbon" / f"html-{name}.png"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(shot, dest)
+    return found
+
+
+@pytest.mark.skipif(chromium_path() is None, reason=SKIP_REASON)
+def test_two_model_report_in_headless_chromium(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    found = _shoot(render_html(two_model_report()), tmp_path, "two-models", pytestconfig)
+    assert found["ready"] == "1" and found["overflow"] <= 0
+    assert found["first"].endswith("merge_intervals[variant_naive-0]")
+    assert {"chart-energy-per-call", "chart-frontier", "chart-reference-ratio"} <= set(
+        found["charts"]
+    )
+
+
+@pytest.mark.skipif(chromium_path() is None, reason=SKIP_REASON)
+def test_compare_report_in_headless_chromium(tmp_path: Path, pytestconfig: pytest.Config) -> None:
+    from pytest_carbon.compare.baseline import compare, parse_fail_spec
+
+    base = cli_report()
+    current = copy.deepcopy(base)
+    current["tests"][1]["samples"]["energy_j"] = [current["tests"][1]["energy_j"] * 3]
+    current["tests"][1]["energy_j"] *= 3
+    comparison = compare(base, current, [parse_fail_spec("energy:10%")])
+    found = _shoot(render_html(current, comparison), tmp_path, "compare", pytestconfig)
+    assert found["ready"] == "1" and found["overflow"] <= 0
+    assert found["banner"].startswith("FAIL") and "1 energy regression" in found["banner"]

@@ -98,7 +98,7 @@ def test_humaneval_round_trip_all_164_pass_with_the_reference(humaneval_dir: Pat
     for path, task in zip(files, tasks, strict=True):
         assert task["id"] == path.stem and task["tests"], path
         assert set(task) <= {
-            "id", "source", "prompt", "entry_point", "reference", "tests", "check",
+            "schema", "id", "source", "prompt", "entry_point", "reference", "tests", "check",
             "workload", "timeout_s",
         }  # fmt: skip
     results = _run_batches(tasks)

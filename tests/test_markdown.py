@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pytest_carbon.compare.baseline import compare, parse_fail_spec
@@ -102,7 +103,7 @@ def test_comparison_renders_a_table_of_the_largest_changes() -> None:
         "| `t.py::test_a`",
         "| `t.py::test_b`",
     ]
-    assert "+200.0%" in rows[0] and "❌ energy > 10%" in rows[0]
+    assert "+200%" in rows[0] and "❌ energy > 10%" in rows[0]
     assert "+30.0%" in rows[1]
     assert "inconclusive" in rows[2]  # no stored history: "no change" cannot be claimed
     # Every row has the header's number of cells: the pipe in the id did not split it.
@@ -132,3 +133,35 @@ def test_chosen_grid_is_shown_without_the_default_note() -> None:
     text = render_markdown(rep([rec("t.py::a", [1.0])], default_intensity=False))
     assert "475 gCO2e/kWh (FRA)" in text
     assert "default world average" not in text
+
+
+def test_prompt_suite_leads_with_energy_per_call_and_has_the_model_summary() -> None:
+    from report_samples import two_model_report
+
+    text = render_markdown(two_model_report())
+    assert "### Top tests by energy per call" in text
+    rows = table_rows(text, "| Test | Energy per call | vs reference | Energy (window)")
+    assert [r.split("`")[1].split("::")[1] for r in rows[:2]] == [
+        "merge_intervals[variant_naive-0]",
+        "window_sum[variant_naive-0]",
+    ]
+    assert "| 400 mJ | 800× [768–832] | 2.40 J |" in rows[0]
+    assert "≈1" in next(r for r in rows if "max_sum[variant_naive-0]" in r)
+    models = table_rows(text, "| Model | Energy per call")
+    assert models[0].startswith("| `reference` | 2.00 mJ | 1.00× | 100% (3/3)")
+    assert models[1].startswith("| `variant:naive` | 120 mJ | 12.0× |")
+    assert not re.search(r"\d[eE][-+]\d", text)  # no scientific notation
+
+
+def test_embodied_water_phases_and_rounds_are_beside_the_totals() -> None:
+    records = [rec("t.py::a", [1.0, 1.1, 0.9]), rec("t.py::b", [2.0, 2.0, 2.2])]
+    for r in records:
+        r["embodied_gco2e_g"] = 0.5
+        r["water_l"] = 0.002
+    records[0]["phases"] = {"load": {"energy_j": 0.4, "gco2e_g": 5e-5, "method": "estimated"}}
+    text = render_markdown(rep(records))
+    assert "| Embodied | 1.00 gCO2e (manufacturing share" in text
+    assert "| Water | 4.00 mL |" in text
+    assert "| Phases (carbon.measure) | `load` 400 mJ, 50.0 µgCO2e |" in text
+    assert "(3 rounds)" in text.splitlines()[2]
+    assert "| Test | Energy (3 rounds) | Duration |" in text

@@ -179,3 +179,28 @@ def test_cli_merge_writes_the_report_and_exit_codes(tmp_path: Path) -> None:
     wrong.write_text(json.dumps({"schema": "pytest-carbon/report/7", "tests": []}))
     assert cli("merge", tmp_path / "y.json", wrong).returncode == 2
     assert cli("merge", tmp_path / "z.json").returncode == 2  # no input: usage error
+
+
+def test_cli_merge_never_overwrites_an_input_or_an_existing_output(tmp_path: Path) -> None:
+    a, b = tmp_path / "a.json", tmp_path / "b.json"
+    a.write_text(json.dumps(SHARD_0))
+    b.write_text(json.dumps(SHARD_1))
+    before_a, before_b = a.read_bytes(), b.read_bytes()
+    # The case: `merge a.json b.json` used to write over a.json.
+    done = cli("merge", a, b)
+    assert done.returncode == 2
+    assert "exists and would be overwritten" in done.stderr and "--force" in done.stderr
+    assert a.read_bytes() == before_a
+    # Even --force never writes over an input, named any way.
+    for out in (a, tmp_path / "sub" / ".." / "b.json"):
+        done = cli("merge", "--force", out, a, b)
+        assert done.returncode == 2 and "is also an input" in done.stderr, done.stderr
+    assert a.read_bytes() == before_a and b.read_bytes() == before_b
+    # An existing output that is not an input: refused, then replaced with --force.
+    out = tmp_path / "merged.json"
+    out.write_text("{}")
+    assert cli("merge", out, a, b).returncode == 2
+    assert out.read_text() == "{}"
+    done = cli("merge", out, a, b, "--force")
+    assert done.returncode == 0, done.stderr
+    assert len(json.loads(out.read_text())["tests"]) == 4

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_carbon.carbon.accounting import J_PER_KWH, S_PER_H
+from pytest_carbon.carbon.accounting import J_PER_KWH
 
 #: gCO2 per gallon of gasoline burned (US EPA, "Greenhouse Gas Emissions from a Typical
 #: Passenger Vehicle", EPA-420-F-23-014, 2023).
@@ -42,22 +42,30 @@ LED_BULB_W = 10.0
 
 
 def equivalences(gco2e_g: float, energy_j: float) -> list[dict[str, Any]]:
-    """Everyday equivalents: carbon-based first, then energy-based.
+    """Everyday equivalents, in units a person reads: metres driven, seconds of a 10 W
+    bulb, smartphone charges first (the three a report shows), then a tree's uptake and
+    web searches.
 
-    Each reads as "<value> <unit> of <label>" (e.g. "2.1 km of driving an average passenger
-    car", "3 months of one tree's CO2 uptake").
-
-    Each item: ``label``, ``value``, ``unit``, ``basis`` (``gco2e`` or ``energy``),
-    ``factor`` (the constant used, with its unit) and ``source``.
+    Each item: ``label``, ``value``, ``unit`` (a base unit: ``m``, ``s``, ``charges``,
+    ``months``, ``searches``; reports add the SI prefix), ``basis`` (``gco2e`` or
+    ``energy``), ``factor`` (the constant used, with its unit) and ``source``.
     """
     return [
         {
             "label": "driving an average passenger car",
-            "value": gco2e_g / CAR_G_CO2_PER_KM,
-            "unit": "km",
+            "value": gco2e_g / CAR_G_CO2_PER_KM * 1000.0,
+            "unit": "m",
             "basis": "gco2e",
             "factor": f"{CAR_G_CO2_PER_KM:.0f} gCO2/km",
             "source": "US EPA EPA-420-F-23-014 (8,887 gCO2/gallon, 22.0 mpg)",
+        },
+        {
+            "label": "a 10 W LED bulb",
+            "value": energy_j / LED_BULB_W,
+            "unit": "s",
+            "basis": "energy",
+            "factor": f"{LED_BULB_W:g} W",
+            "source": "US DOE Energy Saver: an 800 lm LED bulb draws about 9-10 W",
         },
         {
             "label": "a smartphone's battery",
@@ -82,13 +90,5 @@ def equivalences(gco2e_g: float, energy_j: float) -> list[dict[str, Any]]:
             "basis": "energy",
             "factor": f"{GOOGLE_SEARCH_J:g} J/search",
             "source": "Google, 'Powering a Google search' (2009): 0.0003 kWh",
-        },
-        {
-            "label": "a 10 W LED bulb",
-            "value": energy_j / LED_BULB_W / S_PER_H,
-            "unit": "hours",
-            "basis": "energy",
-            "factor": f"{LED_BULB_W:g} W",
-            "source": "US DOE Energy Saver: an 800 lm LED bulb draws about 9-10 W",
         },
     ]

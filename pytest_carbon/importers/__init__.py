@@ -50,4 +50,9 @@ def main(argv: list[str]) -> int:
         print(f"pytest-carbon import {args.source}: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {len(paths)} task(s) to {args.dest}")
+    if paths:
+        import shlex
+
+        # The YAML files declare the prompt schema, so naming the folder collects them.
+        print(f"run them with: pytest {shlex.quote(str(args.dest))} --carbon")
     return 0

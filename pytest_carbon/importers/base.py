@@ -44,7 +44,8 @@ class ImportedTask:
     source: str | None = None
 
     def as_mapping(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": self.id}
+        # The schema key lets `pytest DIR` collect the file wherever DIR is (prompts/paths.py).
+        data: dict[str, Any] = {"schema": SCHEMA, "id": self.id}
         if self.source:
             data["source"] = self.source
         data |= {"prompt": self.prompt, "entry_point": self.entry_point}

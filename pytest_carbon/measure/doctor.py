@@ -114,7 +114,9 @@ def _text(report: dict[str, Any]) -> str:
         if row["available"] and not row["used"]:
             state = "readable (not needed)"
         comps = ", ".join(row["components"]) or "-"
-        lines.append(f"{row['name']:<9} {state:<22} {row['method']:<10} {comps}")
+        # An unreadable sensor measures nothing: its method would be a false promise.
+        method = row["method"] if row["available"] else "unavailable"
+        lines.append(f"{row['name']:<9} {state:<22} {method:<11} {comps}")
         d = row["details"]
         if not row["available"]:
             lines.append(f"          reason: {row['reason']}")

@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 
+from pytest_carbon.prompts.hints import model_hint
 from pytest_carbon.prompts.llm import REFERENCE, VARIANT_PREFIX, GenerationError, is_builtin
 from pytest_carbon.prompts.spec import SpecError, Task
 
@@ -191,9 +192,16 @@ def collect_file(file_path: Path, parent: pytest.Collector) -> PromptFile | None
     config = parent.config
     settings = _settings(config)
     explicit = parent.session.isinitpath(file_path)
+    declared = False
     if not (explicit or is_prompt_path(file_path, config.rootpath, settings.carbon_prompts)):
-        return None
-    if not (settings.enabled or explicit or _named_explicitly(file_path, config)):
+        # A folder named on the command line (`pytest out/he`) holding files that say
+        # they are prompt suites: what `pytest-carbon import` writes.
+        from pytest_carbon.prompts.paths import declares_prompt_schema, inside_named_dir
+
+        declared = inside_named_dir(file_path, config) and declares_prompt_schema(file_path)
+        if not declared:
+            return None
+    if not (settings.enabled or explicit or declared or _named_explicitly(file_path, config)):
         return None
     return PromptFile.from_parent(parent, path=file_path)
 
@@ -319,6 +327,8 @@ class PromptItem(pytest.Item):
         missing = _missing_variant(self.task, self.model)
         if missing:  # normally skipped by its marker already
             pytest.skip(missing)
+        if hint := model_hint(self.task, self.model):
+            pytest.fail(hint, pytrace=False)
         gen = self.stash.get(GENERATION_KEY, None)
         if gen is None:
             gen = generate_for(self)
@@ -717,8 +727,8 @@ def prefetch(session: pytest.Session) -> None:
         return
     remote: list[PromptItem] = []
     for item in items:
-        if _missing_variant(item.task, item.model):
-            continue  # skipped by its marker
+        if _missing_variant(item.task, item.model) or model_hint(item.task, item.model):
+            continue  # skipped by its marker, or failed with a hint
         if is_builtin(item.model):
             item.stash[GENERATION_KEY] = _builtin_answer(item)
         else:

@@ -15,7 +15,7 @@ import statistics
 from collections import defaultdict
 from typing import Any
 
-from pytest_carbon.report.units import si
+from pytest_carbon.report import format as numfmt
 
 WIDTH = 100
 
@@ -87,8 +87,9 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             energy = _per_call_energy_j(rec)
             if ok and energy is not None:
                 energies.append(energy)
-            ratio = prompt.get("reference_ratio") or {}
-            r = _num(ratio.get("energy")) if isinstance(ratio, dict) else None
+            ratio = prompt.get("reference_ratio")
+            # A float now; older records held {"energy": x, "duration": y}.
+            r = _num(ratio.get("energy") if isinstance(ratio, dict) else ratio)
             if r is not None:
                 ratios.append(r)
             gen = prompt.get("generation") or {}
@@ -131,7 +132,9 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _si(value: float | None, unit: str) -> str:
-    return "-" if value is None else si(value, unit)
+    if value is None:
+        return "-"
+    return numfmt.carbon(value) if unit == "g" else numfmt.si(value, unit)
 
 
 def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
@@ -159,7 +162,7 @@ def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
                 f"{r['pass_at_1']:.0%}",
                 pk,
                 _si(r["median_energy_j"], "J"),
-                "-" if ratio is None else f"{ratio:.2f}x",
+                "-" if ratio is None else numfmt.ratio(ratio),
                 _si(r["generation_gco2e_g"], "g"),
                 _si(r["gco2e_per_correct_g"], "g"),
             )

@@ -20,18 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from pytest_carbon.carbon.accounting import J_PER_KWH
-from pytest_carbon.report.html import (
-    _components,
-    _machines,
-    _num,
-    _prompt,
-    _sig,
-    _sub,
-    fmt_carbon,
-    fmt_duration,
-    fmt_energy,
-    totals,
-)
+from pytest_carbon.report import format as fmt
+from pytest_carbon.report.format import num as _num
+from pytest_carbon.report.html.cards import _machines
+from pytest_carbon.report.html.common import _components, _prompt, _sub
+from pytest_carbon.report.totals import compute
 
 CITATION = (
     "Hershcovich, D., Webersinke, N., Kraus, M., Bingler, J. A., Leippold, M. (2022). "
@@ -42,15 +35,6 @@ CITATION = (
 def _md(text: Any) -> str:
     """A table cell: pipes escaped, newlines flattened (a node id cannot break the table)."""
     return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
-
-
-def _methods_of(records: Sequence[Mapping[str, Any]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for r in records:
-        if _num(r.get("energy_j")) is not None:
-            m = str(r.get("method") or "estimated")
-            out[m] = out.get(m, 0) + 1
-    return out
 
 
 def _method_text(counts: Mapping[str, int]) -> str:
@@ -100,30 +84,29 @@ def _components_text(records: Sequence[Mapping[str, Any]]) -> str:
         for comp, value in _components(r).items():
             sums[comp] = sums.get(comp, 0.0) + value
             methods.setdefault(comp, set()).add(
-                str(comp_methods.get(comp) or r.get("method") or "estimated")
+                str(comp_methods.get(comp) or r.get("method") or "unknown")
             )
     return "; ".join(
-        f"{comp} {fmt_energy(v)} ({', '.join(sorted(methods[comp]))})" for comp, v in sums.items()
+        f"{comp} {fmt.energy(v)} ({', '.join(sorted(methods[comp]))})" for comp, v in sums.items()
     )
 
 
 def render_card(report: Mapping[str, Any]) -> str:
     """The card as Markdown."""
     records = [r for r in report.get("tests") or [] if isinstance(r, dict)]
-    t = totals(report)
+    t = compute(records)
     acc = _sub(report, "accounting")
-    methods = _methods_of(records)
-    method = _method_text(methods)
+    method = _method_text(t.methods)
     measured = [r for r in records if _num(r.get("energy_j")) is not None]
     measured_time = sum(_num(r.get("duration_s")) or 0.0 for r in measured)
-    energy = _num(t["energy_j"])
-    carbon = _num(t["gco2e_g"])
+    energy = t.energy_j
+    carbon = t.gco2e_g
     pue = _num(acc.get("pue"))
     intensity = _num(acc.get("intensity_g_per_kwh"))
 
     place = " / ".join(str(x) for x in (acc.get("country"), acc.get("region")) if x)
     location = place or "not given: the world-average intensity was assumed"
-    mix = f"{_sig(intensity)} gCO2e/kWh" if intensity is not None else "unknown"
+    mix = f"{fmt.plain(intensity)} gCO2e/kWh" if intensity is not None else "unknown"
     source = acc.get("intensity_source")
     if source:
         mix += f" ({source}" + (f", {acc['intensity_year']}" if acc.get("intensity_year") else "")
@@ -133,12 +116,12 @@ def render_card(report: Mapping[str, Any]) -> str:
 
     energy_text = "nothing measured"
     if energy is not None:
-        energy_text = f"{fmt_energy(energy)} = {_sig(energy / J_PER_KWH)} kWh, {method}"
+        energy_text = f"{fmt.energy(energy)} = {fmt.plain(energy / J_PER_KWH)} kWh, {method}"
         comps = _components_text(measured)
         if comps:
             energy_text += f"; by component: {comps}"
     power_text = (
-        f"{_sig(energy / measured_time)} W mean while measured ({method})"
+        f"{fmt.plain(energy / measured_time)} W mean while measured ({method})"
         if energy is not None and measured_time > 0
         else "not measured"
     )
@@ -147,19 +130,19 @@ def render_card(report: Mapping[str, Any]) -> str:
         formula += f" {pue:g}"
     formula += " x grid intensity"
     carbon_text = (
-        f"{fmt_carbon(carbon)}: {formula}; energy {method}"
+        f"{fmt.carbon(carbon)}: {formula}; energy {method}"
         if carbon is not None
         else "not measured"
     )
     per_item = (
-        f"{fmt_carbon(carbon / len(measured))} per measured test, mean of {len(measured)}"
+        f"{fmt.carbon(carbon / len(measured))} per measured test, mean of {len(measured)}"
         if carbon is not None and measured
         else "not measured"
     )
     run = _sub(report, "run")
-    time_text = f"{fmt_duration(measured_time)} measured in {len(measured)} tests (wall clock)"
+    time_text = f"{fmt.duration(measured_time)} measured in {len(measured)} tests (wall clock)"
     if (run_s := _num(run.get("duration_s"))) is not None:
-        time_text += f"; whole run {fmt_duration(run_s)}"
+        time_text += f"; whole run {fmt.duration(run_s)}"
 
     rows = [
         ("Minimum card", ""),
@@ -172,6 +155,16 @@ def render_card(report: Mapping[str, Any]) -> str:
         ("What was the energy mix at the geo location?", mix),
         ("How much CO2e was emitted?", carbon_text),
         ("What is the average CO2e of one test (sample)?", per_item),
+        (
+            "Embodied emissions (manufacturing share)?",
+            fmt.carbon(t.embodied_gco2e_g) + ", beside the CO2e above, not in it"
+            if t.embodied_gco2e_g is not None
+            else "not asked for (--carbon-embodied)",
+        ),
+        (
+            "Water?",
+            fmt.water(t.water_l) if t.water_l is not None else "not asked for (--carbon-water)",
+        ),
         (
             "How were the numbers obtained?",
             f"{_sensors(report)}; PUE "
@@ -221,13 +214,13 @@ def _model_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
     prompt_records = [r for r in records if _prompt(r)]
     if not prompt_records:
         return []
-    from pytest_carbon.report.html import model_rows
+    from pytest_carbon.report.html.tables import model_rows
 
     rows = model_rows(prompt_records)
     lines = [
-        "| Model | pass@1 | median energy of a correct answer | execution CO2e "
+        "| Model | energy per call | ratio to reference | pass@1 | execution CO2e "
         "| generation CO2e | CO2e per correct answer |",
-        "|---|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         p1 = _num(r.get("pass_at_1"))
@@ -240,11 +233,12 @@ def _model_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
                 _md(x)
                 for x in (
                     r.get("model"),
+                    f"{fmt.energy(median)} ({exe_m})" if median is not None else "—",
+                    fmt.ratio(r.get("median_ratio_energy")),
                     f"{p1:.0%} ({r.get('correct')}/{r.get('items')})" if p1 is not None else "—",
-                    f"{fmt_energy(median)} ({exe_m})" if median is not None else "—",
-                    f"{fmt_carbon(r.get('execution_gco2e_g'))} ({exe_m})",
-                    f"{fmt_carbon(r.get('generation_gco2e_g'))} ({gen_m})",
-                    fmt_carbon(r.get("gco2e_per_correct_g")),
+                    f"{fmt.carbon(r.get('execution_gco2e_g'))} ({exe_m})",
+                    f"{fmt.carbon(r.get('generation_gco2e_g'))} ({gen_m})",
+                    fmt.carbon(r.get("gco2e_per_correct_g")),
                 )
             )
             + " |"

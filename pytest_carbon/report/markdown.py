@@ -10,7 +10,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pytest_carbon.compare.baseline import Comparison, TestChange, fmt_change, fmt_value
+from pytest_carbon.compare.baseline import Comparison, TestChange
+from pytest_carbon.report import format as fmt
+from pytest_carbon.report import rows as rowinfo
+from pytest_carbon.report.totals import Totals, compute, per_call_energy_j
+
+
+def _metric_text(value: Any, metric: str) -> str:
+    return "-" if value is None else fmt.metric(value, metric)
+
+
+def _change_text(change: Any) -> str:
+    return "n/a" if change is None else fmt.change(change)
+
 
 #: Rows in each table.
 TOP_ROWS = 15
@@ -35,8 +47,8 @@ def _code(text: Any) -> str:
     return f"``{s}``" if "`" in s else f"`{s}`"
 
 
-def _methods_text(summary: Mapping[str, Any]) -> str:
-    methods = summary.get("methods") or {}
+def _methods_text(t: Totals) -> str:
+    methods = t.methods
     if not methods:
         return "nothing measured"
     return ", ".join(f"{m} ({n})" for m, n in sorted(methods.items()))
@@ -62,24 +74,34 @@ def _intensity_text(acc: Mapping[str, Any] | None) -> str:
 
 
 def _header(report: Mapping[str, Any]) -> list[str]:
-    summary = report.get("summary") or {}
+    t = compute(report.get("tests") or [])
     machine = report.get("machine") or {}
-    energy = summary.get("energy_j")
-    gco2e = summary.get("gco2e_g")
     lines = ["## pytest-carbon: energy and carbon", ""]
-    total = f"**{fmt_value(energy, 'energy')}**" if energy is not None else "**no energy**"
-    total += f" · **{fmt_value(gco2e, 'gco2e')}CO2e**" if gco2e is not None else ""
-    tests = summary.get("tests", len(report.get("tests") or []))
-    measured = summary.get("measured", summary.get("measured_tests"))
-    count = f"{tests} tests" + (f" ({measured} measured)" if measured not in (None, tests) else "")
-    duration = summary.get("duration_s")
-    if duration is not None:
-        count += f" in {fmt_value(duration, 'duration')} measured time"
+    total = f"**{fmt.energy(t.energy_j)}**" if t.energy_j is not None else "**no energy**"
+    total += f" · **{fmt.carbon(t.gco2e_g)}**" if t.gco2e_g is not None else ""
+    count = f"{t.tests} tests" + (f" ({t.measured} measured)" if t.measured != t.tests else "")
+    if t.duration_s is not None:
+        count += f" in {fmt.duration(t.duration_s)} measured time"
+    if t.rounds:
+        count += f" ({t.rounds} rounds)"
     lines.append(f"{total} · {count}")
     if not report.get("complete", True):
         lines += ["", "> ⚠️ The run was interrupted: these numbers cover part of the suite."]
     lines += ["", "| | |", "|---|---|"]
-    lines.append(f"| Method | {_cell(_methods_text(summary))} |")
+    lines.append(f"| Method | {_cell(_methods_text(t))} |")
+    if t.embodied_gco2e_g is not None:
+        lines.append(
+            f"| Embodied | {fmt.carbon(t.embodied_gco2e_g)} (manufacturing share; beside "
+            "the operational figure, not in it) |"
+        )
+    if t.water_l is not None:
+        lines.append(f"| Water | {fmt.water(t.water_l)} |")
+    if t.phases:
+        phases = "; ".join(
+            f"`{_cell(name)}` {fmt.energy(ph['energy_j'])}, {fmt.carbon(ph['gco2e_g'])}"
+            for name, ph in t.phases.items()
+        )
+        lines.append(f"| Phases (carbon.measure) | {phases} |")
     sensors = [
         f"{s.get('name')} ({s.get('method')})"
         for s in machine.get("sensors") or []
@@ -123,8 +145,8 @@ def _changes_section(comparison: Comparison) -> list[str]:
         for metric, (b, c) in comparison.totals.items():
             change = None if b == 0 else c / b - 1
             lines.append(
-                f"| {metric} | {fmt_value(b, metric)} | {fmt_value(c, metric)} | "
-                f"{fmt_change(change)} |"
+                f"| {metric} | {_metric_text(b, metric)} | {_metric_text(c, metric)} | "
+                f"{_change_text(change)} |"
             )
     by_test = comparison.by_test()
 
@@ -152,11 +174,13 @@ def _changes_section(comparison: Comparison) -> list[str]:
             e = per.get("energy")
             d, g = per.get("duration"), per.get("gco2e")
             energy = (
-                f"{fmt_value(e.base, 'energy')} → {fmt_value(e.current, 'energy')}" if e else ""
+                f"{_metric_text(e.base, 'energy')} → {_metric_text(e.current, 'energy')}"
+                if e
+                else ""
             )
             lines.append(
-                f"| {_code(nodeid)} | {energy} | {fmt_change(e.change) if e else ''} | "
-                f"{fmt_change(d.change) if d else ''} | {fmt_change(g.change) if g else ''} | "
+                f"| {_code(nodeid)} | {energy} | {_change_text(e.change) if e else ''} | "
+                f"{_change_text(d.change) if d else ''} | {_change_text(g.change) if g else ''} | "
                 f"{_cell(_verdict(per))} |"
             )
     others = [
@@ -194,26 +218,75 @@ def _verdict(per: Mapping[str, TestChange]) -> str:
 
 
 def _top_tests_section(report: Mapping[str, Any]) -> list[str]:
-    measured = [r for r in report.get("tests") or [] if r.get("energy_j") is not None]
+    records = [r for r in report.get("tests") or [] if isinstance(r, dict)]
+    measured = [r for r in records if fmt.num(r.get("energy_j")) is not None]
     if not measured:
         return ["", "_No test was measured._"]
-    measured.sort(key=lambda r: r["energy_j"], reverse=True)
+    ranked = rowinfo.ranked(measured)
+    per_call = any(per_call_energy_j(r) is not None for r in measured)
+    ratio = any(rowinfo.reference_ratio(r) is not None for r in measured)
+    t = compute(records)
+    title = "energy per call" if per_call else "energy"
     lines = [
         "",
-        f"### Top tests by energy (top {min(TOP_ROWS, len(measured))} of {len(measured)})",
+        f"### Top tests by {title} (top {min(TOP_ROWS, len(ranked))} of {len(ranked)})",
         "",
     ]
-    lines.append("| Test | Energy | Duration | gCO2e | Method |")
-    lines.append("|---|--:|--:|--:|---|")
-    for r in measured[:TOP_ROWS]:
-        lines.append(
-            f"| {_code(r.get('nodeid'))} | {fmt_value(r.get('energy_j'), 'energy')} | "
-            f"{fmt_value(r.get('duration_s'), 'duration')} | "
-            f"{fmt_value(r.get('gco2e_g'), 'gco2e')} | {_cell(r.get('method') or '-')} |"
-        )
-    unmeasured = len(report.get("tests") or []) - len(measured)
+    energy_head = "Energy (window)" if per_call else "Energy"
+    if t.rounds:
+        energy_head += f" ({t.rounds} rounds)"
+    heads = ["Test"]
+    heads += ["Energy per call"] if per_call else []
+    heads += ["vs reference"] if ratio else []
+    heads += [energy_head, "Duration", "gCO2e", "Method"]
+    lines.append("| " + " | ".join(heads) + " |")
+    lines.append("|---|" + "--:|" * (len(heads) - 2) + "---|")
+    for r in ranked[:TOP_ROWS]:
+        cells = [_code(r.get("nodeid"))]
+        if per_call:
+            cells.append(fmt.energy(per_call_energy_j(r)))
+        if ratio:
+            cells.append(_cell(rowinfo.ratio_text(r, compact=True)))
+        cells += [
+            fmt.energy(r.get("energy_j")),
+            fmt.duration(r.get("duration_s")),
+            fmt.carbon(r.get("gco2e_g")),
+            _cell(r.get("method") or "-"),
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    unmeasured = len(records) - len(measured)
     if unmeasured:
         lines += ["", f"{unmeasured} test(s) measured nothing (e.g. incorrect generated code)."]
+    return lines
+
+
+def _models_section(report: Mapping[str, Any]) -> list[str]:
+    """The per-model summary, as the terminal prints it (prompts.summary.model_summary)."""
+    records = [r for r in report.get("tests") or [] if isinstance(r, dict) and r.get("prompt")]
+    if not records:
+        return []
+    from pytest_carbon.prompts.summary import model_summary
+
+    rows = model_summary(records)
+    lines = [
+        "",
+        "### Models",
+        "",
+        "| Model | Energy per call | vs reference | pass@1 | gen. CO2e | CO2e per correct |",
+        "|---|--:|--:|--:|--:|--:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {_code(r['model'])} | {fmt.energy(r['median_energy_j'])} | "
+            f"{fmt.ratio(r['median_ratio_energy'])} | "
+            f"{r['pass_at_1']:.0%} ({r['correct']}/{r['items']}) | "
+            f"{fmt.carbon(r['generation_gco2e_g'])} | {fmt.carbon(r['gco2e_per_correct_g'])} |"
+        )
+    lines += [
+        "",
+        "<sub>Energy per call: the median over correct answers of one call's energy. "
+        "vs reference: the median ratio to the reference solution.</sub>",
+    ]
     return lines
 
 
@@ -224,6 +297,7 @@ def render_markdown(report: Mapping[str, Any], comparison: Comparison | None = N
         lines += _changes_section(comparison)
     else:
         lines += _top_tests_section(report)
+    lines += _models_section(report)
     warnings = report.get("warnings") or []
     if warnings:
         lines += ["", "<details><summary>Warnings</summary>", ""]

@@ -1,100 +1,120 @@
-"""The terminal summary: a table of tests by energy, the totals, and how they were obtained."""
+"""The terminal summary: a table of tests by energy, the totals, and how they were obtained;
+and the energy regressions counted in pytest's last line."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from pytest_carbon.report.units import si
+from pytest_carbon.report import format as fmt
+from pytest_carbon.report import rows as rowinfo
+from pytest_carbon.report.totals import Totals, compute, per_call_energy_j
 
 METHOD_NOTE = (
     "methods: measured = hardware counter; estimated = model (CPU time x power per core, "
-    "memory x time); attributed = share of a machine-wide counter by CPU time. "
-    "per call: median energy of one call, where the work was repeated."
+    "memory x time); attributed = share of a machine-wide counter by CPU time."
+)
+PER_CALL_NOTE = (
+    "per call: median energy of one call, where the work was repeated; rows are ranked by "
+    "it. energy: the test's total; for per-call rows, the whole measuring window."
 )
 
-
-def _fit(text: str, width: int) -> str:
-    """Fit a node id: drop directories first, then the file, then cut from the left, so
-    the test's own name (what tells rows apart) survives."""
-    if len(text) <= width:
-        return text.ljust(width)
-    path, sep, name = text.partition("::")
-    if sep:
-        for candidate in (path.rsplit("/", 1)[-1] + sep + name, name):
-            if len(candidate) <= width:
-                return candidate.ljust(width)
-    return "…" + text[-(width - 1) :]
+#: Comparison metric -> the word in pytest's last line ("1 energy regression").
+REGRESSION_WORDS: dict[str, str] = {
+    "energy": "energy",
+    "dynamic_energy": "dynamic-energy",
+    "duration": "time",
+    "gco2e": "gCO2e",
+    "edp": "EDP",
+}
 
 
-def _per_call(r: Mapping[str, Any]) -> float | None:
-    per_call = r.get("per_call") or {}
-    value = (per_call.get("energy_j") or {}).get("median")
-    return float(value) if value is not None else None
-
-
-def _row(name: str, cells: Sequence[str], cols: Sequence[tuple[str, int]], name_w: int) -> str:
-    return _fit(name, name_w) + "".join(
-        " " + str(v).rjust(w)[-w:] for v, (_, w) in zip(cells, cols, strict=True)
+def _row(name: str, cells: Sequence[str], widths: Sequence[int], name_w: int) -> str:
+    return name.ljust(name_w) + "".join(
+        " " + str(v).rjust(w) for v, w in zip(cells, widths, strict=True)
     )
 
 
 def table_lines(
     records: Sequence[Mapping[str, Any]], width: int = 100, limit: int | None = 20
 ) -> list[str]:
-    """Rows sorted by energy (unmeasured last), per-component columns, a total line."""
-    comps: list[str] = []
-    for r in records:
-        for c in r.get("components") or {}:
-            if c not in comps:
-                comps.append(c)
-    order = {"cpu": 0, "dram": 1, "gpu": 2}
-    comps.sort(key=lambda c: (order.get(c, 9), c))
-    per_call = any(_per_call(r) is not None for r in records)
-    cols = (
-        [("energy", 8)]
-        + [(c, 8) for c in comps]
-        + ([("per call", 8)] if per_call else [])
-        + [("method", 10), ("EDP", 9), ("CO2e", 8), ("time", 7)]
-    )
-    name_w = max(width - sum(w + 1 for _, w in cols), 24)
-    header = _row("test", [n for n, _ in cols], cols, name_w)
+    """Rows ranked by energy per call where there is one (else energy), unmeasured last;
+    per-component columns; a total line whose label is never cut."""
+    t = compute(records)
+    comps = sorted(t.components, key=lambda c: ({"cpu": 0, "dram": 1, "gpu": 2}.get(c, 9), c))
+    per_call = any(per_call_energy_j(r) is not None for r in records)
+    ratio = any(rowinfo.reference_ratio(r) is not None for r in records)
+    energy_head = "energy" + (f" ({t.rounds} rounds)" if t.rounds else "")
+    cols: list[tuple[str, int]] = []
+    if per_call:
+        cols.append(("per call", 9))
+    if ratio:
+        widest = max(len(rowinfo.ratio_text(r, compact=True)) for r in records)
+        cols.append(("vs ref", max(widest, 8)))
+    cols.append((energy_head, max(9, len(energy_head))))
+    # What a narrow terminal drops first: the per-component split, then EDP (the JSON,
+    # HTML and -v on a wider terminal keep them).
+    optional = list(comps)
+    fixed = sum(w + 1 for _, w in cols) + 11 + 11 + 10 + 11 * (len(comps) + 1)
+    while (per_call or ratio) and optional and fixed > width - 24:
+        optional.pop()
+        fixed -= 10
+    show_edp = fixed <= width - 24 or not per_call
+    if not show_edp:
+        fixed -= 11
+    comps = optional
+    cols += [(c, 9) for c in comps]
+    cols += [("method", 10)] + ([("EDP", 10)] if show_edp else []) + [("CO2e", 10), ("time", 9)]
+    widths = [w for _, w in cols]
+    label = t.label()
+    name_w = max(width - sum(w + 1 for w in widths), 24, len(label))
+    header = _row("test", [n for n, _ in cols], widths, name_w)
     rule = "-" * len(header)
     lines = [header, rule]
-    ordered = sorted(records, key=lambda r: (r.get("energy_j") is None, -(r.get("energy_j") or 0)))
+    ordered = rowinfo.ranked(records)
     shown = ordered if limit is None else ordered[:limit]
     for r in shown:
-        measured = r.get("energy_j") is not None
-        cells = [si(r.get("energy_j"), "J")]
-        cells += [si((r.get("components") or {}).get(c), "J") if measured else "—" for c in comps]
+        measured = fmt.num(r.get("energy_j")) is not None
+        cells: list[str] = []
         if per_call:
-            cells.append(si(_per_call(r), "J"))
-        cells += [
-            r.get("method") or "not meas.",
-            si(r.get("edp_js"), "J·s"),
-            si(r.get("gco2e_g"), "g"),
-            si(r.get("duration_s"), "s"),
-        ]
-        lines.append(_row(r["nodeid"], cells, cols, name_w))
+            cells.append(fmt.energy(per_call_energy_j(r)))
+        if ratio:
+            cells.append(rowinfo.ratio_text(r, compact=True))
+        cells.append(fmt.energy(r.get("energy_j")))
+        comp_values = r.get("components") or {}
+        cells += [fmt.energy(comp_values.get(c)) if measured else fmt.NOT_MEASURED for c in comps]
+        cells.append(r.get("method") or "not meas.")
+        cells += [fmt.si(r.get("edp_js"), "J·s")] if show_edp else []
+        cells += [fmt.carbon(r.get("gco2e_g")), fmt.duration(r.get("duration_s"))]
+        lines.append(_row(rowinfo.shorten(str(r.get("nodeid", "")), name_w), cells, widths, name_w))
     if limit is not None and len(ordered) > limit:
         lines.append(f"... {len(ordered) - limit} more (use -v or --carbon-top=N to see them)")
-    done = [r for r in records if r.get("energy_j") is not None]
-    methods = sorted({r["method"] for r in done if r.get("method")})
-    cells = [si(sum(r["energy_j"] for r in done), "J")]
-    cells += [si(sum((r.get("components") or {}).get(c, 0.0) for r in done), "J") for c in comps]
-    if per_call:
-        cells.append("")
-    cells += [
-        methods[0] if len(methods) == 1 else ("mixed" if methods else "—"),
-        "",
-        si(sum(r.get("gco2e_g") or 0.0 for r in done), "g"),
-        si(sum(r.get("duration_s") or 0.0 for r in done), "s"),
-    ]
-    not_measured = len(records) - len(done)
-    label = f"total ({len(done)} measured" + (
-        f", {not_measured} not measured)" if not_measured else ")"
-    )
-    lines += [rule, _row(label, cells, cols, name_w)]
+    cells = [""] * (int(per_call) + int(ratio))
+    cells.append(fmt.energy(t.energy_j))
+    cells += [fmt.energy(t.components.get(c)) for c in comps]
+    cells += [t.method] + ([""] if show_edp else [])
+    cells += [fmt.carbon(t.gco2e_g), fmt.duration(t.duration_s)]
+    lines += [rule, _row(label, cells, widths, name_w)]
+    return lines
+
+
+def extra_total_lines(t: Totals) -> list[str]:
+    """Embodied emissions, water and ``carbon.measure()`` phases, where the totals are."""
+    lines = []
+    if t.embodied_gco2e_g is not None:
+        share = ""
+        if t.gco2e_g:
+            share = f" ({fmt.sig(t.embodied_gco2e_g / t.gco2e_g)}x the operational figure)"
+        lines.append(f"embodied: {fmt.carbon(t.embodied_gco2e_g)}{share}")
+    if t.water_l is not None:
+        lines.append(f"water: {fmt.water(t.water_l)}")
+    if t.phases:
+        parts = [
+            f"{name} {fmt.energy(ph['energy_j'])}, {fmt.carbon(ph['gco2e_g'])} "
+            f"({ph['tests']} test{'s' if ph['tests'] > 1 else ''})"
+            for name, ph in t.phases.items()
+        ]
+        lines.append("phases (carbon.measure): " + "; ".join(parts))
     return lines
 
 
@@ -107,7 +127,7 @@ def header_lines(cs: Any) -> list[str]:
     lines = [
         f"location: {where}, {acc.intensity_g_per_kwh:g} gCO2e/kWh{default}"
         f" [{acc.intensity_source}{year}]",
-        f"PUE: {acc.pue:g}{pue_note}",
+        f"PUE: {acc.pue:g}{pue_note}",  # settings echoed as given,
     ]
     sensors = []
     for st in cs.sensor_statuses():
@@ -124,15 +144,22 @@ def header_lines(cs: Any) -> list[str]:
     if idle:
         lines.append(
             "idle power: "
-            + ", ".join(f"{c} {si(w, 'W')}" for c, w in idle.items())
+            + ", ".join(f"{c} {fmt.power(w)}" for c, w in idle.items())
             + " (subtracted for dynamic_energy_j)"
         )
     return lines
 
 
+def _width(tr: Any) -> int:
+    try:
+        full = int(tr.config.get_terminal_writer().fullwidth)
+    except (AttributeError, TypeError, ValueError):
+        full = 100
+    return max(min(full, 140), 80)
+
+
 def terminal_summary(cs: Any, tr: Any) -> None:
     verbose = tr.config.getoption("verbose", 0) > 0
-    width = max(min(getattr(tr._tw, "fullwidth", 100), 140), 80)
     tr.write_sep("=", "pytest-carbon: energy and carbon")
     records = cs.records
     if not records:
@@ -142,10 +169,17 @@ def terminal_summary(cs: Any, tr: Any) -> None:
             tr.write_line(line)
         tr.write_line("")
         limit = None if verbose else cs.settings.carbon_top
-        for line in table_lines(records, width=width, limit=limit):
+        for line in table_lines(records, width=_width(tr), limit=limit):
+            tr.write_line(line)
+        totals = compute(records)
+        for line in extra_total_lines(totals):
             tr.write_line(line)
         tr.write_line(METHOD_NOTE)
-        _equivalences(cs, records, tr)
+        if any(per_call_energy_j(r) is not None for r in records):
+            tr.write_line(PER_CALL_NOTE)
+        equivalent = equivalences_line(totals)
+        if equivalent:
+            tr.write_line(equivalent)
     if any(r.get("prompt") for r in records):
         from pytest_carbon.prompts.summary import model_summary, render_model_summary
 
@@ -164,22 +198,35 @@ def terminal_summary(cs: Any, tr: Any) -> None:
         tr.write_line(f"warning: {w}", yellow=True)
     for kind, path in getattr(cs, "written", []):
         tr.write_line(f"{kind} report: {path}")
+    count_regressions(getattr(cs, "comparison", None), tr)
 
 
-def _equivalences(cs: Any, records: Sequence[Mapping[str, Any]], tr: Any) -> None:
-    try:
-        from pytest_carbon.carbon.equivalences import equivalences
-    except ImportError:
-        return
-    measured = [r for r in records if r.get("energy_j") is not None]
-    total_e = sum(r["energy_j"] for r in measured)
-    total_g = sum(r.get("gco2e_g") or 0.0 for r in measured)
-    if total_e <= 0:
-        return  # nothing measured: "0 km by car" says nothing
-    try:
-        items = equivalences(total_g, total_e)
-    except Exception:
-        return
-    if items:
-        text = "; ".join(f"{i['value']:.3g} {i['unit']} ({i['label']})" for i in items[:3])
-        tr.write_line(f"equivalent to: {text}")
+def equivalences_line(t: Totals) -> str | None:
+    if not t.energy_j or t.gco2e_g is None:
+        return None  # nothing measured: "0 m by car" says nothing
+    from pytest_carbon.carbon.equivalences import equivalences
+
+    items = equivalences(t.gco2e_g, t.energy_j)[:3]
+    return "equivalent to: " + "; ".join(fmt.equivalence(i) for i in items)
+
+
+class _Regression:
+    """One failing change in ``terminalreporter.stats``: pytest counts the entries of
+    each key in its last line ("3 passed, 1 energy regression")."""
+
+    count_towards_summary = True
+
+    def __init__(self, change: Any) -> None:
+        self.change = change
+
+
+def count_regressions(comparison: Any, tr: Any) -> None:
+    """Add the failing changes to pytest's last line. ``terminalreporter.stats`` is what
+    that line counts: any key is printed as "N key" (as pytest-rerunfailures' "rerun")."""
+    by_key: dict[str, list[Any]] = {}
+    for change in getattr(comparison, "failures", None) or []:
+        word = REGRESSION_WORDS.get(str(change.metric), str(change.metric))
+        by_key.setdefault(word, []).append(change)
+    for word, changes in by_key.items():
+        key = f"{word} regression{'s' if len(changes) > 1 else ''}"
+        tr.stats.setdefault(key, []).extend(_Regression(c) for c in changes)

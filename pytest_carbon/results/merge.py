@@ -13,17 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from pytest_carbon.compare.storage import write_json_atomic
+from pytest_carbon.report.format import num
 from pytest_carbon.results.io import ReportError, check_report, load_report
 from pytest_carbon.results.record import SCHEMA
-
-
-def _num(v: Any) -> float | None:
-    return float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
 
 
 def _machines_of(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -90,7 +89,7 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     started = [str(r["started"]) for r in runs if r.get("started")]
     finished = [str(r["finished"]) for r in runs if r.get("finished")]
-    durations = [v for v in (_num(r.get("duration_s")) for r in runs) if v is not None]
+    durations = [v for v in (num(r.get("duration_s")) for r in runs) if v is not None]
     machine_list = list(machines.values())
     if len(machine_list) == 1:
         only = machine_list[0]
@@ -144,6 +143,29 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def _refuse_output(out: str, inputs: Sequence[str], *, force: bool) -> str | None:
+    """Why OUT must not be written, or None. The first argument is the output: a user who
+    types ``merge a.json b.json`` meant to merge two reports, and writing over ``a.json``
+    would lose its records, so an existing OUT needs ``--force`` and an input never is one."""
+    out_path = Path(out)
+    for given in inputs:
+        same = out_path.resolve() == Path(given).resolve()
+        if not same and out_path.exists() and Path(given).exists():
+            same = os.path.samefile(out_path, given)
+        if same:
+            return (
+                f"the output {out} is also an input; merge writes its first argument. "
+                f"Use: pytest-carbon merge MERGED.json {' '.join(inputs)}"
+            )
+    if out_path.exists() and not force:
+        return (
+            f"{out} exists and would be overwritten (merge writes its first argument). "
+            f"Give a new output path, e.g. pytest-carbon merge merged.json {out} "
+            f"{' '.join(inputs)}, or add --force to replace {out}"
+        )
+    return None
+
+
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="pytest-carbon merge",
@@ -152,10 +174,17 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("out", metavar="OUT.json", help="the merged report to write")
     parser.add_argument("inputs", metavar="IN.json", nargs="+", help="reports to merge")
+    parser.add_argument(
+        "--force", action="store_true", help="overwrite OUT.json if it exists (never an input)"
+    )
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
         return int(exc.code or 0)
+    refusal = _refuse_output(args.out, args.inputs, force=args.force)
+    if refusal:
+        print(f"pytest-carbon merge: error: {refusal}", file=sys.stderr)
+        return 2
     try:
         reports = [load_report(p) for p in args.inputs]
         merged = merge_reports(reports)

@@ -1,0 +1,115 @@
+"""What every report says about one record: its leading energy (per call for prompt
+items), its ratio to the reference, its outcome, and its name shortened to fit."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pytest_carbon.report import format as fmt
+from pytest_carbon.report.totals import per_call_energy_j
+
+#: pytest's outcome words -> (what a reader sees, CSS/markup class). A word not listed
+#: (a future pytest's, a plugin's) is shown as written with the class "other".
+OUTCOMES: dict[str, tuple[str, str]] = {
+    "passed": ("passed", "good"),
+    "failed": ("failed", "bad"),
+    "error": ("error", "bad"),
+    "skipped": ("skipped", "muted"),
+    "xfailed": ("xfailed (expected failure)", "muted"),
+    "xpassed": ("xpassed (unexpected pass)", "warn"),
+}
+
+
+def outcome(word: Any) -> tuple[str, str]:
+    """``(text, class)`` of an outcome word; ``("—", "muted")`` when absent."""
+    if not word:
+        return fmt.NOT_MEASURED, "muted"
+    return OUTCOMES.get(str(word), (str(word), "other"))
+
+
+def prompt_of(rec: Mapping[str, Any]) -> dict[str, Any]:
+    p = rec.get("prompt")
+    return p if isinstance(p, dict) else {}
+
+
+def lead_energy_j(rec: Mapping[str, Any]) -> float | None:
+    """What a row ranks and leads with: energy per call where the work was repeated in a
+    window (a prompt item, a ``carbon(func)`` call), else the test's energy."""
+    per_call = per_call_energy_j(rec)
+    return per_call if per_call is not None else fmt.num(rec.get("energy_j"))
+
+
+def ranked(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Most energy first by :func:`lead_energy_j`; unmeasured last, in their order."""
+    return sorted(records, key=lambda r: (lead_energy_j(r) is None, -(lead_energy_j(r) or 0.0)))
+
+
+def reference_ratio(rec: Mapping[str, Any]) -> float | None:
+    """The energy ratio to the reference: a float (current records) or the older
+    ``{"energy": x, "duration": y}``."""
+    value = prompt_of(rec).get("reference_ratio")
+    if isinstance(value, dict):
+        value = value.get("energy")
+    return fmt.num(value)
+
+
+def reference_comparison(rec: Mapping[str, Any]) -> Any:
+    """The :class:`~pytest_carbon.compare.paired.PairedRatio` of the record's
+    ``prompt.reference_comparison``, or None (older reports, the reference itself)."""
+    data = prompt_of(rec).get("reference_comparison")
+    if not isinstance(data, dict):
+        return None
+    from pytest_carbon.compare.paired import PairedRatio
+
+    try:
+        return PairedRatio.from_json(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def ratio_text(rec: Mapping[str, Any], *, compact: bool = False) -> str:
+    """The ratio to the reference with its interval when the record has one (in words,
+    from :meth:`PairedRatio.describe`), plain otherwise; "—" when there is none.
+    ``compact``: ``0.421× [0.400–0.440]`` for a table cell (``≈1`` marks an interval
+    that contains 1.0)."""
+    pr = reference_comparison(rec)
+    if pr is not None:
+        if compact:
+            mark = " ≈1" if pr.contains_one else ""
+            return f"{fmt.ratio(pr.ratio)} [{fmt.sig(pr.low)}–{fmt.sig(pr.high)}]{mark}"
+        return str(pr.describe("the reference"))
+    return fmt.ratio(reference_ratio(rec))
+
+
+def middle(text: str, width: int) -> str:
+    """``text`` cut in the middle to ``width`` characters (its start and end survive)."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = (width - 1 + 1) // 2
+    tail = width - 1 - head
+    return text[:head] + "…" + (text[-tail:] if tail else "")
+
+
+def shorten(nodeid: str, width: int) -> str:
+    """A node id in at most ``width`` characters that still tells rows apart: drop the
+    directories, then the file; then cut the test's name and its parameters each in its
+    middle, so the task (the start) and the model (the start of the brackets) and the
+    sample (the end) all survive."""
+    if len(nodeid) <= width:
+        return nodeid
+    path, sep, name = nodeid.partition("::")
+    if sep:
+        for candidate in (path.rsplit("/", 1)[-1] + sep + name, name):
+            if len(candidate) <= width:
+                return candidate
+    else:
+        name = nodeid
+    base, bracket, params = name.partition("[")
+    if not bracket:
+        return middle(name, width)
+    params = bracket + params
+    base_w = min(len(base), max(width // 2, width - len(params)))
+    return middle(base, base_w) + middle(params, width - base_w)
