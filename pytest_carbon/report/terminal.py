@@ -154,16 +154,27 @@ def terminal_summary(cs: Any, tr: Any) -> None:
             tr.write_line(line)
     for line in getattr(cs, "comparison_lines", []):
         tr.write_line(line)
-    warnings = list(cs.warnings)
-    per_record = sorted({w for r in records for w in r.get("warnings") or []})
-    if per_record and not verbose:
-        warnings.append(f"{len(per_record)} distinct per-test caveat(s); -v lists them")
-    elif per_record:
-        warnings.extend(per_record)
-    for w in warnings:
-        tr.write_line(f"warning: {w}", yellow=True)
+    for line in caveat_lines(cs, records, verbose):
+        tr.write_line(line, yellow=line.startswith("warning:"))
     for kind, path in getattr(cs, "written", []):
         tr.write_line(f"{kind} report: {path}")
+
+
+def caveat_lines(cs: Any, records: Sequence[Mapping[str, Any]], verbose: bool) -> list[str]:
+    """Run warnings, per-test warnings grouped by kind (-v: more example tests, never one
+    line per test), how far to trust the totals, and why a run is incomplete."""
+    from pytest_carbon.results.caveats import aggregate, kind_lines, trust_note
+
+    lines = [f"warning: {w}" for w in cs.warnings]
+    kinds = aggregate(records)
+    lines += [f"warning: {k}" for k in kind_lines(kinds, examples=3 if verbose else 1)]
+    trust = trust_note(r["method"] for r in records if r.get("method"))
+    if trust:
+        lines.append(trust)
+    incomplete = getattr(cs, "incomplete_reason", "")
+    if incomplete:
+        lines.append(f"warning: incomplete run ({incomplete}): totals cover only what ran")
+    return lines
 
 
 def _equivalences(cs: Any, records: Sequence[Mapping[str, Any]], tr: Any) -> None:
