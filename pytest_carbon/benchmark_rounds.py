@@ -9,9 +9,9 @@ every round in it was confirmed by ``stats.update``: calibration and warm-up nev
 Rounds are often a few microseconds, far shorter than a meter window can measure well and
 than the meter's own cost (~20 µs). So a window spans consecutive rounds until it has lasted
 :data:`MIN_WINDOW_S` (or a few counter update periods), then closes at the end of a round.
-Energy per call is the window's average power times the benchmark's own time per call:
-the small gaps between rounds (pytest-benchmark's bookkeeping, ours) are in the window's
-time but not in the calls'. Only running sums and one number per window stay in memory.
+Energy per call is the window's average power times the rounds' wall time per call: the
+small gaps between rounds (pytest-benchmark's bookkeeping, ours) are in the window's time
+but not in the calls'. Only running sums and one number per window stay in memory.
 """
 
 from __future__ import annotations
@@ -61,6 +61,8 @@ class BenchmarkRounds:
         self._rounds = 0
         self._round_s = 0.0
         self._unconfirmed = False
+        self._round_t0 = 0.0
+        self._last_s = 0.0
         self._closed: Measurement | None = None
         # Running sums over kept windows.
         self.windows = 0
@@ -121,19 +123,24 @@ class BenchmarkRounds:
             self._open = True
             self._t0 = self.clock()
             self._rounds, self._round_s = 0, 0.0
+        self._round_t0 = self.clock()
 
     def after_round(self) -> None:
+        # Our own wall clock: the benchmark's timer may count something else (process
+        # time, say), and the window's energy is spread over wall time.
+        self._last_s = self.clock() - self._round_t0
         self._unconfirmed = True
         if self._open and self.clock() - self._t0 >= self.window_s:
             self._closed = self.meter.end(self.key)
             self._open = False
 
     def confirm(self, duration_s: float, iterations: int) -> None:
-        """``stats.update``: the round just run is a measured one."""
+        """``stats.update``: the round just run is a measured one (``duration_s``, in the
+        benchmark timer's units, is not used: see :meth:`after_round`)."""
         self._unconfirmed = False
         self.iterations = max(int(iterations), 1)
         self._rounds += 1
-        self._round_s += float(duration_s)
+        self._round_s += self._last_s
         if self._closed is not None:
             self._keep(self._closed)
             self._closed = None

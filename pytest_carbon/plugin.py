@@ -123,8 +123,17 @@ class _RecordCollector:
 
                 attempts = cs.attempts.get(report.nodeid, 1)
                 report.carbon = finalize(pending, outcome_of(report), attempts)  # type: ignore[attr-defined]
+        if str(report.outcome) == "rerun":  # pytest-rerunfailures' own outcome word
+            cs.superseded.add(report.nodeid)
         if report.when == "teardown":
             cs.ran.add(report.nodeid)
+            if report.nodeid in cs.superseded:
+                # pytest-rerunfailures runs the test again: JUnit XML gets the carbon
+                # properties of the attempt that counts, not of this one as well.
+                cs.superseded.discard(report.nodeid)
+                report.user_properties = [
+                    p for p in report.user_properties if not str(p[0]).startswith("carbon_")
+                ]
         record = getattr(report, "carbon", None)
         if record is not None:
             cs.add_record(record)

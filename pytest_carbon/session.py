@@ -55,6 +55,8 @@ class CarbonSession:
         self.attempts: dict[str, int] = {}
         # Node ids whose protocol ran (teardown reported), to tell whether all collected ran.
         self.ran: set[str] = set()
+        # Node ids whose current attempt pytest-rerunfailures will run again.
+        self.superseded: set[str] = set()
         # Set at session finish (see completeness()); the reports say why a run is partial.
         self.complete = True
         self.incomplete_reason = ""

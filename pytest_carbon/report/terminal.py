@@ -144,6 +144,7 @@ def terminal_summary(cs: Any, tr: Any) -> None:
         limit = None if verbose else cs.settings.carbon_top
         for line in table_lines(records, width=width, limit=limit):
             tr.write_line(line)
+        tr.write_line(outcomes_line(records))
         tr.write_line(METHOD_NOTE)
         _equivalences(cs, records, tr)
     if any(r.get("prompt") for r in records):
@@ -158,6 +159,22 @@ def terminal_summary(cs: Any, tr: Any) -> None:
         tr.write_line(line, yellow=line.startswith("warning:"))
     for kind, path in getattr(cs, "written", []):
         tr.write_line(f"{kind} report: {path}")
+
+
+def outcomes_line(records: Sequence[Mapping[str, Any]]) -> str:
+    """``outcomes: 3 passed, 1 xfailed; 1 test rerun`` in pytest's order and words."""
+    from pytest_carbon.results.record import OUTCOMES
+
+    counts: dict[str, int] = {}
+    for r in records:
+        word = str(r.get("outcome") or "unknown")
+        counts[word] = counts.get(word, 0) + 1
+    order = [*OUTCOMES, *sorted(set(counts) - set(OUTCOMES))]
+    text = ", ".join(f"{counts[w]} {w}" for w in order if w in counts)
+    reruns = sum(1 for r in records if (r.get("attempts") or 1) > 1)
+    if reruns:
+        text += f"; {reruns} test{'s' if reruns != 1 else ''} rerun (last attempt kept)"
+    return f"outcomes: {text}"
 
 
 def caveat_lines(cs: Any, records: Sequence[Mapping[str, Any]], verbose: bool) -> list[str]:
