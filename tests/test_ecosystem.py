@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 import xml.etree.ElementTree as ET
 from typing import Any
 
@@ -222,13 +223,12 @@ def test_records_keep_pytests_outcome_words(pytester: pytest.Pytester) -> None:
 
 
 RERUN = """
-import pathlib
+ATTEMPTS = []
 
-def test_flaky(tmp_path_factory):
-    marker = pathlib.Path(__file__).with_name("attempted")
-    if not marker.exists():
-        marker.write_text("1")
-        assert False, "first attempt fails"
+def test_flaky():
+    # The module stays imported between attempts: the first attempt in a run fails.
+    ATTEMPTS.append(1)
+    assert len(ATTEMPTS) > 1, "first attempt fails"
     sum(range(10_000))
 
 def test_steady():
@@ -412,3 +412,40 @@ def test_stats_of_many_rounds_stay_small() -> None:
     assert rounds.per_call_energy_j.itemsize == 8
     assert len(rounds.per_call_energy_j) < 50
     assert statistics.median(rounds.per_call_energy_j) == pytest.approx(10.0 * 2e-6 / 4)
+
+
+# -- the CI checker (tools/check_carbon_suite.py) ----------------------------------------
+
+CHECKER = __import__("pathlib").Path(__file__).parents[1] / "tools" / "check_carbon_suite.py"
+
+
+def _checker(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
+    return pytester.run(sys.executable, str(CHECKER), str(pytester.path), *args)
+
+
+def test_ci_checker_accepts_a_suite_with_every_outcome_and_a_rerun(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makepyfile(test_outcomes=OUTCOMES, test_rerun=RERUN)
+    result = _checker(pytester, "-p", "no:randomly", "--reruns=1")
+    assert result.ret == 0, result.stdout.str()
+    result.stdout.fnmatch_lines(["*'rerun': 3}; executed: 8; records: 8", "ok: *"])
+
+
+def test_ci_checker_fails_when_carbon_changes_an_outcome(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(
+        """
+        import pytest
+
+        @pytest.fixture(autouse=True)
+        def _differs(request):
+            if request.config.getoption("carbon"):
+                pytest.fail("only with --carbon")
+        """
+    )
+    pytester.makepyfile("def test_a():\n    pass\n")
+    result = _checker(pytester, "-p", "no:randomly")
+    assert result.ret == 1
+    result.stdout.fnmatch_lines(
+        ["FAIL: exit status 0 without --carbon, 1 with it", "FAIL: outcomes differ*"]
+    )
