@@ -112,13 +112,12 @@ TRUST = {
 
 
 def trust_note(methods: Iterable[str]) -> str:
-    """One sentence on how much to trust the totals, for the methods present; compare
-    runs with ``pytest-carbon compare`` (paired, with an interval), not by eye."""
+    """One sentence on how much to trust the totals, for the methods present."""
     present = [m for m in ("estimated", "attributed", "measured") if m in set(methods)]
     if not present:
         return ""
     return (
         "how far to trust the totals: "
         + "; ".join(TRUST[m] for m in present)
-        + ". Compare runs with a paired comparison, not by eye."
+        + ". Compare runs with --carbon-compare, not by eye."
     )
