@@ -79,7 +79,10 @@ def build_record(
     if not windows and not fixture_used:
         return None
     warnings: list[str] = []
-    if cs.concurrent:
+    measured = list(windows)
+    if fx is not None and fixture_used:
+        measured += [*fx.rounds, *fx.phases.values()]
+    if cs.concurrent and any(m.overall_method == "estimated" for m in measured):
         warnings.append(CONCURRENT_NOTE)
     per_call = extra_info = None
     if rounds is not None and rounds.windows:

@@ -236,9 +236,16 @@ def test_steady():
 """
 
 
-def test_a_rerun_replaces_the_earlier_attempt(pytester: pytest.Pytester) -> None:
+@pytest.mark.parametrize(
+    "extra", [pytest.param((), id="local"), pytest.param(("-n", "2"), id="xdist")]
+)
+def test_a_rerun_replaces_the_earlier_attempt(
+    pytester: pytest.Pytester, extra: tuple[str, ...]
+) -> None:
+    if extra:
+        pytest.importorskip("xdist", reason="pytest-xdist is not installed (noxdist env)")
     pytester.makepyfile(test_rerun=RERUN)
-    result, report = run_json(pytester, "--reruns=2", "--junitxml=junit.xml")
+    result, report = run_json(pytester, "--reruns=2", "--junitxml=junit.xml", *extra)
     result.assert_outcomes(passed=2)
     assert result.parseoutcomes()["rerun"] == 1
     records = {t["nodeid"].split("::")[-1]: t for t in report["tests"]}
