@@ -456,3 +456,23 @@ def test_ci_checker_fails_when_carbon_changes_an_outcome(pytester: pytest.Pytest
     result.stdout.fnmatch_lines(
         ["FAIL: exit status 0 without --carbon, 1 with it", "FAIL: outcomes differ*"]
     )
+
+
+def test_terminal_lists_a_few_kinds_and_verbose_lists_all() -> None:
+    from types import SimpleNamespace
+
+    from pytest_carbon.report.terminal import KINDS_SHOWN, caveat_lines
+
+    records = [
+        {"nodeid": f"t.py::t{i}", "method": "estimated", "warnings": [f"caveat {'x' * i}"]}
+        for i in range(KINDS_SHOWN + 2)
+    ]
+    cs = SimpleNamespace(warnings=["run caveat"], incomplete_reason="interrupted")
+    quiet = caveat_lines(cs, records, verbose=False)
+    loud = caveat_lines(cs, records, verbose=True)
+    assert quiet[0] == "warning: run caveat"
+    assert sum(line.startswith("warning: caveat") for line in quiet) == KINDS_SHOWN
+    assert "warning: 2 more kinds of caveat (-v lists them)" in quiet
+    assert sum(line.startswith("warning: caveat") for line in loud) == KINDS_SHOWN + 2
+    assert any(line.startswith("how far to trust the totals") for line in quiet)
+    assert quiet[-1] == "warning: incomplete run (interrupted): totals cover only what ran"

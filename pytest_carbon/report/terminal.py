@@ -161,6 +161,10 @@ def terminal_summary(cs: Any, tr: Any) -> None:
         tr.write_line(f"{kind} report: {path}")
 
 
+#: Kinds of per-test caveat listed without -v (the JSON report keeps them all).
+KINDS_SHOWN = 5
+
+
 def outcomes_line(records: Sequence[Mapping[str, Any]]) -> str:
     """``outcomes: 3 passed, 1 xfailed; 1 test rerun`` in pytest's order and words."""
     from pytest_carbon.results.record import OUTCOMES
@@ -184,7 +188,10 @@ def caveat_lines(cs: Any, records: Sequence[Mapping[str, Any]], verbose: bool) -
 
     lines = [f"warning: {w}" for w in cs.warnings]
     kinds = aggregate(records)
-    lines += [f"warning: {k}" for k in kind_lines(kinds, examples=3 if verbose else 1)]
+    shown = kinds if verbose else kinds[:KINDS_SHOWN]
+    lines += [f"warning: {k}" for k in kind_lines(shown, examples=3 if verbose else 1)]
+    if len(shown) < len(kinds):
+        lines.append(f"warning: {len(kinds) - len(shown)} more kinds of caveat (-v lists them)")
     trust = trust_note(r["method"] for r in records if r.get("method"))
     if trust:
         lines.append(trust)
