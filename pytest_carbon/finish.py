@@ -20,7 +20,8 @@ def after_runtestloop(cs: CarbonSession, session: pytest.Session) -> None:
     from pytest_carbon.results.io import build_report
 
     cs.finished_unix_s = cs.finished_unix_s or time.time()
-    report = build_report(cs, complete=True)
+    complete, why = cs.completeness(session, None)
+    report = build_report(cs, complete=complete, incomplete_reason=why)
     lines: list[str] = []
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
     width = getattr(getattr(tr, "_tw", None), "fullwidth", 100) if tr else 100
@@ -60,9 +61,7 @@ def write_reports(cs: CarbonSession, session: pytest.Session, exitstatus: int) -
     from pytest_carbon.results.io import build_report
 
     cs.finished_unix_s = time.time()
-    complete = int(exitstatus) != int(pytest.ExitCode.INTERRUPTED)
-    cs.complete = complete
-    report = build_report(cs, complete=complete)
+    report = build_report(cs, complete=cs.complete, incomplete_reason=cs.incomplete_reason)
     report = _enrich(cs, report)
     comparison = getattr(cs, "comparison", None)
     if comparison is not None and hasattr(comparison, "to_json"):

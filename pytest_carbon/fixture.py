@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -54,7 +54,6 @@ class CarbonFixture:
         self.phases: dict[str, Measurement] = {}
         self.rounds: list[Measurement] = []
         self.iterations = 0
-        self.record: dict[str, Any] | None = None
         self._used = False
         self._open_phase: str | None = None
 
@@ -117,16 +116,29 @@ class CarbonFixture:
     def used(self) -> bool:
         return self._used or bool(self.phases)
 
-    def build_record(self) -> dict[str, Any] | None:
+    def build_record(
+        self,
+        *,
+        accounting_for: Callable[[float], Any] | None = None,
+        extra_phases: Mapping[str, Measurement] | None = None,
+        warnings: Sequence[str] = (),
+        per_call: Mapping[str, Any] | None = None,
+        extra_info: Mapping[str, Any] | None = None,
+        own_intensity: bool = False,
+    ) -> dict[str, Any] | None:
+        """The test's record: the fixture's rounds (or blocks) are the test's numbers.
+        ``extra_phases`` (the whole call phase, under ``--carbon``), ``per_call`` and
+        ``extra_info`` (pytest-benchmark's rounds) come from the plugin's runner, so the
+        record is built once. ``accounting_for(start_unix_s)``: the accounting at the
+        record's start (the intensity hook); default: the fixture's own."""
         if not self.used:
             return None
-        accounting = self._accounting_factory()
         if self.rounds:
             total = combine(self.rounds, key=self.nodeid)
             n = self.iterations
             per_e = [m.total_energy_j / n for m in self.rounds]
             per_d = [m.duration_s / n for m in self.rounds]
-            per_call: dict[str, Any] | None = {
+            per_call = {
                 "energy_j": stats(per_e),
                 "duration_s": stats(per_d),
                 "calls": n * len(self.rounds),
@@ -136,8 +148,11 @@ class CarbonFixture:
         else:
             # Blocks only: the test's numbers are the sum of its blocks.
             total = combine(list(self.phases.values()), key=self.nodeid)
-            per_call, rounds = None, 1
+            rounds = 1
             per_e, per_d = [total.total_energy_j], [total.duration_s]
+        accounting = (
+            accounting_for(total.start_unix_s) if accounting_for else self._accounting_factory()
+        )
         return make_record(
             self.nodeid,
             total,
@@ -146,9 +161,11 @@ class CarbonFixture:
             per_round_energy_j=per_e,
             per_round_duration_s=per_d,
             per_call=per_call,
-            phases=self.phases,
-            extra_info=self.extra_info,
+            phases={**self.phases, **(extra_phases or {})},
+            extra_info={**self.extra_info, **(extra_info or {})},
             worker=self._worker,
+            warnings=warnings,
+            own_intensity=own_intensity,
         )
 
 

@@ -128,15 +128,32 @@ class _RecordCollector:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         # tryfirst: the record must be on the report before xdist sends it to the
         # controller. It rides on the call report, or on the setup report when setup
-        # failed (a prompt item whose generation failed).
+        # failed (a prompt item whose generation failed). The pending record only gets
+        # the two facts known now: the outcome and the attempt (reruns run it again).
+        cs = self.cs
+        if report.when == "setup":
+            cs.count_attempt(report.nodeid)
         if report.when == "call" or (report.when == "setup" and report.failed):
-            pending = self.cs.take_record(report.nodeid)
+            pending = cs.take_record(report.nodeid)
             if pending is not None:
-                pending["outcome"] = "error" if report.when == "setup" else report.outcome
-                report.carbon = pending  # type: ignore[attr-defined]
+                from pytest_carbon.results.record import finalize, outcome_of
+
+                attempts = cs.attempts.get(report.nodeid, 1)
+                report.carbon = finalize(pending, outcome_of(report), attempts)  # type: ignore[attr-defined]
+        if str(report.outcome) == "rerun":  # pytest-rerunfailures' own outcome word
+            cs.superseded.add(report.nodeid)
+        if report.when == "teardown":
+            cs.ran.add(report.nodeid)
+            if report.nodeid in cs.superseded:
+                # pytest-rerunfailures runs the test again: JUnit XML gets the carbon
+                # properties of the attempt that counts, not of this one as well.
+                cs.superseded.discard(report.nodeid)
+                report.user_properties = [
+                    p for p in report.user_properties if not str(p[0]).startswith("carbon_")
+                ]
         record = getattr(report, "carbon", None)
         if record is not None:
-            self.cs.add_record(record)
+            cs.add_record(record)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -158,6 +175,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # What the controller cannot see for itself travels back in workeroutput.
         session.config.workeroutput["pytest_carbon"] = cs.worker_output()  # type: ignore[attr-defined]
         return
+    cs.complete, cs.incomplete_reason = cs.completeness(session, exitstatus)
     from pytest_carbon.finish import write_reports
 
     write_reports(cs, session, exitstatus)

@@ -1,4 +1,9 @@
-"""Measure a test's call phase: rounds, the carbon fixture, pytest-benchmark, budgets."""
+"""Measure a test's call phase: rounds, the carbon fixture, pytest-benchmark, budgets.
+
+The record of a test is built here, once (:func:`build_record`), from everything measured
+during its call phase. Downstream, the plugin only adds the two facts pytest knows later,
+the outcome and the number of attempts (:func:`pytest_carbon.results.record.finalize`).
+"""
 
 from __future__ import annotations
 
@@ -9,28 +14,32 @@ import pytest
 
 from pytest_carbon.budget import BudgetError, check_budget, parse_budget
 from pytest_carbon.measure.meter import Measurement, combine
-from pytest_carbon.results.record import make_record, measurement_fields
+from pytest_carbon.results.record import make_record
 from pytest_carbon.session import FIXTURE_KEY, CarbonSession
+
+CONCURRENT_NOTE = (
+    "measured while other tests ran (xdist): the estimate counts only this "
+    "test's process tree, but shared caches and frequency scaling add noise"
+)
 
 
 def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object, object]:
     """The body of the ``pytest_runtest_call`` wrapper when measuring (``yield from`` it)."""
     budget = _budget_of(item)
     meter = cs.meter
-    bench = _benchmark_of(item)
     windows: list[Measurement] = []
-    bench_windows: list[Measurement] = []
-    if bench is not None:
-        _hook_benchmark(bench, meter, item.nodeid, bench_windows)
+    rounds = _benchmark_rounds(cs, item)
     key = item.nodeid
     meter.begin(key)
     try:
         result = yield
     except BaseException:
         windows.append(meter.end(key))
-        _store(cs, item, windows, bench, bench_windows, failed=True)
+        _finish_benchmark(rounds)
+        _store(cs, item, build_record(cs, item, windows, rounds))
         raise
     windows.append(meter.end(key))
+    _finish_benchmark(rounds)
     # --carbon-rounds=N: run the call phase N-1 more times for per-round statistics.
     for i in range(1, cs.settings.carbon_rounds):
         rkey = f"{key}#round{i}"
@@ -39,7 +48,8 @@ def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object
             item.runtest()
         finally:
             windows.append(meter.end(rkey))
-    record = _store(cs, item, windows, bench, bench_windows, failed=False)
+    record = build_record(cs, item, windows, rounds)
+    _store(cs, item, record)
     if budget and record is not None:
         problems = check_budget(record, budget)
         if problems:
@@ -50,11 +60,60 @@ def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object
 
 def fixture_record(cs: CarbonSession, item: pytest.Item) -> None:
     """Without --carbon: store the record of the carbon fixture, if the test used it."""
+    _store(cs, item, build_record(cs, item, [], None))
+
+
+def _store(cs: CarbonSession, item: pytest.Item, record: dict[str, Any] | None) -> None:
+    if record is not None:
+        cs.set_record(item, record, charged=True)
+
+
+def build_record(
+    cs: CarbonSession, item: pytest.Item, windows: list[Measurement], rounds: Any
+) -> dict[str, Any] | None:
+    """The one place a test's record is built: the call-phase windows, or the carbon
+    fixture's own rounds and blocks (which then win, with the call phase as a phase), plus
+    pytest-benchmark's rounds and the caveats of the run."""
     fx = item.stash.get(FIXTURE_KEY, None)
-    if fx is not None and fx.used:
-        record = fx.build_record()
-        if record is not None:
-            cs.set_record(item, record)
+    fixture_used = fx is not None and bool(fx.used)
+    if not windows and not fixture_used:
+        return None
+    warnings: list[str] = []
+    measured = list(windows)
+    if fx is not None and fixture_used:
+        measured += [*fx.rounds, *fx.phases.values()]
+    if cs.concurrent and any(m.overall_method == "estimated" for m in measured):
+        warnings.append(CONCURRENT_NOTE)
+    per_call = extra_info = None
+    if rounds is not None and rounds.windows:
+        per_call = rounds.per_call()
+        info = rounds.info()
+        extra_info = {"benchmark": info}
+        rounds.publish(info)
+        warnings.extend(rounds.warnings())
+    if fx is not None and fixture_used:
+        return fx.build_record(  # type: ignore[no-any-return]
+            accounting_for=cs.accounting_for,
+            extra_phases={"call": combine(windows)} if windows else None,
+            warnings=warnings,
+            per_call=per_call,
+            extra_info=extra_info,
+            own_intensity=cs.intensity_varies,
+        )
+    total = combine(windows)
+    return make_record(
+        item.nodeid,
+        total,
+        cs.accounting_for(total.start_unix_s),
+        rounds=len(windows),
+        per_round_energy_j=[m.total_energy_j for m in windows],
+        per_round_duration_s=[m.duration_s for m in windows],
+        per_call=per_call,
+        extra_info=extra_info,
+        worker=cs.worker_id,
+        warnings=warnings,
+        own_intensity=cs.intensity_varies,
+    )
 
 
 def _budget_of(item: pytest.Item) -> dict[str, float]:
@@ -67,111 +126,23 @@ def _budget_of(item: pytest.Item) -> dict[str, float]:
         pytest.fail(str(exc), pytrace=False)
 
 
-def _store(
-    cs: CarbonSession,
-    item: pytest.Item,
-    windows: list[Measurement],
-    bench: Any,
-    bench_windows: list[Measurement],
-    *,
-    failed: bool,
-) -> dict[str, Any] | None:
-    fx = item.stash.get(FIXTURE_KEY, None)
-    record: dict[str, Any] | None
-    if fx is not None and fx.used:
-        # The fixture measured exactly what the test asked for: its record wins, and the
-        # whole call phase is kept beside it as a phase.
-        record = fx.build_record()
-        if record is not None:
-            record["phases"]["call"] = measurement_fields(combine(windows), cs.accounting)
-    else:
-        total = combine(windows)
-        record = make_record(
-            item.nodeid,
-            total,
-            cs.accounting,
-            rounds=len(windows),
-            per_round_energy_j=[m.total_energy_j for m in windows],
-            per_round_duration_s=[m.duration_s for m in windows],
-            worker=cs.worker_id,
-        )
-    if record is not None and bench is not None and bench_windows:
-        _benchmark_energy(record, bench, bench_windows)
-    if record is not None:
-        if cs.concurrent and record["method"] == "estimated":
-            record["warnings"].append(
-                "measured while other tests ran (xdist): the estimate counts only this "
-                "test's process tree, but shared caches and frequency scaling add noise"
-            )
-        cs.set_record(item, record)
-    return record
-
-
 # -- pytest-benchmark interop ------------------------------------------------------------
 
 
-def _benchmark_of(item: pytest.Item) -> Any:
-    if "benchmark" not in getattr(item, "fixturenames", ()):
+def _benchmark_rounds(cs: CarbonSession, item: pytest.Item) -> Any:
+    from pytest_carbon.benchmark_rounds import benchmark_of
+
+    bench = benchmark_of(item)
+    if bench is None:
         return None
-    funcargs = getattr(item, "funcargs", {})
-    bench = funcargs.get("benchmark")
-    # Only a real BenchmarkFixture has the timer we wrap; anything else is left alone.
-    return bench if bench is not None and hasattr(bench, "_timer") else None
+    from pytest_carbon.benchmark_rounds import BenchmarkRounds
+
+    rounds = BenchmarkRounds(cs.meter, f"{item.nodeid}::benchmark")
+    rounds.install(bench)
+    return rounds
 
 
-def _hook_benchmark(bench: Any, meter: Any, nodeid: str, windows: list[Measurement]) -> None:
-    """Wrap the benchmark's timer so each timed round is also a meter window.
-
-    pytest-benchmark's runner calls ``timer()`` right before and right after each round;
-    we open the window before the start time is taken and close it after the end time,
-    so the meter's own cost stays outside the benchmark's timing.
-    """
-    inner = bench._timer
-    state = {"open": False, "n": 0}
-    key_base = f"{nodeid}::benchmark"
-
-    def timer() -> float:
-        if not state["open"]:
-            state["open"] = True
-            meter.begin(f"{key_base}#{state['n']}")
-            return float(inner())
-        now = float(inner())
-        state["open"] = False
-        windows.append(meter.end(f"{key_base}#{state['n']}"))
-        state["n"] += 1
-        return now
-
-    timer.__name__ = getattr(inner, "__name__", "timer")
-    bench._timer = timer
-
-
-def _benchmark_energy(record: dict[str, Any], bench: Any, windows: list[Measurement]) -> None:
-    metadata = getattr(bench, "stats", None)  # pytest-benchmark's Metadata
-    data = list(getattr(getattr(metadata, "stats", None), "data", []) or [])
-    rounds = len(data) or len(windows)
-    # Calibration runs come first; the last ``rounds`` windows are the benchmark's rounds.
-    measured = windows[-rounds:] if rounds else windows
-    iterations = max(int(getattr(metadata, "iterations", 1) or 1), 1)
-    per_round = [m.total_energy_j for m in measured]
-    if not per_round:
+def _finish_benchmark(rounds: Any) -> None:
+    if rounds is None:
         return
-    mean_round = sum(per_round) / len(per_round)
-    info = {
-        "energy_j_per_round": mean_round,
-        "energy_j_per_call": mean_round / iterations,
-        "energy_method": combine(measured).overall_method,
-        "energy_rounds": len(per_round),
-    }
-    extra = getattr(bench, "extra_info", None)
-    if isinstance(extra, dict):
-        extra.update({f"carbon_{k}": v for k, v in info.items()})
-    from pytest_carbon.results.record import stats
-
-    record["extra_info"]["benchmark"] = info
-    record["per_call"] = {
-        "energy_j": stats([e / iterations for e in per_round]),
-        "duration_s": stats([m.duration_s / iterations for m in measured]),
-        "calls": len(per_round) * iterations,
-        "iterations_per_round": iterations,
-        "source": "pytest-benchmark rounds",
-    }
+    rounds.finish()

@@ -48,10 +48,20 @@ class CarbonSession:
         else:
             self.workers = int(numprocesses) if isinstance(numprocesses, int) else None
         self.records: list[dict[str, Any]] = []
+        # Position of each node id in ``records``: a rerun replaces its earlier attempt.
+        self._record_at: dict[str, int] = {}
         self.pending: dict[str, dict[str, Any]] = {}
+        # Attempts per node id (setup reports seen where the test runs): reruns count.
+        self.attempts: dict[str, int] = {}
+        # Node ids whose protocol ran (teardown reported), to tell whether all collected ran.
+        self.ran: set[str] = set()
+        # Node ids whose current attempt pytest-rerunfailures will run again.
+        self.superseded: set[str] = set()
+        # Set at session finish (see completeness()); the reports say why a run is partial.
+        self.complete = True
+        self.incomplete_reason = ""
         self.started_unix_s = time.time()
         self.finished_unix_s: float | None = None
-        self.complete = True
         self.warnings: list[str] = []
         self._meter: Any = None
         self._accounting: Any = None
@@ -108,6 +118,16 @@ class CarbonSession:
         hooked = self.config.hook.pytest_carbon_intensity(config=self.config, when=when)
         return apply_intensity_hook(base, hooked)
 
+    def accounting_for(self, start_unix_s: float) -> Any:
+        """The accounting a record that started at ``start_unix_s`` is charged with: the
+        session's, or, when a ``pytest_carbon_intensity`` hook exists, the hook's answer
+        for that moment."""
+        if not self.intensity_varies:
+            return self.accounting
+        from datetime import datetime, timezone
+
+        return self.accounting_at(datetime.fromtimestamp(start_unix_s, timezone.utc))
+
     def check_accounting(self) -> None:
         """Resolve the accounting now (at configure time), so a bad country or region is
         one usage error, not a failure in every test."""
@@ -119,10 +139,6 @@ class CarbonSession:
         if self._meter is None:
             self._open_meter()
         return self._meter
-
-    @property
-    def has_meter(self) -> bool:
-        return self._meter is not None
 
     def _open_meter(self) -> None:
         from pytest_carbon.measure.meter import Meter
@@ -186,35 +202,75 @@ class CarbonSession:
             self.warnings.append(message)
 
     def add_record(self, record: dict[str, Any]) -> None:
-        self.records.append(record)
+        """Keep a finished record; a later attempt of the same test (a rerun) replaces it."""
+        at = self._record_at.get(record["nodeid"])
+        if at is None:
+            self._record_at[record["nodeid"]] = len(self.records)
+            self.records.append(record)
+        else:
+            self.records[at] = record
 
-    def set_record(self, item: pytest.Item, record: dict[str, Any]) -> None:
+    def set_record(
+        self, item: pytest.Item, record: dict[str, Any], *, charged: bool = False
+    ) -> None:
         """Store an item's record; the plugin attaches it to the item's call report (or
-        its setup report when setup failed), so it travels through xdist."""
-        if self.intensity_varies and record.get("energy_j") is not None:
-            self._charge_at_own_time(record)
+        its setup report when setup failed), so it travels through xdist. ``charged``: the
+        record was built with :meth:`accounting_for` its start (records built elsewhere are
+        charged here, at their start, when an intensity hook exists)."""
+        if not charged and self.intensity_varies and record.get("energy_j") is not None:
+            record = self._charged_at_own_time(record)
         self.pending[item.nodeid] = record
         # On the item: junitxml reads the properties of the teardown report, made from it.
+        # A rerun runs the item again: its properties replace the earlier attempt's.
+        item.user_properties[:] = [
+            p for p in item.user_properties if not str(p[0]).startswith("carbon_")
+        ]
         item.user_properties.extend(record_properties(record))
 
-    def _charge_at_own_time(self, record: dict[str, Any]) -> None:
-        """Recompute the carbon fields with the hook's intensity at the record's start."""
+    def _charged_at_own_time(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The carbon fields with the hook's intensity at the record's start."""
         from datetime import datetime
 
         when = datetime.fromisoformat(record["start"].replace("Z", "+00:00"))
         acc = self.accounting_at(when)
-        record.update(
+        out = dict(record)
+        out.update(
             acc.record_fields(record["energy_j"], record["duration_s"], share=record.get("share"))
         )
-        for phase in (record.get("phases") or {}).values():
-            phase.update(
-                acc.record_fields(phase["energy_j"], phase["duration_s"], share=phase.get("share"))
-            )
-        record["intensity_g_per_kwh"] = acc.intensity_g_per_kwh
-        record["intensity_source"] = acc.intensity_source
+        out["phases"] = {
+            name: {
+                **phase,
+                **acc.record_fields(
+                    phase["energy_j"], phase["duration_s"], share=phase.get("share")
+                ),
+            }
+            for name, phase in (record.get("phases") or {}).items()
+        }
+        out["intensity_g_per_kwh"] = acc.intensity_g_per_kwh
+        out["intensity_source"] = acc.intensity_source
+        return out
 
     def take_record(self, nodeid: str) -> dict[str, Any] | None:
         return self.pending.pop(nodeid, None)
+
+    def count_attempt(self, nodeid: str) -> int:
+        self.attempts[nodeid] = self.attempts.get(nodeid, 0) + 1
+        return self.attempts[nodeid]
+
+    def completeness(self, session: pytest.Session, exitstatus: int | None) -> tuple[bool, str]:
+        """Whether every collected item ran, and if not, why (empty when complete)."""
+        collected = session.testscollected
+        missing = max(collected - len(self.ran), 0)
+        # Under xdist the controller's scheduler holds the reason to stop (-x, --maxfail).
+        dsession = session.config.pluginmanager.get_plugin("dsession")
+        stop = session.shouldstop or session.shouldfail or getattr(dsession, "shouldstop", "")
+        interrupted = exitstatus is not None and int(exitstatus) == int(pytest.ExitCode.INTERRUPTED)
+        if not missing and not interrupted:
+            return True, ""
+        parts = [str(stop) if stop else ("interrupted" if interrupted else "")]
+        if missing:
+            parts.append(f"{missing} of {collected} collected tests did not run")
+        return False, ": ".join(p for p in parts if p)
 
     def close(self) -> None:
         self.finished_unix_s = time.time()

@@ -318,8 +318,10 @@ def test_benchmark_rounds_are_measured(
     result.assert_outcomes(passed=1)
     rec = report["tests"][0]
     info = rec["extra_info"]["benchmark"]
-    assert info["energy_rounds"] == 7
-    assert rec["per_call"]["calls"] == 21
+    # Windows span whole rounds (at least a few ms each): some or all 7 rounds are kept,
+    # never more, and never the warm-up (pedantic has none here).
+    assert 1 <= info["energy_rounds"] <= 7
+    assert rec["per_call"]["calls"] == info["energy_rounds"] * 3
     assert info["energy_j_per_call"] == pytest.approx(info["energy_j_per_round"] / 3)
     bench = json.loads((pytester.path / "bench.json").read_text())
     extra = bench["benchmarks"][0]["extra_info"]

@@ -66,9 +66,15 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ``methods`` (sorted methods seen, execution and generation).
     """
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    skipped: dict[str, int] = defaultdict(int)
     for rec in records:
         prompt = rec.get("prompt")
         if isinstance(prompt, dict) and prompt.get("model") is not None:
+            # A skipped item was never judged: it is no failure, and no pass either.
+            # xfailed/xpassed/error items were judged: prompt.correct says how.
+            if rec.get("outcome") == "skipped":
+                skipped[prompt["model"]] += 1
+                continue
             by_model[prompt["model"]].append(rec)
     rows = []
     for model, recs in by_model.items():
@@ -126,6 +132,7 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "execution_gco2e_g": execution if exec_g else None,
                 "gco2e_per_correct_g": per_correct,
                 "methods": sorted(methods),
+                "skipped": skipped.get(model, 0),
             }
         )
     return rows
@@ -179,6 +186,9 @@ def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
         return "  ".join(parts).rstrip()[:WIDTH]
 
     lines = [fmt(header)] + [fmt(row) for row in table]
+    skips = [f"{r['model']} {r['skipped']}" for r in rows if r.get("skipped")]
+    if skips:
+        lines.append(("skipped, not in pass rates: " + ", ".join(skips))[:WIDTH])
     methods = sorted({m for r in rows for m in r["methods"]})
     if methods:
         lines.append(("methods: " + ", ".join(methods))[:WIDTH])

@@ -178,7 +178,13 @@ def render_card(report: Mapping[str, Any]) -> str:
             "Tool",
             f"pytest-carbon {report.get('version', '?')}, report "
             f"{report.get('created', '?')}"
-            + ("" if report.get("complete", True) else " (incomplete: the run was interrupted)"),
+            + (
+                ""
+                if report.get("complete", True)
+                else " (incomplete: "
+                + str(report.get("incomplete_reason") or "the run was interrupted")
+                + ")"
+            ),
         ),
     ]
     lines = [

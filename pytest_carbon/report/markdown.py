@@ -86,7 +86,8 @@ def _header(report: Mapping[str, Any]) -> list[str]:
         count += f" ({t.rounds} rounds)"
     lines.append(f"{total} · {count}")
     if not report.get("complete", True):
-        lines += ["", "> ⚠️ The run was interrupted: these numbers cover part of the suite."]
+        why = report.get("incomplete_reason") or "the run was interrupted"
+        lines += ["", f"> ⚠️ Incomplete run ({_cell(why)}): these numbers cover part of the suite."]
     lines += ["", "| | |", "|---|---|"]
     lines.append(f"| Method | {_cell(_methods_text(t))} |")
     if t.embodied_gco2e_g is not None:
@@ -298,9 +299,15 @@ def render_markdown(report: Mapping[str, Any], comparison: Comparison | None = N
     else:
         lines += _top_tests_section(report)
     lines += _models_section(report)
-    warnings = report.get("warnings") or []
+    from pytest_carbon.results.caveats import kind_lines, kinds_of_report, trust_note
+
+    warnings = list(report.get("warnings") or [])[:50]
+    warnings += kind_lines(kinds_of_report(report), examples=3)
     if warnings:
         lines += ["", "<details><summary>Warnings</summary>", ""]
-        lines += [f"- {_cell(w)}" for w in warnings[:50]]
+        lines += [f"- {_cell(w)}" for w in warnings]
         lines += ["", "</details>"]
+    trust = trust_note(t.get("method") or "" for t in report.get("tests") or [])
+    if trust:
+        lines += ["", f"_{_cell(trust)}_"]
     return "\n".join(lines) + "\n"

@@ -174,6 +174,7 @@ def terminal_summary(cs: Any, tr: Any) -> None:
         totals = compute(records)
         for line in extra_total_lines(totals):
             tr.write_line(line)
+        tr.write_line(outcomes_line(records))
         tr.write_line(METHOD_NOTE)
         if any(per_call_energy_j(r) is not None for r in records):
             tr.write_line(PER_CALL_NOTE)
@@ -188,14 +189,8 @@ def terminal_summary(cs: Any, tr: Any) -> None:
             tr.write_line(line)
     for line in getattr(cs, "comparison_lines", []):
         tr.write_line(line)
-    warnings = list(cs.warnings)
-    per_record = sorted({w for r in records for w in r.get("warnings") or []})
-    if per_record and not verbose:
-        warnings.append(f"{len(per_record)} distinct per-test caveat(s); -v lists them")
-    elif per_record:
-        warnings.extend(per_record)
-    for w in warnings:
-        tr.write_line(f"warning: {w}", yellow=True)
+    for line in caveat_lines(cs, records, verbose):
+        tr.write_line(line, yellow=line.startswith("warning:"))
     for kind, path in getattr(cs, "written", []):
         tr.write_line(f"{kind} report: {path}")
     count_regressions(getattr(cs, "comparison", None), tr)
@@ -230,3 +225,43 @@ def count_regressions(comparison: Any, tr: Any) -> None:
     for word, changes in by_key.items():
         key = f"{word} regression{'s' if len(changes) > 1 else ''}"
         tr.stats.setdefault(key, []).extend(_Regression(c) for c in changes)
+
+
+#: Kinds of per-test caveat listed without -v (the JSON report keeps them all).
+KINDS_SHOWN = 5
+
+
+def outcomes_line(records: Sequence[Mapping[str, Any]]) -> str:
+    """``outcomes: 3 passed, 1 xfailed; 1 test rerun`` in pytest's order and words."""
+    from pytest_carbon.results.record import OUTCOMES
+
+    counts: dict[str, int] = {}
+    for r in records:
+        word = str(r.get("outcome") or "unknown")
+        counts[word] = counts.get(word, 0) + 1
+    order = [*OUTCOMES, *sorted(set(counts) - set(OUTCOMES))]
+    text = ", ".join(f"{counts[w]} {w}" for w in order if w in counts)
+    reruns = sum(1 for r in records if (r.get("attempts") or 1) > 1)
+    if reruns:
+        text += f"; {reruns} test{'s' if reruns != 1 else ''} rerun (last attempt kept)"
+    return f"outcomes: {text}"
+
+
+def caveat_lines(cs: Any, records: Sequence[Mapping[str, Any]], verbose: bool) -> list[str]:
+    """Run warnings, per-test warnings grouped by kind (-v: more example tests, never one
+    line per test), how far to trust the totals, and why a run is incomplete."""
+    from pytest_carbon.results.caveats import aggregate, kind_lines, trust_note
+
+    lines = [f"warning: {w}" for w in cs.warnings]
+    kinds = aggregate(records)
+    shown = kinds if verbose else kinds[:KINDS_SHOWN]
+    lines += [f"warning: {k}" for k in kind_lines(shown, examples=3 if verbose else 1)]
+    if len(shown) < len(kinds):
+        lines.append(f"warning: {len(kinds) - len(shown)} more kinds of caveat (-v lists them)")
+    trust = trust_note(r["method"] for r in records if r.get("method"))
+    if trust:
+        lines.append(trust)
+    incomplete = getattr(cs, "incomplete_reason", "")
+    if incomplete:
+        lines.append(f"warning: incomplete run ({incomplete}): totals cover only what ran")
+    return lines

@@ -10,6 +10,7 @@ from typing import Any
 
 from pytest_carbon import __version__
 from pytest_carbon.results.atomic import write_text_atomic
+from pytest_carbon.results.caveats import aggregate
 from pytest_carbon.results.record import SCHEMA, iso_utc
 
 
@@ -53,8 +54,10 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def build_report(cs: Any, *, complete: bool) -> dict[str, Any]:
-    """The report of a CarbonSession (controller or local)."""
+def build_report(cs: Any, *, complete: bool, incomplete_reason: str = "") -> dict[str, Any]:
+    """The report of a CarbonSession (controller or local). ``complete`` is false when not
+    every collected test ran (``-x``, ``--maxfail``, an interrupt); ``incomplete_reason``
+    then says why."""
     from pytest_carbon.measure.machine import machine_json
 
     machine = machine_json()
@@ -66,6 +69,7 @@ def build_report(cs: Any, *, complete: bool) -> dict[str, Any]:
         "version": __version__,
         "created": iso_utc(),
         "complete": complete,
+        **({} if complete else {"incomplete_reason": incomplete_reason or "unknown"}),
         "machine": machine,
         "accounting": cs.accounting.to_json(),
         "idle_power_w": cs.idle_power_w,
@@ -79,6 +83,7 @@ def build_report(cs: Any, *, complete: bool) -> dict[str, Any]:
         "tests": records,
         "summary": summarize(records),
         "warnings": list(cs.warnings),
+        "warning_kinds": aggregate(records),
     }
     return report
 

@@ -76,12 +76,15 @@ def make_record(
     prompt: Mapping[str, Any] | None = None,
     worker: str | None = None,
     warnings: Sequence[str] = (),
+    own_intensity: bool = False,
 ) -> dict[str, Any]:
     """Build the record of one test.
 
     ``measurement`` covers the whole measured phase (all rounds). ``per_round_*`` are the
     per-round values, kept for noise-aware comparison. ``per_call``: statistics per call
     (from the ``carbon`` fixture). ``phases``: named blocks measured inside the test.
+    ``own_intensity``: ``accounting`` is the intensity hook's for this record's start, and
+    the record says which intensity it was charged at.
     """
     rec: dict[str, Any] = {
         "nodeid": nodeid,
@@ -107,7 +110,32 @@ def make_record(
     if measurement.samples:
         rec["trace"] = [[round(t, 4), dict(p)] for t, p in measurement.samples]
     rec["warnings"] = list(dict.fromkeys([*measurement.warnings, *warnings]))
+    if own_intensity:
+        rec["intensity_g_per_kwh"] = accounting.intensity_g_per_kwh
+        rec["intensity_source"] = accounting.intensity_source
     return rec
+
+
+#: pytest's outcome words, kept in records (``xfailed``/``xpassed`` are not folded into
+#: skipped/passed; ``rerun`` only ever marks an attempt that a later one replaces).
+OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
+
+
+def outcome_of(report: Any) -> str:
+    """The outcome word of a test from its report (the call report, or a failed setup)."""
+    if report.when == "setup" and report.failed:
+        return "error"
+    if hasattr(report, "wasxfail"):
+        if report.skipped:
+            return "xfailed"
+        if report.passed:
+            return "xpassed"
+    return str(report.outcome)
+
+
+def finalize(record: Mapping[str, Any], outcome: str, attempts: int) -> dict[str, Any]:
+    """The record with the facts pytest knows only once the test has run."""
+    return {**record, "outcome": outcome, "attempts": attempts}
 
 
 def unmeasured_record(

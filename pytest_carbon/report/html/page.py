@@ -193,14 +193,21 @@ def render_html(
             out.append(banner(as_json))
     if report.get("complete") is False:
         out.append(
-            '<p class="warn"><strong>Incomplete run:</strong> the session was '
-            "interrupted; totals cover only the tests that finished.</p>"
+            '<p class="warn"><strong>Incomplete run:</strong> '
+            + _esc(report.get("incomplete_reason") or "the session was interrupted")
+            + "; totals cover only the tests that finished.</p>"
         )
     out.append('<section aria-label="summary" class="cards">')
     out += [_machine_card(m) for m in machines] or [_machine_card({})]
     out += [_sensors_card(machines), _accounting_card(acc), _totals_card(t), _equivalences_card(t)]
     out.append("</section>")
+    from pytest_carbon.results.caveats import kind_lines, kinds_of_report, trust_note
+
     report_warnings = [w for w in report.get("warnings") or [] if w]
+    report_warnings += kind_lines(kinds_of_report(report), examples=3)
+    trust = trust_note(rec.get("method") or "" for rec in report.get("tests") or [])
+    if trust:
+        report_warnings.append(trust)
     if report_warnings:
         items = "".join(f"<li>{_esc(w)}</li>" for w in report_warnings)
         out.append(f'<div class="warn" role="note"><strong>Caveats</strong><ul>{items}</ul></div>')
