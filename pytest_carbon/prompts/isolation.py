@@ -72,12 +72,12 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
+from pytest_carbon.prompts import cgroup as cgroups
+from pytest_carbon.prompts.safe_text import escape_controls
 
 #: The only variables the child sees (plus HOME, TMPDIR and the run marker).
 ENV_ALLOW = {
@@ -95,6 +95,7 @@ UNSHARE_ARGS = (
     "--map-root-user",
     "--mount",
     "--net",
+    "--ipc",
     "--pid",
     "--fork",
     "--kill-child",
@@ -138,14 +139,41 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Protection:
+    """One protection of the sandbox: active here or not, and what it does or why not."""
+
+    name: str
+    active: bool
+    detail: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "active": self.active, "detail": self.detail}
+
+
+@dataclass(frozen=True)
 class Isolation:
-    """How runs are contained on this machine, decided once per process by probing."""
+    """How runs are contained on this machine, decided once per process by probing.
+
+    ``protections``: every protection we know of, active or missing with the reason
+    (see :func:`protections`); ``cgroups``: where runs' control groups go, or None."""
 
     mode: str  # namespaces | uid | none
     network_cut: bool
     detail: str
     uid: int | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    protections: tuple[Protection, ...] = ()
+    cgroups: cgroups.CgroupPlan | None = None
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        """Names of the protections in force, as carried in results."""
+        return tuple(p.name for p in self.protections if p.active)
+
+    @property
+    def missing(self) -> dict[str, str]:
+        """Protection name -> why it is not in force here."""
+        return {p.name: p.detail for p in self.protections if not p.active}
 
 
 _isolation_cache: dict[tuple[int, str], Isolation] = {}
@@ -166,24 +194,43 @@ def _unshare() -> str | None:
 
 
 def _probe() -> Isolation:
+    plan = cgroups.probe()
+    usable = plan if plan.v2 or plan.v1_memory or plan.v1_pids else None
+    joined = None
+    try:
+        iso = _probe_mode(usable)
+    except SandboxError as exc:
+        if usable is None:
+            raise
+        joined = f"the child could not join the run's cgroup: {exc}"
+        usable = None
+        iso = _probe_mode(None)
+    iso = replace(iso, cgroups=usable)
+    return replace(iso, protections=protections(iso, plan, joined))
+
+
+def _probe_mode(plan: cgroups.CgroupPlan | None) -> Isolation:
     reasons = []
     unshare = _unshare()
     if unshare is None:
         reasons.append("no unshare(1) from util-linux")
     else:
-        candidate = Isolation("namespaces", True, f"{unshare} {' '.join(UNSHARE_ARGS)}")
+        candidate = Isolation(
+            "namespaces", True, f"{unshare} {' '.join(UNSHARE_ARGS)}", cgroups=plan
+        )
         try:
             notes = _run_probe(candidate)
             return Isolation(
                 "namespaces",
                 True,
-                "user, mount, pid and network namespaces; read-only filesystem; no capabilities",
+                "user, mount, pid, network and IPC namespaces; read-only filesystem; "
+                "minimal /dev; no capabilities",
                 notes=notes,
             )
         except SandboxError as exc:
             reasons.append(f"namespaces unavailable: {exc}")
     if os.geteuid() == 0:
-        candidate = Isolation("uid", False, "", uid=SANDBOX_UID)
+        candidate = Isolation("uid", False, "", uid=SANDBOX_UID, cgroups=plan)
         try:
             notes = _run_probe(candidate)
             if notes.get("version") == sys.version:
@@ -192,7 +239,7 @@ def _probe() -> Isolation:
                     False,
                     f"runs as uid {SANDBOX_UID}; network not cut",
                     uid=SANDBOX_UID,
-                    notes=notes,
+                    notes={**notes, "reasons": reasons},
                 )
             reasons.append(
                 f"uid {SANDBOX_UID} runs another Python ({notes.get('version')!r}): "
@@ -200,7 +247,148 @@ def _probe() -> Isolation:
             )
         except SandboxError as exc:
             reasons.append(f"uid {SANDBOX_UID} cannot run {sys.executable}: {exc}")
-    return Isolation("none", False, "limits and process kill only; " + "; ".join(reasons))
+    plain_notes: dict[str, Any] = {"reasons": reasons}
+    with contextlib.suppress(SandboxError):  # for what the runner does in every mode
+        plain_notes.update(_run_probe(Isolation("none", False, "", cgroups=plan)))
+    return Isolation(
+        "none", False, "limits and process kill only; " + "; ".join(reasons), notes=plain_notes
+    )
+
+
+def _own_namespaces() -> dict[str, int]:
+    out = {}
+    for name in ("user", "mnt", "pid", "net", "ipc"):
+        with contextlib.suppress(OSError):
+            out[name] = os.stat(f"/proc/self/ns/{name}").st_ino
+    return out
+
+
+def protections(
+    iso: Isolation, plan: cgroups.CgroupPlan, join_error: str | None = None
+) -> tuple[Protection, ...]:
+    """Every protection, active or not, from what the probe run reported (the runner
+    reports its namespaces, keyring and filter; we compare with our own)."""
+    notes = iso.notes
+    no_ns = (
+        "needs the namespaces mode, unavailable here: " + "; ".join(notes.get("reasons", []))
+        if iso.mode != "namespaces"
+        else ""
+    )
+    theirs = notes.get("namespaces") or {}
+    ours = _own_namespaces()
+    out: list[Protection] = [
+        Protection(
+            "rlimits",
+            True,
+            "per-process limits: address space, CPU seconds, file size, processes, open "
+            "files, no core files; killed with pytest",
+        ),
+    ]
+
+    def ns(name: str, what: str) -> None:
+        if name in theirs and name in ours and theirs[name] != ours[name]:
+            out.append(Protection(f"{name}-namespace", True, what))
+        else:
+            out.append(Protection(f"{name}-namespace", False, no_ns or "not created"))
+
+    ns("user", "user namespace: no capability on the host; keyrings of its own")
+    ns("pid", "pid namespace: host processes invisible; the run dies with its pid 1")
+    ns("net", "network namespace: no network at all, loopback down")
+    ns("ipc", "IPC namespace: SysV IPC and POSIX queues private, destroyed with the run")
+    ns("mnt", "mount namespace: the code's mounts are its own")
+    ro = notes.get("read_only") is True and notes.get("caps_dropped") is True
+    out.append(
+        Protection(
+            "read-only-fs",
+            ro,
+            "every mount read-only but a size-limited private working directory, /tmp "
+            "and /dev/shm; no capability left to undo it"
+            if ro
+            else no_ns or "not applied",
+        )
+    )
+    dev = notes.get("dev")
+    out.append(
+        Protection(
+            "minimal-dev",
+            bool(dev),
+            f"/dev holds only {', '.join(dev)} (no kmsg, tty, kvm or disks)"
+            if dev
+            else no_ns or "not applied",
+        )
+    )
+    covered = notes.get("covered")
+    out.append(
+        Protection(
+            "private-tmp",
+            bool(covered),
+            f"empty tmpfs over {', '.join(covered)}: host UNIX sockets and FIFOs there "
+            "(docker, systemd, D-Bus, X11, ssh-agent) cannot be reached"
+            if covered
+            else no_ns or "not applied",
+        )
+    )
+    keyring = notes.get("keyring")
+    fresh = isinstance(keyring, int) and keyring > 0
+    out.append(
+        Protection(
+            "session-keyring",
+            fresh,
+            "a new anonymous session keyring: no key of pytest's session is possessed"
+            if fresh
+            else str(keyring or "not reported by the runner"),
+        )
+    )
+    own_user = iso.mode == "uid" or (
+        "user" in theirs and "user" in ours and theirs["user"] != ours["user"]
+    )
+    out.append(
+        Protection(
+            "user-keyring",
+            own_user,
+            "the code's user keyring is not pytest's (other user, or own user namespace)"
+            if own_user
+            else "the code runs as pytest's user in pytest's user namespace: that user's "
+            "keyring (@u) is reachable",
+        )
+    )
+    vsock = notes.get("vsock_blocked")
+    out.append(
+        Protection(
+            "vsock-blocked",
+            vsock is True,
+            "seccomp: socket(AF_VSOCK) fails, so the hypervisor's vsock cannot be reached"
+            if vsock is True
+            else str(vsock or "not reported by the runner"),
+        )
+    )
+    tree = plan.v2 is not None and join_error is None
+    out.append(
+        Protection(
+            "cgroup",
+            tree,
+            f"a cgroup v2 group per run under {plan.v2}: CPU time of the whole process "
+            "tree (cpu.stat), killed as one (cgroup.kill), removed at the end"
+            if tree
+            else join_error or plan.missing.get("cgroup", "unavailable"),
+        )
+    )
+    usable = join_error is None
+    for what, have, text in (
+        ("memory", plan.memory, "memory of the whole process tree bounded (Limits.memory_bytes)"),
+        ("pids", plan.pids, "processes and threads of the whole tree bounded (Limits.processes)"),
+    ):
+        where = "v2" if plan.v2_limits else "v1"
+        out.append(
+            Protection(
+                f"cgroup-{what}",
+                have and usable,
+                f"{text}, cgroup {where}"
+                if have and usable
+                else join_error or plan.missing.get(f"cgroup-{what}", "unavailable"),
+            )
+        )
+    return tuple(out)
 
 
 def _run_probe(iso: Isolation) -> dict[str, Any]:
@@ -253,12 +441,18 @@ def _rlimits(limits: Limits, timeout_s: float, uid: int) -> list[tuple[int, int]
     return out  # type: ignore[return-value]
 
 
-def _make_preexec(rlimits: list[Any], uid: int | None) -> Any:
+def _make_preexec(rlimits: list[Any], uid: int | None, join: tuple[str, ...] = ()) -> Any:
     prctl = _libc_prctl()
 
     def preexec() -> None:  # runs in the forked child, before exec: keep it minimal
         if prctl is not None:
             prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        for procs in join:  # "0" moves the writer: every descendant is born inside
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
         for res, soft, hard in rlimits:
             resource.setrlimit(res, (soft, hard))
         if uid is not None:
@@ -270,7 +464,14 @@ def _make_preexec(rlimits: list[Any], uid: int | None) -> Any:
 
 
 class _Child:
-    """One sandboxed runner: spawn, talk over the control pipes, drain output, clean up."""
+    """One sandboxed runner: spawn, talk over the control pipes, drain output, clean up.
+
+    ``cgroup``: the run's cgroup v2 directory (every process of the run is in it from
+    before exec; ``cpu.stat`` there counts the CPU time of the whole tree), or None where
+    the machine offers none. It exists until :meth:`close`, which kills what is in it,
+    keeps its final ``usage_usec`` in ``cgroup_cpu_usec`` and removes it.
+    ``oom_kills``: processes the kernel killed for the run's memory limit (after close).
+    """
 
     def __init__(self, job: dict[str, Any], iso: Isolation, limits: Limits, timeout_s: float):
         self.iso = iso
@@ -287,10 +488,21 @@ class _Child:
         self._ctl_eof = False
         self._code_pid: int | None = None
         self.duration_s = 0.0
+        self.cgroup: str | None = None
+        self.cgroup_cpu_usec: int | None = None
+        self.oom_kills = 0
+        self._cg: cgroups.RunCgroup | None = None
         self.dir = tempfile.mkdtemp(prefix="pytest-carbon-sandbox-")
         try:
+            if iso.cgroups is not None:
+                # The runner and, in the namespaces mode, unshare(1) and its fork: 2 more.
+                self._cg = cgroups.RunCgroup(
+                    iso.cgroups, self.run_id, limits.memory_bytes, limits.processes + 2
+                )
+                self.cgroup = self._cg.path
             self._start(job)
         except BaseException:
+            self._remove_cgroup()
             self._cleanup_dir()
             raise
 
@@ -336,7 +548,9 @@ class _Child:
                 cwd=self.dir,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_make_preexec(rlimits, uid),
+                preexec_fn=_make_preexec(
+                    rlimits, uid, tuple(self._cg.procs_files) if self._cg else ()
+                ),
             )
         except (OSError, subprocess.SubprocessError) as exc:
             for fd in (ctl_r, child_w, child_r, ctl_w):
@@ -367,6 +581,8 @@ class _Child:
                 except ValueError:
                     continue  # garbage written to our fd by the code: not a message
                 if isinstance(msg, dict):
+                    # Tracebacks and reprs carry text chosen by the code.
+                    msg = dict(_safe(msg))
                     if msg.get("type") == "setup":
                         self.setup = {k: v for k, v in msg.items() if k != "type"}
                         continue
@@ -475,11 +691,14 @@ class _Child:
                     self.timed_out = True
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+            if self._cg is not None:
+                self._cg.kill()
             kill_run(self.run_id)
             self.returncode = self.proc.wait()
             self.duration_s = time.perf_counter() - self.t0
             self._drain(time.monotonic() + 1.0)
         finally:
+            self._remove_cgroup()
             self._sel.close()
             for f in (self.proc.stdout, self.proc.stderr):
                 if f is not None:
@@ -499,6 +718,18 @@ class _Child:
                 elif not self._read_stream(fd):
                     open_fds.remove(fd)
 
+    def _remove_cgroup(self) -> None:
+        cg = self._cg
+        if cg is None:
+            return
+        self._cg = None
+        with contextlib.suppress(OSError, ValueError):
+            self.cgroup_cpu_usec = cg.cpu_usec()
+        with contextlib.suppress(OSError, ValueError):
+            self.oom_kills = cg.oom_kills()
+        cg.kill()
+        cg.remove()
+
     def _cleanup_dir(self) -> None:
         def retry(func: Any, path: str, _exc: Any) -> None:
             # The code may have removed permissions on its own files.
@@ -512,7 +743,7 @@ class _Child:
     def output(self, name: str) -> str:
         for fd, stream in self._streams.items():
             if stream == name:
-                text = self._out[fd].decode("utf-8", "replace")
+                text = escape_controls(self._out[fd].decode("utf-8", "replace"))
                 if self._dropped[fd]:
                     text += f"\n[pytest-carbon: {self._dropped[fd]} more bytes of {name} dropped]"
                 return text
@@ -527,6 +758,11 @@ class _Child:
         if self.timed_out:
             return f"timed out after {self.timeout_s:g} s (the run's processes were killed)"
         rc = self.returncode
+        if self.oom_kills:
+            return (
+                f"the run's memory limit ({self.limits.memory_bytes / 1024**2:g} MiB for all "
+                f"its processes) was reached: the kernel killed {self.oom_kills} process(es)"
+            )
         if rc is not None and rc < 0:
             return _signal_reason(-rc)
         if rc is not None and rc > 128 and rc - 128 < signal.NSIG:
@@ -541,6 +777,16 @@ class _Child:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _safe(value: Any) -> Any:
+    if isinstance(value, str):
+        return escape_controls(value)
+    if isinstance(value, list):
+        return [_safe(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _safe(v) for k, v in value.items()}
+    return value
 
 
 def _signal_reason(signum: int) -> str:
