@@ -143,6 +143,7 @@ def _text(report: dict[str, Any]) -> str:
                 f"({d.get('memory_source')})"
             )
     lines += ["", report["summary"]]
+    lines.append("The sandbox of prompt suites has its own report: `pytest-carbon sandbox`.")
     return "\n".join(lines)
 
 

@@ -34,6 +34,8 @@ class VerifyResult:
     passed). ``stdout`` / ``stderr``: capped at ``Limits.output_bytes`` each.
     ``isolation``: ``namespaces``, ``uid`` or ``none`` (see the module docstring);
     ``network_cut``: whether the code had no network at all. ``run_id``: the run's marker.
+    ``protections``: the sandbox protections active for the run (``pytest-carbon
+    sandbox`` lists them all, with the reasons for the missing ones).
     """
 
     passed: bool
@@ -46,6 +48,7 @@ class VerifyResult:
     isolation: str = "none"
     network_cut: bool = False
     run_id: str = ""
+    protections: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,7 @@ class WorkloadResult:
     isolation: str = "none"
     network_cut: bool = False
     run_id: str = ""
+    protections: tuple[str, ...] = ()
 
 
 # -- verify ----------------------------------------------------------------------------
@@ -163,6 +167,7 @@ def verify(
             isolation=iso.mode,
             network_cut=iso.network_cut,
             run_id=child.run_id,
+            protections=iso.active,
         )
 
     def case_dict(i: int, got: str | None, error: str | None) -> dict[str, Any]:
@@ -296,4 +301,5 @@ def run_workload(
         isolation=iso.mode,
         network_cut=iso.network_cut,
         run_id=child.run_id,
+        protections=iso.active,
     )
