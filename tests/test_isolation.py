@@ -26,7 +26,7 @@ import pytest
 from pytest_carbon.cli import sandbox as doctor
 from pytest_carbon.prompts import _runner
 from pytest_carbon.prompts import cgroup as cgroups
-from pytest_carbon.prompts.isolation import Limits, _Child, isolation, run_processes
+from pytest_carbon.prompts.isolation import Limits, _Child, isolation
 from pytest_carbon.prompts.safe_text import escape_controls, has_controls
 from pytest_carbon.prompts.sandbox import verify
 
@@ -447,52 +447,144 @@ def test_a_failing_items_output_reaches_the_terminal_escaped(pytester: pytest.Py
 
 
 # -- nothing left behind -------------------------------------------------------------------
-def test_nothing_stays_behind_after_a_pytest_run(pytester: pytest.Pytester) -> None:
-    iso = isolation()
-    litter = textwrap.dedent(
-        """\
-        import ctypes, os, tempfile, time
-        def add(a, b):
-            libc = ctypes.CDLL(None, use_errno=True)
-            libc.shmget(0x5EED, 1 << 20, 0o1000 | 0o600)
-            with open(os.path.join(tempfile.gettempdir(), "litter.txt"), "w") as f:
-                f.write("x")
+LITTER = textwrap.dedent(
+    """\
+    import ctypes, os, tempfile
+    def add(a, b):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.shmget(SHM_KEY, 1 << 20, 0o1000 | 0o600)
+        with open(os.path.join(tempfile.gettempdir(), "litter.txt"), "w") as f:
+            f.write("x")
+        if os.fork() == 0:
+            os.setsid()
             if os.fork() == 0:
-                os.setsid()
-                os.environ.clear()
-                time.sleep(60)
-            return a + b
-        """
-    )
+                os.execve("/bin/sleep", ["sleep", "TOKEN"], {})
+            os._exit(0)
+        return a + b
+    """
+)
+
+
+def _processes_with(token: str) -> list[int]:
+    found = []
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{name}/cmdline", "rb") as f:
+                if token.encode() in f.read().split(b"\0") and not _zombie(int(name)):
+                    found.append(int(name))
+    return found
+
+
+def test_nothing_stays_behind_after_a_pytest_run(pytester: pytest.Pytester) -> None:
+    """A pytest run whose candidate litters (a SysV segment, a file in its temp dir, a
+    detached grandchild with no environment) in verify and in the workload. The run is
+    started in a group of its own, so that what it leaves is told apart from what other
+    pytest runs on this machine are doing."""
+    iso = isolation()
+    shm_key = int.from_bytes(os.urandom(3), "little") + 1
+    token = f"{61 + int.from_bytes(os.urandom(2), 'little') / 1e5:.5f}"
+    code = LITTER.replace("SHM_KEY", str(shm_key)).replace("TOKEN", token)
     (pytester.path / "prompts").mkdir()
     (pytester.path / "prompts" / "t.yaml").write_text(
         "id: t\nprompt: add\nentry_point: add\n"
         "reference: |\n  def add(a, b):\n      return a + b\n"
         "tests:\n  - {args: [1, 2], expect: 3}\n"
         "workload: {args: [1, 2], min_time_s: 0.01}\n"
-        f"variants:\n  litter: |\n{textwrap.indent(litter, '    ')}"
+        f"variants:\n  litter: |\n{textwrap.indent(code, '    ')}"
     )
-    shm_before = _shm_keys()
-    sandboxes_before = set(Path(tempfile.gettempdir()).glob("pytest-carbon-sandbox-*"))
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:cacheprovider",
-        "--carbon",
-        "--carbon-idle=off",
-        "prompts/",
-        "--carbon-model=variant:litter",
-        timeout=120,
-    )
-    result.assert_outcomes(passed=1)
-    assert run_processes() == []
-    assert set(Path(tempfile.gettempdir()).glob("pytest-carbon-sandbox-*")) <= sandboxes_before
+    tmp = pytester.path / "tmp"
+    tmp.mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    group = None
     if iso.cgroups is not None:
-        assert cgroups.leftover_groups(iso.cgroups) == []
+        group = cgroups.RunCgroup(iso.cgroups, f"test-{uuid.uuid4().hex}", 8 * 1024**3, 4096)
+    join = group.procs_files if group else []
+
+    def enter() -> None:
+        for procs in join:
+            with open(procs, "w") as f:
+                f.write("0")
+
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--carbon"]
+            + ["--carbon-idle=off", "prompts/", "--carbon-model=variant:litter", "-q"],
+            cwd=pytester.path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            preexec_fn=enter,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "1 passed" in proc.stdout
+        assert _processes_with(token) == []
+        assert list(tmp.iterdir()) == []  # the sandboxes' directories, and the litter
+        if group is not None:
+            assert group.pids() == set()  # no process of that pytest run at all
+            for d in group.dirs:  # no group left by its runs or probes
+                assert [n for n in os.listdir(d) if os.path.isdir(os.path.join(d, n))] == []
+    finally:
+        if group is not None:
+            group.kill()
+            group.remove()
+    libc = ctypes.CDLL(None, use_errno=True)
+    leaked = libc.shmget(shm_key, 0, 0o600)
+    if leaked >= 0:
+        libc.shmctl(leaked, 0, None)  # IPC_RMID: this test leaves nothing either
     if "ipc-namespace" in iso.active:
-        assert _shm_keys() == shm_before
+        assert leaked < 0, "the run's SysV segment outlived it"
     else:
         assert_reported_missing("ipc-namespace", iso.missing["ipc-namespace"])
-        libc = ctypes.CDLL(None, use_errno=True)
-        leaked = libc.shmget(0x5EED, 0, 0o600)
-        if leaked >= 0:
-            libc.shmctl(leaked, 0, None)
+
+
+def _describe_key(serial: int) -> int:
+    """0 when key ``serial`` exists (and is visible to us), else the errno."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    buf = ctypes.create_string_buffer(256)
+    number = _keyctl_numbers()["keyctl"]
+    n = libc.syscall(ctypes.c_long(number), 6, ctypes.c_long(serial), buf, ctypes.c_long(256))
+    return 0 if n >= 0 else ctypes.get_errno()
+
+
+def test_the_runs_session_keyring_dies_with_it() -> None:
+    job = {"mode": "verify", "code": "def f():\n    return 1\n", "entry_point": "f"}
+    job.update(tests=[{"args": [], "expect": 1}], check=None)
+    child = _Child(job, isolation(), Limits(), timeout_s=20)
+    try:
+        assert child.expect("case", "result")
+        serial = child.setup.get("keyring")
+        assert isinstance(serial, int) and serial > 0, child.setup
+        assert _describe_key(serial) == 0  # visible to us while the run lives
+    finally:
+        child.close()
+    deadline = time.monotonic() + 5
+    while _describe_key(serial) == 0 and time.monotonic() < deadline:
+        time.sleep(0.05)  # the kernel collects unreferenced keyrings asynchronously
+    assert _describe_key(serial) != 0
+
+
+def test_generated_code_is_shown_escaped() -> None:
+    from pytest_carbon.prompts.collect import numbered
+
+    shown = numbered("def f():\n    return '\x1b]0;title\x07'\r\n")
+    assert not has_controls(shown) and "\\x1b]0;title\\x07" in shown
+
+
+def test_a_run_whose_cgroup_cannot_be_made_goes_on_without_and_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from dataclasses import replace
+
+    from pytest_carbon.prompts import isolation as iso_mod
+
+    iso = isolation()
+    # A parent that vanished since the probe: mkdir fails for real.
+    gone = replace(iso, cgroups=cgroups.CgroupPlan(v2=str(tmp_path / "gone")))
+    monkeypatch.setattr(iso_mod, "isolation", lambda: gone)
+    monkeypatch.setattr("pytest_carbon.prompts.sandbox.isolation", lambda: gone)
+    r = verify("def add(a, b):\n    return a + b\n", "add", [{"args": [1, 2], "expect": 3}], None)
+    assert r.passed, r.message
+    assert not any(p.startswith("cgroup") for p in r.protections)
+    assert "rlimits" in r.protections

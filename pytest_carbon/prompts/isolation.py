@@ -20,14 +20,25 @@ Always, whatever the machine allows:
   stream and drained beyond it (no deadlock, no memory growth); the protocol uses two
   extra pipes (``pass_fds``), never stdout;
 * at the end of every run (passed, failed, timed out): SIGKILL to the process group,
-  then a sweep of ``/proc`` for processes whose environment carries the run's marker
-  (stopped first, so a fork bomb cannot outrun the sweep, then killed).
+  the run's cgroup killed as one (below), then a sweep of ``/proc`` for processes whose
+  environment carries the run's marker (stopped first, so a fork bomb cannot outrun the
+  sweep, then killed);
+* in the runner, before any generated code: a new anonymous session keyring
+  (``keyctl(JOIN_SESSION_KEYRING)``), so no key of pytest's session is possessed, and a
+  seccomp filter failing ``socket(AF_VSOCK)`` (a VM's channel to its host, which no
+  namespace cuts);
+* where the machine allows one, a control group per run (:mod:`.cgroup`), joined before
+  exec so every descendant is in it: ``memory.max`` and ``pids.max`` for the whole tree
+  (five forked children share one memory budget), its CPU time in ``cpu.stat``
+  (``_Child.cgroup``), ``cgroup.kill`` at the end, removed afterwards.
 
 Best mode, ``namespaces`` (used when ``unshare --user`` works, as root or not: it does on
-this machine): the child runs under ``unshare --user --map-root-user --mount --net --pid
---fork --kill-child --mount-proc``. The runner, pid 1 of a new pid namespace, caps the
-namespace's ``pid_max`` (Linux >= 6.14; ``RLIMIT_NPROC`` is not enforced for a user
-namespace created by root), mounts a private size-limited tmpfs over its working
+this machine): the child runs under ``unshare --user --map-root-user --mount --net --ipc
+--pid --fork --kill-child --mount-proc``. The runner, pid 1 of a new pid namespace, caps
+the namespace's ``pid_max`` (Linux >= 6.14; ``RLIMIT_NPROC`` is not enforced for a user
+namespace created by root), replaces ``/dev`` by a tmpfs holding only ``null``, ``zero``,
+``urandom`` and ``random`` (bind-mounted from the host), mounts an empty tmpfs over
+``/tmp``, ``/run`` and ``/var/run``, a private size-limited tmpfs over its working
 directory and ``/dev/shm``, remounts every other mount read-only, and drops every
 capability (bounding set included) with ``no_new_privs``. Then:
 
@@ -37,12 +48,32 @@ capability (bounding set included) with ``no_new_privs``. Then:
 * there is no network, not even 127.0.0.1 (a new network namespace whose loopback is
   down);
 * a descendant cannot escape: when pid 1 exits or is killed the kernel kills the whole
-  namespace, whatever ``setsid``, double fork or environment clearing it tried.
+  namespace, whatever ``setsid``, double fork or environment clearing it tried;
+* SysV IPC objects and POSIX message queues are the namespace's own: pytest's cannot be
+  seen, and the code's die with the run;
+* no host device but the four harmless ones (no ``/dev/kmsg``, ttys, ``/dev/kvm``, disks);
+* no host UNIX socket or FIFO in ``/tmp``, ``/run`` or ``/var/run``.
+
+Why empty tmpfs over ``/tmp``, ``/run``, ``/var/run`` rather than seccomp for host
+sockets: a seccomp filter sees a system call's arguments, not the memory they point to,
+so it cannot tell a ``connect`` to a path from one to an abstract name or a socketpair;
+it could only forbid ``socket(AF_UNIX)`` altogether (breaking ``multiprocessing``'s
+managers), and it cannot see FIFOs at all, which are opened with a plain ``open``. The
+mounts hide sockets and FIFOs of both kinds where services put them (docker, systemd,
+D-Bus, X11, ssh-agent, tmux), and abstract sockets are already cut by the network
+namespace. Seccomp is used for what no mount hides: ``AF_VSOCK``.
 
 Not contained even then: reading files that the invoking user may read (the code runs
 as that user, mapped; nothing can leave through the network, but it may print them, and
-its output is shown), CPU and memory pressure within the limits, and a candidate written
-against this runner could forge its own verdict (it shares the runner's process).
+its output is shown, with control characters escaped: :mod:`.safe_text`), a UNIX socket
+or FIFO of the host outside ``/tmp``, ``/run`` and ``/var/run``, a key whose permissions
+let its owning user read it (the code runs as that user; keys are created without that
+permission by default), CPU and memory pressure within the limits, and a candidate
+written against this runner could forge its own verdict (it shares the runner's process).
+
+Every protection, active or missing with the machine's reason, is listed by
+:func:`isolation` (``Isolation.protections``) and ``pytest-carbon sandbox``; results carry
+the active ones (``protections``).
 
 Fallbacks, recorded in every result (``isolation``, ``network_cut``):
 
@@ -54,6 +85,9 @@ Fallbacks, recorded in every result (``isolation``, ``network_cut``):
   under ``/root`` (mode 700), so user 65534 cannot run it and this mode is refused.
 * ``none``: limits, process-group kill and the marker sweep only. Files of the invoking
   user and pytest itself are NOT protected; use a container.
+
+The keyring, the vsock filter and the cgroup do not depend on the mode: they apply in
+the fallbacks too wherever the kernel allows them.
 """
 
 from __future__ import annotations
@@ -77,6 +111,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_carbon.prompts import cgroup as cgroups
+from pytest_carbon.prompts.protections import Protection, protections
 from pytest_carbon.prompts.safe_text import escape_controls
 
 #: The only variables the child sees (plus HOME, TMPDIR and the run marker).
@@ -106,6 +141,8 @@ EXIT_GRACE_S = 2.0
 #: Largest control message accepted from the child.
 CONTROL_BYTES = 64 * 1024**2
 _RUNNER = Path(__file__).with_name("_runner.py")
+#: Fields of the runner's messages that are shown to people (tracebacks, reprs).
+_DISPLAY_KEYS = ("error", "got")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -136,18 +173,6 @@ class Limits:
     processes: int = 64
     open_files: int = 256
     output_bytes: int = 1024 * 1024
-
-
-@dataclass(frozen=True)
-class Protection:
-    """One protection of the sandbox: active here or not, and what it does or why not."""
-
-    name: str
-    active: bool
-    detail: str
-
-    def to_json(self) -> dict[str, Any]:
-        return {"name": self.name, "active": self.active, "detail": self.detail}
 
 
 @dataclass(frozen=True)
@@ -255,142 +280,6 @@ def _probe_mode(plan: cgroups.CgroupPlan | None) -> Isolation:
     )
 
 
-def _own_namespaces() -> dict[str, int]:
-    out = {}
-    for name in ("user", "mnt", "pid", "net", "ipc"):
-        with contextlib.suppress(OSError):
-            out[name] = os.stat(f"/proc/self/ns/{name}").st_ino
-    return out
-
-
-def protections(
-    iso: Isolation, plan: cgroups.CgroupPlan, join_error: str | None = None
-) -> tuple[Protection, ...]:
-    """Every protection, active or not, from what the probe run reported (the runner
-    reports its namespaces, keyring and filter; we compare with our own)."""
-    notes = iso.notes
-    no_ns = (
-        "needs the namespaces mode, unavailable here: " + "; ".join(notes.get("reasons", []))
-        if iso.mode != "namespaces"
-        else ""
-    )
-    theirs = notes.get("namespaces") or {}
-    ours = _own_namespaces()
-    out: list[Protection] = [
-        Protection(
-            "rlimits",
-            True,
-            "per-process limits: address space, CPU seconds, file size, processes, open "
-            "files, no core files; killed with pytest",
-        ),
-    ]
-
-    def ns(name: str, what: str) -> None:
-        if name in theirs and name in ours and theirs[name] != ours[name]:
-            out.append(Protection(f"{name}-namespace", True, what))
-        else:
-            out.append(Protection(f"{name}-namespace", False, no_ns or "not created"))
-
-    ns("user", "user namespace: no capability on the host; keyrings of its own")
-    ns("pid", "pid namespace: host processes invisible; the run dies with its pid 1")
-    ns("net", "network namespace: no network at all, loopback down")
-    ns("ipc", "IPC namespace: SysV IPC and POSIX queues private, destroyed with the run")
-    ns("mnt", "mount namespace: the code's mounts are its own")
-    ro = notes.get("read_only") is True and notes.get("caps_dropped") is True
-    out.append(
-        Protection(
-            "read-only-fs",
-            ro,
-            "every mount read-only but a size-limited private working directory, /tmp "
-            "and /dev/shm; no capability left to undo it"
-            if ro
-            else no_ns or "not applied",
-        )
-    )
-    dev = notes.get("dev")
-    out.append(
-        Protection(
-            "minimal-dev",
-            bool(dev),
-            f"/dev holds only {', '.join(dev)} (no kmsg, tty, kvm or disks)"
-            if dev
-            else no_ns or "not applied",
-        )
-    )
-    covered = notes.get("covered")
-    out.append(
-        Protection(
-            "private-tmp",
-            bool(covered),
-            f"empty tmpfs over {', '.join(covered)}: host UNIX sockets and FIFOs there "
-            "(docker, systemd, D-Bus, X11, ssh-agent) cannot be reached"
-            if covered
-            else no_ns or "not applied",
-        )
-    )
-    keyring = notes.get("keyring")
-    fresh = isinstance(keyring, int) and keyring > 0
-    out.append(
-        Protection(
-            "session-keyring",
-            fresh,
-            "a new anonymous session keyring: no key of pytest's session is possessed"
-            if fresh
-            else str(keyring or "not reported by the runner"),
-        )
-    )
-    own_user = iso.mode == "uid" or (
-        "user" in theirs and "user" in ours and theirs["user"] != ours["user"]
-    )
-    out.append(
-        Protection(
-            "user-keyring",
-            own_user,
-            "the code's user keyring is not pytest's (other user, or own user namespace)"
-            if own_user
-            else "the code runs as pytest's user in pytest's user namespace: that user's "
-            "keyring (@u) is reachable",
-        )
-    )
-    vsock = notes.get("vsock_blocked")
-    out.append(
-        Protection(
-            "vsock-blocked",
-            vsock is True,
-            "seccomp: socket(AF_VSOCK) fails, so the hypervisor's vsock cannot be reached"
-            if vsock is True
-            else str(vsock or "not reported by the runner"),
-        )
-    )
-    tree = plan.v2 is not None and join_error is None
-    out.append(
-        Protection(
-            "cgroup",
-            tree,
-            f"a cgroup v2 group per run under {plan.v2}: CPU time of the whole process "
-            "tree (cpu.stat), killed as one (cgroup.kill), removed at the end"
-            if tree
-            else join_error or plan.missing.get("cgroup", "unavailable"),
-        )
-    )
-    usable = join_error is None
-    for what, have, text in (
-        ("memory", plan.memory, "memory of the whole process tree bounded (Limits.memory_bytes)"),
-        ("pids", plan.pids, "processes and threads of the whole tree bounded (Limits.processes)"),
-    ):
-        where = "v2" if plan.v2_limits else "v1"
-        out.append(
-            Protection(
-                f"cgroup-{what}",
-                have and usable,
-                f"{text}, cgroup {where}"
-                if have and usable
-                else join_error or plan.missing.get(f"cgroup-{what}", "unavailable"),
-            )
-        )
-    return tuple(out)
-
-
 def _run_probe(iso: Isolation) -> dict[str, Any]:
     child = _Child({"mode": "probe"}, iso, Limits(), timeout_s=10.0)
     try:
@@ -471,6 +360,7 @@ class _Child:
     the machine offers none. It exists until :meth:`close`, which kills what is in it,
     keeps its final ``usage_usec`` in ``cgroup_cpu_usec`` and removes it.
     ``oom_kills``: processes the kernel killed for the run's memory limit (after close).
+    ``cgroup_error``: why this run has no cgroup although the machine offers one.
     """
 
     def __init__(self, job: dict[str, Any], iso: Isolation, limits: Limits, timeout_s: float):
@@ -491,15 +381,19 @@ class _Child:
         self.cgroup: str | None = None
         self.cgroup_cpu_usec: int | None = None
         self.oom_kills = 0
+        self.cgroup_error: str | None = None
         self._cg: cgroups.RunCgroup | None = None
         self.dir = tempfile.mkdtemp(prefix="pytest-carbon-sandbox-")
         try:
             if iso.cgroups is not None:
                 # The runner and, in the namespaces mode, unshare(1) and its fork: 2 more.
-                self._cg = cgroups.RunCgroup(
-                    iso.cgroups, self.run_id, limits.memory_bytes, limits.processes + 2
-                )
-                self.cgroup = self._cg.path
+                try:
+                    self._cg = cgroups.RunCgroup(
+                        iso.cgroups, self.run_id, limits.memory_bytes, limits.processes + 2
+                    )
+                    self.cgroup = self._cg.path
+                except OSError as exc:  # the probe could; this run cannot: go on without
+                    self.cgroup_error = f"the run's cgroup could not be created: {exc}"
             self._start(job)
         except BaseException:
             self._remove_cgroup()
@@ -581,8 +475,11 @@ class _Child:
                 except ValueError:
                     continue  # garbage written to our fd by the code: not a message
                 if isinstance(msg, dict):
-                    # Tracebacks and reprs carry text chosen by the code.
-                    msg = dict(_safe(msg))
+                    # Tracebacks and reprs are text chosen by the code, for people to
+                    # read; values meant for comparison are left exactly as sent.
+                    for shown in _DISPLAY_KEYS:
+                        if isinstance(msg.get(shown), str):
+                            msg[shown] = escape_controls(msg[shown])
                     if msg.get("type") == "setup":
                         self.setup = {k: v for k, v in msg.items() if k != "type"}
                         continue
@@ -718,6 +615,14 @@ class _Child:
                 elif not self._read_stream(fd):
                     open_fds.remove(fd)
 
+    @property
+    def protections(self) -> tuple[str, ...]:
+        """The protections active for this run: the machine's, less the cgroup ones when
+        this run's group could not be created."""
+        if self.cgroup_error is None:
+            return self.iso.active
+        return tuple(p for p in self.iso.active if not p.startswith("cgroup"))
+
     def _remove_cgroup(self) -> None:
         cg = self._cg
         if cg is None:
@@ -777,16 +682,6 @@ class _Child:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _safe(value: Any) -> Any:
-    if isinstance(value, str):
-        return escape_controls(value)
-    if isinstance(value, list):
-        return [_safe(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _safe(v) for k, v in value.items()}
-    return value
 
 
 def _signal_reason(signum: int) -> str:

@@ -167,7 +167,7 @@ def verify(
             isolation=iso.mode,
             network_cut=iso.network_cut,
             run_id=child.run_id,
-            protections=iso.active,
+            protections=child.protections,
         )
 
     def case_dict(i: int, got: str | None, error: str | None) -> dict[str, Any]:
@@ -301,5 +301,5 @@ def run_workload(
         isolation=iso.mode,
         network_cut=iso.network_cut,
         run_id=child.run_id,
-        protections=iso.active,
+        protections=child.protections,
     )
