@@ -9,6 +9,7 @@ import contextlib
 import ctypes
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -261,29 +262,36 @@ def test_the_child_lives_in_its_cgroup_which_is_removed_at_the_end() -> None:
         return
     code = textwrap.dedent(
         """\
-        import os, time
+        import os, signal, time
         def run():
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1})
             if os.fork() == 0:
                 os.setsid()
                 if os.fork() == 0:
                     time.sleep(60)
                 os._exit(0)
-            time.sleep(3)
+            signal.sigtimedwait({signal.SIGUSR1}, 30)  # until the test has looked
             return sum(i * i for i in range(200000))
         """
     )
     job = {"mode": "verify", "code": code, "entry_point": "run", "check": None}
     job["tests"] = [{"args": [], "expect": None}]
-    child = _Child(job, iso, Limits(), timeout_s=20)
+    child = _Child(job, iso, Limits(), timeout_s=40)
+    members: set[int] = set()
     try:
         assert child.expect("case")["index"] == 0
-        time.sleep(1.0)  # the code forks at once, then sleeps 3 s before answering
         assert child.cgroup is not None
-        with open(os.path.join(child.cgroup, "cgroup.procs")) as f:
-            members = {int(p) for p in f.read().split()}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with open(os.path.join(child.cgroup, "cgroup.procs")) as f:
+                members = {int(p) for p in f.read().split()}
+            # The detached grandchild (its own session) joins the runner there.
+            if len(members - {child.proc.pid, child.code_pid()}) >= 1:
+                break
+            time.sleep(0.02)
         assert child.code_pid() in members
-        # The detached grandchild (its own session) is there too.
         assert len(members - {child.proc.pid, child.code_pid()}) >= 1, members
+        os.kill(child.code_pid(), signal.SIGUSR1)
         msg = child.recv()
         while msg is not None and msg.get("type") != "result":
             msg = child.recv()
