@@ -208,6 +208,23 @@ def test_vsock_is_blocked() -> None:
     assert out.startswith("OSError: [Errno 97]"), out  # EAFNOSUPPORT, from the filter
 
 
+def test_io_uring_cannot_go_around_the_filter() -> None:
+    if "vsock-blocked" in isolation().missing:
+        assert_reported_missing("vsock-blocked", isolation().missing["vsock-blocked"])
+        return
+    code = textwrap.dedent(
+        """\
+        import ctypes
+        def run():
+            libc = ctypes.CDLL(None, use_errno=True)
+            params = ctypes.create_string_buffer(120)
+            fd = libc.syscall(425, 4, params)  # io_uring_setup(4 entries, params)
+            return [fd, ctypes.get_errno()]
+        """
+    )
+    assert got(verify(code, "run", [{"args": [], "expect": None}], None)) == [-1, 38]  # ENOSYS
+
+
 # -- SysV IPC -------------------------------------------------------------------------------
 def _shm_keys() -> set[int]:
     with open("/proc/sysvipc/shm") as f:

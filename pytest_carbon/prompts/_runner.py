@@ -66,12 +66,14 @@ DEV_NODES = ("null", "zero", "urandom", "random")
 RENDEZVOUS_DIRS = ("/tmp", "/run", "/var/run")
 #: Linux system call numbers and seccomp constants, per machine (x86_64, aarch64).
 _SYSCALLS = {
-    "x86_64": {"keyctl": 250, "socket": 41, "audit_arch": 0xC000003E},
-    "aarch64": {"keyctl": 219, "socket": 198, "audit_arch": 0xC00000B7},
+    "x86_64": {"keyctl": 250, "socket": 41, "io_uring_setup": 425, "audit_arch": 0xC000003E},
+    "aarch64": {"keyctl": 219, "socket": 198, "io_uring_setup": 425, "audit_arch": 0xC00000B7},
 }
 KEYCTL_JOIN_SESSION_KEYRING = 1
 AF_VSOCK = 40
 EAFNOSUPPORT = 97
+ENOSYS = 38
+MNT_DETACH = 2
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 SECCOMP_RET_ALLOW = 0x7FFF0000
@@ -167,8 +169,16 @@ def contain(job: dict[str, Any]) -> dict[str, Any]:
         notes["pid_max"] = f"not set: {exc}"
 
     workdir = os.getcwd()
-    notes["dev"] = _minimal_dev(libc)
-    notes["covered"] = _cover_rendezvous(libc, int(job["tmpfs_bytes"]))
+    # Best effort, each undone if it fails: a machine that refuses them keeps the other
+    # protections of this mode, and the doctor reports these two as missing.
+    try:
+        notes["dev"] = _minimal_dev(libc)
+    except OSError as exc:
+        notes["dev"] = f"not set: {exc}"
+    try:
+        notes["covered"] = _cover_rendezvous(libc, int(job["tmpfs_bytes"]))
+    except OSError as exc:
+        notes["covered"] = f"not set: {exc}"
     # Our working directory may lie under a directory just covered: recreate its path.
     os.makedirs(workdir, mode=0o700, exist_ok=True)
     size = f"size={int(job['tmpfs_bytes'])},mode=0700".encode()
@@ -181,7 +191,9 @@ def contain(job: dict[str, Any]) -> dict[str, Any]:
         )
     os.chdir(workdir)  # enter the tmpfs just mounted over our old working directory
 
-    private = {workdir, "/dev/shm", "/tmp"}
+    private = {workdir, "/dev/shm"}
+    if isinstance(notes["covered"], list) and "/tmp" in notes["covered"]:
+        private.add("/tmp")  # our own empty tmpfs, size-limited
     for mountpoint, opts in _mounts():
         if mountpoint in private or "ro" in opts:
             continue
@@ -225,11 +237,13 @@ def _minimal_dev(libc: ctypes.CDLL) -> list[str]:
     for name in DEV_NODES:
         with contextlib.suppress(OSError):
             fds[name] = os.open(f"/dev/{name}", os.O_PATH)
+    mounted: list[str] = []
     try:
         _check(
             libc.mount(b"tmpfs", b"/dev", b"tmpfs", MS_NOSUID | MS_NOEXEC, b"size=1m,mode=0755"),
             "mount tmpfs on /dev",
         )
+        mounted.append("/dev")
         for name, fd in fds.items():
             target = f"/dev/{name}"
             os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o666))
@@ -237,14 +251,22 @@ def _minimal_dev(libc: ctypes.CDLL) -> list[str]:
                 libc.mount(f"/proc/self/fd/{fd}".encode(), target.encode(), None, MS_BIND, None),
                 f"bind-mount {target}",
             )
+            mounted.append(target)
+        os.mkdir("/dev/shm", 0o1777)
+        for link, to in (
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        ):
+            os.symlink(to, f"/dev/{link}")
+    except OSError:
+        for target in reversed(mounted):  # back to the host's /dev, read-only later
+            libc.umount2(target.encode(), MNT_DETACH)
+        raise
     finally:
         for fd in fds.values():
             os.close(fd)
-    os.mkdir("/dev/shm", 0o1777)
-    for link, to in (("fd", "/proc/self/fd"), ("stdin", "/proc/self/fd/0")):
-        os.symlink(to, f"/dev/{link}")
-    os.symlink("/proc/self/fd/1", "/dev/stdout")
-    os.symlink("/proc/self/fd/2", "/dev/stderr")
     return sorted(fds)
 
 
@@ -253,16 +275,22 @@ def _cover_rendezvous(libc: ctypes.CDLL, tmpfs_bytes: int) -> list[str]:
     /var/run is usually a link to /run). /tmp stays writable (size-limited), the others
     become read-only with the rest of the filesystem."""
     done: list[str] = []
-    for target in RENDEZVOUS_DIRS:
-        real = os.path.realpath(target)
-        if real in done or not os.path.isdir(real):
-            continue
-        opts = f"size={tmpfs_bytes},mode=1777" if real == "/tmp" else "size=1m,mode=0755"
-        _check(
-            libc.mount(b"tmpfs", real.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, opts.encode()),
-            f"mount tmpfs on {real}",
-        )
-        done.append(real)
+    try:
+        for target in RENDEZVOUS_DIRS:
+            real = os.path.realpath(target)
+            if real in done or not os.path.isdir(real):
+                continue
+            opts = f"size={tmpfs_bytes},mode=1777" if real == "/tmp" else "size=1m,mode=0755"
+            flags = MS_NOSUID | MS_NODEV
+            _check(
+                libc.mount(b"tmpfs", real.encode(), b"tmpfs", flags, opts.encode()),
+                f"mount tmpfs on {real}",
+            )
+            done.append(real)
+    except OSError:
+        for real in reversed(done):
+            libc.umount2(real.encode(), MNT_DETACH)
+        raise
     return done
 
 
@@ -296,24 +324,29 @@ class _SockFprog(ctypes.Structure):
 
 def block_vsock() -> None:
     """A seccomp filter failing ``socket(AF_VSOCK, ...)`` with EAFNOSUPPORT: no namespace
-    or mount hides the hypervisor's vsock. Foreign system-call ABIs (x32, 32-bit
-    compatibility calls) are refused outright, so they cannot go around the filter."""
+    or mount hides the hypervisor's vsock. ``io_uring_setup`` fails with ENOSYS (io_uring
+    creates sockets without the ``socket`` system call), and foreign system-call ABIs
+    (x32, 32-bit compatibility calls) are refused outright, so that nothing goes around
+    the filter."""
     numbers = _SYSCALLS.get(os.uname().machine)
     if numbers is None:
         raise OSError(f"no seccomp filter for {os.uname().machine}")
     ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
     # Offsets into struct seccomp_data: nr 0, arch 4, args[0] (low half) 16.
+    # Jumps are relative: the target is the next instruction's index plus jt or jf.
     program = [
-        (ld, 0, 0, 4),
-        (jeq, 0, 7, numbers["audit_arch"]),  # foreign ABI -> refused
-        (ld, 0, 0, 0),
-        (jge, 4, 0, 0x40000000),  # x32 -> refused
-        (jeq, 0, 2, numbers["socket"]),
-        (ld, 0, 0, 16),
-        (jeq, 1, 0, AF_VSOCK),
-        (ret, 0, 0, SECCOMP_RET_ALLOW),
-        (ret, 0, 0, SECCOMP_RET_ERRNO | EAFNOSUPPORT),
-        (ret, 0, 0, SECCOMP_RET_ERRNO | 1),  # EPERM
+        (ld, 0, 0, 4),  # 0: arch
+        (jeq, 0, 8, numbers["audit_arch"]),  # 1: foreign ABI -> 10
+        (ld, 0, 0, 0),  # 2: nr
+        (jge, 5, 0, 0x40000000),  # 3: x32 -> 9
+        (jeq, 6, 0, numbers["io_uring_setup"]),  # 4: -> 11
+        (jeq, 0, 2, numbers["socket"]),  # 5: else -> 8
+        (ld, 0, 0, 16),  # 6: args[0], the address family
+        (jeq, 1, 0, AF_VSOCK),  # 7: -> 9, else 8
+        (ret, 0, 0, SECCOMP_RET_ALLOW),  # 8
+        (ret, 0, 0, SECCOMP_RET_ERRNO | EAFNOSUPPORT),  # 9
+        (ret, 0, 0, SECCOMP_RET_ERRNO | 1),  # 10: EPERM
+        (ret, 0, 0, SECCOMP_RET_ERRNO | ENOSYS),  # 11
     ]
     filters = (_SockFilter * len(program))(*(_SockFilter(*ins) for ins in program))
     prog = _SockFprog(len(program), filters)

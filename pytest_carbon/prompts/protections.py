@@ -86,21 +86,21 @@ def protections(
     out.append(
         Protection(
             "minimal-dev",
-            bool(dev),
+            isinstance(dev, list) and bool(dev),
             f"/dev holds only {', '.join(dev)} (no kmsg, tty, kvm or disks)"
-            if dev
-            else no_ns or "not applied",
+            if isinstance(dev, list) and dev
+            else no_ns or str(dev or "not applied"),
         )
     )
     covered = notes.get("covered")
     out.append(
         Protection(
             "private-tmp",
-            bool(covered),
+            isinstance(covered, list) and bool(covered),
             f"empty tmpfs over {', '.join(covered)}: host UNIX sockets and FIFOs there "
             "(docker, systemd, D-Bus, X11, ssh-agent) cannot be reached"
-            if covered
-            else no_ns or "not applied",
+            if isinstance(covered, list) and covered
+            else no_ns or str(covered or "not applied"),
         )
     )
     keyring = notes.get("keyring")
@@ -132,7 +132,8 @@ def protections(
         Protection(
             "vsock-blocked",
             vsock is True,
-            "seccomp: socket(AF_VSOCK) fails, so the hypervisor's vsock cannot be reached"
+            "seccomp: socket(AF_VSOCK) and io_uring fail, so the hypervisor's vsock "
+            "cannot be reached"
             if vsock is True
             else str(vsock or "not reported by the runner"),
         )
