@@ -309,10 +309,12 @@ def test_the_child_lives_in_its_cgroup_which_is_removed_at_the_end() -> None:
         assert child.code_pid() in members
         assert len(members - {child.proc.pid, child.code_pid()}) >= 1, members
         os.kill(child.code_pid(), signal.SIGUSR1)
-        msg = child.recv()
-        while msg is not None and msg.get("type") != "result":
-            msg = child.recv()
-        assert msg is not None and msg["passed"] is False
+        # The answer comes back to be judged here, as plain JSON.
+        assert child.expect("got") == {
+            "type": "got",
+            "index": 0,
+            "value": sum(i * i for i in range(200000)),
+        }
     finally:
         child.close()
     assert not os.path.exists(child.cgroup)
@@ -613,3 +615,30 @@ def test_a_run_whose_cgroup_cannot_be_made_goes_on_without_and_says_so(
     assert r.passed, r.message
     assert not any(p.startswith("cgroup") for p in r.protections)
     assert "rlimits" in r.protections
+
+
+def test_the_runners_own_functions_patched_by_the_code_judge_nothing() -> None:
+    r = verify(hostile("patch_judge"), "add", [{"args": [1, 2], "expect": 3}], None)
+    assert not r.passed
+    assert r.failed_case is not None and r.failed_case["got"] == "-1", r.message
+
+
+def test_a_forged_verdict_on_the_control_channel_is_a_protocol_violation() -> None:
+    r = verify(hostile("forge_verdict"), "add", [{"args": [1, 2], "expect": 3}], None)
+    assert not r.passed
+    assert r.failed_case is not None and r.failed_case.get("protocol") is True
+    assert "Protocol violation" in r.message and "0 of 1 cases" in r.message
+
+
+def test_the_judge_compares_the_json_with_the_expectation_as_json() -> None:
+    from pytest_carbon.prompts.judge import Judge
+
+    judge = Judge([{"args": [], "expect": (1, 2)}, {"args": [], "expect": {1: 0.5}, "tol": 0.1}])
+    assert judge.got({"type": "got", "index": 0, "value": [1, 2]}) is None
+    assert judge.got({"type": "got", "index": 1, "value": {"1": 0.55}}) is None
+    assert judge.result({"type": "result", "passed": True}) == {"type": "result", "passed": True}
+    judge = Judge([{"args": [], "expect": 3}, {"args": [], "expect": 4}])
+    out_of_turn = judge.got({"type": "got", "index": 1, "value": 4})
+    assert out_of_turn is not None and out_of_turn["stage"] == "protocol"
+    wrong = judge.got({"type": "got", "index": 0, "value": True})
+    assert wrong is not None and wrong["got"] == "True" and wrong["index"] == 0

@@ -58,6 +58,8 @@ PID_MAX_MIN = 301
 BATCH_TARGET_S = 1e-3
 #: Longest repr of a value sent back to the parent.
 REPR_CHARS = 2000
+#: Largest returned value sent to the parent to be judged (its JSON).
+GOT_BYTES = 8 * 1024**2
 #: The device nodes the code gets in the namespaces mode; the rest of the host's /dev
 #: (kmsg, ttys, kvm, disks) is not there.
 DEV_NODES = ("null", "zero", "urandom", "random")
@@ -514,7 +516,6 @@ def run_verify(job: dict[str, Any]) -> None:
                 }
             )
             return
-        tol = float(case.get("tol", 0.0) or 0.0)
         try:
             value = plain(got)
         except NotPlain as exc:
@@ -522,16 +523,15 @@ def run_verify(job: dict[str, Any]) -> None:
             got_text = f"{exc}, not plain data ({PLAIN_TYPES})"
             send({"type": "result", "passed": False, "stage": "case", "index": i, "got": got_text})
             return
-        if not matches(value, case["expect"], tol):
-            send(
-                {
-                    "type": "result",
-                    "passed": False,
-                    "stage": "case",
-                    "index": i,
-                    "got": short_repr(value),
-                }
-            )
+        # The parent judges the value (pytest_carbon/prompts/judge.py), out of reach of
+        # the candidate, and says whether to go on.
+        size = len(json.dumps(value))
+        if size > GOT_BYTES:
+            text = f"a value of {size} bytes of JSON, more than the sandbox passes back"
+            send({"type": "result", "passed": False, "stage": "case", "index": i, "got": text})
+            return
+        send({"type": "got", "index": i, "value": value})
+        if recv().get("type") != "next":
             return
     if job.get("check"):
         send({"type": "case", "index": "check"})

@@ -69,7 +69,9 @@ its output is shown, with control characters escaped: :mod:`.safe_text`), a UNIX
 or FIFO of the host outside ``/tmp``, ``/run`` and ``/var/run``, a key whose permissions
 let its owning user read it (the code runs as that user; keys are created without that
 permission by default), CPU and memory pressure within the limits, and a candidate
-written against this runner could forge its own verdict (it shares the runner's process).
+written against this runner could subvert the ``check`` code (it shares the runner's
+process). The test cases themselves are judged in pytest's process, on the JSON that
+crossed the pipe (:mod:`.judge`).
 
 Every protection, active or missing with the machine's reason, is listed by
 :func:`isolation` (``Isolation.protections``) and ``pytest-carbon sandbox``; results carry

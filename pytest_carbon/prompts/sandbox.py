@@ -17,6 +17,7 @@ from pytest_carbon.prompts.isolation import (
     _Child,
     isolation,
 )
+from pytest_carbon.prompts.judge import Judge
 
 if TYPE_CHECKING:
     from pytest_carbon.measure.meter import Measurement, Meter
@@ -139,6 +140,7 @@ def verify(
     child = _Child(job, iso, limits, timeout_s)
     current: int | str | None = None
     result: dict[str, Any] | None = None
+    judge = Judge(tests)
     try:
         while True:
             msg = child.recv()
@@ -149,8 +151,16 @@ def verify(
                 raise SandboxError(f"could not contain the code: {msg.get('error')}")
             if kind == "case":
                 current = msg.get("index")
+            elif kind == "got":  # judged here, on the JSON that crossed the pipe
+                result = judge.got(msg)
+                if result is not None:
+                    with contextlib.suppress(SandboxError):
+                        child.send({"type": "stop"})  # so it exits now, not after a grace
+                    break
+                with contextlib.suppress(SandboxError):  # gone: the next recv says why
+                    child.send({"type": "next"})
             elif kind == "result":
-                result = msg
+                result = judge.result(msg)
                 break
     finally:
         child.close()
@@ -197,6 +207,8 @@ def verify(
         if result.get("exit")
         else ""
     )
+    if stage == "protocol":
+        return make(False, {"protocol": True, "error": error}, f"Protocol violation: {error}.")
     if stage == "define":
         return make(
             False,
