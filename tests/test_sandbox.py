@@ -258,6 +258,13 @@ def test_isolation_is_probed_and_described() -> None:
     assert iso.detail
     if iso.mode == "namespaces":
         assert iso.network_cut and iso.notes.get("read_only") and iso.notes.get("caps_dropped")
+        for name in ("user", "pid", "net", "ipc", "mnt"):
+            assert f"{name}-namespace" in iso.active, iso.missing
+        assert {"read-only-fs", "minimal-dev", "private-tmp"} <= set(iso.active)
+    # Every protection is either active or missing with a reason; "rlimits" always holds.
+    assert "rlimits" in iso.active
+    assert all(reason.strip() for reason in iso.missing.values())
+    assert set(iso.active).isdisjoint(iso.missing)
 
 
 # -- hostile code ------------------------------------------------------------------------------

@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "report": ("pytest_carbon.cli.report", "render a JSON report as HTML, CSV or Markdown"),
     "card": ("pytest_carbon.report.card", "print a minimum environmental card (Markdown)"),
     "import": ("pytest_carbon.importers", "import a public benchmark as prompt YAML files"),
+    "sandbox": ("pytest_carbon.cli.sandbox", "list the sandbox's protections: active or missing"),
 }
 
 

@@ -144,6 +144,7 @@ def _text(report: dict[str, Any]) -> str:
                 f"          memory:          {d.get('memory_watts_per_gb')} W/GB resident "
                 f"({d.get('memory_source')})"
             )
+    lines += ["", "The sandbox of prompt suites has its own report: `pytest-carbon sandbox`."]
     lines += ["", report["summary"]]
     return "\n".join(lines)
 

@@ -27,7 +27,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 # Mount flags from <sys/mount.h>.
 MS_RDONLY = 1
@@ -58,6 +58,30 @@ PID_MAX_MIN = 301
 BATCH_TARGET_S = 1e-3
 #: Longest repr of a value sent back to the parent.
 REPR_CHARS = 2000
+#: Largest returned value sent to the parent to be judged (its JSON).
+GOT_BYTES = 8 * 1024**2
+#: The device nodes the code gets in the namespaces mode; the rest of the host's /dev
+#: (kmsg, ttys, kvm, disks) is not there.
+DEV_NODES = ("null", "zero", "urandom", "random")
+#: Directories where host services put their UNIX sockets and FIFOs (docker, systemd,
+#: D-Bus, X11, ssh-agent, tmux): covered by an empty tmpfs in the namespaces mode.
+RENDEZVOUS_DIRS = ("/tmp", "/run", "/var/run")
+#: Linux system call numbers and seccomp constants, per machine (x86_64, aarch64).
+_SYSCALLS = {
+    "x86_64": {"keyctl": 250, "socket": 41, "io_uring_setup": 425, "audit_arch": 0xC000003E},
+    "aarch64": {"keyctl": 219, "socket": 198, "io_uring_setup": 425, "audit_arch": 0xC00000B7},
+}
+KEYCTL_JOIN_SESSION_KEYRING = 1
+AF_VSOCK = 40
+EAFNOSUPPORT = 97
+ENOSYS = 38
+MNT_DETACH = 2
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+SECCOMP_RET_ALLOW = 0x7FFF0000
+SECCOMP_RET_ERRNO = 0x00050000
+#: Namespaces whose identity the runner reports, so the parent can check they differ.
+NAMESPACES = ("user", "mnt", "pid", "net", "ipc")
 
 _out_fd = -1
 _in_fd = -1
@@ -147,6 +171,18 @@ def contain(job: dict[str, Any]) -> dict[str, Any]:
         notes["pid_max"] = f"not set: {exc}"
 
     workdir = os.getcwd()
+    # Best effort, each undone if it fails: a machine that refuses them keeps the other
+    # protections of this mode, and the doctor reports these two as missing.
+    try:
+        notes["dev"] = _minimal_dev(libc)
+    except OSError as exc:
+        notes["dev"] = f"not set: {exc}"
+    try:
+        notes["covered"] = _cover_rendezvous(libc, int(job["tmpfs_bytes"]))
+    except OSError as exc:
+        notes["covered"] = f"not set: {exc}"
+    # Our working directory may lie under a directory just covered: recreate its path.
+    os.makedirs(workdir, mode=0o700, exist_ok=True)
     size = f"size={int(job['tmpfs_bytes'])},mode=0700".encode()
     for target in (workdir, "/dev/shm"):
         if not os.path.isdir(target):
@@ -158,6 +194,8 @@ def contain(job: dict[str, Any]) -> dict[str, Any]:
     os.chdir(workdir)  # enter the tmpfs just mounted over our old working directory
 
     private = {workdir, "/dev/shm"}
+    if isinstance(notes["covered"], list) and "/tmp" in notes["covered"]:
+        private.add("/tmp")  # our own empty tmpfs, size-limited
     for mountpoint, opts in _mounts():
         if mountpoint in private or "ro" in opts:
             continue
@@ -194,36 +232,231 @@ def contain(job: dict[str, Any]) -> dict[str, Any]:
     return notes
 
 
+def _minimal_dev(libc: ctypes.CDLL) -> list[str]:
+    """Replace /dev by a tmpfs holding only :data:`DEV_NODES`, bind-mounted from the host
+    (a tmpfs mounted in a user namespace cannot hold device nodes of its own)."""
+    fds = {}
+    for name in DEV_NODES:
+        with contextlib.suppress(OSError):
+            fds[name] = os.open(f"/dev/{name}", os.O_PATH)
+    mounted: list[str] = []
+    try:
+        _check(
+            libc.mount(b"tmpfs", b"/dev", b"tmpfs", MS_NOSUID | MS_NOEXEC, b"size=1m,mode=0755"),
+            "mount tmpfs on /dev",
+        )
+        mounted.append("/dev")
+        for name, fd in fds.items():
+            target = f"/dev/{name}"
+            os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o666))
+            _check(
+                libc.mount(f"/proc/self/fd/{fd}".encode(), target.encode(), None, MS_BIND, None),
+                f"bind-mount {target}",
+            )
+            mounted.append(target)
+        os.mkdir("/dev/shm", 0o1777)
+        for link, to in (
+            ("fd", "/proc/self/fd"),
+            ("stdin", "/proc/self/fd/0"),
+            ("stdout", "/proc/self/fd/1"),
+            ("stderr", "/proc/self/fd/2"),
+        ):
+            os.symlink(to, f"/dev/{link}")
+    except OSError:
+        for target in reversed(mounted):  # back to the host's /dev, read-only later
+            libc.umount2(target.encode(), MNT_DETACH)
+        raise
+    finally:
+        for fd in fds.values():
+            os.close(fd)
+    return sorted(fds)
+
+
+def _cover_rendezvous(libc: ctypes.CDLL, tmpfs_bytes: int) -> list[str]:
+    """An empty tmpfs over each of :data:`RENDEZVOUS_DIRS` (once per real directory:
+    /var/run is usually a link to /run). /tmp stays writable (size-limited), the others
+    become read-only with the rest of the filesystem."""
+    done: list[str] = []
+    try:
+        for target in RENDEZVOUS_DIRS:
+            real = os.path.realpath(target)
+            if real in done or not os.path.isdir(real):
+                continue
+            opts = f"size={tmpfs_bytes},mode=1777" if real == "/tmp" else "size=1m,mode=0755"
+            flags = MS_NOSUID | MS_NODEV
+            _check(
+                libc.mount(b"tmpfs", real.encode(), b"tmpfs", flags, opts.encode()),
+                f"mount tmpfs on {real}",
+            )
+            done.append(real)
+    except OSError:
+        for real in reversed(done):
+            libc.umount2(real.encode(), MNT_DETACH)
+        raise
+    return done
+
+
+def fresh_keyring() -> int:
+    """Join a new anonymous session keyring, so no key of pytest's session is possessed
+    by the code (keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)); its serial, > 0."""
+    numbers = _SYSCALLS.get(os.uname().machine)
+    if numbers is None:
+        raise OSError(f"no keyctl system call number known for {os.uname().machine}")
+    syscall = _libc().syscall
+    syscall.restype = ctypes.c_long
+    serial = int(syscall(ctypes.c_long(numbers["keyctl"]), KEYCTL_JOIN_SESSION_KEYRING, None))
+    if serial < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"keyctl(JOIN_SESSION_KEYRING): {os.strerror(err)}")
+    return serial
+
+
+class _SockFilter(ctypes.Structure):
+    _fields_ = [
+        ("code", ctypes.c_uint16),
+        ("jt", ctypes.c_uint8),
+        ("jf", ctypes.c_uint8),
+        ("k", ctypes.c_uint32),
+    ]
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
+
+
+def block_vsock() -> None:
+    """A seccomp filter failing ``socket(AF_VSOCK, ...)`` with EAFNOSUPPORT: no namespace
+    or mount hides the hypervisor's vsock. ``io_uring_setup`` fails with ENOSYS (io_uring
+    creates sockets without the ``socket`` system call), and foreign system-call ABIs
+    (x32, 32-bit compatibility calls) are refused outright, so that nothing goes around
+    the filter."""
+    numbers = _SYSCALLS.get(os.uname().machine)
+    if numbers is None:
+        raise OSError(f"no seccomp filter for {os.uname().machine}")
+    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
+    # Offsets into struct seccomp_data: nr 0, arch 4, args[0] (low half) 16.
+    # Jumps are relative: the target is the next instruction's index plus jt or jf.
+    program = [
+        (ld, 0, 0, 4),  # 0: arch
+        (jeq, 0, 8, numbers["audit_arch"]),  # 1: foreign ABI -> 10
+        (ld, 0, 0, 0),  # 2: nr
+        (jge, 5, 0, 0x40000000),  # 3: x32 -> 9
+        (jeq, 6, 0, numbers["io_uring_setup"]),  # 4: -> 11
+        (jeq, 0, 2, numbers["socket"]),  # 5: else -> 8
+        (ld, 0, 0, 16),  # 6: args[0], the address family
+        (jeq, 1, 0, AF_VSOCK),  # 7: -> 9, else 8
+        (ret, 0, 0, SECCOMP_RET_ALLOW),  # 8
+        (ret, 0, 0, SECCOMP_RET_ERRNO | EAFNOSUPPORT),  # 9
+        (ret, 0, 0, SECCOMP_RET_ERRNO | 1),  # 10: EPERM
+        (ret, 0, 0, SECCOMP_RET_ERRNO | ENOSYS),  # 11
+    ]
+    filters = (_SockFilter * len(program))(*(_SockFilter(*ins) for ins in program))
+    prog = _SockFprog(len(program), filters)
+    libc = _libc()
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+    _check(
+        libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0),
+        "PR_SET_SECCOMP",
+    )
+
+
+def harden() -> dict[str, Any]:
+    """What every mode gets, whatever the machine: a fresh session keyring and the vsock
+    filter; plus the namespaces we run in, for the parent to compare with its own."""
+    notes: dict[str, Any] = {}
+    try:
+        notes["keyring"] = fresh_keyring()
+    except OSError as exc:
+        notes["keyring"] = f"not set: {exc}"
+    try:
+        block_vsock()
+        notes["vsock_blocked"] = True
+    except OSError as exc:
+        notes["vsock_blocked"] = f"not set: {exc}"
+    ns = {}
+    for name in NAMESPACES:
+        with contextlib.suppress(OSError):
+            ns[name] = os.stat(f"/proc/self/ns/{name}").st_ino
+    notes["namespaces"] = ns
+    return notes
+
+
 # -- comparison ------------------------------------------------------------------------
+class NotPlain(TypeError):
+    """A candidate returned something that is not plain JSON data; the message names it
+    as a noun phrase ("a subclass of int (m.Fake)"), to follow "returned"."""
+
+
+#: Exact types that are plain data. Subclasses are refused: their methods (``__eq__``,
+#: ``__hash__``, ``__iter__``) are the candidate's code and must not run in a judgement.
+_SCALARS = (type(None), bool, int, float, str)
+_BASES = (bool, int, float, str, list, tuple, dict)
+PLAIN_TYPES = "exactly None, bool, int, float, str, list, tuple or dict"
+
+
+def _type_name(value: object) -> str:
+    cls = type(value)
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def plain(value: object, _depth: int = 0) -> object:
+    """``value`` as plain JSON data, built by the interpreter's own types only: tuples
+    become lists, dict keys become strings the way JSON writes them. Anything else
+    (subclasses of the built-in types included) raises :class:`NotPlain` naming it.
+    Only ``type(x) is ...`` tests and the built-in types' own methods run here, never a
+    method of the candidate."""
+    if _depth > 200:
+        raise NotPlain("a value nested more than 200 levels deep")
+    cls = type(value)
+    if cls in _SCALARS:
+        return value
+    if cls is list or cls is tuple:
+        return [plain(v, _depth + 1) for v in cast("list[Any]", value)]
+    if cls is dict:
+        out = {}
+        for k, v in cast("dict[Any, Any]", value).items():
+            if type(k) is str:
+                key = k
+            elif type(k) in _SCALARS:
+                key = json.dumps(k)
+            else:
+                raise NotPlain(f"a dict with a key of type {_type_name(k)}")
+            out[key] = plain(v, _depth + 1)
+        return out
+    for base in _BASES:
+        if isinstance(value, base):
+            raise NotPlain(f"a subclass of {base.__name__} ({_type_name(value)})")
+    raise NotPlain(f"a {_type_name(value)}")
+
+
 def normalise(value: object) -> object:
-    """Tuples become lists, recursively, so candidates may return either."""
-    if isinstance(value, (tuple, list)):
-        return [normalise(v) for v in value]
-    if isinstance(value, dict):
-        return {k: normalise(v) for k, v in value.items()}
-    return value
+    """Kept for callers of the old name: :func:`plain`."""
+    return plain(value)
 
 
 def matches(got: object, expect: object, tol: float) -> bool:
-    """``==``, except that floats match within rel 1e-9 or the case's absolute ``tol``."""
-    if isinstance(expect, float) or (
-        isinstance(got, float) and isinstance(expect, int) and not isinstance(expect, bool)
-    ):
-        if isinstance(got, bool) or not isinstance(got, (int, float)):
+    """Equality of two plain values (see :func:`plain`), except that floats match within
+    rel 1e-9 or the case's absolute ``tol``. Both sides must be plain: anything else does
+    not match, and no method of a non-built-in type is ever called."""
+    if isinstance(expect, float) or (type(got) is float and type(expect) is int):
+        if type(got) not in (int, float) or type(expect) not in (int, float):
             return False
-        if math.isnan(expect) and math.isnan(got):
+        g, e = float(cast(float, got)), float(cast(float, expect))
+        if math.isnan(e) and math.isnan(g):
             return True
-        return math.isclose(got, expect, rel_tol=1e-9, abs_tol=tol)
-    if isinstance(expect, list) and isinstance(got, list):
+        return math.isclose(g, e, rel_tol=1e-9, abs_tol=tol)
+    if type(expect) is list and type(got) is list:
         return len(got) == len(expect) and all(
             matches(g, e, tol) for g, e in zip(got, expect, strict=True)
         )
-    if isinstance(expect, dict) and isinstance(got, dict):
+    if type(expect) is dict and type(got) is dict:
         return got.keys() == expect.keys() and all(matches(got[k], expect[k], tol) for k in expect)
-    try:
-        return bool(got == expect)
-    except Exception:
+    if type(got) not in _SCALARS or type(expect) not in _SCALARS:
         return False
+    # bool is not int here: True must not pass for 1.
+    if (type(got) is bool) != (type(expect) is bool):
+        return False
+    return bool(got == expect)
 
 
 def short_repr(value: object) -> str:
@@ -283,27 +516,42 @@ def run_verify(job: dict[str, Any]) -> None:
                 }
             )
             return
-        tol = float(case.get("tol", 0.0) or 0.0)
-        if not matches(normalise(got), case["expect"], tol):
-            send(
-                {
-                    "type": "result",
-                    "passed": False,
-                    "stage": "case",
-                    "index": i,
-                    "got": short_repr(got),
-                }
-            )
+        try:
+            value = plain(got)
+        except NotPlain as exc:
+            # No repr of the value: that too would be the candidate's code.
+            got_text = f"{exc}, not plain data ({PLAIN_TYPES})"
+            send({"type": "result", "passed": False, "stage": "case", "index": i, "got": got_text})
+            return
+        # The parent judges the value (pytest_carbon/prompts/judge.py), out of reach of
+        # the candidate, and says whether to go on.
+        size = len(json.dumps(value))
+        if size > GOT_BYTES:
+            text = f"a value of {size} bytes of JSON, more than the sandbox passes back"
+            send({"type": "result", "passed": False, "stage": "case", "index": i, "got": text})
+            return
+        send({"type": "got", "index": i, "value": value})
+        if recv().get("type") != "next":
             return
     if job.get("check"):
         send({"type": "case", "index": "check"})
         scope = dict(namespace)
-        scope["candidate"] = fn
+
+        # The check compares what the candidate returns: as plain data, so that its
+        # assertions run the built-in types' ``==``, never the candidate's.
+        def candidate(*a: Any, **kw: Any) -> object:
+            got = fn(*a, **kw)
+            try:
+                return plain(got)
+            except NotPlain as exc:
+                raise NotPlain(f"the candidate returned {exc}, not plain data") from None
+
+        scope["candidate"] = candidate
         try:
             exec(compile(job["check"], "<check>", "exec"), scope)
             checker = scope.get("check")
             if callable(checker) and checker is not namespace.get("check"):
-                checker(fn)
+                checker(candidate)
         except BaseException as exc:
             send(
                 {
@@ -375,13 +623,15 @@ def main() -> None:
         job = json.load(f)
     os.remove("job.json")
     linecache.getlines(__file__)  # keep our source for tracebacks once the tmpfs hides it
+    notes: dict[str, Any] = {}
     if job.get("contain"):
         try:
             notes = contain(job)
         except BaseException as exc:
             send({"type": "setup_error", "error": f"{type(exc).__name__}: {exc}"})
             flush_and_exit(2)
-        send({"type": "setup", **notes})
+    notes.update(harden())
+    send({"type": "setup", **notes})
     if job["mode"] == "probe":
         send({"type": "result", "version": sys.version, "uid": os.getuid()})
     elif job["mode"] == "verify":

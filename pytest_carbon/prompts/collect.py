@@ -358,7 +358,9 @@ class PromptItem(pytest.Item):
             f"  {gen.error}",
         ]
         if gen.answer:
-            lines += ["the answer was:", _indent(_clip(gen.answer, 2000))]
+            from pytest_carbon.prompts.safe_text import escape_controls
+
+            lines += ["the answer was:", _indent(_clip(escape_controls(gen.answer), 2000))]
         return "\n".join(lines)
 
     def runtest(self) -> None:
@@ -553,7 +555,10 @@ def _indent(text: str) -> str:
 
 
 def numbered(code: str) -> str:
-    lines = code.splitlines() or [""]
+    from pytest_carbon.prompts.safe_text import escape_controls
+
+    # Generated code is shown on the terminal: its control characters, escaped.
+    lines = escape_controls(code).splitlines() or [""]
     width = len(str(len(lines)))
     return "\n".join(f"  {i:>{width}} | {line}" for i, line in enumerate(lines, 1))
 

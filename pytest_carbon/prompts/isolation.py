@@ -20,14 +20,25 @@ Always, whatever the machine allows:
   stream and drained beyond it (no deadlock, no memory growth); the protocol uses two
   extra pipes (``pass_fds``), never stdout;
 * at the end of every run (passed, failed, timed out): SIGKILL to the process group,
-  then a sweep of ``/proc`` for processes whose environment carries the run's marker
-  (stopped first, so a fork bomb cannot outrun the sweep, then killed).
+  the run's cgroup killed as one (below), then a sweep of ``/proc`` for processes whose
+  environment carries the run's marker (stopped first, so a fork bomb cannot outrun the
+  sweep, then killed);
+* in the runner, before any generated code: a new anonymous session keyring
+  (``keyctl(JOIN_SESSION_KEYRING)``), so no key of pytest's session is possessed, and a
+  seccomp filter failing ``socket(AF_VSOCK)`` (a VM's channel to its host, which no
+  namespace cuts);
+* where the machine allows one, a control group per run (:mod:`.cgroup`), joined before
+  exec so every descendant is in it: ``memory.max`` and ``pids.max`` for the whole tree
+  (five forked children share one memory budget), its CPU time in ``cpu.stat``
+  (``_Child.cgroup``), ``cgroup.kill`` at the end, removed afterwards.
 
 Best mode, ``namespaces`` (used when ``unshare --user`` works, as root or not: it does on
-this machine): the child runs under ``unshare --user --map-root-user --mount --net --pid
---fork --kill-child --mount-proc``. The runner, pid 1 of a new pid namespace, caps the
-namespace's ``pid_max`` (Linux >= 6.14; ``RLIMIT_NPROC`` is not enforced for a user
-namespace created by root), mounts a private size-limited tmpfs over its working
+this machine): the child runs under ``unshare --user --map-root-user --mount --net --ipc
+--pid --fork --kill-child --mount-proc``. The runner, pid 1 of a new pid namespace, caps
+the namespace's ``pid_max`` (Linux >= 6.14; ``RLIMIT_NPROC`` is not enforced for a user
+namespace created by root), replaces ``/dev`` by a tmpfs holding only ``null``, ``zero``,
+``urandom`` and ``random`` (bind-mounted from the host), mounts an empty tmpfs over
+``/tmp``, ``/run`` and ``/var/run``, a private size-limited tmpfs over its working
 directory and ``/dev/shm``, remounts every other mount read-only, and drops every
 capability (bounding set included) with ``no_new_privs``. Then:
 
@@ -37,12 +48,34 @@ capability (bounding set included) with ``no_new_privs``. Then:
 * there is no network, not even 127.0.0.1 (a new network namespace whose loopback is
   down);
 * a descendant cannot escape: when pid 1 exits or is killed the kernel kills the whole
-  namespace, whatever ``setsid``, double fork or environment clearing it tried.
+  namespace, whatever ``setsid``, double fork or environment clearing it tried;
+* SysV IPC objects and POSIX message queues are the namespace's own: pytest's cannot be
+  seen, and the code's die with the run;
+* no host device but the four harmless ones (no ``/dev/kmsg``, ttys, ``/dev/kvm``, disks);
+* no host UNIX socket or FIFO in ``/tmp``, ``/run`` or ``/var/run``.
+
+Why empty tmpfs over ``/tmp``, ``/run``, ``/var/run`` rather than seccomp for host
+sockets: a seccomp filter sees a system call's arguments, not the memory they point to,
+so it cannot tell a ``connect`` to a path from one to an abstract name or a socketpair;
+it could only forbid ``socket(AF_UNIX)`` altogether (breaking ``multiprocessing``'s
+managers), and it cannot see FIFOs at all, which are opened with a plain ``open``. The
+mounts hide sockets and FIFOs of both kinds where services put them (docker, systemd,
+D-Bus, X11, ssh-agent, tmux), and abstract sockets are already cut by the network
+namespace. Seccomp is used for what no mount hides: ``AF_VSOCK``.
 
 Not contained even then: reading files that the invoking user may read (the code runs
 as that user, mapped; nothing can leave through the network, but it may print them, and
-its output is shown), CPU and memory pressure within the limits, and a candidate written
-against this runner could forge its own verdict (it shares the runner's process).
+its output is shown, with control characters escaped: :mod:`.safe_text`), a UNIX socket
+or FIFO of the host outside ``/tmp``, ``/run`` and ``/var/run``, a key whose permissions
+let its owning user read it (the code runs as that user; keys are created without that
+permission by default), CPU and memory pressure within the limits, and a candidate
+written against this runner could subvert the ``check`` code (it shares the runner's
+process). The test cases themselves are judged in pytest's process, on the JSON that
+crossed the pipe (:mod:`.judge`).
+
+Every protection, active or missing with the machine's reason, is listed by
+:func:`isolation` (``Isolation.protections``) and ``pytest-carbon sandbox``; results carry
+the active ones (``protections``).
 
 Fallbacks, recorded in every result (``isolation``, ``network_cut``):
 
@@ -54,6 +87,9 @@ Fallbacks, recorded in every result (``isolation``, ``network_cut``):
   under ``/root`` (mode 700), so user 65534 cannot run it and this mode is refused.
 * ``none``: limits, process-group kill and the marker sweep only. Files of the invoking
   user and pytest itself are NOT protected; use a container.
+
+The keyring, the vsock filter and the cgroup do not depend on the mode: they apply in
+the fallbacks too wherever the kernel allows them.
 """
 
 from __future__ import annotations
@@ -72,12 +108,13 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    pass
+from pytest_carbon.prompts import cgroup as cgroups
+from pytest_carbon.prompts.protections import Protection, protections
+from pytest_carbon.prompts.safe_text import escape_controls
 
 #: The only variables the child sees (plus HOME, TMPDIR and the run marker).
 ENV_ALLOW = {
@@ -95,6 +132,7 @@ UNSHARE_ARGS = (
     "--map-root-user",
     "--mount",
     "--net",
+    "--ipc",
     "--pid",
     "--fork",
     "--kill-child",
@@ -105,6 +143,8 @@ EXIT_GRACE_S = 2.0
 #: Largest control message accepted from the child.
 CONTROL_BYTES = 64 * 1024**2
 _RUNNER = Path(__file__).with_name("_runner.py")
+#: Fields of the runner's messages that are shown to people (tracebacks, reprs).
+_DISPLAY_KEYS = ("error", "got")
 _PR_SET_PDEATHSIG = 1
 
 
@@ -139,13 +179,28 @@ class Limits:
 
 @dataclass(frozen=True)
 class Isolation:
-    """How runs are contained on this machine, decided once per process by probing."""
+    """How runs are contained on this machine, decided once per process by probing.
+
+    ``protections``: every protection we know of, active or missing with the reason
+    (see :func:`protections`); ``cgroups``: where runs' control groups go, or None."""
 
     mode: str  # namespaces | uid | none
     network_cut: bool
     detail: str
     uid: int | None = None
     notes: dict[str, Any] = field(default_factory=dict)
+    protections: tuple[Protection, ...] = ()
+    cgroups: cgroups.CgroupPlan | None = None
+
+    @property
+    def active(self) -> tuple[str, ...]:
+        """Names of the protections in force, as carried in results."""
+        return tuple(p.name for p in self.protections if p.active)
+
+    @property
+    def missing(self) -> dict[str, str]:
+        """Protection name -> why it is not in force here."""
+        return {p.name: p.detail for p in self.protections if not p.active}
 
 
 _isolation_cache: dict[tuple[int, str], Isolation] = {}
@@ -166,24 +221,43 @@ def _unshare() -> str | None:
 
 
 def _probe() -> Isolation:
+    plan = cgroups.probe()
+    usable = plan if plan.v2 or plan.v1_memory or plan.v1_pids else None
+    joined = None
+    try:
+        iso = _probe_mode(usable)
+    except SandboxError as exc:
+        if usable is None:
+            raise
+        joined = f"the child could not join the run's cgroup: {exc}"
+        usable = None
+        iso = _probe_mode(None)
+    iso = replace(iso, cgroups=usable)
+    return replace(iso, protections=protections(iso, plan, joined))
+
+
+def _probe_mode(plan: cgroups.CgroupPlan | None) -> Isolation:
     reasons = []
     unshare = _unshare()
     if unshare is None:
         reasons.append("no unshare(1) from util-linux")
     else:
-        candidate = Isolation("namespaces", True, f"{unshare} {' '.join(UNSHARE_ARGS)}")
+        candidate = Isolation(
+            "namespaces", True, f"{unshare} {' '.join(UNSHARE_ARGS)}", cgroups=plan
+        )
         try:
             notes = _run_probe(candidate)
             return Isolation(
                 "namespaces",
                 True,
-                "user, mount, pid and network namespaces; read-only filesystem; no capabilities",
+                "user, mount, pid, network and IPC namespaces; read-only filesystem; "
+                "minimal /dev; no capabilities",
                 notes=notes,
             )
         except SandboxError as exc:
             reasons.append(f"namespaces unavailable: {exc}")
     if os.geteuid() == 0:
-        candidate = Isolation("uid", False, "", uid=SANDBOX_UID)
+        candidate = Isolation("uid", False, "", uid=SANDBOX_UID, cgroups=plan)
         try:
             notes = _run_probe(candidate)
             if notes.get("version") == sys.version:
@@ -192,7 +266,7 @@ def _probe() -> Isolation:
                     False,
                     f"runs as uid {SANDBOX_UID}; network not cut",
                     uid=SANDBOX_UID,
-                    notes=notes,
+                    notes={**notes, "reasons": reasons},
                 )
             reasons.append(
                 f"uid {SANDBOX_UID} runs another Python ({notes.get('version')!r}): "
@@ -200,7 +274,12 @@ def _probe() -> Isolation:
             )
         except SandboxError as exc:
             reasons.append(f"uid {SANDBOX_UID} cannot run {sys.executable}: {exc}")
-    return Isolation("none", False, "limits and process kill only; " + "; ".join(reasons))
+    plain_notes: dict[str, Any] = {"reasons": reasons}
+    with contextlib.suppress(SandboxError):  # for what the runner does in every mode
+        plain_notes.update(_run_probe(Isolation("none", False, "", cgroups=plan)))
+    return Isolation(
+        "none", False, "limits and process kill only; " + "; ".join(reasons), notes=plain_notes
+    )
 
 
 def _run_probe(iso: Isolation) -> dict[str, Any]:
@@ -253,12 +332,18 @@ def _rlimits(limits: Limits, timeout_s: float, uid: int) -> list[tuple[int, int]
     return out  # type: ignore[return-value]
 
 
-def _make_preexec(rlimits: list[Any], uid: int | None) -> Any:
+def _make_preexec(rlimits: list[Any], uid: int | None, join: tuple[str, ...] = ()) -> Any:
     prctl = _libc_prctl()
 
     def preexec() -> None:  # runs in the forked child, before exec: keep it minimal
         if prctl is not None:
             prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        for procs in join:  # "0" moves the writer: every descendant is born inside
+            fd = os.open(procs, os.O_WRONLY)
+            try:
+                os.write(fd, b"0")
+            finally:
+                os.close(fd)
         for res, soft, hard in rlimits:
             resource.setrlimit(res, (soft, hard))
         if uid is not None:
@@ -270,7 +355,15 @@ def _make_preexec(rlimits: list[Any], uid: int | None) -> Any:
 
 
 class _Child:
-    """One sandboxed runner: spawn, talk over the control pipes, drain output, clean up."""
+    """One sandboxed runner: spawn, talk over the control pipes, drain output, clean up.
+
+    ``cgroup``: the run's cgroup v2 directory (every process of the run is in it from
+    before exec; ``cpu.stat`` there counts the CPU time of the whole tree), or None where
+    the machine offers none. It exists until :meth:`close`, which kills what is in it,
+    keeps its final ``usage_usec`` in ``cgroup_cpu_usec`` and removes it.
+    ``oom_kills``: processes the kernel killed for the run's memory limit (after close).
+    ``cgroup_error``: why this run has no cgroup although the machine offers one.
+    """
 
     def __init__(self, job: dict[str, Any], iso: Isolation, limits: Limits, timeout_s: float):
         self.iso = iso
@@ -287,10 +380,25 @@ class _Child:
         self._ctl_eof = False
         self._code_pid: int | None = None
         self.duration_s = 0.0
+        self.cgroup: str | None = None
+        self.cgroup_cpu_usec: int | None = None
+        self.oom_kills = 0
+        self.cgroup_error: str | None = None
+        self._cg: cgroups.RunCgroup | None = None
         self.dir = tempfile.mkdtemp(prefix="pytest-carbon-sandbox-")
         try:
+            if iso.cgroups is not None:
+                # The runner and, in the namespaces mode, unshare(1) and its fork: 2 more.
+                try:
+                    self._cg = cgroups.RunCgroup(
+                        iso.cgroups, self.run_id, limits.memory_bytes, limits.processes + 2
+                    )
+                    self.cgroup = self._cg.path
+                except OSError as exc:  # the probe could; this run cannot: go on without
+                    self.cgroup_error = f"the run's cgroup could not be created: {exc}"
             self._start(job)
         except BaseException:
+            self._remove_cgroup()
             self._cleanup_dir()
             raise
 
@@ -336,7 +444,9 @@ class _Child:
                 cwd=self.dir,
                 env=env,
                 start_new_session=True,
-                preexec_fn=_make_preexec(rlimits, uid),
+                preexec_fn=_make_preexec(
+                    rlimits, uid, tuple(self._cg.procs_files) if self._cg else ()
+                ),
             )
         except (OSError, subprocess.SubprocessError) as exc:
             for fd in (ctl_r, child_w, child_r, ctl_w):
@@ -367,6 +477,11 @@ class _Child:
                 except ValueError:
                     continue  # garbage written to our fd by the code: not a message
                 if isinstance(msg, dict):
+                    # Tracebacks and reprs are text chosen by the code, for people to
+                    # read; values meant for comparison are left exactly as sent.
+                    for shown in _DISPLAY_KEYS:
+                        if isinstance(msg.get(shown), str):
+                            msg[shown] = escape_controls(msg[shown])
                     if msg.get("type") == "setup":
                         self.setup = {k: v for k, v in msg.items() if k != "type"}
                         continue
@@ -475,11 +590,14 @@ class _Child:
                     self.timed_out = True
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(self.proc.pid, signal.SIGKILL)
+            if self._cg is not None:
+                self._cg.kill()
             kill_run(self.run_id)
             self.returncode = self.proc.wait()
             self.duration_s = time.perf_counter() - self.t0
             self._drain(time.monotonic() + 1.0)
         finally:
+            self._remove_cgroup()
             self._sel.close()
             for f in (self.proc.stdout, self.proc.stderr):
                 if f is not None:
@@ -499,6 +617,26 @@ class _Child:
                 elif not self._read_stream(fd):
                     open_fds.remove(fd)
 
+    @property
+    def protections(self) -> tuple[str, ...]:
+        """The protections active for this run: the machine's, less the cgroup ones when
+        this run's group could not be created."""
+        if self.cgroup_error is None:
+            return self.iso.active
+        return tuple(p for p in self.iso.active if not p.startswith("cgroup"))
+
+    def _remove_cgroup(self) -> None:
+        cg = self._cg
+        if cg is None:
+            return
+        self._cg = None
+        with contextlib.suppress(OSError, ValueError):
+            self.cgroup_cpu_usec = cg.cpu_usec()
+        with contextlib.suppress(OSError, ValueError):
+            self.oom_kills = cg.oom_kills()
+        cg.kill()
+        cg.remove()
+
     def _cleanup_dir(self) -> None:
         def retry(func: Any, path: str, _exc: Any) -> None:
             # The code may have removed permissions on its own files.
@@ -512,7 +650,7 @@ class _Child:
     def output(self, name: str) -> str:
         for fd, stream in self._streams.items():
             if stream == name:
-                text = self._out[fd].decode("utf-8", "replace")
+                text = escape_controls(self._out[fd].decode("utf-8", "replace"))
                 if self._dropped[fd]:
                     text += f"\n[pytest-carbon: {self._dropped[fd]} more bytes of {name} dropped]"
                 return text
@@ -527,6 +665,11 @@ class _Child:
         if self.timed_out:
             return f"timed out after {self.timeout_s:g} s (the run's processes were killed)"
         rc = self.returncode
+        if self.oom_kills:
+            return (
+                f"the run's memory limit ({self.limits.memory_bytes / 1024**2:g} MiB for all "
+                f"its processes) was reached: the kernel killed {self.oom_kills} process(es)"
+            )
         if rc is not None and rc < 0:
             return _signal_reason(-rc)
         if rc is not None and rc > 128 and rc - 128 < signal.NSIG:

@@ -17,6 +17,7 @@ from pytest_carbon.prompts.isolation import (
     _Child,
     isolation,
 )
+from pytest_carbon.prompts.judge import Judge
 
 if TYPE_CHECKING:
     from pytest_carbon.measure.meter import Measurement, Meter
@@ -34,6 +35,8 @@ class VerifyResult:
     passed). ``stdout`` / ``stderr``: capped at ``Limits.output_bytes`` each.
     ``isolation``: ``namespaces``, ``uid`` or ``none`` (see the module docstring);
     ``network_cut``: whether the code had no network at all. ``run_id``: the run's marker.
+    ``protections``: the sandbox protections active for the run (``pytest-carbon
+    sandbox`` lists them all, with the reasons for the missing ones).
     """
 
     passed: bool
@@ -46,6 +49,7 @@ class VerifyResult:
     isolation: str = "none"
     network_cut: bool = False
     run_id: str = ""
+    protections: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ class WorkloadResult:
     isolation: str = "none"
     network_cut: bool = False
     run_id: str = ""
+    protections: tuple[str, ...] = ()
 
 
 # -- verify ----------------------------------------------------------------------------
@@ -135,6 +140,7 @@ def verify(
     child = _Child(job, iso, limits, timeout_s)
     current: int | str | None = None
     result: dict[str, Any] | None = None
+    judge = Judge(tests)
     try:
         while True:
             msg = child.recv()
@@ -145,8 +151,16 @@ def verify(
                 raise SandboxError(f"could not contain the code: {msg.get('error')}")
             if kind == "case":
                 current = msg.get("index")
+            elif kind == "got":  # judged here, on the JSON that crossed the pipe
+                result = judge.got(msg)
+                if result is not None:
+                    with contextlib.suppress(SandboxError):
+                        child.send({"type": "stop"})  # so it exits now, not after a grace
+                    break
+                with contextlib.suppress(SandboxError):  # gone: the next recv says why
+                    child.send({"type": "next"})
             elif kind == "result":
-                result = msg
+                result = judge.result(msg)
                 break
     finally:
         child.close()
@@ -163,6 +177,7 @@ def verify(
             isolation=iso.mode,
             network_cut=iso.network_cut,
             run_id=child.run_id,
+            protections=child.protections,
         )
 
     def case_dict(i: int, got: str | None, error: str | None) -> dict[str, Any]:
@@ -192,6 +207,8 @@ def verify(
         if result.get("exit")
         else ""
     )
+    if stage == "protocol":
+        return make(False, {"protocol": True, "error": error}, f"Protocol violation: {error}.")
     if stage == "define":
         return make(
             False,
@@ -296,4 +313,5 @@ def run_workload(
         isolation=iso.mode,
         network_cut=iso.network_cut,
         run_id=child.run_id,
+        protections=child.protections,
     )
