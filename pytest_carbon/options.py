@@ -316,6 +316,22 @@ OPTIONS: tuple[Opt, ...] = (
         default="prompts/**/*.yaml",
         metavar="GLOB",
     ),
+    Opt(
+        "carbon_precision",
+        "prompt items: keep adding interleaved candidate/reference pairs until the energy "
+        "ratio's 95% interval is within +-this fraction (default: 0.05)",
+        parse_positive_float,
+        0.05,
+        metavar="FRACTION",
+    ),
+    Opt(
+        "carbon_max_time",
+        "prompt items: most seconds of interleaved measuring per item, calibration "
+        "included (default: 10)",
+        parse_positive_float,
+        10.0,
+        metavar="SECONDS",
+    ),
 )
 
 
@@ -405,6 +421,8 @@ class Settings:
     carbon_samples: int | None = None
     carbon_concurrency: int = 4
     carbon_prompts: str = "prompts/**/*.yaml"
+    carbon_precision: float = 0.05
+    carbon_max_time: float = 10.0
     #: Where each value came from: cli, env, ini or default.
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 
