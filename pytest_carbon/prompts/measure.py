@@ -86,6 +86,7 @@ class SideResult:
     rounds: list[Round] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     calls_per_round: int = 1
+    run_id: str = ""
 
 
 def _cgroup_cpu_s(child: _Child) -> float | None:
@@ -335,7 +336,7 @@ class Side:
     def calibrate(self, first_n: int = 1) -> int:
         """Rounds of growing size until one lasts about ROUND_S; returns the size."""
         n = max(1, first_n)
-        self.last_calibration: Round | None = None
+        self.last_calibration = None
         for _ in range(4):
             rnd, _ = self.run_round(n)
             window_s = rnd.duration_per_call_s * n
@@ -478,6 +479,7 @@ def compare(
     except BaseException:
         ref.close()
         raise
+    cand.result.run_id, ref.result.run_id = cand.run_id, ref.run_id
     try:
         cpu = pin_cpu()
         pinned = cpu is not None and ref.pin(cpu) and cand.pin(cpu)
@@ -511,6 +513,9 @@ def compare(
         run = interleave(
             measure_cand, measure_ref, precision=precision, max_time_s=left_s, clock=clock
         )
+    except SandboxError as exc:
+        exc.run_id = exc.run_id or cand.run_id
+        raise
     finally:
         cand.close()
         ref.close()
@@ -559,7 +564,7 @@ def measure_alone(
     """Measure one side alone (the reference as its own candidate: its ratio is 1 by
     definition): calibrated rounds until ``min_time_s`` of windows and ``min_rounds``."""
     side = Side(
-        "workload",
+        "code",
         code,
         entry_point,
         calls,
@@ -569,6 +574,7 @@ def measure_alone(
         total_timeout_s=4 * timeout_s + 4 * min_time_s + 10,
         limits=limits,
     )
+    side.result.run_id = side.run_id
     try:
         cpu = pin_cpu()
         if cpu is not None:
@@ -582,6 +588,9 @@ def measure_alone(
             rnd, _ = side.run_round(n)
             side.result.rounds.append(rnd)
             total_s += rnd.duration_per_call_s * rnd.calls
+    except SandboxError as exc:
+        exc.run_id = exc.run_id or side.run_id
+        raise
     finally:
         side.close()
     side.result.notes.extend(_guard_notes(side))

@@ -234,6 +234,7 @@ def workload_result(side: Any, iso_mode: str = "none", network_cut: bool = False
         batch_size=side.calls_per_round,
         isolation=iso_mode,
         network_cut=network_cut,
+        run_id=getattr(side, "run_id", ""),
     )
 
 
