@@ -611,6 +611,8 @@ def run_bench(job: dict[str, Any]) -> None:
             elif report.get("type") == "error":
                 reply["error"] = str(report.get("error"))
                 reply["index"] = report.get("index")
+            elif line:  # something else wrote on the worker's report pipe
+                reply["protocol"] = line[:200].decode("utf-8", "replace")
             else:
                 reply["error"] = f"the worker ended without reporting (wait status {status})"
             send(reply)

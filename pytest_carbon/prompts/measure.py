@@ -265,6 +265,12 @@ class Side:
         self_cpu_s = _self_cpu_s() - self_cpu0
         m = self.meter.end(key)
         cg1 = _cgroup_cpu_s(self.child)
+        if done.get("protocol") is not None:
+            self.close()
+            raise ProtocolViolation(
+                f"protocol violation by the {self.name}: its round reported "
+                f"{done['protocol']!r}, not the runner's report"
+            )
         if done.get("error") is not None:
             self.close()
             raise SandboxError(
