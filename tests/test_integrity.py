@@ -275,3 +275,32 @@ def test_candidate_and_reference_alternate_ab_ba_until_the_time_cap() -> None:
     comparison = c.reference_comparison()
     assert comparison is not None
     assert comparison["precision_target"] == 0.0 and comparison["stopped"] == c.stopped
+
+
+SKIPS_CALLS = """
+import inspect, json, os
+def f(xs):
+    # Find the runner's loop, report all its calls as done, and leave.
+    for fr in inspect.stack():
+        if fr.function == "_worker":
+            loc = fr.frame.f_locals
+            answer = json.dumps(sorted(xs))
+            report = {"type": "ran", "calls": loc["n"], "claimed_s": 0.0,
+                      "results": [answer] * loc["n"]}
+            os.write(loc["report_fd"], (json.dumps(report) + "\\n").encode())
+            os._exit(0)
+    return sorted(xs)
+"""
+
+
+def test_a_forged_report_of_skipped_calls_is_a_protocol_violation() -> None:
+    # A candidate written against the runner can forge its worker's report (it shares
+    # the process); the parent checks the claim against the CPU time the kernel counted.
+    meter = Meter()
+    s = side(SKIPS_CALLS, meter, calls=[([[3, 1, 2]], {})])
+    try:
+        with pytest.raises(ProtocolViolation, match="calls were skipped"):
+            s.run_round(100_000)
+    finally:
+        s.close()
+    assert_gone(s.run_id)
