@@ -91,6 +91,28 @@ class SideResult:
     notes: list[str] = field(default_factory=list)
     calls_per_round: int = 1
     run_id: str = ""
+    #: Processes that outlived their round (killed before the window closed, counted).
+    killed: int = 0
+    #: CPU seconds the process tree did not show but the precise accounting did.
+    unseen_cpu_s: float = 0.0
+
+    def finish(self, name: str, guard: str | None) -> None:
+        """Turn what the rounds saw into one note each."""
+        if self.killed:
+            self.notes.append(
+                f"{name}: {self.killed} process(es) outlived their round; they were killed "
+                "before the window closed and their CPU time counted"
+            )
+        if self.unseen_cpu_s > CPU_SLACK_S:
+            self.notes.append(
+                f"{name}: {self.unseen_cpu_s:.3f} CPU s that the process tree did not show "
+                "were counted from the kernel's accounting"
+            )
+        if guard and guard != "active":
+            self.notes.append(
+                f"{name}: the SIGCHLD guard is {guard}: children the kernel reaps itself may "
+                "be uncounted where the sandbox has no cgroup"
+            )
 
 
 def _cgroup_cpu_s(child: _Child) -> float | None:
@@ -314,17 +336,10 @@ class Side:
                 "loading and calling the code takes at least: calls were skipped"
             )
         if precise_s > tree_cpu_s + CPU_SLACK_S:
-            self.result.notes.append(
-                f"{self.name}: {precise_s - tree_cpu_s:.3f} CPU s that the process tree did "
-                "not show were counted (children the kernel reaped on its own?)"
-            )
+            self.result.unseen_cpu_s += precise_s - tree_cpu_s
         energy_j = self._energy_j(m, precise_s)
         killed = int(done.get("killed") or 0)
-        if killed:
-            self.result.notes.append(
-                f"{self.name}: {killed} process(es) outlived a round; they were killed before "
-                "the window closed and their CPU time counted"
-            )
+        self.result.killed += killed
         rnd = Round(n, m, energy_j / n, window_s / n, runner_cpu_s, killed)
         picks = random.SystemRandom().sample(range(n), min(SAMPLE_CALLS, n))
         return rnd, picks
@@ -389,12 +404,18 @@ def _clip(msg: Any) -> str:
 
 
 def pin_cpu() -> int | None:
-    """The CPU both sides are pinned to: the last one this process may use."""
+    """The CPU both sides are pinned to: the last one this process may use, or under
+    pytest-xdist one per worker (``gwN`` takes the N-th from the end), so that two
+    workers' comparisons do not share a CPU."""
     try:
         cpus = sorted(os.sched_getaffinity(0))
     except (OSError, AttributeError):
         return None
-    return cpus[-1] if cpus else None
+    if not cpus:
+        return None
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+    return cpus[-1 - index % len(cpus)]
 
 
 @dataclass
@@ -536,7 +557,8 @@ def compare(
     finally:
         cand.close()
         ref.close()
-    cand.result.notes.extend(_guard_notes(cand))
+    cand.result.finish("candidate", cand.guard)
+    ref.result.finish("reference", ref.guard)
     durations = None
     with contextlib.suppress(ValueError):
         durations = paired_ratio(
@@ -555,15 +577,6 @@ def compare(
         checked_calls=checked,
         elapsed_s=clock() - start,
     )
-
-
-def _guard_notes(side: Side) -> list[str]:
-    if side.guard and side.guard != "active":
-        return [
-            f"the SIGCHLD guard is {side.guard}: children the kernel reaps itself may "
-            "be uncounted where there is no cgroup"
-        ]
-    return []
 
 
 def measure_alone(
@@ -610,5 +623,5 @@ def measure_alone(
         raise
     finally:
         side.close()
-    side.result.notes.extend(_guard_notes(side))
+    side.result.finish("workload", side.guard)
     return side.result
