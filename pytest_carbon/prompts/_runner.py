@@ -333,7 +333,7 @@ _SECCOMP_ARCH = {"x86_64": (0xC000003E, 13), "aarch64": (0xC00000B7, 134)}
 ROUND_INPUT_BYTES = 64 * 1024**2
 
 
-def plain(value: object, depth: int = 0) -> object:
+def plain_result(value: object, depth: int = 0) -> object:
     """The value as plain JSON data: exact builtin types only, so that no type the code
     defined (an ``int`` whose ``__eq__`` is always true) reaches the judgement. Anything
     else becomes ``{"<type>": name, "repr": ...}``, which never equals a plain value."""
@@ -345,17 +345,17 @@ def plain(value: object, depth: int = 0) -> object:
     if t is float:
         return value if math.isfinite(value) else {"<float>": repr(value)}  # type: ignore[arg-type]
     if t is list or t is tuple:
-        return [plain(v, depth + 1) for v in value]  # type: ignore[attr-defined]
+        return [plain_result(v, depth + 1) for v in value]  # type: ignore[attr-defined]
     if t is dict:
         out = {}
         for k, v in value.items():  # type: ignore[attr-defined]
             kt = type(k)
             if not (k is None or kt is str or kt is int or kt is float or kt is bool):
                 return {"<type>": "dict with a non-plain key", "repr": short_repr(k)}
-            out[k if kt is str else json.dumps(k)] = plain(v, depth + 1)
+            out[k if kt is str else json.dumps(k)] = plain_result(v, depth + 1)
         return out
     if t is set or t is frozenset:
-        items = [plain(v, depth + 1) for v in value]  # type: ignore[attr-defined]
+        items = [plain_result(v, depth + 1) for v in value]  # type: ignore[attr-defined]
         return {"<set>": sorted(items, key=lambda x: json.dumps(x, sort_keys=True))}
     if t is bytes:
         return {"<bytes>": value.hex()}  # type: ignore[attr-defined]
@@ -451,7 +451,7 @@ def _worker(
                 raise LookupError(f"the code defines no function {entry_point!r}")
             got = call_candidate(fn, case["args"], case["kwargs"])
             durations += clock() - t0
-            results.append(json.dumps(plain(got), sort_keys=True))
+            results.append(json.dumps(plain_result(got), sort_keys=True))
     except BaseException as exc:
         report({"type": "error", "index": j, "error": tb_tail(exc)})
         flush_and_exit(0)
