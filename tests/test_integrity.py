@@ -306,3 +306,9 @@ def test_a_forged_report_of_skipped_calls_is_a_protocol_violation() -> None:
     finally:
         s.close()
     assert_gone(s.run_id)
+
+
+def test_float_results_use_the_tasks_tolerance() -> None:
+    assert not same(1.0, 1.001)
+    assert same(1.0, 1.001, tol=0.01)
+    assert same([{"x": 2.0}], [{"x": 2.005}], tol=0.01)

@@ -432,6 +432,7 @@ class PromptItem(pytest.Item):
                     precision=getattr(cs.settings, "carbon_precision", 0.05),
                     max_time_s=getattr(cs.settings, "carbon_max_time", 10.0),
                     timeout_s=task.timeout_s,
+                    tol=max((float(t.get("tol") or 0.0) for t in task.tests), default=0.0),
                 )
                 workload = workload_result(comparison.candidate)
                 warnings += comparison.candidate.notes + comparison.reference.notes

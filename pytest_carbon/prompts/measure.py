@@ -156,18 +156,21 @@ def _schedstat_s(pid: int) -> float:
         return 0.0
 
 
-def same(got: Any, expect: Any) -> bool:
-    """Plain JSON values equal, numbers within rel 1e-9 (an int matches its float)."""
+def same(got: Any, expect: Any, tol: float = 0.0) -> bool:
+    """Plain JSON values equal; numbers within rel 1e-9 or the absolute ``tol`` (the
+    largest of the task's test tolerances); an int matches its float."""
     if isinstance(expect, bool) or isinstance(got, bool):
         return type(got) is type(expect) and got == expect
     if isinstance(expect, (int, float)) and isinstance(got, (int, float)):
         if isinstance(expect, int) and isinstance(got, int):
             return got == expect
-        return math.isclose(got, expect, rel_tol=1e-9, abs_tol=1e-12)
+        return math.isclose(got, expect, rel_tol=1e-9, abs_tol=max(tol, 1e-12))
     if isinstance(expect, list) and isinstance(got, list):
-        return len(got) == len(expect) and all(same(g, e) for g, e in zip(got, expect, strict=True))
+        return len(got) == len(expect) and all(
+            same(g, e, tol) for g, e in zip(got, expect, strict=True)
+        )
     if isinstance(expect, dict) and isinstance(got, dict):
-        return got.keys() == expect.keys() and all(same(got[k], expect[k]) for k in expect)
+        return got.keys() == expect.keys() and all(same(got[k], expect[k], tol) for k in expect)
     return type(got) is type(expect) and bool(got == expect)
 
 
@@ -448,11 +451,12 @@ def _check(
     picks: list[int],
     truth: dict[int, Any],
     calls: Sequence[tuple[Sequence[Any], dict[str, Any]]],
+    tol: float,
 ) -> int:
     got = cand.sample(picks)
     for j in picks:
         i = j % len(calls)
-        if j not in got or not same(got[j], truth[i]):
+        if j not in got or not same(got[j], truth[i], tol):
             args, kwargs = calls[i]
             case = {
                 "call": j,
@@ -482,6 +486,7 @@ def compare(
     precision: float,
     max_time_s: float,
     timeout_s: float,
+    tol: float = 0.0,
     limits: Limits = Limits(),
     clock: Callable[[], float] = time.monotonic,
 ) -> Comparison:
@@ -538,7 +543,7 @@ def compare(
         def measure_cand() -> float:
             nonlocal checked
             rnd, picks = cand.run_round(n_cand)
-            checked += _check(cand, picks, truth, calls)
+            checked += _check(cand, picks, truth, calls, tol)
             cand.result.rounds.append(rnd)
             return rnd.energy_per_call_j
 
