@@ -127,7 +127,7 @@ def _shipped_tasks() -> list[Any]:
 
 def test_aa_spread_of_the_shipped_suite(benchmark: Any) -> None:
     """Each task's reference against itself: the spread of the ratio, and the time per item."""
-    from pytest_carbon.prompts.collect import workload_calls
+    from pytest_carbon.prompts.measure import workload_calls
 
     def run() -> dict[str, Any]:
         ratios, seconds, reached = [], [], 0

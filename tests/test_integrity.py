@@ -10,6 +10,7 @@ ratios between real measurements are never asserted here.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import pytest
 
@@ -312,3 +313,18 @@ def test_float_results_use_the_tasks_tolerance() -> None:
     assert not same(1.0, 1.001)
     assert same(1.0, 1.001, tol=0.01)
     assert same([{"x": 2.0}], [{"x": 2.005}], tol=0.01)
+
+
+def test_the_runs_cgroup_cpu_time_is_read_where_the_sandbox_has_one(tmp_path: Path) -> None:
+    from pytest_carbon.prompts.measure import _cgroup_cpu_s
+
+    (tmp_path / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")
+
+    class WithCgroup:
+        cgroup = str(tmp_path)
+
+    class Without:
+        pass
+
+    assert _cgroup_cpu_s(WithCgroup()) == pytest.approx(2.5)  # type: ignore[arg-type]
+    assert _cgroup_cpu_s(Without()) is None  # type: ignore[arg-type]

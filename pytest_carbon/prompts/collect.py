@@ -394,12 +394,7 @@ class PromptItem(pytest.Item):
         """Measure the workload: the reference alone (its ratio is 1 by definition), any
         other answer interleaved with the reference (see prompts/measure.py)."""
         from pytest_carbon.prompts.isolation import SandboxError
-        from pytest_carbon.prompts.measure import (
-            ProtocolViolation,
-            WorkloadIncorrect,
-            WorkloadTimeout,
-            compare,
-        )
+        from pytest_carbon.prompts.measure import compare, failure, workload_calls
         from pytest_carbon.prompts.sandbox import run_workload, workload_result
         from pytest_carbon.results.record import unmeasured_record
 
@@ -441,14 +436,7 @@ class PromptItem(pytest.Item):
                     "duration": comparison.duration.ratio if comparison.duration else None,
                 }
         except SandboxError as exc:
-            if isinstance(exc, WorkloadIncorrect):
-                correct, failed, kind = False, _jsonable(exc.case), "incorrect answer"
-            elif isinstance(exc, ProtocolViolation):
-                correct, failed, kind = None, None, "protocol violation"
-            elif isinstance(exc, WorkloadTimeout):
-                correct, failed, kind = True, None, "workload timed out"
-            else:
-                correct, failed, kind = True, None, "workload failed"
+            correct, failed, kind = failure(exc)
             _store_record(
                 self,
                 unmeasured_record(
@@ -482,16 +470,7 @@ class PromptItem(pytest.Item):
             "failed_case": failed_case,
             "generation": dict(gen.generation),
             "reference_ratio": ratio,
-            "reference_comparison": (
-                None
-                if comparison is None
-                else {
-                    **(comparison.reference_comparison() or {}),
-                    "pinned": comparison.pinned,
-                    "checked_calls": comparison.checked_calls,
-                    "duration": (comparison.duration.to_json() if comparison.duration else None),
-                }
-            ),
+            "reference_comparison": None if comparison is None else comparison.record_json(),
         }
 
     def _record(
@@ -546,21 +525,6 @@ class PromptItem(pytest.Item):
                 lines += [f"  {k}: {_clip(repr(v), 500)}" for k, v in exc.case.items()]
             return "\n".join([*lines, "code:", numbered(exc.code)])
         return super().repr_failure(excinfo, style=style)
-
-
-def workload_calls(workload: Any) -> list[tuple[list[Any], dict[str, Any]]]:
-    """The workload's distinct calls: ``workload.calls`` (objects with ``.args`` and
-    ``.kwargs``, or mappings) where the spec has them, else its one ``args``/``kwargs``."""
-    calls = getattr(workload, "calls", None)
-    if not calls:
-        return [(list(workload.args), dict(workload.kwargs))]
-    out = []
-    for c in calls:
-        if isinstance(c, dict):
-            out.append((list(c.get("args", [])), dict(c.get("kwargs", {}))))
-        else:
-            out.append((list(c.args), dict(c.kwargs)))
-    return out
 
 
 def _jsonable(value: Any) -> Any:

@@ -436,6 +436,15 @@ class Comparison:
     checked_calls: int
     elapsed_s: float
 
+    def record_json(self) -> dict[str, Any]:
+        """The record's ``prompt.reference_comparison``."""
+        return {
+            **(self.reference_comparison() or {}),
+            "pinned": self.pinned,
+            "checked_calls": self.checked_calls,
+            "duration": self.duration.to_json() if self.duration else None,
+        }
+
     def reference_comparison(self) -> dict[str, Any] | None:
         if self.energy is None:
             return None
@@ -630,3 +639,33 @@ def measure_alone(
         side.close()
     side.result.finish("workload", side.guard)
     return side.result
+
+
+def failure(exc: SandboxError) -> tuple[bool | None, dict[str, Any] | None, str]:
+    """``(correct, failed_case, kind)`` of a measurement that failed with ``exc``: an
+    incorrect answer (with its case), a protocol violation (correctness unknown), a
+    timeout or another failure of code whose tests passed."""
+    import json
+
+    if isinstance(exc, WorkloadIncorrect):
+        return False, json.loads(json.dumps(exc.case, default=repr)), "incorrect answer"
+    if isinstance(exc, ProtocolViolation):
+        return None, None, "protocol violation"
+    if isinstance(exc, WorkloadTimeout):
+        return True, None, "workload timed out"
+    return True, None, "workload failed"
+
+
+def workload_calls(workload: Any) -> list[tuple[list[Any], dict[str, Any]]]:
+    """The workload's distinct calls: ``workload.calls`` (objects with ``.args`` and
+    ``.kwargs``, or mappings) where the spec has them, else its one ``args``/``kwargs``."""
+    calls = getattr(workload, "calls", None)
+    if not calls:
+        return [(list(workload.args), dict(workload.kwargs))]
+    out = []
+    for c in calls:
+        if isinstance(c, dict):
+            out.append((list(c.get("args", [])), dict(c.get("kwargs", {}))))
+        else:
+            out.append((list(c.args), dict(c.kwargs)))
+    return out
