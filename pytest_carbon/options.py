@@ -332,17 +332,18 @@ OPTIONS: tuple[Opt, ...] = (
     ),
     Opt(
         "carbon_precision",
-        "stop adding interleaved pairs once the ratio's 95% interval is within +-X (default: 0.05)",
+        "prompt items and --carbon-compare-ref: keep adding interleaved pairs until the "
+        "energy ratio's 95% interval is within +-this fraction (default: 0.05)",
         parse_positive_float,
         0.05,
-        metavar="X",
+        metavar="FRACTION",
     ),
     Opt(
         "carbon_max_time",
-        "time cap of one interleaved comparison (a prompt item, or a test under "
-        "--carbon-compare-ref), s (default: 30)",
+        "most seconds of interleaved measuring per prompt item (calibration included) or "
+        "per test under --carbon-compare-ref (default: 10)",
         parse_positive_float,
-        30.0,
+        10.0,
         metavar="SECONDS",
     ),
     Opt(
@@ -441,7 +442,7 @@ class Settings:
     carbon_concurrency: int = 4
     carbon_prompts: str = "prompts/**/*.yaml"
     carbon_precision: float = 0.05
-    carbon_max_time: float = 30.0
+    carbon_max_time: float = 10.0
     carbon_compare_ref: str | None = None
     #: Where each value came from: cli, env, ini or default.
     sources: dict[str, str] = field(default_factory=dict, compare=False)

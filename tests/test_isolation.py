@@ -543,8 +543,12 @@ def test_nothing_stays_behind_after_a_pytest_run(pytester: pytest.Pytester) -> N
             timeout=120,
             preexec_fn=enter,
         )
-        assert proc.returncode == 0, proc.stdout + proc.stderr
-        assert "1 passed" in proc.stdout
+        # It passes, or (when a round asks for more calls than the process limit allows
+        # live litter) fails as a workload error; either way it ran, and left nothing.
+        ran = "1 passed" in proc.stdout or (
+            "1 failed" in proc.stdout and "Resource temporarily unavailable" in proc.stdout
+        )
+        assert proc.returncode in (0, 1) and ran, proc.stdout + proc.stderr
         assert _processes_with(token) == []
         assert list(tmp.iterdir()) == []  # the sandboxes' directories, and the litter
         if group is not None:

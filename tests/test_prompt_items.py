@@ -149,6 +149,37 @@ def test_variants_fail_skip_and_measure_against_the_reference(pytester: pytest.P
     slow = recs["prompts/t.yaml::t[variant_slow-0]"]
     assert slow["prompt"]["reference_ratio"]["energy"] > 0
     assert slow["prompt"]["reference_ratio"]["duration"] > 0
+    # Measured interleaved with the reference: the ratio is the median of the pairs'.
+    comparison = slow["prompt"]["reference_comparison"]
+    assert comparison["ratio"] == slow["prompt"]["reference_ratio"]["energy"]
+    assert comparison["low"] <= comparison["ratio"] <= comparison["high"]
+    assert comparison["pairs"] >= 1 and comparison["precision_target"] == 0.05
+    assert comparison["stopped"] and comparison["checked_calls"] >= comparison["pairs"]
+    assert len(slow["samples"]["energy_j"]) == slow["rounds"] == comparison["pairs"]
+    result.stdout.fnmatch_lines(["*ratio to the reference, per item*", "*t?variant:slow#0?: *x (*"])
+    # The reference's own item is not compared with itself.
+    assert wrong["prompt"]["reference_comparison"] is None
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_a_timeout_while_measured_is_a_timeout_not_an_incorrect_answer(
+    pytester: pytest.Pytester,
+) -> None:
+    (pytester.path / "prompts").mkdir()
+    (pytester.path / "prompts" / "t.yaml").write_text(
+        task_yaml(
+            "t",
+            extra="variants:\n  hangs: |\n    import time\n"
+            "    def double(x):\n        if x > 2:  # the workload's input, not the tests'\n"
+            "            time.sleep(60)\n        return 2 * x\n",
+        ).replace("timeout_s: 10", "timeout_s: 2")
+    )
+    result = run(pytester, None, "prompts/", "--carbon-model=variant:hangs")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*workload timed out: the answer of 'variant:hangs'*"])
+    rec = records(pytester)["prompts/t.yaml::t[variant_hangs-0]"]
+    assert rec["prompt"]["correct"] is True
+    assert any("workload timed out" in w for w in rec["warnings"])
 
 
 def write_endpoint_suite(pytester: pytest.Pytester) -> None:

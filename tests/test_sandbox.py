@@ -24,6 +24,7 @@ from pytest_carbon.prompts.isolation import (
     kill_run,
     run_processes,
 )
+from pytest_carbon.prompts.measure import WorkloadTimeout
 from pytest_carbon.prompts.sandbox import run_workload, verify
 
 HOSTILE = Path(__file__).with_name("hostile")
@@ -467,35 +468,28 @@ def test_workload_rounds_time_and_energy_split() -> None:
     meter = Meter()
     w = run_workload(ADD, "add", [1, 2], {}, min_time_s=0.05, timeout_s=10, meter=meter, key="w")
     m = w.measurement
-    assert w.rounds >= 1 and m.duration_s >= 0.05
-    assert w.batch_size > 1  # a sub-microsecond call is timed in batches
-    assert w.rounds == len(w.per_call_duration_s) * w.batch_size
-    assert len(w.per_call_energy_j) == len(w.per_call_duration_s)
-    assert sum(w.per_call_energy_j) * w.batch_size == pytest.approx(m.total_energy_j, rel=1e-6)
-    assert sum(w.per_call_duration_s) * w.batch_size <= m.duration_s
+    assert m.duration_s >= 0.05
+    assert w.batch_size > 1  # a sub-microsecond call is measured in rounds of many calls
+    assert len(w.per_call_energy_j) == len(w.per_call_duration_s) >= 2  # one per round
+    assert w.rounds >= w.batch_size  # every call made in the windows
+    # Per-call figures are the parent's window divided by the round's calls.
+    assert all(0 < d < m.duration_s for d in w.per_call_duration_s)
+    assert all(e > 0 for e in w.per_call_energy_j)
     assert set(m.method.values()) == {"estimated"}
     assert_no_leftovers(w.run_id)
 
 
-def test_workload_energy_scales_with_the_childs_work() -> None:
+def test_the_childs_cpu_time_is_in_the_window() -> None:
     meter = Meter()
-    n = _calibrate_n(0.2)
-
-    def energy(k: int) -> float:
-        w = run_workload(WORK, "work", [k], {}, min_time_s=0, timeout_s=30, meter=meter, key="s")
-        assert w.rounds == 1
-        # The child's CPU time is in the window: the estimate reads it from /proc.
-        assert w.measurement.cpu_time_s > 0.05
-        return w.measurement.total_energy_j
-
-    # Interleaved pairs, summed: a shared 2-core VM's speed drifts by 10-20% from one
-    # run to the next, and CPU time is read in 10 ms ticks.
-    single = double = 0.0
-    for _ in range(3):
-        single += energy(n)
-        double += energy(2 * n)
-    assert single > 0
-    assert double / single == pytest.approx(2.0, rel=0.15)
+    call_cpu_s = 0.03
+    n = _calibrate_n(call_cpu_s)
+    w = run_workload(WORK, "work", [n], {}, min_time_s=0.2, timeout_s=30, meter=meter, key="s")
+    # The worker of each round is reaped before its window closes: its CPU time, read by
+    # the estimate from /proc, is the windows' (this process mostly waits). CPU time, not
+    # wall time: a loaded machine stretches the windows, not the work's CPU seconds.
+    assert w.rounds >= 2
+    assert w.measurement.cpu_time_s > 0.5 * w.rounds * call_cpu_s
+    assert w.measurement.energy_j["cpu"] > 0
 
 
 def test_interpreter_start_up_is_outside_the_window() -> None:
@@ -509,25 +503,31 @@ def test_interpreter_start_up_is_outside_the_window() -> None:
     # The whole call (interpreter start-up, definition, warm-up, tear-down) costs tens of
     # ms of CPU; the window over a 1 ms loop of a trivial function at most one 10 ms tick.
     assert outer.cpu_time_s > 0.015
-    assert w.measurement.total_energy_j < 0.5 * outer.total_energy_j
+    # CPU time, not energy or wall time: a loaded machine stretches the calibrated round
+    # but not the CPU the interpreter's start-up costs, which the window must leave out.
+    assert outer.cpu_time_s - w.measurement.cpu_time_s > 0.015
     assert w.measurement.duration_s < 0.5 * outer.duration_s
 
 
 def test_workload_that_raises_is_a_sandbox_error_and_closes_the_window() -> None:
     meter = Meter()
-    code = (
-        "calls = []\n"
-        "def f():\n"
-        "    calls.append(1)\n"
-        "    if len(calls) > 3:\n"
-        "        raise ValueError('boom')\n"
-    )
+    code = "def f(x):\n    if x == 3:\n        raise ValueError('boom')\n    return x\n"
     with pytest.raises(SandboxError, match="during the workload") as info:
-        run_workload(code, "f", [], {}, min_time_s=5, timeout_s=10, meter=meter, key="bad")
+        run_workload(
+            code,
+            "f",
+            [],
+            {},
+            calls=[([1], {}), ([2], {}), ([3], {})],
+            min_time_s=5,
+            timeout_s=10,
+            meter=meter,
+            key="bad",
+        )
     assert "ValueError: boom" in str(info.value)
     meter.begin("bad")  # the window was closed: it can be opened again
     meter.end("bad")
-    with pytest.raises(SandboxError, match="warm-up"):
+    with pytest.raises(SandboxError, match="ZeroDivisionError"):
         run_workload(
             "def f():\n    1 / 0\n",
             "f",
@@ -540,17 +540,21 @@ def test_workload_that_raises_is_a_sandbox_error_and_closes_the_window() -> None
         )
 
 
-def test_workload_timeout_is_a_sandbox_error_with_nothing_left() -> None:
+def test_workload_timeout_is_reported_as_a_timeout_with_nothing_left() -> None:
     meter = Meter()
-    code = (
-        "import time\n"
-        "def f(first=[True]):\n"
-        "    if not first:\n"
-        "        time.sleep(60)\n"
-        "    first.clear()\n"
-    )
-    with pytest.raises(SandboxError, match="timed out after 1 s") as info:
-        run_workload(code, "f", [], {}, min_time_s=1, timeout_s=1, meter=meter, key="slow")
+    code = "import time\ndef f(x):\n    if x == 2:\n        time.sleep(60)\n    return x\n"
+    with pytest.raises(WorkloadTimeout, match="timed out after 1 s") as info:
+        run_workload(
+            code,
+            "f",
+            [],
+            {},
+            calls=[([1], {}), ([2], {})],
+            min_time_s=1,
+            timeout_s=1,
+            meter=meter,
+            key="slow",
+        )
     assert_no_leftovers(info.value.run_id)
     meter.begin("slow")
     meter.end("slow")

@@ -41,3 +41,33 @@ def test_incorrect_answers_count_in_pass_rate_not_in_energy() -> None:
     rows = model_summary([rec("m", "a", 0.01, 10), rec("m", "b", 5.0, 10, correct=False)])
     assert rows[0]["pass_at_1"] == pytest.approx(0.5)
     assert rows[0]["median_energy_j"] == pytest.approx(0.01)
+
+
+def test_ratios_show_their_interval_and_say_when_they_include_one() -> None:
+    from pytest_carbon.compare.paired import PairedRatio
+
+    def compared(task: str, pr: PairedRatio) -> dict:
+        r = rec("m", task, 0.02, 10)
+        r["prompt"]["reference_ratio"] = {"energy": pr.ratio}
+        r["prompt"]["reference_comparison"] = {
+            **pr.to_json(),
+            "stopped": "precision ±5% reached",
+            "precision_target": 0.05,
+        }
+        return r
+
+    rows = model_summary(
+        [
+            compared("same", PairedRatio(1.01, 0.98, 1.03, 20, 0.96)),
+            compared("slow", PairedRatio(3.2, 3.1, 3.3, 20, 0.96)),
+            rec("reference", "same", 0.02, 10),
+        ]
+    )
+    m = {r["model"]: r for r in rows}["m"]
+    assert (m["compared"], m["indistinguishable"]) == (2, 1)
+    lines = render_model_summary(rows)
+    text = "\n".join(lines)
+    assert "1/2" in lines[1]  # the ~ref column
+    assert "same[m#0]: 1.01x (95% CI 0.98-1.03, 20 pairs): indistinguishable from" in text
+    assert "slow[m#0]: 3.20x (95% CI 3.10-3.30, 20 pairs): costlier than the reference" in text
+    assert all(len(line) <= 100 for line in lines)

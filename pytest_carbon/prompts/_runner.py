@@ -566,54 +566,313 @@ def run_verify(job: dict[str, Any]) -> None:
     send({"type": "result", "passed": True})
 
 
-def run_workload(job: dict[str, Any]) -> None:
-    args, kwargs = job["args"], job["kwargs"]
+# -- measured workload (bench mode) -----------------------------------------------------
+# The runner never runs candidate code itself: each round it forks a fresh worker that
+# loads the code anew for every call, so nothing the code remembers survives a call.
+# The runner (trusted) relays one reply per request to the parent, reaps everything the
+# worker started, and keeps the round's results until the parent asks for a sample.
+PR_SET_DUMPABLE = 4
+PR_SET_CHILD_SUBREAPER = 36
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+#: (audit arch, rt_sigaction syscall number) per machine, for the SIGCHLD guard.
+_SECCOMP_ARCH = {"x86_64": (0xC000003E, 13), "aarch64": (0xC00000B7, 134)}
+#: Largest total of pre-decoded arguments one round may hold, in JSON bytes.
+ROUND_INPUT_BYTES = 64 * 1024**2
+
+
+def plain_result(value: object, depth: int = 0) -> object:
+    """The value as plain JSON data: exact builtin types only, so that no type the code
+    defined (an ``int`` whose ``__eq__`` is always true) reaches the judgement. Anything
+    else becomes ``{"<type>": name, "repr": ...}``, which never equals a plain value."""
+    if depth > 200:
+        return {"<type>": "too deep"}
+    t = type(value)
+    if value is None or t is bool or t is int or t is str:
+        return value
+    if t is float:
+        return value if math.isfinite(value) else {"<float>": repr(value)}  # type: ignore[arg-type]
+    if t is list or t is tuple:
+        return [plain_result(v, depth + 1) for v in value]  # type: ignore[attr-defined]
+    if t is dict:
+        out = {}
+        for k, v in value.items():  # type: ignore[attr-defined]
+            kt = type(k)
+            if not (k is None or kt is str or kt is int or kt is float or kt is bool):
+                return {"<type>": "dict with a non-plain key", "repr": short_repr(k)}
+            out[k if kt is str else json.dumps(k)] = plain_result(v, depth + 1)
+        return out
+    if t is set or t is frozenset:
+        items = [plain_result(v, depth + 1) for v in value]  # type: ignore[attr-defined]
+        return {"<set>": sorted(items, key=lambda x: json.dumps(x, sort_keys=True))}
+    if t is bytes:
+        return {"<bytes>": value.hex()}  # type: ignore[attr-defined]
+    return {"<type>": f"{t.__module__}.{t.__qualname__}", "repr": short_repr(value)}
+
+
+def _guard_sigchld() -> str:
+    """Forbid ignoring SIGCHLD (or SA_NOCLDWAIT) in this process and its children: the
+    kernel reaps such children itself and their CPU time is then counted nowhere."""
+    libc = _libc()
+    arch = _SECCOMP_ARCH.get(os.uname().machine)
+    if arch is None:
+        return f"unavailable on {os.uname().machine}"
+
+    class SockFilter(ctypes.Structure):
+        _fields_ = [
+            ("code", ctypes.c_ushort),
+            ("jt", ctypes.c_ubyte),
+            ("jf", ctypes.c_ubyte),
+            ("k", ctypes.c_uint32),
+        ]
+
+    class SockFprog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+
+    ld, jeq, ret = 0x20, 0x15, 0x06
+    allow, eperm = 0x7FFF0000, 0x00050000 | 1
+    prog = [
+        (ld, 0, 0, 4),  # seccomp_data.arch
+        (jeq, 0, 5, arch[0]),
+        (ld, 0, 0, 0),  # seccomp_data.nr
+        (jeq, 0, 3, arch[1]),
+        (ld, 0, 0, 16),  # args[0], low half
+        (jeq, 0, 1, int(signal_sigchld())),
+        (ret, 0, 0, eperm),
+        (ret, 0, 0, allow),
+    ]
+    filters = (SockFilter * len(prog))(*[SockFilter(*f) for f in prog])
+    fprog = SockFprog(len(prog), filters)
+    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+    _check(
+        libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0),
+        "PR_SET_SECCOMP",
+    )
+    return "active"
+
+
+def signal_sigchld() -> int:
+    import signal
+
+    return int(signal.SIGCHLD)
+
+
+def call_candidate(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
+    return fn(*args, **kwargs)
+
+
+def _worker(
+    code: Any, entry_point: str, texts: list[str], n: int, report_fd: int, go_fd: int
+) -> None:
+    """One round, in a fresh process: decode fresh arguments, wait for go, then per call
+    load the code into a new namespace and call it. Never returns."""
+    os.close(_out_fd)  # the code must not be able to speak to the parent
+    os.close(_in_fd)
+
+    def report(msg: dict[str, Any]) -> None:
+        data = (json.dumps(msg, default=repr) + "\n").encode()
+        while data:
+            data = data[os.write(report_fd, data) :]
+
     try:
-        _, fn = define(job)
-        t0 = time.perf_counter()
-        fn(*args, **kwargs)  # warm-up, outside the window
-        warm_s = time.perf_counter() - t0
-        # Calls under BATCH_TARGET_S are timed in batches, sized from a second call.
-        batch = 1
-        if warm_s < BATCH_TARGET_S:
-            t0 = time.perf_counter()
-            fn(*args, **kwargs)
-            one_s = max(time.perf_counter() - t0, 1e-7)
-            batch = max(1, min(int(BATCH_TARGET_S / one_s), 1_000_000))
-    except BaseException as exc:
-        send({"type": "error", "stage": "warm-up", "error": tb_tail(exc)})
-        return
-    send({"type": "ready", "batch": batch})
-    if recv().get("type") != "go":
-        return
-    min_time_s = float(job["min_time_s"])
-    durations: list[float] = []
-    total = 0.0
+        guard = _guard_sigchld()
+    except OSError as exc:
+        guard = f"not applied: {exc}"
+    inputs = [json.loads(texts[j % len(texts)]) for j in range(n)]
+    report({"type": "prepared", "guard": guard})
+    if not os.read(go_fd, 1):
+        os._exit(3)
+    builtins = __builtins__
     clock = time.perf_counter
+    durations = 0.0
+    results: list[str] = []
+    j = 0
     try:
-        while True:
+        for j in range(n):
+            case = inputs[j]
+            inputs[j] = None
             t0 = clock()
-            for _ in range(batch):
-                fn(*args, **kwargs)
-            dt = clock() - t0
-            durations.append(dt)
-            total += dt
-            if total >= min_time_s:
-                break
+            namespace: dict[str, Any] = {"__name__": "__candidate__", "__builtins__": builtins}
+            exec(code, namespace)
+            fn = namespace.get(entry_point)
+            if not callable(fn):
+                raise LookupError(f"the code defines no function {entry_point!r}")
+            got = call_candidate(fn, case["args"], case["kwargs"])
+            durations += clock() - t0
+            results.append(json.dumps(plain_result(got), sort_keys=True))
     except BaseException as exc:
-        send(
-            {
-                "type": "error",
-                "stage": "workload",
-                "error": tb_tail(exc),
-                "rounds": len(durations) * batch,
-            }
-        )
+        report({"type": "error", "index": j, "error": tb_tail(exc)})
+        flush_and_exit(0)
+    report({"type": "ran", "calls": n, "claimed_s": durations, "results": results})
+    flush_and_exit(0)
+
+
+def _read_line(fd: int, pid: int) -> tuple[bytes, int | None]:
+    """A line from the worker's report pipe; stops early when the worker has exited (a
+    descendant may hold the pipe open). Returns (line or b"", exit status or None)."""
+    import select
+
+    buf = b""
+    status: int | None = None
+    while b"\n" not in buf:
+        ready, _, _ = select.select([fd], [], [], 0.05)
+        if ready:
+            chunk = os.read(fd, 1 << 20)
+            if not chunk:
+                break
+            buf += chunk
+        elif status is None:
+            done, st = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = st
+        else:
+            break
+    return buf.split(b"\n", 1)[0], status
+
+
+def _sweep_round(contained: bool) -> tuple[int, float]:
+    """Kill every process the round left behind and reap it (its CPU time joins ours).
+    Returns (processes killed, CPU seconds of everything reaped)."""
+    import signal
+
+    killed = 0
+    cpu_s = 0.0
+    me = os.getpid()
+    for _ in range(50):
+        alive = []
+        zombies = []
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == me:
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as f:
+                    data = f.read()
+            except OSError:
+                continue
+            fields = data[data.rfind(b")") + 2 :].split()
+            if fields[0] == b"Z":
+                if int(fields[1]) == me:
+                    zombies.append(int(name))  # ours to reap, at once
+                continue
+            if contained or int(fields[1]) == me:
+                alive.append(int(name))
+        for pid in alive:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        killed += len(alive)
+        # Wait for exactly the processes killed or dead, never for "any child": a process
+        # forked after the scan (a detached grandchild, reparented to us) would block a
+        # wait on -1 for as long as it lives. It is caught by the next scan instead.
+        for pid in alive + zombies:
+            try:
+                _, _, ru = os.wait4(pid, 0)
+            except ChildProcessError:
+                continue  # not our child: its parent was killed too; it comes back to us
+            cpu_s += ru.ru_utime + ru.ru_stime
+        if not alive and not zombies:
+            break
+    return killed, cpu_s
+
+
+def run_bench(job: dict[str, Any]) -> None:
+    """Serve rounds: ``prepare`` (fork a worker, decode its arguments), ``go`` (run the
+    round; reply ``done`` once the worker and all it started are reaped), ``sample``
+    (results of chosen calls of the last round), ``quit``. One reply per request."""
+    libc = _libc()
+    contained = bool(job.get("contain"))
+    try:
+        code = compile(job["code"], "<candidate>", "exec")
+    except BaseException as exc:
+        send({"type": "error", "stage": "define", "error": tb_tail(exc)})
         return
-    send({"type": "done", "rounds": len(durations) * batch})
-    if recv().get("type") != "fin":  # the parent closes its window before we go on
-        return
-    send({"type": "result", "batch": batch, "durations_s": durations})
+    linecache.cache["<candidate>"] = (
+        len(job["code"]),
+        None,
+        job["code"].splitlines(True),
+        "<candidate>",
+    )
+    texts = [
+        json.dumps({"args": c.get("args", []), "kwargs": c.get("kwargs", {})}) for c in job["calls"]
+    ]
+    largest = max(len(t) for t in texts)
+    # Other processes of the same user cannot open our fds through /proc, nor trace us.
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
+    if not contained:  # in a pid namespace we are pid 1: orphans come to us anyway
+        libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    send({"type": "ready", "inputs": len(texts), "max_calls": max(1, ROUND_INPUT_BYTES // largest)})
+    results: list[str] = []
+    worker: tuple[int, int, int] | None = None  # pid, report fd, go fd
+    while True:
+        msg = recv()
+        kind, seq = msg.get("type"), msg.get("seq")
+        if kind == "prepare" and worker is None:
+            n = int(msg["n"])
+            r, w = os.pipe()
+            gr, gw = os.pipe()
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    os.close(r)
+                    os.close(gw)
+                    _worker(code, job["entry_point"], texts, n, w, gr)
+                finally:
+                    os._exit(4)
+            os.close(w)
+            os.close(gr)
+            line, status = _read_line(r, pid)
+            if not line:
+                os.close(r)
+                os.close(gw)
+                killed, _ = _sweep_round(contained)
+                send(
+                    {
+                        "type": "error",
+                        "seq": seq,
+                        "stage": "prepare",
+                        "error": "the worker failed to start",
+                    }
+                )
+                return
+            worker = (pid, r, gw)
+            send({"type": "prepared", "seq": seq, "guard": json.loads(line).get("guard")})
+        elif kind == "go" and worker is not None:
+            pid, r, gw = worker
+            worker = None
+            os.write(gw, b"g")
+            os.close(gw)
+            line, status = _read_line(r, pid)
+            os.close(r)
+            cpu_s = 0.0
+            if status is None:
+                with contextlib.suppress(ChildProcessError):
+                    _, status, ru = os.wait4(pid, 0)
+                    cpu_s += ru.ru_utime + ru.ru_stime
+            killed, swept_cpu_s = _sweep_round(contained)
+            cpu_s += swept_cpu_s
+            try:
+                report = json.loads(line) if line else {}
+            except ValueError:
+                report = {}
+            if not isinstance(report, dict):
+                report = {}
+            reply: dict[str, Any] = {"type": "done", "seq": seq, "killed": killed, "cpu_s": cpu_s}
+            if report.get("type") == "ran":
+                results = [str(x) for x in report.get("results", [])]
+                reply["calls"] = report.get("calls")
+                reply["claimed_s"] = report.get("claimed_s")
+            elif report.get("type") == "error":
+                reply["error"] = str(report.get("error"))
+                reply["index"] = report.get("index")
+            elif line:  # something else wrote on the worker's report pipe
+                reply["protocol"] = line[:200].decode("utf-8", "replace")
+            else:
+                reply["error"] = f"the worker ended without reporting (wait status {status})"
+            send(reply)
+        elif kind == "sample":
+            picked = {str(i): results[i] for i in msg.get("indices", []) if 0 <= i < len(results)}
+            send({"type": "sample", "seq": seq, "results": picked})
+        else:  # quit, or a request out of order
+            return
 
 
 def main() -> None:
@@ -637,7 +896,7 @@ def main() -> None:
     elif job["mode"] == "verify":
         run_verify(job)
     else:
-        run_workload(job)
+        run_bench(job)
     flush_and_exit(0)
 
 

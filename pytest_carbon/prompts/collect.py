@@ -27,8 +27,6 @@ from pytest_carbon.prompts.spec import SpecError, Task
 
 #: The generation of one item (set by prefetch or lazily by setup).
 GENERATION_KEY = pytest.StashKey["Generated"]()
-#: Per session: the reference solution's workload result per task, measured once.
-REFERENCE_KEY = pytest.StashKey[dict[tuple[str, str], Any]]()
 _RUNTIME_KEY = pytest.StashKey["_Runtime"]()
 #: Progress lines while prefetching: about this many per run on a non-terminal.
 _PROGRESS_STEPS = 10
@@ -47,12 +45,18 @@ class IncorrectAnswer(Exception):
 
 
 class WorkloadFailed(Exception):
-    """Correct code whose workload could not be measured (the item fails)."""
+    """Code whose workload could not be measured, or that failed while measured (the item
+    fails). ``kind``: workload failed, workload timed out, incorrect answer (a measured
+    call disagreed with the reference) or protocol violation."""
 
-    def __init__(self, code: str, reason: str) -> None:
+    def __init__(
+        self, code: str, reason: str, kind: str = "workload failed", case: Any = None
+    ) -> None:
         super().__init__(reason)
         self.code = code
         self.reason = reason
+        self.kind = kind
+        self.case = case
 
 
 @dataclass
@@ -364,8 +368,7 @@ class PromptItem(pytest.Item):
         return "\n".join(lines)
 
     def runtest(self) -> None:
-        from pytest_carbon.prompts.isolation import SandboxError
-        from pytest_carbon.prompts.sandbox import run_workload, verify
+        from pytest_carbon.prompts.sandbox import verify
         from pytest_carbon.results.record import unmeasured_record
 
         gen = self.stash[GENERATION_KEY]
@@ -397,33 +400,67 @@ class PromptItem(pytest.Item):
             raise IncorrectAnswer(code, result)
         if cs is None or not cs.settings.enabled:
             return  # verified; nothing to measure without --carbon
+        self._measure(cs, gen, code, worker)
+
+    def _measure(self, cs: Any, gen: Generated, code: str, worker: str | None) -> None:
+        """Measure the workload: the reference alone (its ratio is 1 by definition), any
+        other answer interleaved with the reference (see prompts/measure.py)."""
+        from pytest_carbon.prompts.isolation import SandboxError
+        from pytest_carbon.prompts.measure import compare, failure, workload_calls
+        from pytest_carbon.prompts.sandbox import run_workload, workload_result
+        from pytest_carbon.results.record import unmeasured_record
+
+        task = self.task
+        calls = workload_calls(task.workload)
+        warnings = list(gen.warnings)
+        comparison = None
         try:
-            workload = run_workload(
-                code,
-                task.entry_point,
-                list(task.workload.args),
-                dict(task.workload.kwargs),
-                min_time_s=task.workload.min_time_s,
-                timeout_s=task.timeout_s,
-                meter=cs.meter,
-                key=self.nodeid,
-            )
+            if self.model == REFERENCE:
+                workload = run_workload(
+                    code,
+                    task.entry_point,
+                    [],
+                    {},
+                    calls=calls,
+                    min_time_s=task.workload.min_time_s,
+                    timeout_s=task.timeout_s,
+                    meter=cs.meter,
+                    key=self.nodeid,
+                )
+                ratio: dict[str, float | None] | None = {"energy": 1.0, "duration": 1.0}
+            else:
+                comparison = compare(
+                    code,
+                    task.reference,
+                    task.entry_point,
+                    calls,
+                    meter=cs.meter,
+                    key=self.nodeid,
+                    precision=getattr(cs.settings, "carbon_precision", 0.05),
+                    max_time_s=getattr(cs.settings, "carbon_max_time", 10.0),
+                    timeout_s=task.timeout_s,
+                    tol=max((float(t.get("tol") or 0.0) for t in task.tests), default=0.0),
+                )
+                workload = workload_result(comparison.candidate)
+                warnings += comparison.candidate.notes + comparison.reference.notes
+                ratio = {
+                    "energy": comparison.energy.ratio if comparison.energy else None,
+                    "duration": comparison.duration.ratio if comparison.duration else None,
+                }
         except SandboxError as exc:
-            prompt = self._prompt_fields(gen, correct=True, failed_case=None)
+            correct, failed, kind = failure(exc)
             _store_record(
                 self,
                 unmeasured_record(
                     self.nodeid,
                     outcome="failed",
-                    prompt=prompt,
+                    prompt=self._prompt_fields(gen, correct=correct, failed_case=failed),
                     worker=worker,
-                    reason=f"workload failed: {exc}",
+                    reason=f"{kind}: {exc}",
                 ),
             )
-            raise WorkloadFailed(code, str(exc)) from None
-        warnings = list(gen.warnings)
-        ratio = self._reference_ratio(cs, workload, warnings)
-        _store_record(self, self._record(cs, workload, gen, ratio, warnings))
+            raise WorkloadFailed(code, str(exc), kind=kind, case=failed) from None
+        _store_record(self, self._record(cs, workload, gen, ratio, warnings, comparison))
 
     # -- helpers ------------------------------------------------------------------------
     def _prompt_fields(
@@ -433,6 +470,7 @@ class PromptItem(pytest.Item):
         correct: bool | None,
         failed_case: Any,
         ratio: dict[str, float | None] | None = None,
+        comparison: Any = None,
     ) -> dict[str, Any]:
         return {
             "task": self.task.id,
@@ -444,48 +482,17 @@ class PromptItem(pytest.Item):
             "failed_case": failed_case,
             "generation": dict(gen.generation),
             "reference_ratio": ratio,
-        }
-
-    def _reference_ratio(
-        self, cs: Any, workload: Any, warnings: list[str]
-    ) -> dict[str, float | None] | None:
-        from pytest_carbon.prompts.isolation import SandboxError
-        from pytest_carbon.prompts.sandbox import run_workload
-
-        results = self.config.stash.setdefault(REFERENCE_KEY, {})
-        key = (str(self.path), self.task.id)
-        if self.model == REFERENCE:
-            results.setdefault(key, workload)
-            return {"energy": 1.0, "duration": 1.0}
-        ref = results.get(key)
-        if ref is None:
-            task = self.task
-            try:
-                ref = run_workload(
-                    task.reference,
-                    task.entry_point,
-                    list(task.workload.args),
-                    dict(task.workload.kwargs),
-                    min_time_s=task.workload.min_time_s,
-                    timeout_s=task.timeout_s,
-                    meter=cs.meter,
-                    key=f"{self.nodeid}::reference",
-                )
-            except SandboxError as exc:
-                ref = exc
-            results[key] = ref
-        if isinstance(ref, Exception):
-            warnings.append(f"the reference solution's workload failed, no ratio: {ref}")
-            return None
-        return {
-            "energy": _ratio(_median(workload.per_call_energy_j), _median(ref.per_call_energy_j)),
-            "duration": _ratio(
-                _median(workload.per_call_duration_s), _median(ref.per_call_duration_s)
-            ),
+            "reference_comparison": None if comparison is None else comparison.record_json(),
         }
 
     def _record(
-        self, cs: Any, workload: Any, gen: Generated, ratio: Any, warnings: list[str]
+        self,
+        cs: Any,
+        workload: Any,
+        gen: Generated,
+        ratio: Any,
+        warnings: list[str],
+        comparison: Any = None,
     ) -> dict[str, Any]:
         from pytest_carbon.results.record import make_record, stats
 
@@ -504,7 +511,9 @@ class PromptItem(pytest.Item):
             per_call=per_call,
             per_round_energy_j=workload.per_call_energy_j,
             per_round_duration_s=workload.per_call_duration_s,
-            prompt=self._prompt_fields(gen, correct=True, failed_case=None, ratio=ratio),
+            prompt=self._prompt_fields(
+                gen, correct=True, failed_case=None, ratio=ratio, comparison=comparison
+            ),
             worker=cs.worker_id,
             warnings=warnings,
         )
@@ -516,28 +525,18 @@ class PromptItem(pytest.Item):
         if isinstance(exc, IncorrectAnswer):
             return _render_incorrect(self, exc)
         if isinstance(exc, WorkloadFailed):
-            return "\n".join(
-                [
-                    f"the answer of {self.model!r} passed its tests but its workload failed:",
-                    f"  {exc.reason}",
-                    "code:",
-                    numbered(exc.code),
-                ]
-            )
+            head = {
+                "workload failed": "passed its tests but its workload failed",
+                "workload timed out": "passed its tests but its workload timed out",
+                "incorrect answer": "passed its tests but gave a wrong result while measured",
+                "protocol violation": "broke the measurement protocol",
+            }.get(exc.kind, exc.kind)
+            lines = [f"{exc.kind}: the answer of {self.model!r} {head}:", f"  {exc.reason}"]
+            if isinstance(exc.case, dict):
+                lines.append("failing case:")
+                lines += [f"  {k}: {_clip(repr(v), 500)}" for k, v in exc.case.items()]
+            return "\n".join([*lines, "code:", numbered(exc.code)])
         return super().repr_failure(excinfo, style=style)
-
-
-def _median(values: Any) -> float | None:
-    import statistics
-
-    vals = [v for v in (values or []) if v is not None]
-    return statistics.median(vals) if vals else None
-
-
-def _ratio(a: float | None, b: float | None) -> float | None:
-    if a is None or b is None or b <= 0:
-        return None
-    return a / b
 
 
 def _jsonable(value: Any) -> Any:

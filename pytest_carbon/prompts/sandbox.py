@@ -56,13 +56,12 @@ class VerifyResult:
 class WorkloadResult:
     """A measured workload.
 
-    ``measurement``: the meter's window around the timed loop only (interpreter start-up,
-    definition and warm-up call are outside it). ``rounds``: calls made in the window.
-    ``per_call_duration_s``: one sample per timed unit: a call, or, when a call takes
-    under 1 ms, a batch of ``batch_size`` calls divided by ``batch_size`` (the mean call
-    of that batch). ``per_call_energy_j``: the window's total energy split over the
-    samples in proportion to their wall time, then per call: attributed, not measured
-    call by call (no sensor resolves single calls).
+    ``measurement``: the measured rounds' windows combined (interpreter start-up, argument
+    decoding and calibration are outside them). ``rounds``: calls made in the windows.
+    ``per_call_duration_s`` / ``per_call_energy_j``: one sample per round of
+    ``batch_size`` calls, the round's window time and energy divided by its calls (no
+    sensor resolves single calls). Every call loads the code afresh: module-level work
+    is part of each call's cost.
     """
 
     measurement: Measurement
@@ -238,6 +237,25 @@ def verify(
 
 
 # -- workload --------------------------------------------------------------------------
+def workload_result(side: Any, iso_mode: str = "none", network_cut: bool = False) -> WorkloadResult:
+    """A :class:`WorkloadResult` from the rounds of :mod:`pytest_carbon.prompts.measure`."""
+    from pytest_carbon.measure.meter import combine
+
+    rounds = side.rounds
+    if not rounds:
+        raise SandboxError("the workload was measured in no round")
+    return WorkloadResult(
+        measurement=combine([r.measurement for r in rounds]),
+        rounds=sum(r.calls for r in rounds),
+        per_call_duration_s=[r.duration_per_call_s for r in rounds],
+        per_call_energy_j=[r.energy_per_call_j for r in rounds],
+        batch_size=side.calls_per_round,
+        isolation=iso_mode,
+        network_cut=network_cut,
+        run_id=getattr(side, "run_id", ""),
+    )
+
+
 def run_workload(
     code: str,
     entry_point: str,
@@ -249,69 +267,31 @@ def run_workload(
     meter: Meter,
     key: str,
     limits: Limits = Limits(),
+    calls: list[tuple[list[Any], dict[str, Any]]] | None = None,
 ) -> WorkloadResult:
-    """Measure ``entry_point(*args, **kwargs)`` repeated for at least ``min_time_s``.
+    """Measure ``entry_point`` alone, in calibrated rounds, for at least ``min_time_s``.
 
-    The child defines the code and calls it once (warm-up) before the window opens; the
-    meter's window (``meter.begin(key, pids=(child,))`` .. ``meter.end(key)``) covers the
-    timed loop only, and the child stays alive until the window is closed so the estimate
-    sensor can read its CPU time. Raises SandboxError when the code raises, times out or
-    is killed (the window is then closed and discarded).
+    Each round is a fresh worker process that loads the code anew for every call and gets
+    fresh arguments (``calls``, cycled, else ``(args, kwargs)``); the meter's window
+    (opened and closed here) covers the round's calls, not interpreter start-up nor the
+    decoding of the arguments. ``per_call_*`` has one value per round (the round's figure
+    divided by its calls). Raises SandboxError when the code raises, times out (then
+    :class:`~pytest_carbon.prompts.measure.WorkloadTimeout`) or breaks the protocol.
     """
+    from pytest_carbon.prompts.measure import measure_alone
+
     if min_time_s < 0:
         raise ValueError(f"min_time_s must be >= 0, not {min_time_s}")
     _validate(code, entry_point, [])
     iso = isolation()
-    job = {
-        "mode": "workload",
-        "code": code,
-        "entry_point": entry_point,
-        "args": list(args),
-        "kwargs": dict(kwargs),
-        "min_time_s": min_time_s,
-    }
-    child = _Child(job, iso, limits, timeout_s)
-    began = False
-    try:
-        ready = child.expect("ready")
-        pid = child.code_pid()
-        meter.begin(key, pids=(pid,))
-        began = True
-        child.send({"type": "go"})
-        done = child.expect("done")
-        measurement = meter.end(key)
-        began = False
-        child.send({"type": "fin"})
-        result = child.expect("result")
-    except SandboxError as exc:
-        exc.run_id = child.run_id
-        raise
-    finally:
-        if began:
-            from pytest_carbon.measure.meter import WindowError
-
-            with contextlib.suppress(WindowError):
-                meter.end(key)
-        child.close()
-    batch = int(result.get("batch") or ready.get("batch") or 1)
-    durations = [float(d) for d in result.get("durations_s", [])]
-    if not durations or int(done.get("rounds", 0)) < 1:
-        raise SandboxError("the workload reported no calls")
-    total_s = sum(durations)
-    energy_j = measurement.total_energy_j
-    per_call_s = [d / batch for d in durations]
-    per_call_j = [
-        energy_j * (d / total_s) / batch if total_s > 0 else energy_j / (len(durations) * batch)
-        for d in durations
-    ]
-    return WorkloadResult(
-        measurement=measurement,
-        rounds=len(durations) * batch,
-        per_call_duration_s=per_call_s,
-        per_call_energy_j=per_call_j,
-        batch_size=batch,
-        isolation=iso.mode,
-        network_cut=iso.network_cut,
-        run_id=child.run_id,
-        protections=child.protections,
+    side = measure_alone(
+        code,
+        entry_point,
+        calls or [(list(args), dict(kwargs))],
+        meter=meter,
+        key=key,
+        min_time_s=min_time_s,
+        timeout_s=timeout_s,
+        limits=limits,
     )
+    return workload_result(side, iso.mode, iso.network_cut)

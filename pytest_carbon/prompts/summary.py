@@ -45,6 +45,18 @@ def _per_call_energy_j(rec: dict[str, Any]) -> float | None:
     return median if median is not None else _num(rec.get("energy_j"))
 
 
+def _paired(data: Any) -> Any:
+    """The PairedRatio of a record's ``reference_comparison``, or None."""
+    if not isinstance(data, dict):
+        return None
+    from pytest_carbon.compare.paired import PairedRatio
+
+    try:
+        return PairedRatio.from_json(data)
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
 def _per_call_gco2e_g(rec: dict[str, Any]) -> float | None:
     """Operational gCO2e of one call of the workload."""
     g = _num(rec.get("gco2e_g"))
@@ -63,7 +75,10 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ``median_ratio_energy``, ``generation_gco2e_g`` (None when no generation footprint is
     known), ``execution_gco2e_g`` (one workload call per answer, summed),
     ``gco2e_per_correct_g`` ((execution + generation) / correct),
-    ``methods`` (sorted methods seen, execution and generation).
+    ``methods`` (sorted methods seen, execution and generation),
+    ``compared`` (items measured interleaved with the reference), ``indistinguishable``
+    (of those, items whose ratio's 95% interval contains 1.0), ``comparisons`` (per item:
+    ``(task, sample, PairedRatio.describe())``, in record order).
     """
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     skipped: dict[str, int] = defaultdict(int)
@@ -84,6 +99,8 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         gen_g: list[float] = []
         exec_g: list[float] = []
         methods: set[str] = set()
+        comparisons: list[tuple[str, int, str]] = []
+        indistinguishable = 0
         for rec in recs:
             prompt = rec["prompt"]
             ok = prompt.get("correct") is True
@@ -98,6 +115,12 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             r = _num(ratio.get("energy") if isinstance(ratio, dict) else ratio)
             if r is not None:
                 ratios.append(r)
+            pr = _paired(prompt.get("reference_comparison"))
+            if pr is not None:
+                indistinguishable += pr.contains_one
+                comparisons.append(
+                    (str(prompt.get("task")), int(prompt.get("sample") or 0), pr.describe())
+                )
             gen = prompt.get("generation") or {}
             g = _num(gen.get("gco2e_g"))
             if g is not None:
@@ -133,6 +156,9 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "gco2e_per_correct_g": per_correct,
                 "methods": sorted(methods),
                 "skipped": skipped.get(model, 0),
+                "compared": len(comparisons),
+                "indistinguishable": indistinguishable,
+                "comparisons": comparisons,
             }
         )
     return rows
@@ -155,6 +181,7 @@ def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
         "pass@k",
         "energy/call",
         "ratio",
+        "~ref",
         "gen CO2e",
         "CO2e/correct",
     )
@@ -170,6 +197,7 @@ def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
                 pk,
                 _si(r["median_energy_j"], "J"),
                 "-" if ratio is None else numfmt.ratio(ratio),
+                f"{r['indistinguishable']}/{r['compared']}" if r.get("compared") else "-",
                 _si(r["generation_gco2e_g"], "g"),
                 _si(r["gco2e_per_correct_g"], "g"),
             )
@@ -192,4 +220,32 @@ def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
     methods = sorted({m for r in rows for m in r["methods"]})
     if methods:
         lines.append(("methods: " + ", ".join(methods))[:WIDTH])
+    if any(r.get("compared") for r in rows):
+        lines.append(
+            "ratio: median over tasks of each item's median paired energy ratio to the "
+            "reference; ~ref: items whose 95% interval contains 1.0"[:WIDTH]
+        )
+    lines += _comparison_lines(rows)
     return lines
+
+
+#: Per-item comparison lines shown at most (the JSON report has them all).
+MAX_COMPARISON_LINES = 20
+
+
+def _comparison_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per compared item: its ratio, 95% interval, pairs and verdict in words."""
+    items = [(r["model"], *c) for r in rows for c in r.get("comparisons", ())]
+    if not items:
+        return []
+    out = ["ratio to the reference, per item (energy per call, interleaved pairs):"]
+    for model, task, sample, text in items[:MAX_COMPARISON_LINES]:
+        name = f"{task}[{model}#{sample}]"
+        line = f"  {name}: {text}"
+        if len(line) > WIDTH:
+            room = max(WIDTH - len(text) - 5, 10)
+            line = f"  {name[: room - 1]}…: {text}"
+        out.append(line[:WIDTH])
+    if len(items) > MAX_COMPARISON_LINES:
+        out.append(f"  ... {len(items) - MAX_COMPARISON_LINES} more in the JSON report")
+    return out

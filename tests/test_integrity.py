@@ -1,0 +1,330 @@
+"""Benchmark integrity: the measurement loop cannot be remembered, forged or fooled.
+
+Issue 12's gaming tricks, each either failing the measurement (incorrect, protocol
+violation) or shown, by structural facts that cannot flake, to be measured like its
+honest equivalent (fresh code and arguments for every call, every process counted, the
+parent's clock). The energy ratios themselves are in benchmarks/bench_integrity.py:
+ratios between real measurements are never asserted here.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import pytest
+
+from pytest_carbon.measure.meter import Meter
+from pytest_carbon.prompts.isolation import SandboxError, run_processes
+from pytest_carbon.prompts.measure import (
+    ProtocolViolation,
+    Side,
+    WorkloadIncorrect,
+    compare,
+    same,
+)
+
+REF = "def f(xs):\n    return sorted(xs)\n"
+CALLS = [([[3, 1, 2]], {}), ([[9, 8, 7, 6]], {})]
+
+
+def side(code: str, meter: Meter, calls: list = CALLS, entry: str = "f") -> Side:
+    return Side(
+        "candidate",
+        code,
+        entry,
+        calls,
+        meter=meter,
+        key="t",
+        round_timeout_s=10,
+        total_timeout_s=60,
+    )
+
+
+def assert_gone(run_id: str) -> None:
+    assert run_processes(run_id) == []
+
+
+# -- fresh code, fresh arguments, fresh process ------------------------------------------
+PROBE = """
+import functools, os, sys
+_m = sys.modules.setdefault("_probe", type(sys)("_probe"))
+_m.loads = getattr(_m, "loads", 0) + 1
+_memo = {}
+
+@functools.lru_cache(maxsize=None)
+def _cached(t):
+    return sum(t)
+
+def f(xs):
+    seen = list(xs)
+    xs.pop()  # consume the input
+    _memo[len(_memo)] = 1
+    return [_m.loads, _cached(tuple(seen)), _cached.cache_info().hits, len(_memo), seen,
+            os.getpid()]
+"""
+
+
+def test_every_call_gets_fresh_code_and_fresh_arguments_and_each_round_a_fresh_process() -> None:
+    meter = Meter()
+    s = side(PROBE, meter)
+    try:
+        pids = set()
+        for _ in range(2):
+            rnd, _ = s.run_round(5)
+            got = s.sample(range(5))
+            assert sorted(got) == list(range(5))
+            for j, (loads, _total, hits, memo, seen, pid) in sorted(got.items()):
+                assert loads == j + 1  # the module was loaded anew for this call
+                assert hits == 0  # so the lru_cache started empty ...
+                assert memo == 1  # ... and so did the module-level dict
+                assert seen == CALLS[j % 2][0][0]  # the previous call's pop() is not seen
+                pids.add(pid)
+            assert rnd.calls == 5
+        assert len(pids) == 2  # one worker process per round
+    finally:
+        s.close()
+    assert_gone(s.run_id)
+
+
+def test_the_round_count_and_durations_come_from_the_parent() -> None:
+    meter = Meter()
+    # The code patches the clock the runner would use: the parent's window is unaffected.
+    code = "import time\ntime.perf_counter = lambda: 0.0\n" + REF
+    s = side(code, meter)
+    try:
+        rnd, _ = s.run_round(7)
+    finally:
+        s.close()
+    assert rnd.calls == 7
+    assert rnd.measurement.duration_s > 0
+    assert 0 < rnd.duration_per_call_s * rnd.calls <= rnd.measurement.duration_s
+
+
+# -- processes the code starts -------------------------------------------------------------
+FORKED_WORKER = """
+import os, time
+if os.fork() == 0:  # a long-lived worker doing the real work, started at load time
+    while True:
+        pass
+def f(xs):
+    time.sleep(0.05)
+    return sorted(xs)
+"""
+
+
+def test_a_worker_that_outlives_the_call_is_killed_counted_and_reported() -> None:
+    meter = Meter()
+    s = side(FORKED_WORKER, meter)
+    try:
+        rnd, _ = s.run_round(2)
+    finally:
+        s.close()
+    assert rnd.killed >= 1
+    # The code itself sleeps; the CPU in the round is its forked workers', reaped by the
+    # runner before the window closed.
+    assert rnd.runner_cpu_s > 0.03
+    assert s.result.killed >= 1
+    s.result.finish("candidate", s.guard)
+    assert any("outlived their round" in n for n in s.result.notes)
+    assert_gone(s.run_id)
+
+
+SIGCHLD_IGNORED = """
+import os, signal
+def f(xs):
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children reaped by the kernel: uncounted
+    if os.fork() == 0:
+        sum(range(10**6))
+        os._exit(0)
+    return sorted(xs)
+"""
+
+
+def test_ignoring_sigchld_to_hide_children_fails_the_measurement() -> None:
+    meter = Meter()
+    s = side(SIGCHLD_IGNORED, meter)
+    try:
+        with pytest.raises(SandboxError, match="Operation not permitted"):
+            s.run_round(2)
+    finally:
+        s.close()
+    assert_gone(s.run_id)
+
+
+# -- results checked while measuring ---------------------------------------------------------
+DETECTS_FRAME = """
+import inspect
+def f(xs):
+    if any(fr.function == "_worker" for fr in inspect.stack()):
+        return []  # measured: skip the work
+    return sorted(xs)
+"""
+DETECTS_MARKER = """
+import os
+def f(xs):
+    if os.environ.get("PYTEST_CARBON_SANDBOX") and len(xs) > 3:
+        return xs  # a guess at which inputs are the workload's
+    return sorted(xs)
+"""
+FAKE_EQ = """
+class Always(list):
+    def __eq__(self, other):
+        return True
+def f(xs):
+    return Always(sorted(xs))
+"""
+
+
+@pytest.mark.parametrize("code", [DETECTS_FRAME, DETECTS_MARKER, FAKE_EQ])
+def test_answers_that_change_when_measured_are_incorrect(code: str) -> None:
+    meter = Meter()
+    with pytest.raises(WorkloadIncorrect) as info:
+        compare(
+            code,
+            REF,
+            "f",
+            CALLS,
+            meter=meter,
+            key="x",
+            precision=0.05,
+            max_time_s=3,
+            timeout_s=10,
+        )
+    case = info.value.case
+    assert case["input"] in (0, 1) and case["expect"] == sorted(case["args"][0])
+    assert_gone(info.value.run_id)
+
+
+def test_plain_comparison_never_runs_candidate_code() -> None:
+    assert same([1, 2.0, {"a": True}], [1, 2, {"a": True}])
+    assert not same(True, 1)  # a bool is not a number here
+    assert not same({"<type>": "__candidate__.Always", "repr": "[1]"}, [1])
+    assert same(0.1 + 0.2, 0.3) and not same(0.31, 0.3)
+
+
+# -- the protocol ------------------------------------------------------------------------
+FORGER = """
+import json, os
+def f(xs):
+    for fd in range(3, 64):  # forged replies, on every descriptor the code can reach
+        for msg in ({"type": "ran", "calls": 10**6, "claimed_s": 0.0, "results": []},
+                    {"type": "done", "seq": 2, "calls": 10**6, "cpu_s": 0}):
+            try:
+                os.write(fd, (json.dumps(msg) + "\\n").encode())
+            except OSError:
+                pass
+    return sorted(xs)
+"""
+
+
+def test_forged_control_messages_are_a_protocol_violation() -> None:
+    meter = Meter()
+    s = side(FORGER, meter)
+    try:
+        with pytest.raises(ProtocolViolation, match="protocol violation"):
+            s.run_round(3)
+    finally:
+        s.close()
+    assert_gone(s.run_id)
+
+
+def test_a_message_out_of_turn_on_the_control_channel_is_a_protocol_violation() -> None:
+    meter = Meter()
+    s = side(REF, meter)
+    try:
+        s.run_round(2)
+        # As if the child had written one more message after its reply.
+        s.child._ctl_buf += b'{"type": "done", "seq": 3, "calls": 1000000}\n'
+        with pytest.raises(ProtocolViolation, match="expected 'prepared'"):
+            s.run_round(2)
+    finally:
+        s.close()
+    assert_gone(s.run_id)
+
+
+# -- interleaving -------------------------------------------------------------------------
+def _costly(factor: int) -> str:
+    """A workload whose cost is set by ``factor``, with the reference's answer."""
+    return (
+        f"def f(xs):\n    for _ in range({factor} * 200):\n        s = sorted(xs)\n    return s\n"
+    )
+
+
+def test_candidate_and_reference_alternate_ab_ba_until_the_time_cap() -> None:
+    meter = Meter()
+    ticks = itertools.count()
+    # A scripted clock: one second per reading, so the 8 s cap ends the comparison after
+    # a known number of pairs whatever the machine's speed.
+    c = compare(
+        _costly(3),
+        _costly(1),
+        "f",
+        CALLS,
+        meter=meter,
+        key="order",
+        precision=0.0,
+        max_time_s=8,
+        timeout_s=10,
+        clock=lambda: float(next(ticks)),
+    )
+    assert c.orders == ["AB", "BA", "AB", "BA", "AB", "BA", "AB"]
+    assert "time cap" in c.stopped
+    assert len(c.candidate.rounds) == len(c.reference.rounds) == 7
+    assert {r.calls for r in c.candidate.rounds} == {c.candidate.calls_per_round}
+    assert {r.calls for r in c.reference.rounds} == {c.reference.calls_per_round}
+    assert c.checked_calls >= 7  # results sampled in every candidate round
+    assert c.energy is not None and c.energy.pairs == 7
+    comparison = c.reference_comparison()
+    assert comparison is not None
+    assert comparison["precision_target"] == 0.0 and comparison["stopped"] == c.stopped
+
+
+SKIPS_CALLS = """
+import inspect, json, os
+def f(xs):
+    # Find the runner's loop, report all its calls as done, and leave.
+    for fr in inspect.stack():
+        if fr.function == "_worker":
+            loc = fr.frame.f_locals
+            answer = json.dumps(sorted(xs))
+            report = {"type": "ran", "calls": loc["n"], "claimed_s": 0.0,
+                      "results": [answer] * loc["n"]}
+            os.write(loc["report_fd"], (json.dumps(report) + "\\n").encode())
+            os._exit(0)
+    return sorted(xs)
+"""
+
+
+def test_a_forged_report_of_skipped_calls_is_a_protocol_violation() -> None:
+    # A candidate written against the runner can forge its worker's report (it shares
+    # the process); the parent checks the claim against the CPU time the kernel counted.
+    meter = Meter()
+    s = side(SKIPS_CALLS, meter, calls=[([[3, 1, 2]], {})])
+    try:
+        with pytest.raises(ProtocolViolation, match="calls were skipped"):
+            s.run_round(100_000)
+    finally:
+        s.close()
+    assert_gone(s.run_id)
+
+
+def test_float_results_use_the_tasks_tolerance() -> None:
+    assert not same(1.0, 1.001)
+    assert same(1.0, 1.001, tol=0.01)
+    assert same([{"x": 2.0}], [{"x": 2.005}], tol=0.01)
+
+
+def test_the_runs_cgroup_cpu_time_is_read_where_the_sandbox_has_one(tmp_path: Path) -> None:
+    from pytest_carbon.prompts.measure import _cgroup_cpu_s
+
+    (tmp_path / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")
+
+    class WithCgroup:
+        cgroup = str(tmp_path)
+
+    class Without:
+        pass
+
+    assert _cgroup_cpu_s(WithCgroup()) == pytest.approx(2.5)  # type: ignore[arg-type]
+    assert _cgroup_cpu_s(Without()) is None  # type: ignore[arg-type]
