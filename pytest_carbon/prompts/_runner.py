@@ -319,7 +319,13 @@ def run_verify(job: dict[str, Any]) -> None:
 
 
 def run_workload(job: dict[str, Any]) -> None:
-    args, kwargs = job["args"], job["kwargs"]
+    # ADAPTATION (suite branch, minimal; the `loop` rewrite supersedes it): a workload
+    # with several `calls` is cycled through, one index running on through warm-up, batch
+    # sizing and the window, so consecutive calls get distinct inputs.
+    single = {"args": job["args"], "kwargs": job["kwargs"]}
+    calls = [(c["args"], c["kwargs"]) for c in job.get("calls") or [single]]
+    n = len(calls)
+    args, kwargs = calls[0]
     try:
         _, fn = define(job)
         t0 = time.perf_counter()
@@ -328,6 +334,7 @@ def run_workload(job: dict[str, Any]) -> None:
         # Calls under BATCH_TARGET_S are timed in batches, sized from a second call.
         batch = 1
         if warm_s < BATCH_TARGET_S:
+            args, kwargs = calls[1 % n]
             t0 = time.perf_counter()
             fn(*args, **kwargs)
             one_s = max(time.perf_counter() - t0, 1e-7)
@@ -342,10 +349,13 @@ def run_workload(job: dict[str, Any]) -> None:
     durations: list[float] = []
     total = 0.0
     clock = time.perf_counter
+    i = 2
     try:
         while True:
             t0 = clock()
             for _ in range(batch):
+                args, kwargs = calls[i % n]
+                i += 1
                 fn(*args, **kwargs)
             dt = clock() - t0
             durations.append(dt)

@@ -232,8 +232,13 @@ def run_workload(
     meter: Meter,
     key: str,
     limits: Limits = Limits(),
+    calls: list[dict[str, Any]] | None = None,
 ) -> WorkloadResult:
     """Measure ``entry_point(*args, **kwargs)`` repeated for at least ``min_time_s``.
+
+    ``calls`` (``[{"args": [...], "kwargs": {...}}, ...]``), when given, replaces
+    ``args``/``kwargs``: the child calls each in turn (suite branch adaptation, see
+    ``_runner.run_workload``).
 
     The child defines the code and calls it once (warm-up) before the window opens; the
     meter's window (``meter.begin(key, pids=(child,))`` .. ``meter.end(key)``) covers the
@@ -253,6 +258,8 @@ def run_workload(
         "kwargs": dict(kwargs),
         "min_time_s": min_time_s,
     }
+    if calls is not None:
+        job["calls"] = [{"args": list(c["args"]), "kwargs": dict(c["kwargs"])} for c in calls]
     child = _Child(job, iso, limits, timeout_s)
     began = False
     try:
