@@ -15,15 +15,16 @@ import yaml
 from pytest_carbon.importers import main
 from pytest_carbon.importers.base import (
     ImportedTask,
+    calls_from_cases,
     cases_from_asserts,
     dump_task,
-    heaviest_args,
     safe_id,
 )
+from pytest_carbon.prompts.spec import Call, loads
 
 # Runs a batch of tasks in one child: verify the cases, run the check the way the sandbox
-# does (solution globals + `candidate`, then `check(candidate)` when defined), call the
-# workload once. Prints {id: error-or-null}.
+# does (solution globals + `candidate`, then `check(candidate)` when defined), make every
+# workload call once. Prints {id: error-or-null}.
 BATCH_CHILD = r"""
 import json, math, sys, traceback
 def norm(v):
@@ -51,8 +52,8 @@ for task in json.load(sys.stdin):
         exec(task["check"], scope)
         if callable(scope.get("check")) and scope["check"] is not ns.get("check"):
             scope["check"](fn)
-        wl = task["workload"]
-        fn(*wl.get("args", []), **wl.get("kwargs", {}))
+        for call in task["workload"]["calls"]:
+            fn(*call.get("args", []), **call.get("kwargs", {}))
         out[task["id"]] = None
     except BaseException:
         out[task["id"]] = traceback.format_exc(limit=2)[-600:]
@@ -105,6 +106,13 @@ def test_humaneval_round_trip_all_164_pass_with_the_reference(humaneval_dir: Pat
     failures = {k: v for k, v in results.items() if v is not None}
     assert failures == {}
     assert len(results) == 164
+    # The workload is every distinct test input in turn, not one case repeated.
+    for task in tasks:
+        inputs = [c.get("args", []) for c in task["tests"]]
+        calls = [c["args"] for c in task["workload"]["calls"]]
+        assert "args" not in task["workload"], task["id"]
+        assert calls == [a for i, a in enumerate(inputs) if a not in inputs[:i]], task["id"]
+    assert max(len(t["workload"]["calls"]) for t in tasks) > 5
 
 
 def test_humaneval_files_are_readable_and_keep_the_original_check(humaneval_dir: Path) -> None:
@@ -151,7 +159,30 @@ def test_cases_from_asserts_reads_literal_forms_and_skips_the_rest() -> None:
         {"args": [9], "expect": True},
         {"args": [8], "expect": False},
     ]
-    assert heaviest_args(cases) == [1, [2, 3]]
+    # Every distinct input becomes a workload call, in order.
+    assert calls_from_cases(cases + [{"args": [9.0], "expect": True}]) == [
+        {"args": [1, [2, 3]]},
+        {"args": ["x"]},
+        {"args": [2.0]},
+        {"args": [9]},
+        {"args": [8]},
+    ]
+
+
+def test_calls_from_cases_keeps_kwargs_and_drops_repeats() -> None:
+    cases = [
+        {"args": [1], "expect": 1},
+        {"args": [], "kwargs": {"x": 2}, "expect": 2},
+        {"args": [True], "expect": 1},  # True == 1: a cache would serve it, so it is dropped
+        {"kwargs": {"x": 2}, "expect": 2},
+        {"args": [1], "kwargs": {"x": 2}, "expect": 3},
+    ]
+    assert calls_from_cases(cases) == [
+        {"args": [1]},
+        {"args": [], "kwargs": {"x": 2}},
+        {"args": [1], "kwargs": {"x": 2}},
+    ]
+    assert calls_from_cases([]) == []
 
 
 def test_safe_id_and_dump_round_trip() -> None:
@@ -162,12 +193,19 @@ def test_safe_id_and_dump_round_trip() -> None:
         prompt="Line one\nline two\n",
         entry_point="f",
         reference="def f(x):\n    return x\n",
-        tests=[{"args": [1], "expect": 1}],
-        workload_args=[5],
+        tests=[{"args": [1], "expect": 1}, {"args": [2], "expect": 2}],
+        workload_calls=calls_from_cases([{"args": [1]}, {"args": [2]}]),
     )
     text = dump_task(task)
     assert "reference: |\n  def f(x):\n      return x\n" in text
+    assert "workload:\n  calls:\n  - args: [1]\n  - args: [2]\n" in text
     assert yaml.safe_load(text) == task.as_mapping()
+    (parsed,) = loads(text, "t.yaml")
+    assert parsed.workload.calls == (Call([1]), Call([2]))
+    # A task without inputs still writes one call, with no arguments.
+    task.workload_calls = []
+    (parsed,) = loads(dump_task(task), "t.yaml")
+    assert parsed.workload.calls == (Call(),)
 
 
 MBPP_ROWS = [
@@ -204,6 +242,7 @@ def test_jsonl_import_round_trip(tmp_path: Path) -> None:
     assert tasks[0]["entry_point"] == "remove_Occ"
     assert tasks[1]["entry_point"] == "sum_sq"  # the called function, not the helper
     assert tasks[0]["tests"][0] == {"args": ["hello", "l"], "expect": "heo"}
+    assert tasks[0]["workload"]["calls"] == [{"args": ["hello", "l"]}, {"args": ["abcda", "a"]}]
     assert _run_batches(tasks) == {"mbpp_11": None, "mbpp_12": None}
 
 

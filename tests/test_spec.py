@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_carbon.prompts.spec import SpecError, load, loads
+from pytest_carbon.prompts.spec import Call, SpecError, load, loads
 
 GOOD = textwrap.dedent(
     """\
@@ -48,7 +48,8 @@ def test_a_complete_task_loads_with_every_field() -> None:
     assert task.id == "sum_primes"
     assert task.entry_point == "sum_primes"
     assert task.tests[0] == {"args": [10], "kwargs": {}, "expect": 17}
-    assert task.workload.args == (2000,)
+    # The single args/kwargs form is one call: consumers always read `calls`.
+    assert task.workload.calls == (Call(args=[2000], kwargs={}),)
     assert task.workload.min_time_s == 0.25
     assert task.timeout_s == 20.0
     assert task.models == ("reference", "variant:naive")
@@ -87,7 +88,7 @@ def test_several_tasks_with_defaults_keep_their_own_lines() -> None:
         """
     )
     a, b = loads(text, "p.yaml")
-    assert (a.id, a.line, a.timeout_s, a.workload.args) == ("a", 6, 5.0, (5,))
+    assert (a.id, a.line, a.timeout_s, a.workload.calls) == ("a", 6, 5.0, (Call([5]),))
     assert (b.id, b.line, b.timeout_s) == ("b", 11, 9.0)
     assert b.tests[0]["kwargs"] == {"x": 1}
 
@@ -234,3 +235,132 @@ def test_load_reads_a_file_and_reports_its_path(tmp_path: Path) -> None:
         load(bad)
     with pytest.raises(SpecError, match="cannot read"):
         load(tmp_path / "missing.yaml")
+
+
+CALLS = GOOD.replace(
+    "workload:\n  args: [2000]\n",
+    "workload:\n"
+    "  calls:\n"
+    "    - args: [2000]\n"
+    "    - {args: [1990], kwargs: {}}\n"
+    "    - kwargs: {n: 2010}\n",
+)
+
+
+def test_a_workload_with_several_calls_keeps_each_in_order() -> None:
+    (task,) = loads(CALLS, "prompts/x.yaml")
+    assert task.workload.calls == (
+        Call(args=[2000], kwargs={}),
+        Call(args=[1990], kwargs={}),
+        Call(args=[], kwargs={"n": 2010}),
+    )
+    first = task.workload.calls[0]
+    assert isinstance(first.args, list) and isinstance(first.kwargs, dict)
+    assert task.workload.min_time_s == 0.25
+    with pytest.raises(AttributeError):
+        first.args = [1]  # type: ignore[misc]
+
+
+def test_a_workload_without_arguments_is_one_call_with_none() -> None:
+    (task,) = loads(GOOD.replace("  args: [2000]\n", ""))
+    assert task.workload.calls == (Call(),)
+
+
+@pytest.mark.parametrize(
+    ("edit", "line", "key", "words"),
+    [
+        (
+            ("    - {args: [1990], kwargs: {}}", "    - {args: 1990}"),
+            16,
+            "workload.calls[1].args",
+            "expected a list, got '1990'",
+        ),
+        (
+            ("    - {args: [1990], kwargs: {}}", "    - {argz: [1990]}"),
+            16,
+            "workload.calls[1].argz",
+            "unknown key",
+        ),
+        (
+            ("    - kwargs: {n: 2010}", "    - kwargs: [2010]"),
+            17,
+            "workload.calls[2].kwargs",
+            "expected a mapping",
+        ),
+        (
+            ("    - kwargs: {n: 2010}", "    - kwargs: {2x: 2010}"),
+            17,
+            "workload.calls[2].kwargs.2x",
+            "expected a Python identifier",
+        ),
+        (
+            ("    - kwargs: {n: 2010}", "    - [2010]"),
+            17,
+            "workload.calls[2]",
+            "expected a mapping",
+        ),
+        (
+            ("    - kwargs: {n: 2010}", "    - {args: [2000.0]}"),
+            17,
+            "workload.calls[2]",
+            "same arguments as workload.calls[0]",
+        ),
+        (
+            ("    - {args: [1990], kwargs: {}}", "    - {args: [!!python/name:os.system '']}"),
+            16,
+            None,
+            "not allowed",
+        ),
+        (
+            ("  calls:\n", "  args: [1]\n  calls:\n"),
+            14,
+            "workload.args",
+            "not allowed next to 'workload.calls' (line 15)",
+        ),
+        (
+            ("  calls:\n", "  kwargs: {n: 1}\n  calls:\n"),
+            14,
+            "workload.kwargs",
+            "not allowed next to 'workload.calls'",
+        ),
+    ],
+)
+def test_each_error_in_calls_names_file_line_and_key(
+    edit: tuple[str, str], line: int, key: str | None, words: str
+) -> None:
+    assert edit[0] in CALLS
+    err = error_of(CALLS.replace(edit[0], edit[1], 1))
+    assert (err.path, err.line, err.key) == ("prompts/x.yaml", line, key)
+    if key is not None:
+        assert str(err).startswith(f"prompts/x.yaml:{line}: key '{key}': ")
+    assert words in str(err)
+
+
+@pytest.mark.parametrize(
+    ("calls", "words"),
+    [("calls: []", "expected at least one call"), ("calls: 5", "expected a list of calls")],
+)
+def test_calls_must_be_a_non_empty_list(calls: str, words: str) -> None:
+    err = error_of(GOOD.replace("  args: [2000]", "  " + calls))
+    assert (err.line, err.key) == (14, "workload.calls")
+    assert words in str(err)
+
+
+def test_calls_in_file_defaults_are_shared_by_every_task() -> None:
+    text = textwrap.dedent(
+        """\
+        defaults:
+          workload:
+            calls:
+              - args: [1]
+              - args: [2]
+        tasks:
+          - id: a
+            prompt: p
+            entry_point: f
+            reference: "def f(x): return x"
+            tests: [{args: [1], expect: 1}]
+        """
+    )
+    (task,) = loads(text, "p.yaml")
+    assert [c.args for c in task.workload.calls] == [[1], [2]]

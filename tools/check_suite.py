@@ -1,24 +1,37 @@
 #!/usr/bin/env python
-"""Check a prompt suite: every solution passes its tests, and naive variants cost more.
+"""Check a prompt suite: every solution passes its tests, agrees with the reference on every
+workload call, naive variants cost more, and no naive call comes near its timeout.
 
-A developer script, independent of the plugin: it loads every YAML file with PyYAML, runs
-the reference and each variant in a fresh ``python -I`` subprocess against the task's
-``tests`` and ``check``, then times the ``workload`` there (CPU time of the child from
-``resource.getrusage``, one warm-up call, repeated until ``min_time_s``)::
+A developer script, independent of the plugin: it loads every YAML file with PyYAML and runs
+the reference and each variant in a fresh ``python -I`` subprocess. There the solution is
+verified against the task's ``tests`` and ``check``, each of them timed; then each workload
+call is run once, timed on its own and its result kept; then (references only) the calls are
+cycled through, after one warm-up call, until ``min_time_s`` of CPU time for a stable
+per-call figure. Times are the child's CPU time from ``resource.getrusage``::
 
     python tools/check_suite.py                  # every file under prompts/
     python tools/check_suite.py prompts/strings  # one folder, or files
     python tools/check_suite.py --jobs 2 --no-time
 
-It prints one row per task: reference s/call, naive s/call, their ratio, and PASS/FAIL.
-The exit status is 1 when any solution fails or a variant is cheaper than ``--min-ratio``
-times the reference. ``tests/test_suite.py`` reuses :func:`run_solution`.
+Run it with a busy neighbour to see the timeout margins a loaded CI runner leaves::
+
+    python3 -c 'while True: pass' & python tools/check_suite.py; kill %1
+
+One row per task: the number of workload calls, the reference's CPU time for one round
+(every call once), reference and naive s/call, their ratio, the worst naive call as a
+fraction of the task's ``timeout_s`` (every test case, the check, and every workload call,
+each timed alone), and PASS/FAIL. The exit status is 1 when any solution fails, a variant's
+result differs from the reference's on a workload call, a variant is cheaper than
+``--min-ratio`` times the reference, a naive call takes more than ``--max-timeout-fraction``
+of its timeout, or a reference round is outside ``--round-s``.
+``tests/test_suite.py`` reuses :func:`run_solution`, :func:`same` and :func:`workload_calls`.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -30,11 +43,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MIN_TIME_S = 0.2
 DEFAULT_TIMEOUT_S = 30.0
+#: A naive call may take at most this fraction of its item's timeout (issue 13): the item
+#: also verifies, warms up and repeats, and a loaded runner stretches every call.
+MAX_TIMEOUT_FRACTION = 0.25
+#: One reference round (every workload call once), in CPU seconds: long enough that the
+#: harness's per-call overhead is noise, short enough that min_time_s repeats it.
+ROUND_S = (0.00025, 1.0)
 
 # Runs in the child (python -I -c CHILD). It reads one JSON job on stdin and writes one JSON
 # result on stdout. Kept free of anything but the standard library so the child starts fast.
 CHILD = r"""
-import json, math, resource, sys, traceback
+import json, math, resource, sys, time, traceback
 
 def cpu_s():
     r = resource.getrusage(resource.RUSAGE_SELF)
@@ -56,15 +75,26 @@ def same(got, want, tol):
         return len(got) == len(want) and all(same(g, w, tol) for g, w in zip(got, want))
     return got == want
 
+WALL = []  # wall-clock seconds of every timed call, in order
+
+def timed(fn, call):
+    before, wall = cpu_s(), time.perf_counter()
+    got = fn(*call.get("args", []), **call.get("kwargs", {}))
+    WALL.append(time.perf_counter() - wall)
+    return got, cpu_s() - before
+
 def main():
     job = json.load(sys.stdin)
-    out = {"ok": False, "error": None, "cpu_s_per_call": None, "per_call_s": [], "calls": 0}
+    out = {"ok": False, "error": None, "cpu_s_per_call": None, "per_call_s": [], "calls": 0,
+           "case_s": [], "check_s": None, "call_s": [], "results": [], "worst_wall_s": 0.0}
     try:
         ns = {"__name__": "__candidate__"}
         exec(compile(job["code"], "<solution>", "exec"), ns)
         fn = ns[job["entry_point"]]
         for i, case in enumerate(job["tests"]):
-            got = norm(fn(*case.get("args", []), **case.get("kwargs", {})))
+            got, spent = timed(fn, case)
+            out["case_s"].append(spent)
+            got = norm(got)
             if not same(got, norm(case["expect"]), case.get("tol")):
                 out["error"] = (f"case {i}: args={case.get('args')!r} "
                                 f"expected {case['expect']!r}, got {got!r}")[:600]
@@ -72,29 +102,35 @@ def main():
         if job.get("check"):
             # Like the plugin's sandbox: the check sees the solution's globals plus
             # `candidate`, and a `def check(candidate)` it defines is called.
+            before = cpu_s()
             cns = dict(ns, candidate=fn)
             exec(compile(job["check"], "<check>", "exec"), cns)
             checker = cns.get("check")
             if callable(checker) and checker is not ns.get("check"):
                 checker(fn)
-        wl = job.get("workload")
-        if wl is not None and job.get("time", True):
-            args, kwargs = wl.get("args", []), wl.get("kwargs", {})
+            out["check_s"] = cpu_s() - before
+        calls = job.get("calls") or []
+        if calls and job.get("each", True):
+            # Every call once, cold, in order: its cost alone (the timeout margin) and its
+            # result (compared with the reference's by the parent).
+            for call in calls:
+                got, spent = timed(fn, call)
+                out["call_s"].append(spent)
+                out["results"].append(norm(got))
+        if calls and job.get("time", True):
             if job.get("warmup", True):
-                fn(*args, **kwargs)  # warm-up: caches, lazy imports, allocator
-            wanted = job.get("min_time_s")
-            min_time_s = float(wl.get("min_time_s", 0.2) if wanted is None else wanted)
-            spent_s, calls, per_call = 0.0, 0, []
+                timed(fn, calls[0])  # warm-up: caches, lazy imports, allocator
+            min_time_s = float(job.get("min_time_s") or 0.0)
+            spent_s, made, per_call = 0.0, 0, []
             start = cpu_s()
-            while calls < job.get("min_calls", 1) or spent_s < min_time_s:
-                before = cpu_s()
-                fn(*args, **kwargs)
-                per_call.append(cpu_s() - before)
-                calls += 1
+            while made < job.get("min_calls", 1) or spent_s < min_time_s:
+                per_call.append(timed(fn, calls[made % len(calls)])[1])
+                made += 1
                 spent_s = cpu_s() - start
-            out["cpu_s_per_call"] = spent_s / calls
+            out["cpu_s_per_call"] = spent_s / made
             out["per_call_s"] = per_call[:1000]
-            out["calls"] = calls
+            out["calls"] = made
+        out["worst_wall_s"] = max(WALL, default=0.0)
         out["ok"] = True
     except BaseException:
         out["error"] = traceback.format_exc(limit=4)[-1500:]
@@ -118,6 +154,20 @@ class Task:
     workload: dict[str, Any] | None
     timeout_s: float
 
+    @property
+    def calls(self) -> list[dict[str, Any]]:
+        return workload_calls(self.workload)
+
+    @property
+    def min_time_s(self) -> float:
+        return float((self.workload or {}).get("min_time_s", DEFAULT_MIN_TIME_S))
+
+    @property
+    def tol(self) -> float | None:
+        """The largest test tolerance: workload results are compared with it too."""
+        tols = [float(c["tol"]) for c in self.tests if c.get("tol") is not None]
+        return max(tols) if tols else None
+
 
 @dataclass
 class Result:
@@ -128,6 +178,45 @@ class Result:
     cpu_s_per_call: float | None = None
     calls: int = 0
     per_call_s: list[float] = field(default_factory=list)
+    #: CPU seconds of each test case, of the check, and of each workload call run once.
+    case_s: list[float] = field(default_factory=list)
+    check_s: float | None = None
+    call_s: list[float] = field(default_factory=list)
+    #: Each workload call's result, normalised (tuples as lists).
+    results: list[Any] = field(default_factory=list)
+    #: The longest wall-clock time of any test case or workload call (a loaded machine
+    #: stretches it beyond the CPU time; the sandbox's deadline is wall-clock).
+    worst_wall_s: float = 0.0
+
+    @property
+    def worst_call_s(self) -> float:
+        """The longest single call: a test case, the check, or a workload call."""
+        return max([*self.case_s, *self.call_s, self.check_s or 0.0], default=0.0)
+
+
+def workload_calls(workload: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """The workload's calls, ``[{"args": [...], "kwargs": {...}}, ...]``, for either form."""
+    if not workload:
+        return []
+    if "calls" in workload:
+        return [
+            {"args": list(c.get("args") or []), "kwargs": dict(c.get("kwargs") or {})}
+            for c in workload["calls"]
+        ]
+    single = {"args": workload.get("args") or [], "kwargs": workload.get("kwargs") or {}}
+    return [{"args": list(single["args"]), "kwargs": dict(single["kwargs"])}]
+
+
+def same(got: Any, want: Any, tol: float | None) -> bool:
+    """JSON-like equality, floats within ``tol`` (absolute) when one is given."""
+    numbers = (int, float)
+    number = isinstance(got, numbers) and not isinstance(got, bool)
+    if tol is not None and number and isinstance(want, numbers):
+        return math.isclose(got, want, rel_tol=0.0, abs_tol=tol)
+    if tol is not None and isinstance(got, list) and isinstance(want, list):
+        pairs = zip(got, want, strict=False)
+        return len(got) == len(want) and all(same(g, w, tol) for g, w in pairs)
+    return bool(got == want)
 
 
 def iter_files(paths: list[str]) -> Iterator[Path]:
@@ -168,36 +257,43 @@ def run_solution(
     code: str,
     *,
     time_workload: bool = True,
+    each_call: bool = True,
     min_calls: int = 1,
     min_time_s: float | None = None,
     warmup: bool = True,
 ) -> Result:
-    """Verify ``code`` against the task, then time its workload, in a fresh ``python -I``.
+    """Verify ``code`` against the task, then run its workload, in a fresh ``python -I``.
 
-    The workload runs once to warm up (unless ``warmup`` is false), then repeats until
-    ``min_time_s`` (default: the task's) of CPU time and at least ``min_calls`` calls.
+    ``each_call``: run every workload call once, timing it and keeping its result.
+    ``time_workload``: then cycle through the calls after one warm-up call (unless
+    ``warmup`` is false) until ``min_time_s`` (default: the task's) of CPU time and at least
+    ``min_calls`` calls, for a per-call mean.
     """
     job = {
         "code": code,
         "entry_point": task.entry_point,
         "tests": task.tests,
         "check": task.check,
-        "workload": task.workload,
+        "calls": task.calls,
+        "each": each_call,
         "time": time_workload,
         "min_calls": min_calls,
-        "min_time_s": min_time_s,
+        "min_time_s": task.min_time_s if min_time_s is None else min_time_s,
         "warmup": warmup,
     }
+    # Generous: the child verifies, runs every call once, then repeats; the per-call limit
+    # is what --max-timeout-fraction checks.
+    limit_s = task.timeout_s * (4 + len(task.calls))
     try:
         proc = subprocess.run(
             [sys.executable, "-I", "-c", CHILD],
             input=json.dumps(job),
             capture_output=True,
             text=True,
-            timeout=task.timeout_s * 4,
+            timeout=limit_s,
         )
     except subprocess.TimeoutExpired:
-        return Result(ok=False, error=f"timed out after {task.timeout_s * 4:.0f} s")
+        return Result(ok=False, error=f"timed out after {limit_s:.0f} s")
     marker = proc.stdout.rfind("\x00RESULT")
     if marker < 0:
         return Result(ok=False, error=f"child exited {proc.returncode}: {proc.stderr[-800:]}")
@@ -208,11 +304,32 @@ def run_solution(
         cpu_s_per_call=raw["cpu_s_per_call"],
         calls=raw["calls"],
         per_call_s=raw["per_call_s"],
+        case_s=raw["case_s"],
+        check_s=raw["check_s"],
+        call_s=raw["call_s"],
+        results=raw["results"],
+        worst_wall_s=raw["worst_wall_s"],
     )
+
+
+def disagreements(task: Task, reference: Result, other: Result) -> list[int]:
+    """Indices of the workload calls whose result differs from the reference's."""
+    if len(reference.results) != len(other.results):
+        return list(range(max(len(reference.results), len(other.results))))
+    return [
+        i
+        for i, (want, got) in enumerate(zip(reference.results, other.results, strict=True))
+        if not same(got, want, task.tol)
+    ]
 
 
 def _fmt(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:.4f}"
+
+
+def _round_s(text: str) -> tuple[float, float]:
+    low, _, high = text.partition(",")
+    return float(low), float(high)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -222,44 +339,101 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-time", action="store_true", help="verify only, skip workloads")
     parser.add_argument("--variant", default="naive", help="variant to compare (default naive)")
     parser.add_argument("--min-ratio", type=float, default=3.0, help="default 3.0")
+    parser.add_argument(
+        "--max-timeout-fraction",
+        type=float,
+        default=MAX_TIMEOUT_FRACTION,
+        help=f"longest naive call / timeout_s (default {MAX_TIMEOUT_FRACTION})",
+    )
+    parser.add_argument(
+        "--round-s",
+        type=_round_s,
+        default=ROUND_S,
+        metavar="LOW,HIGH",
+        help="allowed reference CPU seconds per round, every call once "
+        f"(default {ROUND_S[0]},{ROUND_S[1]})",
+    )
     args = parser.parse_args(argv)
 
     tasks = [t for f in iter_files(args.paths) for t in load_tasks(f)]
     jobs = [(t, "reference", t.reference) for t in tasks]
     jobs += [(t, name, code) for t in tasks for name, code in t.variants.items()]
+
+    def run(job: tuple[Task, str, str]) -> Result:
+        task, name, code = job
+        if args.no_time:
+            return run_solution(task, code, time_workload=False, each_call=False)
+        # Variants are timed call by call (their cost alone); references are also cycled
+        # until min_time_s, since most of their calls are too short to time alone.
+        return run_solution(task, code, time_workload=name == "reference")
+
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
-        results = list(
-            pool.map(lambda j: run_solution(j[0], j[2], time_workload=not args.no_time), jobs)
-        )
+        results = list(pool.map(run, jobs))
     by_key = {(id(t), name): r for (t, name, _), r in zip(jobs, results, strict=True)}
 
     failed = 0
-    header = f"{'task':<34} {'ref s/call':>11} {'naive s/call':>13} {'ratio':>7}  result"
+    header = (
+        f"{'task':<34} {'calls':>5} {'ref ms/round':>12} {'ref s/call':>10} "
+        f"{'naive s/call':>12} {'ratio':>7} {'worst':>6}  result"
+    )
     print(header)
     print("-" * len(header))
     total_ref_s = 0.0
+    worst: tuple[float, str] = (0.0, "-")
+    worst_wall: tuple[float, str] = (0.0, "-")
     for t in tasks:
         ref = by_key[(id(t), "reference")]
         var = by_key.get((id(t), args.variant))
         problems = [f"{n}: {r.error}" for (k, n), r in by_key.items() if k == id(t) and not r.ok]
-        ratio = None
-        if ref.cpu_s_per_call and var is not None and var.cpu_s_per_call:
-            ratio = var.cpu_s_per_call / ref.cpu_s_per_call
-            if ratio < args.min_ratio:
-                problems.append(f"{args.variant} only {ratio:.1f}x the reference")
+        ratio = fraction = round_s = naive_s = None
+        if ref.ok and not args.no_time:
+            for (k, name), r in by_key.items():
+                if k == id(t) and name != "reference" and r.ok:
+                    bad = disagreements(t, ref, r)
+                    if bad:
+                        shown = ", ".join(f"calls[{i}]" for i in bad[:5])
+                        problems.append(f"{name} differs from the reference on {shown}")
         if ref.cpu_s_per_call:
-            total_ref_s += ref.cpu_s_per_call
+            round_s = ref.cpu_s_per_call * len(t.calls)
+            total_ref_s += round_s
+            low, high = args.round_s
+            if not low <= round_s <= high:
+                problems.append(
+                    f"reference round {round_s * 1e3:.1f} ms is outside "
+                    f"{low * 1e3:g}-{high * 1e3:g} ms"
+                )
+        if var is not None and var.ok and var.call_s:
+            naive_s = sum(var.call_s) / len(var.call_s)
+            if ref.cpu_s_per_call:
+                ratio = naive_s / ref.cpu_s_per_call
+                if ratio < args.min_ratio:
+                    problems.append(f"{args.variant} only {ratio:.1f}x the reference")
+            fraction = var.worst_call_s / t.timeout_s
+            worst = max(worst, (fraction, f"{t.path.parent.name}/{t.id}"))
+            wall = var.worst_wall_s / t.timeout_s
+            worst_wall = max(worst_wall, (wall, f"{t.path.parent.name}/{t.id}"))
+            if fraction > args.max_timeout_fraction:
+                problems.append(
+                    f"a {args.variant} call takes {var.worst_call_s:.1f} s, "
+                    f"{fraction:.0%} of its {t.timeout_s:g} s timeout"
+                )
         status = "PASS" if not problems else "FAIL"
         failed += bool(problems)
         name = f"{t.path.parent.name}/{t.id}"
         print(
-            f"{name:<34} {_fmt(ref.cpu_s_per_call):>11} "
-            f"{_fmt(var.cpu_s_per_call if var else None):>13} "
-            f"{'-' if ratio is None else f'{ratio:.1f}x':>7}  {status}"
+            f"{name:<34} {len(t.calls):>5} "
+            f"{'-' if round_s is None else f'{round_s * 1e3:.1f}':>12} "
+            f"{_fmt(ref.cpu_s_per_call):>10} {_fmt(naive_s):>12} "
+            f"{'-' if ratio is None else f'{ratio:.1f}x':>7} "
+            f"{'-' if fraction is None else f'{fraction:.1%}':>6}  {status}"
         )
         for p in problems:
             print(f"    {p}")
-    print(f"\n{len(tasks)} tasks, {failed} failed; reference CPU s/call summed: {total_ref_s:.2f}")
+    print(
+        f"\n{len(tasks)} tasks, {failed} failed; reference CPU s per round summed: "
+        f"{total_ref_s:.2f}\nworst {args.variant} call: {worst[0]:.1%} of its timeout in CPU "
+        f"time ({worst[1]}), {worst_wall[0]:.1%} in wall-clock time ({worst_wall[1]})"
+    )
     return 1 if failed else 0
 
 

@@ -38,7 +38,8 @@ class ImportedTask:
     reference: str
     tests: list[dict[str, Any]]
     check: str | None = None
-    workload_args: list[Any] = field(default_factory=list)
+    #: ``[{"args": [...], "kwargs": {...}}, ...]``: every distinct test input, in turn.
+    workload_calls: list[dict[str, Any]] = field(default_factory=list)
     min_time_s: float = DEFAULT_MIN_TIME_S
     timeout_s: float = 30.0
     source: str | None = None
@@ -53,7 +54,8 @@ class ImportedTask:
         data["tests"] = self.tests
         if self.check:
             data["check"] = self.check
-        data["workload"] = {"args": self.workload_args, "min_time_s": self.min_time_s}
+        calls = self.workload_calls or [{"args": []}]
+        data["workload"] = {"calls": calls, "min_time_s": self.min_time_s}
         data["timeout_s"] = self.timeout_s
         return data
 
@@ -297,12 +299,24 @@ def record_cases(
     return out
 
 
-def heaviest_args(cases: list[dict[str, Any]]) -> list[Any]:
-    """The arguments of the case with the largest input (by its JSON size): the workload."""
-    if not cases:
-        return []
-    best = max(cases, key=lambda c: len(repr(c.get("args", []))))
-    return list(best.get("args", []))
+def calls_from_cases(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every distinct test input, in order, as workload calls ``{"args": [...]}`` (with
+    ``"kwargs"`` when there are any).
+
+    Public benchmark inputs are tiny: one alone measures interpreter overhead, and a single
+    repeated input can be answered from a cache. All of them in turn are a fairer picture of
+    the function's work. Inputs equal as Python sees them (``1 == 1.0``) are kept once, as
+    the spec requires distinct calls.
+    """
+    calls: list[dict[str, Any]] = []
+    seen: list[tuple[list[Any], dict[str, Any]]] = []
+    for case in cases:
+        args, kwargs = list(case.get("args", [])), dict(case.get("kwargs", {}))
+        if (args, kwargs) in seen:
+            continue
+        seen.append((args, kwargs))
+        calls.append({"args": args, "kwargs": kwargs} if kwargs else {"args": args})
+    return calls
 
 
 # -- the writer --------------------------------------------------------------------------

@@ -12,8 +12,8 @@ from typing import Any
 from pytest_carbon.importers.base import (
     ImportedTask,
     ImporterError,
+    calls_from_cases,
     cases_from_asserts,
-    heaviest_args,
     record_cases,
     safe_id,
     tidy,
@@ -101,5 +101,5 @@ def read(args: argparse.Namespace) -> Iterator[ImportedTask]:
             task.tests = recorded[task.id]
             if not task.tests:
                 raise ImporterError(f"{task.source}: no test case could be derived")
-        task.workload_args = heaviest_args(task.tests)
+        task.workload_calls = calls_from_cases(task.tests)
         yield task

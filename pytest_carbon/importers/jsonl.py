@@ -12,8 +12,8 @@ from typing import Any
 from pytest_carbon.importers.base import (
     ImportedTask,
     ImporterError,
+    calls_from_cases,
     cases_from_asserts,
-    heaviest_args,
     safe_id,
     tidy,
 )
@@ -72,7 +72,7 @@ def convert(row: dict[str, Any], where: str, prefix: str, min_time_s: float) -> 
         reference=tidy(code),
         tests=cases,
         check=check,
-        workload_args=heaviest_args(cases),
+        workload_calls=calls_from_cases(cases),
         min_time_s=min_time_s,
     )
 

@@ -658,10 +658,10 @@ def failure(exc: SandboxError) -> tuple[bool | None, dict[str, Any] | None, str]
 
 def workload_calls(workload: Any) -> list[tuple[list[Any], dict[str, Any]]]:
     """The workload's distinct calls: ``workload.calls`` (objects with ``.args`` and
-    ``.kwargs``, or mappings) where the spec has them, else its one ``args``/``kwargs``."""
-    calls = getattr(workload, "calls", None)
+    ``.kwargs``, or mappings); the spec always gives at least one."""
+    calls = workload.calls
     if not calls:
-        return [(list(workload.args), dict(workload.kwargs))]
+        raise ValueError("a workload without calls")
     out = []
     for c in calls:
         if isinstance(c, dict):
