@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from pytest_carbon.measure.meter import Measurement, Meter, combine
-from pytest_carbon.results.record import make_record, stats
+from pytest_carbon.results.record import PerCall, make_record, per_call_stats
 
 T = TypeVar("T")
 
@@ -126,12 +126,7 @@ class CarbonFixture:
             n = self.iterations
             per_e = [m.total_energy_j / n for m in self.rounds]
             per_d = [m.duration_s / n for m in self.rounds]
-            per_call: dict[str, Any] | None = {
-                "energy_j": stats(per_e),
-                "duration_s": stats(per_d),
-                "calls": n * len(self.rounds),
-                "iterations_per_round": n,
-            }
+            per_call: PerCall | None = per_call_stats(per_e, per_d, iterations_per_round=n)
             rounds = len(self.rounds)
         else:
             # Blocks only: the test's numbers are the sum of its blocks.

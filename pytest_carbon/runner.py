@@ -9,7 +9,7 @@ import pytest
 
 from pytest_carbon.budget import BudgetError, check_budget, parse_budget
 from pytest_carbon.measure.meter import Measurement, combine
-from pytest_carbon.results.record import make_record, measurement_fields
+from pytest_carbon.results.record import make_record, measurement_fields, per_call_stats
 from pytest_carbon.session import FIXTURE_KEY, CarbonSession
 
 
@@ -165,13 +165,10 @@ def _benchmark_energy(record: dict[str, Any], bench: Any, windows: list[Measurem
     extra = getattr(bench, "extra_info", None)
     if isinstance(extra, dict):
         extra.update({f"carbon_{k}": v for k, v in info.items()})
-    from pytest_carbon.results.record import stats
-
     record["extra_info"]["benchmark"] = info
-    record["per_call"] = {
-        "energy_j": stats([e / iterations for e in per_round]),
-        "duration_s": stats([m.duration_s / iterations for m in measured]),
-        "calls": len(per_round) * iterations,
-        "iterations_per_round": iterations,
-        "source": "pytest-benchmark rounds",
-    }
+    record["per_call"] = per_call_stats(
+        [e / iterations for e in per_round],
+        [m.duration_s / iterations for m in measured],
+        iterations_per_round=iterations,
+        source="pytest-benchmark rounds",
+    )

@@ -475,14 +475,14 @@ class PromptItem(pytest.Item):
     def _record(
         self, cs: Any, workload: Any, gen: Generated, ratio: Any, warnings: list[str]
     ) -> dict[str, Any]:
-        from pytest_carbon.results.record import make_record, stats
+        from pytest_carbon.results.record import make_record, per_call_stats
 
-        per_call = {
-            "energy_j": stats(workload.per_call_energy_j),
-            "duration_s": stats(workload.per_call_duration_s),
-            "calls": workload.rounds,
-            "iterations_per_round": getattr(workload, "batch_size", 1),
-        }
+        # One sample per timed batch: calls = samples x batch = the workload's rounds.
+        per_call = per_call_stats(
+            workload.per_call_energy_j,
+            workload.per_call_duration_s,
+            iterations_per_round=getattr(workload, "batch_size", 1),
+        )
         return make_record(
             self.nodeid,
             workload.measurement,
