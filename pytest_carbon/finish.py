@@ -23,7 +23,7 @@ def after_runtestloop(cs: CarbonSession, session: pytest.Session) -> None:
     report = build_report(cs, complete=True)
     lines: list[str] = []
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
-    width = getattr(getattr(tr, "_tw", None), "fullwidth", 100) if tr else 100
+    width = session.config.get_terminal_writer().fullwidth if tr else 100
     comparison = apply_to_session(
         s,
         report,
@@ -60,7 +60,6 @@ def write_reports(cs: CarbonSession, session: pytest.Session, exitstatus: int) -
 
     cs.finished_unix_s = time.time()
     complete = int(exitstatus) != int(pytest.ExitCode.INTERRUPTED)
-    cs.complete = complete
     report = build_report(cs, complete=complete)
     report = _enrich(cs, report)
     comparison = getattr(cs, "comparison", None)

@@ -54,7 +54,6 @@ class CarbonFixture:
         self.phases: dict[str, Measurement] = {}
         self.rounds: list[Measurement] = []
         self.iterations = 0
-        self.record: dict[str, Any] | None = None
         self._used = False
         self._open_phase: str | None = None
 

@@ -17,12 +17,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_carbon.prompts.llm import REFERENCE, VARIANT_PREFIX, GenerationError, is_builtin
 from pytest_carbon.prompts.spec import SpecError, Task
+
+if TYPE_CHECKING:
+    from pytest_carbon.options import Settings
+    from pytest_carbon.session import CarbonSession
 
 #: The generation of one item (set by prefetch or lazily by setup).
 GENERATION_KEY = pytest.StashKey["Generated"]()
@@ -67,18 +71,14 @@ class Generated:
 # -- settings and the shared runtime ---------------------------------------------------------
 
 
-def _settings(config: pytest.Config) -> Any:
-    from pytest_carbon.session import SESSION_KEY
+def _settings(config: pytest.Config) -> Settings:
+    # The plugin's pytest_configure made the session before any file is collected.
+    from pytest_carbon.session import get_session
 
-    cs = config.stash.get(SESSION_KEY, None)
-    if cs is not None:
-        return cs.settings
-    from pytest_carbon.options import build_settings
-
-    return build_settings(config)
+    return get_session(config).settings
 
 
-def _carbon_session(config: pytest.Config) -> Any:
+def _carbon_session(config: pytest.Config) -> CarbonSession | None:
     from pytest_carbon.session import SESSION_KEY
 
     return config.stash.get(SESSION_KEY, None)
@@ -435,7 +435,7 @@ class PromptItem(pytest.Item):
         }
 
     def _reference_ratio(
-        self, cs: Any, workload: Any, warnings: list[str]
+        self, cs: CarbonSession, workload: Any, warnings: list[str]
     ) -> dict[str, float | None] | None:
         from pytest_carbon.prompts.isolation import SandboxError
         from pytest_carbon.prompts.sandbox import run_workload
@@ -473,7 +473,7 @@ class PromptItem(pytest.Item):
         }
 
     def _record(
-        self, cs: Any, workload: Any, gen: Generated, ratio: Any, warnings: list[str]
+        self, cs: CarbonSession, workload: Any, gen: Generated, ratio: Any, warnings: list[str]
     ) -> dict[str, Any]:
         from pytest_carbon.results.record import make_record, per_call_stats
 

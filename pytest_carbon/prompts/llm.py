@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -149,18 +150,11 @@ class AnswerCache:
                 f.write("\n")
             os.replace(tmp, target)
         except BaseException:
-            with _suppress():
+            # Clean up and re-raise; a temporary file already gone is no second error.
+            with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
         return target
-
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
 
 
 # -- the client ----------------------------------------------------------------------------
@@ -219,7 +213,9 @@ def _server_message(exc: Any) -> str:
     response = getattr(exc, "response", None)
     text = ""
     if response is not None:
-        with _suppress():
+        # A streamed body never read (httpx.ResponseNotRead, a RuntimeError) or one that
+        # does not decode: the message falls back to the exception's own text.
+        with contextlib.suppress(RuntimeError, ValueError):
             text = response.text
     return (text or str(getattr(exc, "message", "")) or repr(exc)).strip()[:300]
 

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_carbon.report.units import si
+
+if TYPE_CHECKING:
+    from pytest_carbon.session import CarbonSession
 
 METHOD_NOTE = (
     "methods: measured = hardware counter; estimated = model (CPU time x power per core, "
@@ -98,7 +101,7 @@ def table_lines(
     return lines
 
 
-def header_lines(cs: Any) -> list[str]:
+def header_lines(cs: CarbonSession) -> list[str]:
     acc = cs.accounting
     where = acc.region or acc.country or "world average"
     default = " (default: set --carbon-country)" if acc.is_default else ""
@@ -130,9 +133,9 @@ def header_lines(cs: Any) -> list[str]:
     return lines
 
 
-def terminal_summary(cs: Any, tr: Any) -> None:
+def terminal_summary(cs: CarbonSession, tr: Any) -> None:
     verbose = tr.config.getoption("verbose", 0) > 0
-    width = max(min(getattr(tr._tw, "fullwidth", 100), 140), 80)
+    width = max(min(tr.config.get_terminal_writer().fullwidth, 140), 80)
     tr.write_sep("=", "pytest-carbon: energy and carbon")
     records = cs.records
     if not records:
@@ -166,20 +169,16 @@ def terminal_summary(cs: Any, tr: Any) -> None:
         tr.write_line(f"{kind} report: {path}")
 
 
-def _equivalences(cs: Any, records: Sequence[Mapping[str, Any]], tr: Any) -> None:
-    try:
-        from pytest_carbon.carbon.equivalences import equivalences
-    except ImportError:
-        return
+def _equivalences(cs: CarbonSession, records: Sequence[Mapping[str, Any]], tr: Any) -> None:
+    from pytest_carbon.carbon.equivalences import equivalences
+
     measured = [r for r in records if r.get("energy_j") is not None]
     total_e = sum(r["energy_j"] for r in measured)
     total_g = sum(r.get("gco2e_g") or 0.0 for r in measured)
     if total_e <= 0:
         return  # nothing measured: "0 km by car" says nothing
-    try:
-        items = equivalences(total_g, total_e)
-    except Exception:
-        return
+    # Plain arithmetic on constants: nothing to catch.
+    items = equivalences(total_g, total_e)
     if items:
         text = "; ".join(f"{i['value']:.3g} {i['unit']} ({i['label']})" for i in items[:3])
         tr.write_line(f"equivalent to: {text}")

@@ -92,11 +92,15 @@ def cpu_power_model(info: CpuInfo | None = None) -> CpuPowerModel:
     # A name without a model number ("Intel Xeon Processor" in many VMs) can match no
     # entry: skip reading the 5,000-row table, which costs tens of ms at session start.
     if any(any(ch.isdigit() for ch in w) for w in normalize_cpu_name(info.model).split()):
-        try:
-            from pytest_carbon.carbon.ccdata import cpu_power_table
+        import csv
 
+        from pytest_carbon.carbon.ccdata import DataMissing, cpu_power_table
+
+        try:
             match = lookup_tdp_w(info.model, cpu_power_table())
-        except Exception:  # codecarbon missing or its file unreadable: use the fallback
+        except (DataMissing, OSError, UnicodeDecodeError, csv.Error):
+            # codecarbon missing, or its table unreadable: the stated fallback applies,
+            # and the sensor's status says which model was used.
             match = None
     if match and info.cores_per_package and not info.hypervisor:
         name, tdp = match
