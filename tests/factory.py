@@ -84,10 +84,10 @@ def record(
     start: str = START,
     accounting: Accounting = WORLD,
     per_call_j: Sequence[float] | None = None,
-    phases: Mapping[str, Measurement] | None = None,
+    phase_measurements: Mapping[str, Measurement] | None = None,
     prompt: Mapping[str, Any] | None = None,
     worker: str | None = None,
-    trace: Sequence[tuple[float, Mapping[str, float]]] = (),
+    power_trace: Sequence[tuple[float, Mapping[str, float]]] = (),
     warnings: Sequence[str] = (),
     **fields: Any,
 ) -> dict[str, Any]:
@@ -106,7 +106,7 @@ def record(
         method=method,
         share=share,
         start=start,
-        samples=trace,
+        samples=power_trace,
         key=nodeid,
     )
     per_call = None
@@ -121,7 +121,7 @@ def record(
         per_round_energy_j=rounds_j,
         per_round_duration_s=rounds_s,
         per_call=per_call,
-        phases=phases,
+        phases=phase_measurements,
         prompt=prompt,
         worker=worker,
         warnings=warnings,
