@@ -123,6 +123,7 @@ def _verify(job: tuple[Any, str, str]) -> tuple[str, str, str | None]:
     return task.id, name, None if result.ok else result.error
 
 
+@pytest.mark.slow
 def test_reference_and_every_variant_pass_the_tests() -> None:
     jobs = [(t, "reference", t.reference) for t in TASKS]
     jobs += [(t, name, code) for t in TASKS for name, code in t.variants.items()]

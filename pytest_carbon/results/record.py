@@ -146,6 +146,9 @@ class Record(_RecordRequired, total=False):
     intensity_source: str
 
 
+#: What makes two records the same record (``pytest-carbon merge`` keeps one of each).
+IDENTITY: tuple[str, ...] = ("machine_id", "nodeid", "start")
+
 _SCALARS = (float, int, str, bool)
 
 
