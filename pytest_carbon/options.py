@@ -17,24 +17,24 @@ from typing import Any
 # -- value parsers (argparse ``type=`` functions: they raise ArgumentTypeError) -------------
 
 
-def parse_positive_float(value: str) -> float:
+def _parse_number(value: str, kind: type[Any], low: float, *, inclusive: bool) -> Any:
+    noun = "an integer" if kind is int else "a number"
     try:
-        v = float(value)
+        v = kind(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected {noun}, got {value!r}") from None
+    if v < low or (v == low and not inclusive):
+        bound = f"{'>=' if inclusive else '>'} {low:g}"
+        raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {value!r}")
     return v
+
+
+def parse_positive_float(value: str) -> float:
+    return float(_parse_number(value, float, 0, inclusive=False))
 
 
 def parse_nonnegative_float(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
-    return v
+    return float(_parse_number(value, float, 0, inclusive=True))
 
 
 def parse_pue(value: str) -> float:
@@ -45,13 +45,7 @@ def parse_pue(value: str) -> float:
 
 
 def parse_positive_int(value: str) -> int:
-    try:
-        v = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value!r}")
-    return v
+    return int(_parse_number(value, int, 1, inclusive=True))
 
 
 def parse_idle(value: str) -> str | float:

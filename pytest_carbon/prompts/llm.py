@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import random
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -141,20 +140,10 @@ class AnswerCache:
         return entry
 
     def put(self, key: str, entry: Mapping[str, Any]) -> Path:
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(dict(entry), f, indent=1, sort_keys=True, ensure_ascii=False)
-                f.write("\n")
-            os.replace(tmp, target)
-        except BaseException:
-            # Clean up and re-raise; a temporary file already gone is no second error.
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
-            raise
-        return target
+        from pytest_carbon.results.atomic import write_text_atomic
+
+        text = json.dumps(dict(entry), indent=1, sort_keys=True, ensure_ascii=False)
+        return write_text_atomic(self.path(key), text + "\n")
 
 
 # -- the client ----------------------------------------------------------------------------

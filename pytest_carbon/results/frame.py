@@ -19,22 +19,24 @@ from pytest_carbon.results.record import Generation, Prompt, Record, Stats, scal
 
 PathLike = str | os.PathLike[str]
 
-#: Report-level columns, the same on every row of one report.
-REPORT_COLUMNS: tuple[str, ...] = (
-    "source_file",
-    "report_created",
-    "report_complete",
-    "report_version",
-    "machine_id",
-    "hostname",
-    "cpu_model",
-    "country",
-    "region",
-    "intensity_g_per_kwh",
-    "intensity_source",
-    "intensity_is_default",
-    "pue",
-)
+#: Report-level columns, the same on every row of one report, with their types
+#: (``report_created`` is a timestamp).
+_REPORT_TYPES: dict[str, type] = {
+    "source_file": str,
+    "report_created": object,
+    "report_complete": bool,
+    "report_version": str,
+    "machine_id": str,
+    "hostname": str,
+    "cpu_model": str,
+    "country": str,
+    "region": str,
+    "intensity_g_per_kwh": float,
+    "intensity_source": str,
+    "intensity_is_default": bool,
+    "pue": float,
+}
+REPORT_COLUMNS: tuple[str, ...] = tuple(_REPORT_TYPES)
 #: Record fields a frame row does not copy as a column of the same name: ``machine_id``
 #: and the intensity are report-level columns above (a record's own value, where it has
 #: one, fills them in its row).
@@ -78,37 +80,19 @@ PROMPT_COLUMNS: tuple[str, ...] = (
 _STATS = tuple(Stats.__annotations__)
 
 
-def _typed(kind: type) -> list[str]:
-    return [
+def _typed(kind: type) -> set[str]:
+    return {
+        *(n for n, k in _REPORT_TYPES.items() if k is kind),
         *(n for n, k, _ in _RECORD_SCALARS if k is kind),
         *(f"prompt_{n}" for n, k, _ in _PROMPT_SCALARS if k is kind),
         *(f"generation_{n}" for n, k, _ in _GENERATION_SCALARS if k is kind),
-    ]
+    }
 
 
-_FLOAT = {
-    *_typed(float),
-    "intensity_g_per_kwh",
-    "pue",
-    "reference_ratio_energy",
-    "reference_ratio_duration",
-}
+_FLOAT = {*_typed(float), "reference_ratio_energy", "reference_ratio_duration"}
 _INT = {*_typed(int), "record_index"}
-_BOOL = {*_typed(bool), "report_complete", "intensity_is_default", "has_trace"}
-_TEXT = {
-    *_typed(str),
-    "source_file",
-    "report_version",
-    "machine_id",
-    "hostname",
-    "cpu_model",
-    "country",
-    "region",
-    "intensity_source",
-    "sensors",
-    "warnings",
-    "prompt_failed_case",
-}
+_BOOL = {*_typed(bool), "has_trace"}
+_TEXT = {*_typed(str), "sensors", "warnings", "prompt_failed_case"}
 
 
 def read_report(path_or_paths: PathLike | Iterable[PathLike]) -> Any:
