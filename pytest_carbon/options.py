@@ -321,6 +321,15 @@ OPTIONS: tuple[Opt, ...] = (
 )
 
 
+#: Per option kind: its argparse arguments and its ini type.
+_KINDS: dict[str, tuple[dict[str, Any], str]] = {
+    "flag": ({"action": "store_true"}, "bool"),
+    "append": ({"action": "append"}, "linelist"),
+    "optional": ({"nargs": "?"}, "string"),
+    "value": ({}, "string"),
+}
+
+
 def add_options(parser: Any) -> None:
     """Declare every option in one group, each with its ini twin."""
     group = parser.getgroup("carbon", "energy and carbon measurement (pytest-carbon)")
@@ -329,37 +338,16 @@ def add_options(parser: Any) -> None:
         # `pytest --help` crashes for every project in the environment. Ini help is not
         # %-formatted, so it keeps the plain text.
         help_text = o.help.replace("%", "%%")
-        if o.kind == "flag":
-            group.addoption(o.flag, action="store_true", dest=o.name, default=None, help=help_text)
-            parser.addini(o.name, o.help, type="bool", default=None)
-        elif o.kind == "append":
-            group.addoption(
-                o.flag,
-                action="append",
-                dest=o.name,
-                default=None,
-                type=o.parse,
-                metavar=o.metavar,
-                help=help_text,
-            )
-            parser.addini(o.name, o.help, type="linelist", default=None)
-        elif o.kind == "optional":
-            group.addoption(
-                o.flag,
-                nargs="?",
-                const=o.const,
-                dest=o.name,
-                default=None,
-                type=o.parse,
-                metavar=o.metavar,
-                help=help_text,
-            )
-            parser.addini(o.name, o.help, type="string", default=None)
-        else:
-            group.addoption(
-                o.flag, dest=o.name, default=None, type=o.parse, metavar=o.metavar, help=help_text
-            )
-            parser.addini(o.name, o.help, type="string", default=None)
+        argparse_kind, ini_type = _KINDS[o.kind]
+        # default=None everywhere: build_settings tells "not given" from a given value.
+        kwargs: dict[str, Any] = {"dest": o.name, "default": None, "help": help_text}
+        kwargs.update(argparse_kind)
+        if o.kind != "flag":
+            kwargs.update(type=o.parse, metavar=o.metavar)
+        if o.kind == "optional":
+            kwargs["const"] = o.const
+        group.addoption(o.flag, **kwargs)
+        parser.addini(o.name, o.help, type=ini_type, default=None)
     # A table, so ini only (no command-line twin): model sizes for generation footprints.
     parser.addini(
         "carbon_model_params",
