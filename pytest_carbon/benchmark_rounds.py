@@ -23,7 +23,7 @@ from typing import Any
 
 from pytest_carbon.measure.meter import Measurement, Meter
 from pytest_carbon.measure.sensors.base import weakest_method
-from pytest_carbon.results.record import stats
+from pytest_carbon.results.record import PerCall, per_call_stats
 
 #: A window over rounds lasts at least this long (the meter costs ~20 µs a window: <1%).
 MIN_WINDOW_S = 0.005
@@ -233,17 +233,17 @@ class BenchmarkRounds:
             "energy_windows": self.windows,
         }
 
-    def per_call(self) -> dict[str, Any] | None:
+    def per_call(self) -> PerCall | None:
         """The record's ``per_call``: one value per kept window."""
         if not self.windows:
             return None
-        return {
-            "energy_j": stats(self.per_call_energy_j),
-            "duration_s": stats(self.per_call_duration_s),
-            "calls": self.rounds * self.iterations,
-            "iterations_per_round": self.iterations,
-            "source": "pytest-benchmark rounds",
-        }
+        return per_call_stats(
+            self.per_call_energy_j,
+            self.per_call_duration_s,
+            iterations_per_round=self.iterations,
+            calls=self.rounds * self.iterations,
+            source="pytest-benchmark rounds",
+        )
 
     def publish(self, info: dict[str, Any] | None) -> None:
         """pytest-benchmark's own ``extra_info`` gets the figures, ``carbon_`` prefixed."""

@@ -24,7 +24,7 @@ def after_runtestloop(cs: CarbonSession, session: pytest.Session) -> None:
     report = build_report(cs, complete=complete, incomplete_reason=why)
     lines: list[str] = []
     tr = session.config.pluginmanager.get_plugin("terminalreporter")
-    width = getattr(getattr(tr, "_tw", None), "fullwidth", 100) if tr else 100
+    width = session.config.get_terminal_writer().fullwidth if tr else 100
     comparison = apply_to_session(
         s,
         report,

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import pytest
 
 from pytest_carbon.measure.meter import Measurement, Meter, combine
-from pytest_carbon.results.record import make_record, stats
+from pytest_carbon.results.record import PerCall, make_record, per_call_stats
 
 T = TypeVar("T")
 
@@ -122,7 +122,7 @@ class CarbonFixture:
         accounting_for: Callable[[float], Any] | None = None,
         extra_phases: Mapping[str, Measurement] | None = None,
         warnings: Sequence[str] = (),
-        per_call: Mapping[str, Any] | None = None,
+        per_call: PerCall | None = None,
         extra_info: Mapping[str, Any] | None = None,
         own_intensity: bool = False,
     ) -> dict[str, Any] | None:
@@ -138,12 +138,7 @@ class CarbonFixture:
             n = self.iterations
             per_e = [m.total_energy_j / n for m in self.rounds]
             per_d = [m.duration_s / n for m in self.rounds]
-            per_call = {
-                "energy_j": stats(per_e),
-                "duration_s": stats(per_d),
-                "calls": n * len(self.rounds),
-                "iterations_per_round": n,
-            }
+            per_call = per_call_stats(per_e, per_d, iterations_per_round=n)
             rounds = len(self.rounds)
         else:
             # Blocks only: the test's numbers are the sum of its blocks.

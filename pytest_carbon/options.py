@@ -11,30 +11,30 @@ import argparse
 import os
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any
 
 # -- value parsers (argparse ``type=`` functions: they raise ArgumentTypeError) -------------
 
 
-def parse_positive_float(value: str) -> float:
+def _parse_number(value: str, kind: type[Any], low: float, *, inclusive: bool) -> Any:
+    noun = "an integer" if kind is int else "a number"
     try:
-        v = float(value)
+        v = kind(value)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0, got {value!r}")
+        raise argparse.ArgumentTypeError(f"expected {noun}, got {value!r}") from None
+    if v < low or (v == low and not inclusive):
+        bound = f"{'>=' if inclusive else '>'} {low:g}"
+        raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {value!r}")
     return v
+
+
+def parse_positive_float(value: str) -> float:
+    return float(_parse_number(value, float, 0, inclusive=False))
 
 
 def parse_nonnegative_float(value: str) -> float:
-    try:
-        v = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {value!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {value!r}")
-    return v
+    return float(_parse_number(value, float, 0, inclusive=True))
 
 
 def parse_pue(value: str) -> float:
@@ -45,13 +45,7 @@ def parse_pue(value: str) -> float:
 
 
 def parse_positive_int(value: str) -> int:
-    try:
-        v = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {value!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 1, got {value!r}")
-    return v
+    return int(_parse_number(value, int, 1, inclusive=True))
 
 
 def parse_idle(value: str) -> str | float:
@@ -135,6 +129,14 @@ class Opt:
     kind: str = "value"  # value | flag | append | optional (nargs='?')
     const: Any = None
     metavar: str | None = None
+
+    def __post_init__(self) -> None:
+        # A flag is off and a repeatable option empty unless given: their defaults are
+        # implied by the kind, so the table need not spell them out.
+        if self.kind == "flag" and self.default is None:
+            object.__setattr__(self, "default", False)
+        elif self.kind == "append":
+            object.__setattr__(self, "default", tuple(self.default or ()))
 
     @property
     def flag(self) -> str:
@@ -355,6 +357,15 @@ OPTIONS: tuple[Opt, ...] = (
 )
 
 
+#: Per option kind: its argparse arguments and its ini type.
+_KINDS: dict[str, tuple[dict[str, Any], str]] = {
+    "flag": ({"action": "store_true"}, "bool"),
+    "append": ({"action": "append"}, "linelist"),
+    "optional": ({"nargs": "?"}, "string"),
+    "value": ({}, "string"),
+}
+
+
 def add_options(parser: Any) -> None:
     """Declare every option in one group, each with its ini twin."""
     group = parser.getgroup("carbon", "energy and carbon measurement (pytest-carbon)")
@@ -363,37 +374,16 @@ def add_options(parser: Any) -> None:
         # `pytest --help` crashes for every project in the environment. Ini help is not
         # %-formatted, so it keeps the plain text.
         help_text = o.help.replace("%", "%%")
-        if o.kind == "flag":
-            group.addoption(o.flag, action="store_true", dest=o.name, default=None, help=help_text)
-            parser.addini(o.name, o.help, type="bool", default=None)
-        elif o.kind == "append":
-            group.addoption(
-                o.flag,
-                action="append",
-                dest=o.name,
-                default=None,
-                type=o.parse,
-                metavar=o.metavar,
-                help=help_text,
-            )
-            parser.addini(o.name, o.help, type="linelist", default=None)
-        elif o.kind == "optional":
-            group.addoption(
-                o.flag,
-                nargs="?",
-                const=o.const,
-                dest=o.name,
-                default=None,
-                type=o.parse,
-                metavar=o.metavar,
-                help=help_text,
-            )
-            parser.addini(o.name, o.help, type="string", default=None)
-        else:
-            group.addoption(
-                o.flag, dest=o.name, default=None, type=o.parse, metavar=o.metavar, help=help_text
-            )
-            parser.addini(o.name, o.help, type="string", default=None)
+        argparse_kind, ini_type = _KINDS[o.kind]
+        # default=None everywhere: build_settings tells "not given" from a given value.
+        kwargs: dict[str, Any] = {"dest": o.name, "default": None, "help": help_text}
+        kwargs.update(argparse_kind)
+        if o.kind != "flag":
+            kwargs.update(type=o.parse, metavar=o.metavar)
+        if o.kind == "optional":
+            kwargs["const"] = o.const
+        group.addoption(o.flag, **kwargs)
+        parser.addini(o.name, o.help, type=ini_type, default=None)
     # A table, so ini only (no command-line twin): model sizes for generation footprints.
     parser.addini(
         "carbon_model_params",
@@ -404,48 +394,58 @@ def add_options(parser: Any) -> None:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Settings:
-    """Every option, resolved. Field names are the option names."""
+    """Every option, resolved. Field names are the option names; the types are declared
+    here, the defaults only in :data:`OPTIONS` (``Opt.default``): ``Settings(**values)``
+    fills every option not given from there."""
 
-    carbon: bool = False
-    carbon_json: str | None = None
-    carbon_csv: str | None = None
-    carbon_html: str | None = None
-    carbon_markdown: str | None = None
-    carbon_country: str | None = None
-    carbon_region: str | None = None
-    carbon_intensity: float | None = None
-    carbon_pue: float = 1.0
-    carbon_embodied: bool = False
-    carbon_embodied_kgco2e: float | None = None
-    carbon_lifetime_h: float | None = None
-    carbon_water: float | None = None
-    carbon_sensors: str = "auto"
-    carbon_rapl_root: str = "/sys/class/powercap"
-    carbon_interval: float = 100.0
-    carbon_idle: str | float = "auto"
-    carbon_min_time: float = 0.2
-    carbon_rounds: int = 1
-    carbon_top: int = 20
-    carbon_save: str | None = None
-    carbon_autosave: bool = False
-    carbon_storage: str = ".carbon"
-    carbon_compare: str | None = None
-    carbon_compare_fail: tuple[str, ...] = ()
-    carbon_model: tuple[str, ...] = ()
-    carbon_base_url: str | None = None
-    carbon_llm_cache: str = ".carbon/llm-cache"
-    carbon_llm_mode: str = "auto"
-    carbon_llm_timeout: float = 120.0
-    carbon_samples: int | None = None
-    carbon_concurrency: int = 4
-    carbon_prompts: str = "prompts/**/*.yaml"
-    carbon_precision: float = 0.05
-    carbon_max_time: float = 10.0
-    carbon_compare_ref: str | None = None
+    carbon: bool
+    carbon_json: str | None
+    carbon_csv: str | None
+    carbon_html: str | None
+    carbon_markdown: str | None
+    carbon_country: str | None
+    carbon_region: str | None
+    carbon_intensity: float | None
+    carbon_pue: float
+    carbon_embodied: bool
+    carbon_embodied_kgco2e: float | None
+    carbon_lifetime_h: float | None
+    carbon_water: float | None
+    carbon_sensors: str
+    carbon_rapl_root: str
+    carbon_interval: float
+    carbon_idle: str | float
+    carbon_min_time: float
+    carbon_rounds: int
+    carbon_top: int
+    carbon_save: str | None
+    carbon_autosave: bool
+    carbon_storage: str
+    carbon_compare: str | None
+    carbon_compare_fail: tuple[str, ...]
+    carbon_model: tuple[str, ...]
+    carbon_base_url: str | None
+    carbon_llm_cache: str
+    carbon_llm_mode: str
+    carbon_llm_timeout: float
+    carbon_samples: int | None
+    carbon_concurrency: int
+    carbon_prompts: str
+    carbon_precision: float
+    carbon_max_time: float
+    carbon_compare_ref: str | None
     #: Where each value came from: cli, env, ini or default.
     sources: dict[str, str] = field(default_factory=dict, compare=False)
+
+    def __init__(self, *, sources: dict[str, str] | None = None, **values: Any) -> None:
+        unknown = sorted(set(values) - _OPTION_NAMES)
+        if unknown:
+            raise TypeError(f"Settings: no such option: {', '.join(unknown)}")
+        for o in OPTIONS:
+            object.__setattr__(self, o.name, values.get(o.name, o.default))
+        object.__setattr__(self, "sources", dict(sources or {}))
 
     @property
     def enabled(self) -> bool:
@@ -456,6 +456,8 @@ class Settings:
     def interval_s(self) -> float:
         return self.carbon_interval / 1000.0
 
+
+_OPTION_NAMES = frozenset(o.name for o in OPTIONS)
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -511,5 +513,4 @@ def build_settings(config: Any, environ: dict[str, str] | None = None) -> Settin
             sources[o.name] = "ini"
             continue
         sources[o.name] = "default"
-    known = {f.name for f in fields(Settings)}
-    return Settings(**{k: v for k, v in values.items() if k in known}, sources=sources)
+    return Settings(**values, sources=sources)

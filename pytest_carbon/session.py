@@ -66,6 +66,7 @@ class CarbonSession:
         self._meter: Any = None
         self._accounting: Any = None
         self._statuses: list[Any] = []
+        self._gpus: list[dict[str, Any]] | None = None
         self._idle_power_w: dict[str, float] | None = None
         self._worker_statuses: list[dict[str, Any]] | None = None
         self._intensity_varies: bool | None = None
@@ -98,9 +99,20 @@ class CarbonSession:
         self._accounting = value
 
     def _base_accounting(self) -> Any:
-        from pytest_carbon.carbon.accounting import accounting_from_settings
+        from pytest_carbon.carbon.accounting import accounting_from_settings, embodied_requested
 
-        return accounting_from_settings(self.settings)
+        # GPUs are asked of NVML only when their embodied share is wanted.
+        gpu_count = len(self.gpus) if embodied_requested(self.settings) else 0
+        return accounting_from_settings(self.settings, gpu_count=gpu_count)
+
+    @property
+    def gpus(self) -> list[dict[str, Any]]:
+        """The GPUs NVML sees (for ``machine.gpus`` and embodied emissions), asked once."""
+        if self._gpus is None:
+            from pytest_carbon.measure.sensors.nvml import visible_gpus
+
+            self._gpus = visible_gpus()
+        return list(self._gpus)
 
     @property
     def intensity_varies(self) -> bool:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import factory
 import pytest
 
 from pytest_carbon.carbon.accounting import J_PER_KWH
@@ -47,33 +48,15 @@ def record(
     idle_w: float = 4.0,
 ) -> dict[str, Any]:
     """A record as make_record builds it: totals over rounds, per-round samples."""
-    durations = [e / power_w for e in energy_samples_j]
-    energy, duration = sum(energy_samples_j), sum(durations)
-    return {
-        "nodeid": nodeid,
-        "outcome": "passed",
-        "start": f"2026-11-20T10:00:{abs(hash(nodeid)) % 60:02d}Z",
-        "duration_s": duration,
-        "energy_j": energy,
-        "dynamic_energy_j": max(0.0, energy - idle_w * duration),
-        "components": {"cpu": energy * 0.8, "dram": energy * 0.2},
-        "component_methods": {"cpu": method, "dram": method},
-        "method": method,
-        "power_w": power_w,
-        "edp_js": energy * duration,
-        "cpu_time_s": duration * 0.97,
-        "share": None,
-        "gco2e_g": energy / J_PER_KWH * INTENSITY_G_PER_KWH,
-        "rounds": len(energy_samples_j),
-        "samples": {"energy_j": list(energy_samples_j), "duration_s": durations},
-        "per_call": None,
-        "phases": {},
-        "extra_info": {},
-        "prompt": None,
-        "worker": None,
-        "sensors": ["estimate"],
-        "warnings": [],
-    }
+    return factory.record(
+        nodeid,
+        energy_samples_j,
+        power_w=power_w,
+        dram_share=0.2,
+        idle_w=idle_w,
+        method=method,
+        start=f"2026-11-20T10:00:{abs(hash(nodeid)) % 60:02d}Z",
+    )
 
 
 def report(

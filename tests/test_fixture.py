@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from scripted import Scripted
 
 from pytest_carbon.carbon.accounting import resolve_accounting
 from pytest_carbon.fixture import CarbonFixture, FixtureAlreadyUsed
@@ -40,13 +41,27 @@ def test_call_repeats_until_min_time_and_returns_result() -> None:
     assert len(record["samples"]["energy_j"]) == record["rounds"]
 
 
-def test_per_call_energy_scales_with_work() -> None:
-    small, large = make_fixture(0.1), make_fixture(0.1)
-    small(busy, 20_000)
-    large(busy, 80_000)
-    e_small = small.build_record()["per_call"]["energy_j"]["median"]
-    e_large = large.build_record()["per_call"]["energy_j"]["median"]
-    assert e_large / e_small == pytest.approx(4.0, rel=0.25)
+def scripted_fixture(script: Scripted, min_time_s: float = 0.1) -> CarbonFixture:
+    meter = Meter([script.sensor()], attribution="never")
+    acc = resolve_accounting()
+    return CarbonFixture(lambda: meter, lambda: acc, "t::x", min_time_s=min_time_s)
+
+
+def test_per_call_energy_is_the_energy_of_one_call() -> None:
+    # Scripted: a unit of work costs exactly 1 ms and 10 mJ, so per call the fixture must
+    # find 4 units' cost for work(4), however many calls it batched into its rounds.
+    # (Real workloads scaling with work: benchmarks/bench_scaling.py.)
+    script = Scripted(seconds_per_unit=0.001, joules_per_unit=0.01)
+    small, large = scripted_fixture(script), scripted_fixture(script)
+    small(script.work, 1)
+    large(script.work, 4)
+    e_small = small.build_record()["per_call"]["energy_j"]
+    e_large = large.build_record()["per_call"]["energy_j"]
+    assert e_small["median"] == pytest.approx(0.01, rel=1e-9)
+    assert e_large["median"] == pytest.approx(0.04, rel=1e-9)
+    assert e_large["stdev"] == pytest.approx(0.0, abs=1e-12)
+    d_large = large.build_record()["per_call"]["duration_s"]
+    assert d_large["median"] == pytest.approx(0.004, rel=1e-9)
 
 
 def test_single_use() -> None:
@@ -62,16 +77,18 @@ def test_not_callable_is_a_clear_error() -> None:
 
 
 def test_blocks_are_phases_and_unique() -> None:
-    fx = make_fixture()
+    script = Scripted(joules_per_unit=0.01)
+    fx = scripted_fixture(script)
     with fx.measure("build"):
-        busy(50_000)
+        script.work(5)
     with fx.measure("query"):
-        busy(10_000)
+        script.work(1)
     with pytest.raises(ValueError, match="already used"), fx.measure("build"):
         pass
     record = fx.build_record()
     assert set(record["phases"]) == {"build", "query"}
-    assert record["phases"]["build"]["energy_j"] > record["phases"]["query"]["energy_j"]
+    assert record["phases"]["build"]["energy_j"] == pytest.approx(0.05)
+    assert record["phases"]["query"]["energy_j"] == pytest.approx(0.01)
     assert record["energy_j"] == pytest.approx(
         record["phases"]["build"]["energy_j"] + record["phases"]["query"]["energy_j"]
     )

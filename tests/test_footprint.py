@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import factory
 import pytest
 
 from pytest_carbon.prompts import footprint as fp
@@ -112,19 +113,12 @@ def rec(
     gco2e: float | None = None,
     method: str | None = "estimated",
 ) -> dict[str, object]:
-    return {
-        "energy_j": energy,
-        "gco2e_g": gco2e,
-        "method": method if energy is not None else None,
-        "prompt": {
-            "task": task,
-            "model": model,
-            "sample": 0,
-            "correct": correct,
-            "generation": {"gco2e_g": gen_g, "method": "estimated"},
-            "reference_ratio": None if ratio is None else {"energy": ratio, "duration": ratio},
-        },
-    }
+    pr = factory.prompt(task, model, correct=correct, ratio=ratio, generation_gco2e_g=gen_g)
+    if energy is None:
+        return factory.unmeasured(f"{task}[{model}]", prompt=pr, gco2e_g=gco2e)
+    return factory.record(
+        f"{task}[{model}]", energy, method=method or "estimated", prompt=pr, gco2e_g=gco2e
+    )
 
 
 def test_pass_at_k_is_the_unbiased_estimator() -> None:

@@ -13,15 +13,19 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import factory
 import pytest
 
-from pytest_carbon.carbon.accounting import J_PER_KWH
+from pytest_carbon.carbon.accounting import J_PER_KWH, Accounting
 from pytest_carbon.results.io import ReportError
 
 pd = pytest.importorskip("pandas", reason="pandas is a dependency of pytest-carbon")
 
 INTENSITY = 475.0
 PUE = 1.2
+
+
+ACCOUNTING = Accounting(INTENSITY, "codecarbon global_energy_mix.json (DEU)", pue=PUE)
 
 
 def gco2e(energy_j: float) -> float:
@@ -40,65 +44,33 @@ def record(
     trace: list[Any] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A record as record.make_record writes it; ``cpu_j=None``: an unmeasured one."""
+    """A record built by record.make_record (tests/factory.py); ``cpu_j=None``: an
+    unmeasured one."""
     if cpu_j is None:
-        rec: dict[str, Any] = {
-            "nodeid": nodeid,
-            "outcome": outcome,
-            "start": "2025-03-01T10:00:00Z",
-            "duration_s": None,
-            "energy_j": None,
-            "dynamic_energy_j": None,
-            "components": {},
-            "component_methods": {},
-            "method": None,
-            "power_w": None,
-            "edp_js": None,
-            "cpu_time_s": None,
-            "share": None,
-            "gco2e_g": None,
-            "rounds": 0,
-            "samples": {"energy_j": [], "duration_s": []},
-            "per_call": None,
-            "phases": {},
-            "extra_info": {},
-            "prompt": prompt,
-            "worker": None,
-            "sensors": [],
-            "warnings": ["generated code is incorrect: nothing measured"],
-        }
-        rec.update(extra)
-        return rec
+        return factory.unmeasured(
+            nodeid,
+            outcome=outcome,
+            start="2025-03-01T10:00:00Z",
+            prompt=prompt,
+            reason="generated code is incorrect: nothing measured",
+            **extra,
+        )
     energy = cpu_j + dram_j
-    rec = {
-        "nodeid": nodeid,
-        "outcome": outcome,
-        "start": "2025-03-01T10:00:00Z",
-        "duration_s": duration_s,
-        "energy_j": energy,
-        "dynamic_energy_j": energy * 0.8,
-        "components": {"cpu": cpu_j, "dram": dram_j},
-        "component_methods": {"cpu": method, "dram": method},
-        "method": method,
-        "power_w": energy / duration_s,
-        "edp_js": energy * duration_s,
-        "cpu_time_s": duration_s * 0.9,
-        "share": 0.5 if method == "attributed" else None,
-        "gco2e_g": gco2e(energy),
-        "rounds": 1,
-        "samples": {"energy_j": [energy], "duration_s": [duration_s]},
-        "per_call": None,
-        "phases": {},
-        "extra_info": {},
-        "prompt": prompt,
-        "worker": None,
-        "sensors": ["rapl"] if method != "estimated" else ["estimate"],
-        "warnings": [],
-    }
-    if trace is not None:
-        rec["trace"] = trace
-    rec.update(extra)
-    return rec
+    return factory.record(
+        nodeid,
+        energy,
+        duration_s=duration_s,
+        dram_share=dram_j / energy if energy else 0.0,
+        idle_w=0.2 * energy / duration_s,
+        method=method,
+        share=0.5 if method == "attributed" else None,
+        outcome=outcome,
+        start="2025-03-01T10:00:00Z",
+        accounting=ACCOUNTING,
+        prompt=prompt,
+        **({"trace": trace} if trace is not None else {}),
+        **extra,
+    )
 
 
 def report(tests: list[dict[str, Any]], **over: Any) -> dict[str, Any]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import factory
+
 from pytest_carbon.compare.baseline import compare, parse_fail_spec
 from pytest_carbon.report.markdown import TOP_ROWS, render_markdown
 
@@ -12,22 +14,10 @@ G_PER_J = 475.0 / 3.6e6
 
 
 def rec(nodeid: str, samples_j: list[float] | None) -> dict[str, Any]:
-    energy = None if samples_j is None else sum(samples_j)
-    return {
-        "nodeid": nodeid,
-        "outcome": "passed",
-        "start": "2026-11-20T10:00:00Z",
-        "duration_s": None if energy is None else energy / 20.0,
-        "energy_j": energy,
-        "dynamic_energy_j": None if energy is None else energy * 0.9,
-        "method": None if energy is None else "estimated",
-        "gco2e_g": None if energy is None else energy * G_PER_J,
-        "rounds": len(samples_j or []),
-        "samples": {
-            "energy_j": list(samples_j or []),
-            "duration_s": [e / 20.0 for e in samples_j or []],
-        },
-    }
+    """A record with one energy per round at 20 W (idle 2 W); None: measured nothing."""
+    if samples_j is None:
+        return factory.unmeasured(nodeid, outcome="passed")
+    return factory.record(nodeid, samples_j, power_w=20.0, idle_w=2.0)
 
 
 def rep(records: list[dict[str, Any]], *, default_intensity: bool = True) -> dict[str, Any]:

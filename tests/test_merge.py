@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import factory
 import pytest
 
 from pytest_carbon.compare.baseline import ReportError, compare, parse_fail_spec
@@ -23,24 +24,10 @@ def rec(
     worker: str | None = None,
     start: str = "2026-11-20T10:00:05Z",
 ) -> dict[str, Any]:
-    duration = None if energy_j is None else energy_j / 22.0
-    return {
-        "nodeid": nodeid,
-        "outcome": "passed" if energy_j is not None else "failed",
-        "start": start,
-        "duration_s": duration,
-        "energy_j": energy_j,
-        "dynamic_energy_j": None if energy_j is None else energy_j * 0.8,
-        "method": None if energy_j is None else "estimated",
-        "gco2e_g": None if energy_j is None else energy_j * G_PER_J,
-        "rounds": 1 if energy_j is not None else 0,
-        "samples": {
-            "energy_j": [] if energy_j is None else [energy_j],
-            "duration_s": [] if duration is None else [duration],
-        },
-        "worker": worker,
-        "warnings": [],
-    }
+    """A record at 22 W; ``energy_j=None``: a failed test that measured nothing."""
+    if energy_j is None:
+        return factory.unmeasured(nodeid, outcome="failed", worker=worker, start=start)
+    return factory.record(nodeid, energy_j, power_w=22.0, worker=worker, start=start)
 
 
 def rep(

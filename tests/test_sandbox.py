@@ -451,19 +451,6 @@ def test_socket_to_localhost_is_blocked_when_the_network_is_cut() -> None:
 
 
 # -- workloads -----------------------------------------------------------------------------
-WORK = "def work(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n    return s\n"
-
-
-def _calibrate_n(target_cpu_s: float) -> int:
-    ns: dict = {}
-    exec(WORK, ns)
-    n = 200_000
-    t0 = time.process_time()
-    ns["work"](n)
-    dt = max(time.process_time() - t0, 1e-4)
-    return max(int(n * target_cpu_s / dt), 10_000)
-
-
 def test_workload_rounds_time_and_energy_split() -> None:
     meter = Meter()
     w = run_workload(ADD, "add", [1, 2], {}, min_time_s=0.05, timeout_s=10, meter=meter, key="w")
@@ -477,6 +464,19 @@ def test_workload_rounds_time_and_energy_split() -> None:
     assert all(e > 0 for e in w.per_call_energy_j)
     assert set(m.method.values()) == {"estimated"}
     assert_no_leftovers(w.run_id)
+
+
+WORK = "def work(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n    return s\n"
+
+
+def _calibrate_n(target_cpu_s: float) -> int:
+    ns: dict = {}
+    exec(WORK, ns)
+    n = 200_000
+    t0 = time.process_time()
+    ns["work"](n)
+    dt = max(time.process_time() - t0, 1e-4)
+    return max(int(n * target_cpu_s / dt), 10_000)
 
 
 def test_the_childs_cpu_time_is_in_the_window() -> None:

@@ -10,6 +10,7 @@ import pytest
 PROMPTS = Path(__file__).resolve().parent.parent / "prompts"
 
 
+@pytest.mark.slow
 def test_naive_variants_cost_at_least_3x_the_reference(pytester: pytest.Pytester) -> None:
     # Two themes keep this end-to-end check short; tests/test_suite.py checks every task's
     # CPU time ratio directly.

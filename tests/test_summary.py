@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
+import factory
 import pytest
 
+from pytest_carbon.carbon.accounting import Accounting
 from pytest_carbon.prompts.summary import model_summary, render_model_summary
+
+#: 1e-4 gCO2e per joule.
+GRID = Accounting(360.0, "given")
 
 
 def rec(model: str, task: str, per_call_j: float, calls: int, correct: bool = True) -> dict:
-    return {
-        "nodeid": f"{task}[{model}]",
-        "energy_j": per_call_j * calls,
-        "gco2e_g": per_call_j * calls * 1e-4,
-        "method": "estimated",
-        "per_call": {"energy_j": {"median": per_call_j}, "calls": calls},
-        "prompt": {
-            "task": task,
-            "model": model,
-            "correct": correct,
-            "reference_ratio": {"energy": 1.0},
-            "generation": {"gco2e_g": 0.0, "method": "none"},
-        },
-    }
+    return factory.record(
+        f"{task}[{model}]",
+        per_call_j * calls,
+        accounting=GRID,
+        per_call_j=[per_call_j] * calls,
+        prompt=factory.prompt(task, model, correct=correct, ratio=1.0, generation_method="none"),
+    )
 
 
 def test_energy_is_per_call_so_repetition_does_not_hide_the_gap() -> None:

@@ -599,6 +599,15 @@ def resolve_accounting(
     )
 
 
+def embodied_requested(settings: Any) -> bool:
+    """Embodied emissions are on with ``--carbon-embodied``, or a footprint or lifetime."""
+    return (
+        bool(settings.carbon_embodied)
+        or settings.carbon_embodied_kgco2e is not None
+        or settings.carbon_lifetime_h is not None
+    )
+
+
 def accounting_from_settings(
     settings: Any,
     *,
@@ -615,7 +624,7 @@ def accounting_from_settings(
     sources = getattr(settings, "sources", {}) or {}
     kg = settings.carbon_embodied_kgco2e
     life = settings.carbon_lifetime_h
-    embodied_on = bool(settings.carbon_embodied) or kg is not None or life is not None
+    embodied_on = embodied_requested(settings)
     embodied_source = None
     if embodied_on:
         profile = embodied_profile(machine_kind or detect_machine_kind(power_supply_root))

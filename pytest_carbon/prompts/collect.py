@@ -17,13 +17,17 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from pytest_carbon.prompts.hints import model_hint
 from pytest_carbon.prompts.llm import REFERENCE, VARIANT_PREFIX, GenerationError, is_builtin
 from pytest_carbon.prompts.spec import SpecError, Task
+
+if TYPE_CHECKING:
+    from pytest_carbon.options import Settings
+    from pytest_carbon.session import CarbonSession
 
 #: The generation of one item (set by prefetch or lazily by setup).
 GENERATION_KEY = pytest.StashKey["Generated"]()
@@ -72,18 +76,14 @@ class Generated:
 # -- settings and the shared runtime ---------------------------------------------------------
 
 
-def _settings(config: pytest.Config) -> Any:
-    from pytest_carbon.session import SESSION_KEY
+def _settings(config: pytest.Config) -> Settings:
+    # The plugin's pytest_configure made the session before any file is collected.
+    from pytest_carbon.session import get_session
 
-    cs = config.stash.get(SESSION_KEY, None)
-    if cs is not None:
-        return cs.settings
-    from pytest_carbon.options import build_settings
-
-    return build_settings(config)
+    return get_session(config).settings
 
 
-def _carbon_session(config: pytest.Config) -> Any:
+def _carbon_session(config: pytest.Config) -> CarbonSession | None:
     from pytest_carbon.session import SESSION_KEY
 
     return config.stash.get(SESSION_KEY, None)
@@ -494,14 +494,14 @@ class PromptItem(pytest.Item):
         warnings: list[str],
         comparison: Any = None,
     ) -> dict[str, Any]:
-        from pytest_carbon.results.record import make_record, stats
+        from pytest_carbon.results.record import make_record, per_call_stats
 
-        per_call = {
-            "energy_j": stats(workload.per_call_energy_j),
-            "duration_s": stats(workload.per_call_duration_s),
-            "calls": workload.rounds,
-            "iterations_per_round": getattr(workload, "batch_size", 1),
-        }
+        # One sample per timed batch: calls = samples x batch = the workload's rounds.
+        per_call = per_call_stats(
+            workload.per_call_energy_j,
+            workload.per_call_duration_s,
+            iterations_per_round=getattr(workload, "batch_size", 1),
+        )
         return make_record(
             self.nodeid,
             workload.measurement,

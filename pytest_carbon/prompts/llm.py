@@ -17,11 +17,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import random
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -140,27 +140,10 @@ class AnswerCache:
         return entry
 
     def put(self, key: str, entry: Mapping[str, Any]) -> Path:
-        target = self.path(key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=target.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(dict(entry), f, indent=1, sort_keys=True, ensure_ascii=False)
-                f.write("\n")
-            os.replace(tmp, target)
-        except BaseException:
-            with _suppress():
-                os.unlink(tmp)
-            raise
-        return target
+        from pytest_carbon.results.atomic import write_text_atomic
 
-
-class _suppress:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> bool:
-        return True
+        text = json.dumps(dict(entry), indent=1, sort_keys=True, ensure_ascii=False)
+        return write_text_atomic(self.path(key), text + "\n")
 
 
 # -- the client ----------------------------------------------------------------------------
@@ -219,7 +202,9 @@ def _server_message(exc: Any) -> str:
     response = getattr(exc, "response", None)
     text = ""
     if response is not None:
-        with _suppress():
+        # A streamed body never read (httpx.ResponseNotRead, a RuntimeError) or one that
+        # does not decode: the message falls back to the exception's own text.
+        with contextlib.suppress(RuntimeError, ValueError):
             text = response.text
     return (text or str(getattr(exc, "message", "")) or repr(exc)).strip()[:300]
 

@@ -4,11 +4,14 @@ and the energy regressions counted in pytest's last line."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_carbon.report import format as fmt
 from pytest_carbon.report import rows as rowinfo
 from pytest_carbon.report.totals import Totals, compute, per_call_energy_j
+
+if TYPE_CHECKING:
+    from pytest_carbon.session import CarbonSession
 
 METHOD_NOTE = (
     "methods: measured = hardware counter; estimated = model (CPU time x power per core, "
@@ -118,7 +121,7 @@ def extra_total_lines(t: Totals) -> list[str]:
     return lines
 
 
-def header_lines(cs: Any) -> list[str]:
+def header_lines(cs: CarbonSession) -> list[str]:
     acc = cs.accounting
     where = acc.region or acc.country or "world average"
     default = " (default: set --carbon-country)" if acc.is_default else ""
@@ -158,7 +161,7 @@ def _width(tr: Any) -> int:
     return max(min(full, 140), 80)
 
 
-def terminal_summary(cs: Any, tr: Any) -> None:
+def terminal_summary(cs: CarbonSession, tr: Any) -> None:
     verbose = tr.config.getoption("verbose", 0) > 0
     tr.write_sep("=", "pytest-carbon: energy and carbon")
     records = cs.records
@@ -247,7 +250,9 @@ def outcomes_line(records: Sequence[Mapping[str, Any]]) -> str:
     return f"outcomes: {text}"
 
 
-def caveat_lines(cs: Any, records: Sequence[Mapping[str, Any]], verbose: bool) -> list[str]:
+def caveat_lines(
+    cs: CarbonSession, records: Sequence[Mapping[str, Any]], verbose: bool
+) -> list[str]:
     """Run warnings, per-test warnings grouped by kind (-v: more example tests, never one
     line per test), how far to trust the totals, and why a run is incomplete."""
     from pytest_carbon.results.caveats import aggregate, kind_lines, trust_note

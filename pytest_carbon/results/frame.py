@@ -15,42 +15,43 @@ from pathlib import Path
 from typing import Any
 
 from pytest_carbon.results.io import ReportError, load_report
+from pytest_carbon.results.record import Generation, Prompt, Record, Stats, scalar_fields
 
 PathLike = str | os.PathLike[str]
 
-#: Report-level columns, the same on every row of one report.
-REPORT_COLUMNS: tuple[str, ...] = (
-    "source_file",
-    "report_created",
-    "report_complete",
-    "report_version",
-    "machine_id",
-    "hostname",
-    "cpu_model",
-    "country",
-    "region",
-    "intensity_g_per_kwh",
-    "intensity_source",
-    "intensity_is_default",
-    "pue",
-)
-#: Record columns present on every frame, in this order (others follow).
-#: Scalar record fields copied as they are.
+#: Report-level columns, the same on every row of one report, with their types
+#: (``report_created`` is a timestamp).
+_REPORT_TYPES: dict[str, type] = {
+    "source_file": str,
+    "report_created": object,
+    "report_complete": bool,
+    "report_version": str,
+    "machine_id": str,
+    "hostname": str,
+    "cpu_model": str,
+    "country": str,
+    "region": str,
+    "intensity_g_per_kwh": float,
+    "intensity_source": str,
+    "intensity_is_default": bool,
+    "pue": float,
+}
+REPORT_COLUMNS: tuple[str, ...] = tuple(_REPORT_TYPES)
+#: Record fields a frame row does not copy as a column of the same name: ``machine_id``
+#: and the intensity are report-level columns above (a record's own value, where it has
+#: one, fills them in its row).
+_REPORT_LEVEL = frozenset({"machine_id", "intensity_g_per_kwh", "intensity_source"})
+#: The record's scalar fields, from the one definition (:class:`record.Record`): the
+#: required ones are columns of every frame, in this order; an optional one (embodied,
+#: water, attempts, ...) is a column when a record has it.
+_RECORD_SCALARS = tuple(f for f in scalar_fields(Record) if f[0] not in _REPORT_LEVEL)
+_LEAD = ("nodeid", "outcome", "method", "start")
 SCALAR_FIELDS: tuple[str, ...] = (
-    "nodeid",
-    "outcome",
-    "method",
-    "start",
-    "duration_s",
-    "energy_j",
-    "dynamic_energy_j",
-    "power_w",
-    "edp_js",
-    "cpu_time_s",
-    "share",
-    "gco2e_g",
-    "rounds",
-    "worker",
+    *_LEAD,
+    *(name for name, _, required in _RECORD_SCALARS if required and name not in _LEAD),
+)
+OPTIONAL_FIELDS: tuple[str, ...] = tuple(
+    name for name, _, required in _RECORD_SCALARS if not required
 )
 #: Fields a frame row gives back to a record: the scalars (``start`` stays behind: the
 #: frame holds it as a timestamp, and the summaries do not use it) and the machine.
@@ -65,68 +66,33 @@ RECORD_COLUMNS: tuple[str, ...] = (
     "warnings",
     "has_trace",
 )
+#: Prompt fields (``prompt_``), generation fields (``generation_``), from the definition.
+_PROMPT_SCALARS = scalar_fields(Prompt)
+_GENERATION_SCALARS = scalar_fields(Generation)
 #: Prompt-suite columns, present (null) even on frames without prompts.
 PROMPT_COLUMNS: tuple[str, ...] = (
-    "prompt_task",
-    "prompt_model",
-    "prompt_sample",
-    "prompt_correct",
+    *(f"prompt_{name}" for name, _, _ in _PROMPT_SCALARS),
     "prompt_failed_case",
-    "generation_input_tokens",
-    "generation_output_tokens",
-    "generation_energy_j",
-    "generation_gco2e_g",
-    "generation_method",
+    *(f"generation_{name}" for name, _, _ in _GENERATION_SCALARS),
     "reference_ratio_energy",
     "reference_ratio_duration",
 )
-_STATS = ("mean", "median", "stdev", "min", "max")
-_FLOAT = [
-    "duration_s",
-    "energy_j",
-    "dynamic_energy_j",
-    "power_w",
-    "edp_js",
-    "cpu_time_s",
-    "share",
-    "gco2e_g",
-    "embodied_gco2e_g",
-    "water_l",
-    "intensity_g_per_kwh",
-    "pue",
-    "generation_energy_j",
-    "generation_gco2e_g",
-    "reference_ratio_energy",
-    "reference_ratio_duration",
-]
-_INT = (
-    "record_index",
-    "rounds",
-    "prompt_sample",
-    "generation_input_tokens",
-    "generation_output_tokens",
-)
-_BOOL = ("report_complete", "intensity_is_default", "prompt_correct", "has_trace")
-_TEXT = (
-    "source_file",
-    "report_version",
-    "machine_id",
-    "hostname",
-    "cpu_model",
-    "country",
-    "region",
-    "intensity_source",
-    "nodeid",
-    "outcome",
-    "method",
-    "worker",
-    "sensors",
-    "warnings",
-    "prompt_task",
-    "prompt_model",
-    "prompt_failed_case",
-    "generation_method",
-)
+_STATS = tuple(Stats.__annotations__)
+
+
+def _typed(kind: type) -> set[str]:
+    return {
+        *(n for n, k in _REPORT_TYPES.items() if k is kind),
+        *(n for n, k, _ in _RECORD_SCALARS if k is kind),
+        *(f"prompt_{n}" for n, k, _ in _PROMPT_SCALARS if k is kind),
+        *(f"generation_{n}" for n, k, _ in _GENERATION_SCALARS if k is kind),
+    }
+
+
+_FLOAT = {*_typed(float), "reference_ratio_energy", "reference_ratio_duration"}
+_INT = {*_typed(int), "record_index"}
+_BOOL = {*_typed(bool), "has_trace"}
+_TEXT = {*_typed(str), "sensors", "warnings", "prompt_failed_case"}
 
 
 def read_report(path_or_paths: PathLike | Iterable[PathLike]) -> Any:
@@ -145,12 +111,14 @@ def read_report(path_or_paths: PathLike | Iterable[PathLike]) -> Any:
       ``country``, ``region``, ``intensity_g_per_kwh``, ``intensity_source``,
       ``intensity_is_default``, ``pue``. In a merged report (a ``machines`` list), a
       record's own ``machine_id`` selects its machine.
-    - record: ``record_index`` (position in its file), ``nodeid``, ``outcome``,
+    - record: ``record_index`` (position in its file), then every scalar field of
+      :class:`pytest_carbon.results.record.Record`: ``nodeid``, ``outcome``,
       ``method`` (measured / estimated / attributed), ``start`` (UTC datetime),
       ``duration_s``, ``energy_j``, ``dynamic_energy_j``, ``power_w``, ``edp_js``,
-      ``cpu_time_s``, ``share``, ``gco2e_g``, ``rounds``, ``worker``, ``sensors`` and
-      ``warnings`` (joined with ``"; "``), ``has_trace``; ``embodied_gco2e_g`` and
-      ``water_l`` when the report has them.
+      ``ed2p_js2``, ``cpu_time_s``, ``share``, ``gco2e_g``, ``rounds``, ``worker``;
+      ``sensors`` and ``warnings`` (joined with ``"; "``), ``has_trace``; the optional
+      fields (``embodied_gco2e_g``, ``water_l``, ``machine_energy_j``, ``attempts``) when
+      the report has them.
     - per component ``C`` (cpu, dram, gpu, ...): ``component_C_j`` and
       ``component_C_method``.
     - per call (``carbon`` fixture): ``per_call_energy_j_STAT`` and
@@ -158,10 +126,11 @@ def read_report(path_or_paths: PathLike | Iterable[PathLike]) -> Any:
     - per phase ``P``: ``phase_P_energy_j``, ``phase_P_duration_s``, ``phase_P_method``.
     - ``extra_K`` for each scalar ``extra_info`` key ``K``.
     - prompt suites: ``prompt_task``, ``prompt_model``, ``prompt_sample``,
-      ``prompt_correct``, ``prompt_failed_case``, ``generation_input_tokens``,
-      ``generation_output_tokens``, ``generation_energy_j``, ``generation_gco2e_g``,
-      ``generation_method``, ``reference_ratio_energy``, ``reference_ratio_duration``
-      (present, null, on reports without prompts).
+      ``prompt_samples``, ``prompt_temperature``, ``prompt_correct``,
+      ``prompt_failed_case``, ``generation_input_tokens``, ``generation_output_tokens``,
+      ``generation_energy_j``, ``generation_gco2e_g``, ``generation_method``,
+      ``reference_ratio_energy``, ``reference_ratio_duration`` (present, null, on reports
+      without prompts; a single-number ``reference_ratio`` fills the energy column).
     """
     import pandas as pd
 
@@ -272,9 +241,12 @@ def flatten_report(
 def flatten_record(rec: Mapping[str, Any]) -> dict[str, Any]:
     """One record as flat columns (see :func:`read_report` for the names)."""
     row: dict[str, Any] = {k: rec.get(k) for k in SCALAR_FIELDS}
-    for optional in ("embodied_gco2e_g", "water_l"):
+    for optional in OPTIONAL_FIELDS:
         if optional in rec:
             row[optional] = rec[optional]
+    for name in _REPORT_LEVEL:
+        if rec.get(name) is not None:
+            row[name] = rec[name]
     row["sensors"] = "; ".join(str(s) for s in rec.get("sensors") or []) or None
     row["warnings"] = "; ".join(str(w) for w in rec.get("warnings") or []) or None
     row["has_trace"] = bool(rec.get("trace"))
@@ -299,24 +271,16 @@ def flatten_record(rec: Mapping[str, Any]) -> dict[str, Any]:
             row[f"extra_{key}"] = value
     p = _dict(rec.get("prompt"))
     gen = _dict(p.get("generation"))
-    ratio = _dict(p.get("reference_ratio"))
+    ratio = p.get("reference_ratio")
+    if not isinstance(ratio, dict):
+        # The paired comparison's ratio is a single number: the per-call energy ratio.
+        ratio = {"energy": ratio} if isinstance(ratio, (int, float)) else {}
     failed = p.get("failed_case")
-    row.update(
-        {
-            "prompt_task": p.get("task"),
-            "prompt_model": p.get("model"),
-            "prompt_sample": p.get("sample"),
-            "prompt_correct": p.get("correct"),
-            "prompt_failed_case": None if failed is None else _text(failed),
-            "generation_input_tokens": gen.get("input_tokens"),
-            "generation_output_tokens": gen.get("output_tokens"),
-            "generation_energy_j": gen.get("energy_j"),
-            "generation_gco2e_g": gen.get("gco2e_g"),
-            "generation_method": gen.get("method"),
-            "reference_ratio_energy": ratio.get("energy"),
-            "reference_ratio_duration": ratio.get("duration"),
-        }
-    )
+    row.update({f"prompt_{name}": p.get(name) for name, _, _ in _PROMPT_SCALARS})
+    row["prompt_failed_case"] = None if failed is None else _text(failed)
+    row.update({f"generation_{name}": gen.get(name) for name, _, _ in _GENERATION_SCALARS})
+    row["reference_ratio_energy"] = ratio.get("energy")
+    row["reference_ratio_duration"] = ratio.get("duration")
     return row
 
 
@@ -392,32 +356,22 @@ def records_from_frame(df: Any) -> list[dict[str, Any]]:
         rec: dict[str, Any] = {k: row.get(k) for k in _BACK_FIELDS}
         rec["components"] = comps
         rec["component_methods"] = comp_methods
-        for optional in ("embodied_gco2e_g", "water_l"):
+        for optional in OPTIONAL_FIELDS:
             if row.get(optional) is not None:
                 rec[optional] = row[optional]
         has_prompt = any(row.get(c) is not None for c in ("prompt_task", "prompt_model"))
-        rec["prompt"] = (
-            {
-                "task": row.get("prompt_task"),
-                "model": row.get("prompt_model"),
-                "sample": row.get("prompt_sample"),
-                "correct": row.get("prompt_correct"),
-                "failed_case": row.get("prompt_failed_case"),
-                "generation": {
-                    "input_tokens": row.get("generation_input_tokens"),
-                    "output_tokens": row.get("generation_output_tokens"),
-                    "energy_j": row.get("generation_energy_j"),
-                    "gco2e_g": row.get("generation_gco2e_g"),
-                    "method": row.get("generation_method"),
-                },
-                "reference_ratio": {
-                    "energy": row.get("reference_ratio_energy"),
-                    "duration": row.get("reference_ratio_duration"),
-                },
+        rec["prompt"] = None
+        if has_prompt:
+            prompt = {name: row.get(f"prompt_{name}") for name, _, _ in _PROMPT_SCALARS}
+            prompt["failed_case"] = row.get("prompt_failed_case")
+            prompt["generation"] = {
+                name: row.get(f"generation_{name}") for name, _, _ in _GENERATION_SCALARS
             }
-            if has_prompt
-            else None
-        )
+            prompt["reference_ratio"] = {
+                "energy": row.get("reference_ratio_energy"),
+                "duration": row.get("reference_ratio_duration"),
+            }
+            rec["prompt"] = prompt
         records.append(rec)
     return records
 

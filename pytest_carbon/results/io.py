@@ -6,12 +6,15 @@ import json
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pytest_carbon import __version__
 from pytest_carbon.results.atomic import write_text_atomic
 from pytest_carbon.results.caveats import aggregate
 from pytest_carbon.results.record import SCHEMA, iso_utc
+
+if TYPE_CHECKING:
+    from pytest_carbon.session import CarbonSession
 
 
 class ReportError(ValueError):
@@ -54,13 +57,15 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def build_report(cs: Any, *, complete: bool, incomplete_reason: str = "") -> dict[str, Any]:
+def build_report(
+    cs: CarbonSession, *, complete: bool, incomplete_reason: str = ""
+) -> dict[str, Any]:
     """The report of a CarbonSession (controller or local). ``complete`` is false when not
     every collected test ran (``-x``, ``--maxfail``, an interrupt); ``incomplete_reason``
     then says why."""
     from pytest_carbon.measure.machine import machine_json
 
-    machine = machine_json()
+    machine = machine_json(gpus=cs.gpus)
     machine["sensors"] = cs.sensor_statuses()
     records = sorted(cs.records, key=lambda r: r["nodeid"])
     finished = cs.finished_unix_s

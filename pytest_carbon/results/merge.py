@@ -36,8 +36,10 @@ def _machines_of(report: dict[str, Any]) -> list[dict[str, Any]]:
     return [machine]
 
 
-def _record_identity(rec: dict[str, Any]) -> tuple[Any, Any, Any]:
-    return (rec.get("machine_id"), rec.get("nodeid"), rec.get("start"))
+def _record_identity(rec: dict[str, Any]) -> tuple[Any, ...]:
+    from pytest_carbon.results.record import IDENTITY
+
+    return tuple(rec.get(k) for k in IDENTITY)
 
 
 def _same_content(a: dict[str, Any], b: dict[str, Any]) -> bool:
@@ -56,7 +58,7 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
     machines: dict[str, dict[str, Any]] = {}
     records: list[dict[str, Any]] = []
-    seen: dict[tuple[Any, Any, Any], list[dict[str, Any]]] = {}
+    seen: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     warnings: list[str] = []
     duplicates = 0
     runs: list[dict[str, Any]] = []

@@ -2,20 +2,168 @@
 
 Field names follow the JSON contract (``../shared/design.md`` section 6). Every number
 sits beside the method that produced it.
+
+:class:`Record` is the one definition of the record's fields and their types. Records
+travel as plain dicts (JSON, xdist reports), so the definition is a ``TypedDict``:
+:func:`make_record` and :func:`unmeasured_record` are checked against it by mypy, and
+:func:`scalar_fields` reads it at run time, so the pandas frame
+(:mod:`pytest_carbon.results.frame`) derives its columns from it instead of a second
+hand-kept list. A field added here appears in every frame.
 """
 
 from __future__ import annotations
 
 import statistics
+import types
+import typing
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TypedDict, cast
 
 from pytest_carbon.carbon.accounting import Accounting, ed2p_js2, edp_js
 from pytest_carbon.measure.meter import Measurement
 from pytest_carbon.measure.sensors.base import weakest_method
 
 SCHEMA = "pytest-carbon/report/1"
+
+
+class Stats(TypedDict):
+    """Summary statistics of per-call or per-round values (see :func:`stats`)."""
+
+    mean: float
+    median: float
+    stdev: float
+    min: float
+    max: float
+
+
+class _PerCallRequired(TypedDict):
+    energy_j: Stats
+    duration_s: Stats
+    #: Every call made, over all rounds.
+    calls: int
+    iterations_per_round: int
+
+
+class PerCall(_PerCallRequired, total=False):
+    """Per-call statistics (the ``carbon`` fixture, pytest-benchmark rounds, prompt
+    workloads); built by :func:`per_call_stats` only."""
+
+    #: Where the rounds came from, when not from the carbon fixture.
+    source: str
+
+
+class Samples(TypedDict):
+    """Per-round values, kept for noise-aware comparison."""
+
+    energy_j: list[float]
+    duration_s: list[float]
+
+
+class _MeasuredRequired(TypedDict):
+    duration_s: float | None
+    energy_j: float | None
+    dynamic_energy_j: float | None
+    components: dict[str, float]
+    component_methods: dict[str, str]
+    #: measured, estimated or attributed (the weakest of the components').
+    method: str | None
+    power_w: float | None
+    edp_js: float | None
+    ed2p_js2: float | None
+    cpu_time_s: float | None
+    #: Share of machine-wide counters given to the test (None: not attributed).
+    share: float | None
+    gco2e_g: float | None
+
+
+class MeasuredFields(_MeasuredRequired, total=False):
+    """The fields of one measurement: a record's own, and each of its phases'."""
+
+    #: Present when embodied emissions are on.
+    embodied_gco2e_g: float
+    #: Present when a water factor is given.
+    water_l: float
+    #: The counter's whole-machine energy beside the attributed figures.
+    machine_energy_j: float | None
+
+
+class Generation(TypedDict):
+    """The footprint of generating a prompt item's code."""
+
+    input_tokens: int | None
+    output_tokens: int | None
+    energy_j: float | None
+    gco2e_g: float | None
+    method: str | None
+
+
+class Prompt(TypedDict, total=False):
+    """The prompt-suite part of a record (``None`` on ordinary tests)."""
+
+    task: str
+    model: str
+    sample: int
+    samples: int
+    temperature: float | None
+    correct: bool | None
+    failed_case: Any
+    generation: Generation
+    #: Workload energy against the reference: a float, or ``{"energy", "duration"}``.
+    reference_ratio: Any
+    reference_comparison: dict[str, Any]
+
+
+class _RecordRequired(MeasuredFields):
+    nodeid: str
+    #: pytest's outcome word: passed, failed, skipped, xfailed, xpassed, error.
+    outcome: str
+    #: ISO 8601 UTC start of the measured phase.
+    start: str
+    rounds: int
+    samples: Samples
+    per_call: PerCall | None
+    phases: dict[str, MeasuredFields]
+    extra_info: dict[str, Any]
+    prompt: Prompt | None
+    #: The xdist worker that measured the test (None: not under xdist).
+    worker: str | None
+    sensors: list[str]
+    warnings: list[str]
+
+
+class Record(_RecordRequired, total=False):
+    """One test's record, as written in the JSON report's ``tests`` list."""
+
+    #: Power trace: ``[seconds since start, {component: watts}]`` pairs.
+    trace: list[list[Any]]
+    #: Runs of the test (reruns), when more than one.
+    attempts: int
+    #: Set by ``pytest-carbon merge``: the machine the record was measured on.
+    machine_id: str
+    #: Set when a ``pytest_carbon_intensity`` hook charges the record at its own start.
+    intensity_g_per_kwh: float
+    intensity_source: str
+
+
+#: What makes two records the same record (``pytest-carbon merge`` keeps one of each).
+IDENTITY: tuple[str, ...] = ("machine_id", "nodeid", "start")
+
+_SCALARS = (float, int, str, bool)
+
+
+def scalar_fields(definition: Any = Record) -> tuple[tuple[str, type, bool], ...]:
+    """``(name, type, required)`` of the scalar fields of a record definition, in
+    declaration order: what becomes one column each in a frame."""
+    hints = typing.get_type_hints(definition)
+    out = []
+    for name, hint in hints.items():
+        union = typing.get_origin(hint) in (typing.Union, types.UnionType)
+        args = typing.get_args(hint) if union else (hint,)
+        kinds = [a for a in args if a is not type(None)]
+        if len(kinds) == 1 and kinds[0] in _SCALARS:
+            out.append((name, kinds[0], name in definition.__required_keys__))
+    return tuple(out)
 
 
 def iso_utc(unix_s: float | None = None) -> str:
@@ -41,10 +189,33 @@ def stats(values: Sequence[float]) -> dict[str, float]:
     }
 
 
-def measurement_fields(m: Measurement, accounting: Accounting) -> dict[str, Any]:
+def per_call_stats(
+    energy_j: Sequence[float],
+    duration_s: Sequence[float],
+    *,
+    iterations_per_round: int = 1,
+    source: str | None = None,
+    calls: int | None = None,
+) -> PerCall:
+    """The ``per_call`` field from per-call samples: one value per round, each a round's
+    total over its ``iterations_per_round`` calls. The one builder of ``per_call``.
+    ``calls``: every call made, where a sample stands for more than one round (a
+    pytest-benchmark window spans several); default: samples x iterations."""
+    out: PerCall = {
+        "energy_j": cast(Stats, stats(energy_j)),
+        "duration_s": cast(Stats, stats(duration_s)),
+        "calls": len(energy_j) * iterations_per_round if calls is None else calls,
+        "iterations_per_round": iterations_per_round,
+    }
+    if source is not None:
+        out["source"] = source
+    return out
+
+
+def measurement_fields(m: Measurement, accounting: Accounting) -> MeasuredFields:
     """The energy, time, power, EDP and carbon fields of one measurement."""
     energy = m.total_energy_j
-    out: dict[str, Any] = {
+    out: MeasuredFields = {
         "duration_s": m.duration_s,
         "energy_j": energy,
         "dynamic_energy_j": m.total_dynamic_energy_j,
@@ -56,8 +227,9 @@ def measurement_fields(m: Measurement, accounting: Accounting) -> dict[str, Any]
         "ed2p_js2": ed2p_js2(energy, m.duration_s),
         "cpu_time_s": m.cpu_time_s,
         "share": m.share,
+        "gco2e_g": None,
     }
-    out.update(accounting.record_fields(energy, m.duration_s, share=m.share))
+    out.update(accounting.record_fields(energy, m.duration_s, share=m.share))  # type: ignore[typeddict-item]
     return out
 
 
@@ -70,7 +242,7 @@ def make_record(
     rounds: int = 1,
     per_round_energy_j: Sequence[float] = (),
     per_round_duration_s: Sequence[float] = (),
-    per_call: Mapping[str, Any] | None = None,
+    per_call: PerCall | None = None,
     phases: Mapping[str, Measurement] | None = None,
     extra_info: Mapping[str, Any] | None = None,
     prompt: Mapping[str, Any] | None = None,
@@ -78,42 +250,45 @@ def make_record(
     warnings: Sequence[str] = (),
     own_intensity: bool = False,
 ) -> dict[str, Any]:
-    """Build the record of one test.
+    """Build the record of one test (a :class:`Record`, handed on as a plain dict).
 
     ``measurement`` covers the whole measured phase (all rounds). ``per_round_*`` are the
     per-round values, kept for noise-aware comparison. ``per_call``: statistics per call
-    (from the ``carbon`` fixture). ``phases``: named blocks measured inside the test.
+    (from :func:`per_call_stats`). ``phases``: named blocks measured inside the test.
     ``own_intensity``: ``accounting`` is the intensity hook's for this record's start, and
     the record says which intensity it was charged at.
     """
-    rec: dict[str, Any] = {
+    fields = measurement_fields(measurement, accounting)
+    phase_fields = {k: measurement_fields(v, accounting) for k, v in (phases or {}).items()}
+    if phase_fields:
+        fields["method"] = weakest_method(
+            [str(fields["method"]), *(str(p["method"]) for p in phase_fields.values())]
+        )
+    # mypy asks the ** item to name the record's optional keys too; they are set below.
+    rec: Record = {
         "nodeid": nodeid,
         "outcome": outcome,
         "start": iso_utc(measurement.start_unix_s),
+        **fields,  # type: ignore[typeddict-item]
+        "rounds": rounds,
+        "samples": {
+            "energy_j": list(per_round_energy_j) or [measurement.total_energy_j],
+            "duration_s": list(per_round_duration_s) or [measurement.duration_s],
+        },
+        "per_call": per_call,
+        "phases": phase_fields,
+        "extra_info": dict(extra_info or {}),
+        "prompt": cast(Prompt, dict(prompt)) if prompt else None,
+        "worker": worker,
+        "sensors": list(measurement.sensors),
+        "warnings": list(dict.fromkeys([*measurement.warnings, *warnings])),
     }
-    rec.update(measurement_fields(measurement, accounting))
-    rec["rounds"] = rounds
-    rec["samples"] = {
-        "energy_j": list(per_round_energy_j) or [rec["energy_j"]],
-        "duration_s": list(per_round_duration_s) or [rec["duration_s"]],
-    }
-    rec["per_call"] = dict(per_call) if per_call else None
-    rec["phases"] = {k: measurement_fields(v, accounting) for k, v in (phases or {}).items()}
-    if rec["phases"]:
-        rec["method"] = weakest_method(
-            [rec["method"], *(p["method"] for p in rec["phases"].values())]
-        )
-    rec["extra_info"] = dict(extra_info or {})
-    rec["prompt"] = dict(prompt) if prompt else None
-    rec["worker"] = worker
-    rec["sensors"] = list(measurement.sensors)
     if measurement.samples:
         rec["trace"] = [[round(t, 4), dict(p)] for t, p in measurement.samples]
-    rec["warnings"] = list(dict.fromkeys([*measurement.warnings, *warnings]))
     if own_intensity:
         rec["intensity_g_per_kwh"] = accounting.intensity_g_per_kwh
         rec["intensity_source"] = accounting.intensity_source
-    return rec
+    return cast(dict[str, Any], rec)
 
 
 #: pytest's outcome words, kept in records (``xfailed``/``xpassed`` are not folded into
@@ -151,7 +326,7 @@ def unmeasured_record(
     Energy fields are ``None``: nothing was measured, and a zero would be a false number.
     Such records still count in pass rates and generation footprints.
     """
-    return {
+    rec: Record = {
         "nodeid": nodeid,
         "outcome": outcome,
         "start": iso_utc(),
@@ -172,8 +347,9 @@ def unmeasured_record(
         "per_call": None,
         "phases": {},
         "extra_info": {},
-        "prompt": dict(prompt) if prompt else None,
+        "prompt": cast(Prompt, dict(prompt)) if prompt else None,
         "worker": worker,
         "sensors": [],
         "warnings": [reason] if reason else [],
     }
+    return cast(dict[str, Any], rec)

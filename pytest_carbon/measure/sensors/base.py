@@ -5,16 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Literal, Protocol, runtime_checkable
-
-#: How a number was obtained. ``measured``: read from a hardware counter.
-#: ``estimated``: computed from a model (CPU time x power). ``attributed``: a share of a
-#: machine-wide measured counter, given to one process tree by its CPU-time share.
-Method = Literal["measured", "estimated", "attributed"]
+from typing import Protocol, runtime_checkable
 
 
 def weakest_method(methods: list[str] | tuple[str, ...] | set[str]) -> str:
     """The least direct of several methods: estimated < attributed < measured.
+
+    ``measured``: read from a hardware counter. ``estimated``: computed from a model (CPU
+    time x power). ``attributed``: a share of a machine-wide measured counter, given to
+    one process tree by its CPU-time share.
 
     Labels that are not measurements (``unknown``: a footprint that could not be
     estimated; ``none``: nothing to measure, e.g. a built-in model's generation) are

@@ -19,6 +19,7 @@ from __future__ import annotations
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pytest_carbon.measure.machine import CpuInfo, cpu_info
@@ -92,11 +93,15 @@ def cpu_power_model(info: CpuInfo | None = None) -> CpuPowerModel:
     # A name without a model number ("Intel Xeon Processor" in many VMs) can match no
     # entry: skip reading the 5,000-row table, which costs tens of ms at session start.
     if any(any(ch.isdigit() for ch in w) for w in normalize_cpu_name(info.model).split()):
-        try:
-            from pytest_carbon.carbon.ccdata import cpu_power_table
+        import csv
 
+        from pytest_carbon.carbon.ccdata import DataMissing, cpu_power_table
+
+        try:
             match = lookup_tdp_w(info.model, cpu_power_table())
-        except Exception:  # codecarbon missing or its file unreadable: use the fallback
+        except (DataMissing, OSError, UnicodeDecodeError, csv.Error):
+            # codecarbon missing, or its table unreadable: the stated fallback applies,
+            # and the sensor's status says which model was used.
             match = None
     if match and info.cores_per_package and not info.hypervisor:
         name, tdp = match
@@ -138,33 +143,42 @@ class EstimateSensor:
         watts_per_core: float | None = None,
         memory_watts_per_gb: float = MEMORY_WATTS_PER_GB,
         pids: tuple[int, ...] = (),
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        cpu_time_s: Callable[[tuple[int, ...]], float] = tree_cpu_s,
+        resident_bytes: Callable[[tuple[int, ...]], int] = rss_bytes,
     ) -> None:
+        # clock, cpu_time_s, resident_bytes: the model's inputs, replaceable so that a
+        # test can script them (as pytest-benchmark scripts its timer).
+        self._clock = clock
+        self._cpu_time_s = cpu_time_s
+        self._rss = resident_bytes
         model = cpu_power_model() if watts_per_core is None else None
         self.model = model or CpuPowerModel(watts_per_core or 0.0, "given")
         self.watts_per_core = self.model.watts_per_core
         self.memory_watts_per_gb = memory_watts_per_gb
         self.pids = pids
         self._lock = threading.Lock()
-        self._t0 = time.perf_counter()
+        self._t0 = clock()
         self._last_t = self._t0
-        self._last_rss = rss_bytes(pids)
+        self._last_rss = resident_bytes(pids)
         self._dram_j = 0.0
-        self._cpu0 = tree_cpu_s(pids)
+        self._cpu0 = cpu_time_s(pids)
 
     def read(self, pids: tuple[int, ...] = ()) -> Reading:
         with self._lock:
-            now = time.perf_counter()
-            rss = rss_bytes(pids)
+            now = self._clock()
+            rss = self._rss(pids)
             self._dram_j += (
                 (self._last_rss + rss) / 2 / _GB * self.memory_watts_per_gb * (now - self._last_t)
             )
             self._last_t, self._last_rss = now, rss
-            cpu_j = (tree_cpu_s(pids) - self._cpu0) * self.watts_per_core
+            cpu_j = (self._cpu_time_s(pids) - self._cpu0) * self.watts_per_core
             return Reading(time_s=now, energy_j={"cpu": cpu_j, "dram": self._dram_j})
 
     def idle_power_w(self) -> dict[str, float]:
         """The model's power at rest: no CPU time, current memory resident."""
-        return {"cpu": 0.0, "dram": rss_bytes(self.pids) / _GB * self.memory_watts_per_gb}
+        return {"cpu": 0.0, "dram": self._rss(self.pids) / _GB * self.memory_watts_per_gb}
 
     def close(self) -> None:
         pass

@@ -259,3 +259,14 @@ def probe(module: Any = None) -> SensorStatus:
         return sensor.status()
     finally:
         sensor.close()
+
+
+def visible_gpus(module: Any = None) -> list[dict[str, object]]:
+    """The GPUs NVML sees here (index, name, uuid, method); ``[]`` without NVML or a GPU.
+
+    For the report's ``machine.gpus`` and the GPU part of embodied emissions. Without an
+    NVIDIA device node this costs no import (see :class:`NvmlSensor`).
+    """
+    status = probe(module)
+    gpus = status.details.get("gpus") if status.available else None
+    return [dict(g) for g in gpus] if isinstance(gpus, list) else []
