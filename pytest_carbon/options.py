@@ -85,6 +85,12 @@ def parse_llm_mode(value: str) -> str:
     return value
 
 
+def parse_attribution(value: str) -> str:
+    if value not in ("auto", "machine", "process"):
+        raise argparse.ArgumentTypeError(f"expected auto, machine or process, got {value!r}")
+    return value
+
+
 def parse_country(value: str) -> str:
     v = value.strip().upper()
     if not re.fullmatch(r"[A-Z]{3}", v):
@@ -316,6 +322,15 @@ OPTIONS: tuple[Opt, ...] = (
         default="prompts/**/*.yaml",
         metavar="GLOB",
     ),
+    Opt(
+        "carbon_attribution",
+        "share of a machine-wide counter charged to a test: auto (own dynamic energy + "
+        "idle shared among workers), machine (the whole counter) or process (own dynamic "
+        "energy + CPU share of idle)",
+        parse_attribution,
+        "auto",
+        metavar="auto|machine|process",
+    ),
 )
 
 
@@ -405,6 +420,7 @@ class Settings:
     carbon_samples: int | None = None
     carbon_concurrency: int = 4
     carbon_prompts: str = "prompts/**/*.yaml"
+    carbon_attribution: str = "auto"
     #: Where each value came from: cli, env, ini or default.
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 

@@ -59,6 +59,7 @@ def build_report(cs: Any, *, complete: bool) -> dict[str, Any]:
 
     machine = machine_json()
     machine["sensors"] = cs.sensor_statuses()
+    machine["idle"] = cs.idle_json
     records = sorted(cs.records, key=lambda r: r["nodeid"])
     finished = cs.finished_unix_s
     report: dict[str, Any] = {

@@ -49,6 +49,7 @@ def measurement_fields(m: Measurement, accounting: Accounting) -> dict[str, Any]
         "energy_j": energy,
         "dynamic_energy_j": m.total_dynamic_energy_j,
         "components": dict(m.energy_j),
+        "dynamic_components": dict(m.dynamic_energy_j),
         "component_methods": dict(m.method),
         "method": m.overall_method,
         "power_w": m.power_w,
@@ -56,6 +57,8 @@ def measurement_fields(m: Measurement, accounting: Accounting) -> dict[str, Any]
         "ed2p_js2": ed2p_js2(energy, m.duration_s),
         "cpu_time_s": m.cpu_time_s,
         "share": m.share,
+        "machine_energy_j": m.machine_energy_j,
+        "attribution": m.attribution if m.machine_energy_j is not None else None,
     }
     out.update(accounting.record_fields(energy, m.duration_s, share=m.share))
     return out
