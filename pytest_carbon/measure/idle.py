@@ -34,6 +34,10 @@ from pytest_carbon.measure.sensors.base import Reading
 #: Calibration steps (alternately rest and busy) and the default total time.
 STEPS = 8
 CALIBRATION_S = 0.8
+#: A mark (counters + busy time) taking longer than this was preempted: read again,
+#: up to MARK_TRIES times.
+MARK_MAX_S = 0.002
+MARK_TRIES = 5
 #: The busy CPUs must span this much across the steps for the intercept to be trusted.
 MIN_SPREAD_CPUS = 0.2
 #: Where trusted fits are kept: ``$PYTEST_CARBON_IDLE_STORE``, else the user's cache.
@@ -148,13 +152,13 @@ class Calibration:
 
     def run(self, duration_s: float = CALIBRATION_S, steps: int = STEPS) -> None:
         step_s = self.step_s = duration_s / steps
-        marks: list[tuple[Sequence[Reading], float | None]] = [(self.read(), self.busy_cpu_s())]
+        marks = [self._mark()]
         for i in range(steps):
             if i % 2:
                 self.work(step_s)
             else:
                 time.sleep(step_s)
-            marks.append((self.read(), self.busy_cpu_s()))
+            marks.append(self._mark())
         for comp, idx in self.components.items():
             for i, ((r0, b0), (r1, b1)) in enumerate(zip(marks[:-1], marks[1:], strict=True)):
                 dt = r1[idx].time_s - r0[idx].time_s
@@ -167,6 +171,17 @@ class Calibration:
                     self.rest_w[comp].append(energy / dt)
                 if b0 is not None and b1 is not None:
                     self.points[comp].append((dt, energy, max(b1 - b0, 0.0)))
+
+    def _mark(self) -> tuple[Sequence[Reading], float | None]:
+        """Counters and busy time read together. On a loaded machine this process can be
+        preempted between the two reads (or inside one), pairing energy and busy time from
+        different moments; such a mark is taken again."""
+        for _ in range(MARK_TRIES):
+            t0 = time.perf_counter()
+            readings, busy = self.read(), self.busy_cpu_s()
+            if time.perf_counter() - t0 < MARK_MAX_S:
+                break
+        return readings, busy
 
     def estimate(self) -> IdleEstimate:
         power: dict[str, float] = {}

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 
 from pytest_carbon.measure.machine import CpuInfo, cpu_info
-from pytest_carbon.measure.proctime import rss_bytes, tree_cpu_s
+from pytest_carbon.measure.proctime import backend, rss_bytes, tree_cpu_s
 from pytest_carbon.measure.sensors.base import Reading, SensorStatus
 
 #: Cloud Carbon Footprint's per-vCPU coefficients where the micro-architecture is
@@ -197,5 +197,6 @@ class EstimateSensor:
                 "cpu_source": self.model.source,
                 "memory_watts_per_gb": self.memory_watts_per_gb,
                 "memory_source": "Green Algorithms (Lannelongue et al. 2021): 0.3725 W/GB",
+                "process_reader": backend(),
             },
         )
