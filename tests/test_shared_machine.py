@@ -109,13 +109,15 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tree]:
         proc.wait(timeout=10)
 
 
-def run_pytest(tree: Tree, tmp_path: Path, *args: str) -> dict[str, Any]:
-    (tmp_path / "test_work.py").write_text(TESTS)
+def run_pytest(tree: Tree, tmp_path: Path, *args: str, target: str = "") -> dict[str, Any]:
+    if not target:
+        (tmp_path / "test_work.py").write_text(TESTS)
+        target = str(tmp_path / "test_work.py")
     out = tmp_path / "report.json"
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--carbon"]
         + ["--carbon-sensors=rapl", f"--carbon-rapl-root={tree.root}", f"--carbon-json={out}"]
-        + ["-p", "no:xdist", *args, str(tmp_path / "test_work.py")],
+        + ["-p", "no:xdist", *args, target],
         cwd=tmp_path,
         env=tree.env(tmp_path),
         capture_output=True,
@@ -206,3 +208,49 @@ def test_a_sleeping_tests_energy_is_stable_over_three_runs(tree: Tree, tmp_path:
 def _dram_dynamic(rec: dict[str, Any]) -> float:
     # The DRAM zone is constant: its dynamic part is noise around zero, kept apart.
     return float(rec["dynamic_components"].get("dram", 0.0))
+
+
+DOUBLE = "```python\ndef double(x):\n    return x + x\n```"
+
+
+@pytest.mark.slow
+def test_a_local_servers_generation_energy_is_counted(tree: Tree, tmp_path: Path) -> None:
+    """A model server in its own process burns 0.6 s of CPU per request: the generation
+    phase's dynamic energy holds its 3 x 0.6 s at 12 W per busy CPU."""
+    server = subprocess.Popen(
+        [sys.executable, str(HERE / "llm_server.py"), "--cpu-s", "0.6", "--text", DOUBLE],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        (tmp_path / "prompts").mkdir()
+        for name in ("a", "b", "c"):
+            (tmp_path / "prompts" / f"{name}.yaml").write_text(
+                f'id: {name}\nprompt: "Write double(x). {name}"\nentry_point: double\n'
+                "reference: |\n  def double(x):\n      return 2 * x\n"
+                "tests:\n  - {args: [2], expect: 4}\n"
+                "workload: {args: [21], min_time_s: 0.01}\ntimeout_s: 10\n"
+            )
+        report = run_pytest(
+            tree,
+            tmp_path,
+            f"--carbon-base-url={url}",
+            "--carbon-model=m",
+            "--carbon-concurrency=3",
+            target=str(tmp_path / "prompts"),
+        )
+    finally:
+        server.kill()
+        server.wait()
+        if server.stdout is not None:
+            server.stdout.close()
+    gens = [r["prompt"]["generation"] for r in report["tests"]]
+    assert len(gens) == 3
+    assert all(g["method"] == "attributed" for g in gens)
+    assert all(g["shared_by"] == "server CPU time per request" for g in gens)
+    dynamic_j = sum(g["dynamic_energy_j"] for g in gens)
+    truth_j = PER_CPU_W * 3 * 0.6
+    # pytest's own CPU in the window (HTTP clients) adds a little: +- 20 % holds it.
+    assert dynamic_j == pytest.approx(truth_j, rel=0.2), (gens, report["machine"]["idle"])

@@ -627,7 +627,15 @@ def _footprint(item: PromptItem, rt: _Runtime, answer: Any) -> tuple[dict[str, A
         # Our own statement replaces footprint.py's generic one: we know whether the
         # server's processes were in the window.
         fp.pop("warning", None)
-        for k in ("server", "shared_by", "share", "phase_energy_j", "phase_answers"):
+        for k in (
+            "server",
+            "shared_by",
+            "share",
+            "dynamic_energy_j",
+            "server_cpu_s",
+            "phase_energy_j",
+            "phase_answers",
+        ):
             if k in m:
                 fp[k] = m[k]
         if not m.get("server_visible", False):
@@ -656,9 +664,12 @@ def _footprint(item: PromptItem, rt: _Runtime, answer: Any) -> tuple[dict[str, A
     return fp, warnings
 
 
-def _measured(m: Any, cs: Any, server: Any, energy_j: float, **extra: Any) -> dict[str, Any]:
+def _measured(m: Any, cs: Any, server: Any, share: float, **extra: Any) -> dict[str, Any]:
+    energy_j = m.total_energy_j * share
     return {
         "energy_j": energy_j,
+        "dynamic_energy_j": m.total_dynamic_energy_j * share,
+        "share": share,
         "method": m.overall_method,
         "gco2e_g": cs.accounting.gco2e_g(energy_j),
         "duration_s": m.duration_s,
@@ -695,9 +706,7 @@ def _around_local(item: PromptItem, rt: _Runtime) -> Any:
             completion = call()
         finally:
             m = meter.end(key)
-        return completion, _measured(
-            m, cs, server, m.total_energy_j, shared_by="one request per window", share=1.0
-        )
+        return completion, _measured(m, cs, server, 1.0, shared_by="one request per window")
 
     return around
 
@@ -726,9 +735,8 @@ def _share_phase(rt: _Runtime, cs: Any, m: Any) -> None:
             m,
             cs,
             server,
-            m.total_energy_j * share,
+            share,
             shared_by=basis,
-            share=share,
             phase_energy_j=m.total_energy_j,
             phase_answers=len(answers),
             server_cpu_s=answer.measured.get("server_cpu_s"),
