@@ -78,7 +78,7 @@ def test_calibration_alternates_rest_and_work_and_fits() -> None:
     assert set(est.to_json()) >= {"power_w", "uncertainty_w", "method"}
 
 
-def test_without_busy_time_the_lowest_resting_power_is_an_upper_bound() -> None:
+def test_without_busy_time_the_median_resting_power_is_an_upper_bound() -> None:
     machine = ScriptedMachine(8.0, 12.0, other_cpus=0.5)
     cal = Calibration(machine.read, {"cpu": 0}, lambda: None, machine.work)
     cal.run(duration_s=0.2)

@@ -111,7 +111,7 @@ def test_idle_baseline_gives_dynamic_energy(no_poll_tree: FakePowercap) -> None:
     no_poll_tree.start()
     try:
         meter = Meter([RaplSensor(no_poll_tree.root)], attribution="never")
-        idle = meter.measure_idle(0.3)
+        idle = meter.measure_idle(1.0)
         assert idle["cpu"] == pytest.approx(35.0, rel=0.05)
         assert idle["dram"] == pytest.approx(4.0, rel=0.05)
         no_poll_tree.zones["intel-rapl:0"].power_w = 55.0  # 20 W of work above idle
@@ -362,7 +362,7 @@ def test_idle_power_is_the_machines_not_a_share_of_it(
         meter = Meter(
             [RaplSensor(no_poll_tree.root)], attribution="always", proc_stat=str(stat.path)
         )
-        idle = meter.measure_idle(0.3)
+        idle = meter.measure_idle(1.0)
         meter.close()
     finally:
         stop.set()

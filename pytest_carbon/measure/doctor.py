@@ -130,14 +130,15 @@ def _summary(plan: dict[str, dict[str, str]], statuses: dict[str, SensorStatus])
     for sensor, comps in by_sensor.items():
         method = plan[comps[0]]["method"]
         how = {
-            "rapl": "from the RAPL powercap counters (machine-wide; attributed by CPU-time "
-            "share when other work runs)",
-            "nvml": "from NVML (machine-wide; attributed by CPU-time share when other work runs)",
+            "rapl": "from the RAPL powercap counters (machine-wide: each test gets its CPU "
+            "time x watts per busy CPU, plus its share of idle; --carbon-attribution)",
+            "nvml": "from NVML (machine-wide: attributed like RAPL; --carbon-attribution)",
         }.get(sensor)
         if sensor == "estimate":
             d = statuses["estimate"].details
             how = (
-                f"as the process tree's CPU time x {d.get('watts_per_core')} W per core and "
+                f"as the process tree's CPU time x {d.get('watts_per_core')} W per busy CPU "
+                f"(plus {d.get('idle_w_per_cpu', 0)} W idle per CPU) and "
                 f"resident memory x {d.get('memory_watts_per_gb')} W/GB"
             )
         parts.append(f"{' and '.join(comps)}, {method} {how}")
@@ -177,7 +178,7 @@ def _text(report: dict[str, Any]) -> str:
         elif row["name"] == "estimate":
             lines.append(f"          CPU model:       {d.get('cpu_model')}")
             lines.append(
-                f"          watts per core:  {d.get('watts_per_core')} ({d.get('cpu_source')})"
+                f"          W per busy CPU:  {d.get('watts_per_core')} ({d.get('cpu_source')})"
             )
             lines.append(
                 f"          memory:          {d.get('memory_watts_per_gb')} W/GB resident "

@@ -15,7 +15,7 @@ machine kept saturated by other work cannot show its idle power: power = idle + 
 has two unknowns and one busy level). A trusted fit is stored per machine and sensor set
 (:func:`store_path`); an untrusted one falls back to the stored figure (``pytest-carbon
 sensors --calibrate`` writes one, retrying until the machine is quiet enough), and
-without one to the lowest power of the resting steps (an upper bound), said so in
+without one to the median power of the resting steps (an upper bound), said so in
 ``method`` with a wide uncertainty.
 """
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -85,9 +86,9 @@ class Fit:
 
     @property
     def trusted(self) -> bool:
-        # The busy levels must differ, and the intercept be known to 10 % (or 0.5 W).
+        # The busy levels must differ, and the intercept be known to 5 % (or 0.1 W).
         return self.spread_cpus >= MIN_SPREAD_CPUS and self.idle_se_w <= max(
-            0.1 * abs(self.idle_w), 0.5
+            0.05 * abs(self.idle_w), 0.1
         )
 
 
@@ -194,7 +195,11 @@ class Calibration:
             pts, rest = self.points[comp], self.rest_w[comp]
             fit = fit_idle(pts)
             if fit is not None and fit.trusted:
-                power[comp] = min(max(fit.idle_w, 0.0), min(rest) if rest else math.inf)
+                # Idle cannot exceed what the machine drew at rest (the median resting
+                # step: the minimum would be biased low by noise).
+                power[comp] = min(
+                    max(fit.idle_w, 0.0), statistics.median(rest) if rest else math.inf
+                )
                 unc[comp] = fit.idle_se_w
                 per_cpu[comp] = max(fit.per_cpu_w, 0.0)
                 methods.add(
@@ -203,10 +208,11 @@ class Calibration:
                 )
             elif rest:
                 trusted = False
-                power[comp] = min(rest)
-                # Idle lies between 0 and the lowest resting power: half that range is
-                # the honest uncertainty.
-                unc[comp] = min(rest) / 2
+                # The median resting power: an upper bound while other work runs, and
+                # unlike the minimum not biased low by one short, noisy step.
+                power[comp] = statistics.median(rest)
+                # Idle lies between 0 and that: half the range is the honest uncertainty.
+                unc[comp] = power[comp] / 2
                 why = (
                     "the machine's busy time is unreadable"
                     if not pts
@@ -216,7 +222,7 @@ class Calibration:
                     "kept it busy), too little to fit"
                 )
                 methods.add(
-                    f"lowest power of {len(rest)} resting steps of {step_ms}, an upper bound: {why}"
+                    f"median power of {len(rest)} resting steps of {step_ms}, an upper bound: {why}"
                 )
         return IdleEstimate(
             power, unc, "; ".join(sorted(methods)) or "none", per_cpu, trusted=trusted

@@ -34,6 +34,8 @@ _ALIASES = {"never": "machine", "always": "process"}
 #: machine did little work says little about watts per busy CPU. The blend is smooth:
 #: a long busy window speaks for itself, an idle one leans on the calibration.
 PRIOR_CPU_S = 0.2
+#: A calibrated slope below this (W per busy CPU) is not used as a prior.
+MIN_PRIOR_W_PER_CPU = 0.05
 
 
 @dataclass(frozen=True)
@@ -191,7 +193,12 @@ class Meter:
 
     @property
     def idle_power_w(self) -> dict[str, float]:
-        return dict(self.idle.power_w)
+        """The idle power per component (the live mapping: item assignment updates it)."""
+        power = self.idle.power_w
+        if not isinstance(power, dict):
+            power = dict(power)
+            self.idle = IdleEstimate(power, self.idle.uncertainty_w, self.idle.method)
+        return power
 
     @idle_power_w.setter
     def idle_power_w(self, value: Mapping[str, float]) -> None:
@@ -435,6 +442,10 @@ class Meter:
         CPU-seconds, blended with the calibrated figure in proportion to how much busy time
         the window saw (no threshold: the weight moves smoothly)."""
         prior = self.idle.per_cpu_w.get(component)
+        if prior is not None and prior < MIN_PRIOR_W_PER_CPU:
+            # A component that does not follow CPU load (a GPU's counter) has no useful
+            # slope: its window speaks for itself.
+            prior = None
         if machine_s is None:
             # Machine busy time unreadable: assume this tree was all of the machine's work.
             machine_s = cpu_s
