@@ -51,6 +51,7 @@ SCALAR_FIELDS: tuple[str, ...] = (
     "gco2e_g",
     "rounds",
     "worker",
+    "machine_energy_j",
 )
 #: Fields a frame row gives back to a record: the scalars (``start`` stays behind: the
 #: frame holds it as a timestamp, and the summaries do not use it) and the machine.
