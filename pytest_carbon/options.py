@@ -79,6 +79,12 @@ def parse_llm_mode(value: str) -> str:
     return value
 
 
+def parse_attribution(value: str) -> str:
+    if value not in ("auto", "machine", "process"):
+        raise argparse.ArgumentTypeError(f"expected auto, machine or process, got {value!r}")
+    return value
+
+
 def parse_country(value: str) -> str:
     v = value.strip().upper()
     if not re.fullmatch(r"[A-Z]{3}", v):
@@ -354,6 +360,15 @@ OPTIONS: tuple[Opt, ...] = (
         "the paired energy ratio head/base",
         metavar="REF",
     ),
+    Opt(
+        "carbon_attribution",
+        "share of a machine-wide counter charged to a test: auto (own dynamic energy + "
+        "idle shared among workers), machine (the whole counter) or process (own dynamic "
+        "energy + CPU share of idle)",
+        parse_attribution,
+        "auto",
+        metavar="auto|machine|process",
+    ),
 )
 
 
@@ -436,6 +451,7 @@ class Settings:
     carbon_precision: float
     carbon_max_time: float
     carbon_compare_ref: str | None
+    carbon_attribution: str
     #: Where each value came from: cli, env, ini or default.
     sources: dict[str, str] = field(default_factory=dict, compare=False)
 

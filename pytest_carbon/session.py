@@ -68,6 +68,7 @@ class CarbonSession:
         self._statuses: list[Any] = []
         self._gpus: list[dict[str, Any]] | None = None
         self._idle_power_w: dict[str, float] | None = None
+        self._idle_json: dict[str, Any] | None = None
         self._worker_statuses: list[dict[str, Any]] | None = None
         self._intensity_varies: bool | None = None
         self.comparison: Any = None
@@ -165,16 +166,32 @@ class CarbonSession:
         self._statuses = found.statuses
         for msg in found.messages:
             self.warn(msg)
+        from pytest_carbon.measure.idle import store_path
+
         meter = Meter(
             sensors,
             interval_s=s.interval_s,
-            attribution="always" if self.concurrent else "auto",
+            attribution=s.carbon_attribution,
+            sharers=(self.workers or 1) if self.concurrent else 1,
+            idle_store=store_path(),
         )
         if isinstance(s.carbon_idle, float):
-            meter.idle_power_w = {c: (s.carbon_idle if c == "cpu" else 0.0) for c in meter.owner}
+            from pytest_carbon.measure.idle import IdleEstimate
+
+            meter.idle = IdleEstimate(
+                {c: (s.carbon_idle if c == "cpu" else 0.0) for c in meter.owner},
+                method=f"given: --carbon-idle={s.carbon_idle:g}",
+            )
         elif s.carbon_idle == "auto":
             meter.measure_idle()
+            if not meter.idle.trusted:
+                self.warn(
+                    "idle power could not be separated from other work on this machine "
+                    f"({meter.idle.method}); run `pytest-carbon sensors --calibrate` when "
+                    "the machine is quieter to store a figure for later runs"
+                )
         self._idle_power_w = dict(meter.idle_power_w)
+        self._idle_json = meter.idle.to_json()
         self._meter = meter
 
     def wants_measurement(self, item: pytest.Item) -> bool:
@@ -192,11 +209,17 @@ class CarbonSession:
     def idle_power_w(self) -> dict[str, float]:
         return dict(self._idle_power_w or {})
 
+    @property
+    def idle_json(self) -> dict[str, Any] | None:
+        """The report's ``idle``: power_w, uncertainty_w, method (None: nothing measured)."""
+        return dict(self._idle_json) if self._idle_json else None
+
     # -- xdist: workers measure, the controller reports --------------------------------
     def worker_output(self) -> dict[str, Any]:
         return {
             "sensors": self.sensor_statuses(),
             "idle_power_w": self.idle_power_w,
+            "idle": self.idle_json,
             "warnings": list(self.warnings),
         }
 
@@ -205,6 +228,8 @@ class CarbonSession:
             self._worker_statuses = list(output["sensors"])
         if output.get("idle_power_w") and not self._idle_power_w:
             self._idle_power_w = dict(output["idle_power_w"])
+        if output.get("idle") and not self._idle_json:
+            self._idle_json = dict(output["idle"])
         for w in output.get("warnings") or []:
             self.warn(w)
 

@@ -3,6 +3,11 @@
 Serves ``POST /v1/chat/completions`` (and ``GET /v1/models``). Each request is matched
 against rules added with ``add()``, in order; a rule's replies are consumed one per request,
 and its last reply repeats. Every request is recorded in ``requests``.
+
+A reply's ``cpu_s`` makes the server burn that much CPU time (measured on the handling
+thread) before answering, like a model computing tokens. ``python tests/llm_server.py
+--cpu-s 0.3 --text "..."`` runs one in its own process and prints its URL, as a local
+model server would be: another process, whose work pytest-carbon must find and count.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class Reply:
     usage: tuple[int, int] | None = (12, 34)
     error: str | None = None  # message of an error body, for status >= 400
     finish_reason: str = "stop"
+    cpu_s: float = 0.0  # CPU time burnt per request before answering
 
 
 @dataclass
@@ -75,6 +81,8 @@ class LLMServer:
                 with server._lock:
                     server.requests.append(record)
                     reply = server._reply_for(payload)
+                if reply.cpu_s:
+                    burn_thread_cpu(reply.cpu_s)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
                 self._send(reply.status, server._body(reply, payload), reply.headers)
@@ -181,16 +189,34 @@ class LLMServer:
         self._thread.join(timeout=5)
 
 
-def serve_forever() -> None:  # pragma: no cover - manual use: python tests/llm_server.py
+def burn_thread_cpu(seconds: float) -> None:
+    """Use ``seconds`` of this thread's CPU time (other threads and processes do not count,
+    so concurrent requests each burn their own amount)."""
+    end = time.thread_time() + seconds
+    x = 0
+    while time.thread_time() < end:
+        x += 1
+
+
+def serve_forever(argv: list[str] | None = None) -> None:
+    """Serve one reply to every request, in this process, until killed."""
+    import argparse
+
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--cpu-s", type=float, default=0.0, help="CPU seconds burnt per request")
+    p.add_argument("--delay-s", type=float, default=0.0, help="sleep per request")
+    p.add_argument("--text", default=Reply.text, help="the answer's content")
+    p.add_argument("--usage", type=int, nargs=2, default=(12, 34), metavar=("IN", "OUT"))
+    args = p.parse_args(argv)
     s = LLMServer()
-    s.add(Reply())
+    s.add(Reply(text=args.text, cpu_s=args.cpu_s, delay_s=args.delay_s, usage=tuple(args.usage)))
     print(s.url, flush=True)
     try:
         while True:
             time.sleep(3600)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # pragma: no cover
         s.close()
 
 
-if __name__ == "__main__":  # pragma: no cover
+if __name__ == "__main__":
     serve_forever()

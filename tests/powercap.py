@@ -10,6 +10,7 @@ changed at any time; :attr:`FakeZone.true_energy_j` is the unwrapped truth to co
 
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -147,3 +148,61 @@ def server_tree(root: str | os.PathLike[str]) -> FakePowercap:
     z = mmio.zone("intel-rapl-mmio:0", "package-0", 35.0, start_uj=123_456_789)
     pc.zones["intel-rapl-mmio:0"] = z
     return pc
+
+
+# -- a package whose power follows the machine's load ---------------------------------------
+
+
+def busy_cpu_s(proc_stat: str = "/proc/stat") -> float:
+    """Busy CPU-seconds of the whole machine since boot, as /proc/stat counts them."""
+    with open(proc_stat, "rb") as f:
+        v = [int(x) for x in f.readline().split()[1:9]]
+    return (v[0] + v[1] + v[2] + v[5] + v[6]) / os.sysconf("SC_CLK_TCK")
+
+
+def follow_load(
+    root: str | os.PathLike[str],
+    idle_w: float,
+    per_cpu_w: float,
+    dram_w: float,
+    *,
+    tick_s: float = 0.01,
+    stop: threading.Event | None = None,
+) -> None:
+    """Run a package whose power is ``idle_w + per_cpu_w x busy CPUs`` (read from
+    /proc/stat) and a constant-power DRAM zone, rewriting ``energy_uj`` in place every
+    ``tick_s`` like sysfs, until ``stop`` is set (or forever). Meant to run in its own
+    process (``python tests/powercap.py follow ...``), so that its own CPU time is other
+    work, not the measured test's."""
+    with contextlib.suppress(OSError):
+        # Hardware counters never lag; on a loaded machine a 10 ms updater would, so it
+        # asks for the highest priority it is allowed (it sleeps between updates).
+        os.nice(-20)
+    pc = FakePowercap(root)
+    pkg = pc.zone("intel-rapl:0", "package-0", idle_w, max_range_uj=2**62)
+    pc.zone("intel-rapl:0:0", "dram", dram_w, max_range_uj=2**62)
+    (Path(root) / "ready").write_text("1\n")
+    last_t = time.perf_counter()
+    last_busy = busy_cpu_s()
+    try:
+        while stop is None or not stop.is_set():
+            time.sleep(tick_s)
+            now, busy = time.perf_counter(), busy_cpu_s()
+            dt = now - last_t
+            if dt <= 0:
+                continue
+            # Energy of the interval: idle x dt + per_cpu x busy CPU-seconds (exact in
+            # /proc/stat's own ticks, so a reader comparing with /proc/stat sees no drift).
+            pkg.power_w = idle_w + per_cpu_w * max(busy - last_busy, 0.0) / dt
+            pc.advance(dt)
+            last_t, last_busy = now, busy
+    finally:
+        pc.close()
+
+
+if __name__ == "__main__":  # python tests/powercap.py follow ROOT IDLE_W PER_CPU_W DRAM_W
+    import sys
+
+    if len(sys.argv) != 6 or sys.argv[1] != "follow":
+        raise SystemExit("usage: powercap.py follow ROOT IDLE_W PER_CPU_W DRAM_W")
+    follow_load(sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), float(sys.argv[5]))

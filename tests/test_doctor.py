@@ -107,7 +107,7 @@ def test_text_output(capsys: Any, tmp_path: Path) -> None:
     out = capsys.readouterr().out
     assert "rapl      not available" in out
     assert f"{tmp_path / 'none'} does not exist" in out
-    assert "watts per core:" in out
+    assert "W per busy CPU:" in out
     assert out.strip().splitlines()[-1].startswith("pytest --carbon will measure")
 
 
@@ -124,4 +124,4 @@ def test_text_names_the_unreadable_file(capsys: Any, tmp_path: Path) -> None:
     out = capsys.readouterr().out
     energy_uj = pc.root / "intel-rapl:0" / "energy_uj"
     assert f"reason: cannot read {energy_uj}: Is a directory" in out
-    assert "virtualised" not in out  # the VM hint is for a missing tree only
+    assert "hypervisors rarely pass RAPL through" not in out  # the VM hint: missing tree only

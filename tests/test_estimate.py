@@ -8,11 +8,12 @@ import pytest
 from scripted import Scripted
 
 from pytest_carbon.carbon.ccdata import cpu_power_table
-from pytest_carbon.measure.machine import CpuInfo
+from pytest_carbon.measure.machine import CpuInfo, cpu_info
 from pytest_carbon.measure.meter import Meter
 from pytest_carbon.measure.sensors.base import Sensor
 from pytest_carbon.measure.sensors.estimate import (
-    FALLBACK_WATTS_PER_CORE,
+    CLOUD_MAX_W_PER_VCPU,
+    CLOUD_MIN_W_PER_VCPU,
     MEMORY_WATTS_PER_GB,
     EstimateSensor,
     cpu_power_model,
@@ -71,22 +72,51 @@ def test_sleeping_is_estimated_near_idle() -> None:
     sensor = EstimateSensor()
     meter = Meter([sensor])
     idle = meter.measure_idle()
-    assert idle["cpu"] == 0.0
+    # The CPU's idle power is the model's: vCPUs x CCF's min (0 on bare metal).
+    assert idle["cpu"] == pytest.approx(sensor.model.idle_w_per_cpu * cpu_info().logical_cpus)
     assert idle["dram"] > 0
     with meter.measure("sleep") as h:
         time.sleep(0.3)
     meter.close()
     m = h.measurement
     assert m is not None
-    # Sleeping uses almost no CPU time: well under 10 ms of it.
-    assert m.energy_j["cpu"] < 0.01 * sensor.watts_per_core
+    # Sleeping uses almost no CPU time: well under 10 ms of it, so no dynamic energy...
+    assert m.dynamic_energy_j["cpu"] < 0.01 * sensor.watts_per_core
     assert m.total_dynamic_energy_j == pytest.approx(0.0, abs=0.01 * sensor.watts_per_core)
     assert m.energy_j["dram"] == pytest.approx(idle["dram"] * m.duration_s, rel=0.1)
-    # Total = idle power x duration, give or take 1 ms of CPU (the window's own reads).
+    # ...and the total is idle power x duration, give or take 1 ms of CPU (the reads).
     assert m.total_energy_j == pytest.approx(
         sum(idle.values()) * m.duration_s, abs=0.001 * sensor.watts_per_core
     )
     assert m.warnings == ()
+
+
+def test_a_busy_cpu_second_costs_max_minus_min_above_the_shared_idle() -> None:
+    info = CpuInfo("AMD EPYC", 2, 2, 1, True)
+    model = cpu_power_model(info)
+    # CCF: power per vCPU = min + utilisation x (max - min); one busy vCPU for 1 s costs
+    # (max - min) J above the machine's idle, which is vCPUs x min.
+    assert model.watts_per_core == pytest.approx(CLOUD_MAX_W_PER_VCPU - CLOUD_MIN_W_PER_VCPU)
+    assert model.idle_w_per_cpu == CLOUD_MIN_W_PER_VCPU
+    sensor = EstimateSensor(watts_per_core=model.watts_per_core)
+    meter = Meter([sensor], idle_power_w={"cpu": 2 * CLOUD_MIN_W_PER_VCPU, "dram": 0.0})
+    with meter.measure("busy") as h:
+        end = time.process_time() + 0.2
+        while time.process_time() < end:
+            pass
+    meter.close()
+    m = h.measurement
+    assert m is not None
+    # (The sensor and the meter read CPU time microseconds apart.)
+    assert m.dynamic_energy_j["cpu"] == pytest.approx(m.cpu_time_s * model.watts_per_core, rel=0.01)
+    # A whole 2-vCPU VM at 50 % (one vCPU busy) draws 2 x (min + 0.5 (max - min)) in CCF's
+    # formula: our busy vCPU's dynamic energy plus the idle, over the window.
+    ccf_w = 2 * (CLOUD_MIN_W_PER_VCPU + 0.5 * (CLOUD_MAX_W_PER_VCPU - CLOUD_MIN_W_PER_VCPU))
+    expected_j = m.dynamic_energy_j["cpu"] + 2 * CLOUD_MIN_W_PER_VCPU * m.duration_s
+    assert m.energy_j["cpu"] == pytest.approx(expected_j)
+    assert ccf_w * m.duration_s == pytest.approx(
+        (model.watts_per_core + 2 * CLOUD_MIN_W_PER_VCPU) * m.duration_s
+    )
 
 
 def test_memory_model_is_resident_gb_times_watts_per_gb() -> None:
@@ -136,26 +166,34 @@ def test_tdp_lookup_in_codecarbons_table(model: str, tdp_w: float | None) -> Non
     assert (found[1] if found else None) == tdp_w
 
 
-def test_power_model_uses_tdp_per_core_on_bare_metal() -> None:
+def test_power_model_uses_tdp_per_thread_on_bare_metal() -> None:
     info = CpuInfo("Intel(R) Xeon(R) Platinum 8280 CPU @ 2.70GHz", 56, 28, 1, False)
     model = cpu_power_model(info)
-    assert model.watts_per_core == pytest.approx(205 / 28)
-    assert "205 W / 28 cores" in model.source
+    assert model.watts_per_core == pytest.approx(205 / 56)
+    assert model.idle_w_per_cpu == 0.0
+    assert "205 W / 56 threads" in model.source
 
 
-def test_power_model_falls_back_in_a_vm() -> None:
+def test_power_model_uses_ccf_per_vcpu_in_a_vm() -> None:
     info = CpuInfo("Intel(R) Xeon(R) Platinum 8280 CPU @ 2.70GHz", 2, 2, 1, True)
     model = cpu_power_model(info)
-    assert model.watts_per_core == FALLBACK_WATTS_PER_CORE
+    assert model.watts_per_core == pytest.approx(CLOUD_MAX_W_PER_VCPU - CLOUD_MIN_W_PER_VCPU)
+    assert model.idle_w_per_cpu == CLOUD_MIN_W_PER_VCPU
     assert model.tdp_w == 205.0
-    assert "virtualised" in model.source
+    assert "virtualised" in model.source and "Cloud Carbon Footprint" in model.source
 
 
-def test_power_model_falls_back_for_an_unknown_cpu() -> None:
+def test_power_model_uses_ccf_for_an_unknown_cpu() -> None:
     model = cpu_power_model(CpuInfo("AMD EPYC", 4, 4, 1, False))
-    assert model.watts_per_core == FALLBACK_WATTS_PER_CORE
+    assert model.watts_per_core == pytest.approx(CLOUD_MAX_W_PER_VCPU - CLOUD_MIN_W_PER_VCPU)
     assert model.tdp_w is None
     assert "not in codecarbon" in model.source
+
+
+def test_the_cloud_average_is_ccfs_three_providers() -> None:
+    # cloudcarbonfootprint.org methodology: AWS 0.74/3.5, GCP 0.71/4.26, Azure 0.78/3.76.
+    assert pytest.approx((0.74 + 0.71 + 0.78) / 3, abs=1e-3) == CLOUD_MIN_W_PER_VCPU
+    assert pytest.approx((3.5 + 4.26 + 3.76) / 3, abs=1e-3) == CLOUD_MAX_W_PER_VCPU
 
 
 def test_status_states_the_model() -> None:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import random
+import subprocess
+import sys
+import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +22,7 @@ from pytest_carbon.prompts.llm import (
     LLMClient,
     RetryPolicy,
     cache_key,
+    find_server,
     generate,
     messages_for,
     parse_retry_after,
@@ -275,3 +280,122 @@ def test_errors_are_not_cached(server: LLMServer, tmp_path: Path) -> None:
     with pytest.raises(GenerationError):
         run(server, cache, "auto")
     assert run(server, cache, "auto").text == "later"  # type: ignore[attr-defined]
+
+
+# -- a local server in its own process ----------------------------------------------------
+
+HERE = Path(__file__).parent
+DOUBLE = "```python\ndef double(x):\n    return x + x\n```"
+
+
+@pytest.fixture
+def server_process() -> Iterator[tuple[subprocess.Popen[str], str]]:
+    """``tests/llm_server.py`` in its own process, burning 0.5 s of CPU per request."""
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "llm_server.py"), "--cpu-s", "0.5", "--text", DOUBLE]
+        + ["--usage", "10", "20"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    url = proc.stdout.readline().strip()
+    try:
+        yield proc, url
+    finally:
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def test_the_server_is_the_listening_sockets_owner(
+    server_process: tuple[subprocess.Popen[str], str],
+) -> None:
+    proc, url = server_process
+    found = find_server(url)
+    assert found.pid == proc.pid and found.visible and not found.in_process
+    assert found.pids()[0] == proc.pid
+    before = found.cpu_s()
+    client = LLMClient(Endpoint(url, None, True), timeout_s=30)
+    client.complete("m", messages_for("x"), 0.0)
+    client.close()
+    after = found.cpu_s()
+    assert before is not None and after is not None
+    assert after - before >= 0.45  # the 0.5 s the server burnt for the request
+    assert f"pid {proc.pid}" in found.describe()
+
+
+def test_a_server_inside_pytest_is_recognised(server: LLMServer) -> None:
+    found = find_server(server.url)
+    assert found.pid == os.getpid() and found.in_process
+    assert found.pids() == ()  # its CPU time is already pytest's own
+    assert "inside pytest" in found.describe()
+
+
+def test_an_unseen_server_says_why() -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, never listening: nobody serves this port
+    found = find_server(f"http://127.0.0.1:{port}/v1")
+    assert not found.visible and found.cpu_s() is None and found.pids() == ()
+    assert "no process on this machine listens" in (found.reason or "")
+    assert "not visible" in found.describe()
+
+
+@pytest.mark.slow
+def test_a_local_servers_generation_energy_is_counted(
+    server_process: tuple[subprocess.Popen[str], str], tmp_path: Path
+) -> None:
+    """Three concurrent requests to a server process that burns 0.5 s of CPU for each:
+    one window holds the phase, the server's CPU time is in it, and each answer gets the
+    share of its request's server CPU time."""
+    _, url = server_process
+    (tmp_path / "prompts").mkdir()
+    for name in ("a", "b", "c"):
+        (tmp_path / "prompts" / f"{name}.yaml").write_text(
+            textwrap.dedent(
+                f"""\
+                id: {name}
+                prompt: "Write double(x). {name}"
+                entry_point: double
+                reference: |
+                  def double(x):
+                      return 2 * x
+                tests:
+                  - {{args: [2], expect: 4}}
+                workload: {{args: [21], min_time_s: 0.01}}
+                timeout_s: 10
+                """
+            )
+        )
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "PYTEST_XDIST"))}
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", "-q"]
+        + ["--carbon", "--carbon-sensors=estimate", "--carbon-json=out.json"]
+        + [f"--carbon-base-url={url}", "--carbon-model=m", "--carbon-concurrency=3"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = json.loads((tmp_path / "out.json").read_text())
+    gens = [r["prompt"]["generation"] for r in report["tests"]]
+    assert len(gens) == 3
+    (estimate,) = [s for s in report["machine"]["sensors"] if s["name"] == "estimate"]
+    watts_per_cpu = estimate["details"]["watts_per_core"]
+    for g in gens:
+        assert g["method"] == "estimated" and g["phase_answers"] == 3
+        assert g["shared_by"] == "server CPU time per request"
+        assert g["server"].startswith("pid ") and "inside pytest" not in g["server"]
+        assert g["server_cpu_s"] >= 0.45
+    # One window: the answers' shares add up to it.
+    assert sum(g["share"] for g in gens) == pytest.approx(1.0)
+    assert sum(g["energy_j"] for g in gens) == pytest.approx(gens[0]["phase_energy_j"])
+    # The server's 1.5 s of CPU is in the phase's dynamic energy (pytest's own share of
+    # it, HTTP clients and all, is a few hundredths of a second).
+    dynamic = sum(g["dynamic_energy_j"] for g in gens)
+    assert dynamic >= 0.9 * 1.5 * watts_per_cpu
+    assert dynamic <= 1.5 * 1.5 * watts_per_cpu

@@ -54,7 +54,12 @@ def test_a_cpu_burning_child_is_estimated_by_its_cpu_time() -> None:
     from pytest_carbon.measure.sensors.estimate import EstimateSensor
 
     w = EstimateSensor().watts_per_core
-    assert r["components"]["cpu"] == pytest.approx(r["cpu_time_s"] * w, rel=0.01)
+    assert r["dynamic_components"]["cpu"] == pytest.approx(r["cpu_time_s"] * w, rel=0.01)
+    # Plus the machine's idle CPU power for the duration (vCPUs x min in a VM, else 0).
+    idle_w = r["idle_power_w"]["cpu"]
+    assert r["components"]["cpu"] == pytest.approx(
+        r["cpu_time_s"] * w + idle_w * r["duration_s"], rel=0.01
+    )
     assert r["energy_j"] == pytest.approx(sum(r["components"].values()))
     assert r["power_w"] == pytest.approx(r["energy_j"] / r["duration_s"])
     assert r["edp_js"] == pytest.approx(r["energy_j"] * r["duration_s"])
@@ -99,8 +104,11 @@ def test_rapl_counters_of_a_fake_tree(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     r = last_json(proc.stdout)
     assert r["sensors"] == ["rapl"]
-    share = 1.0 if r["share"] is None else r["share"]
-    assert r["method"] == ("measured" if r["share"] is None else "attributed")
+    # The whole counter, and the command's part of it: with no idle power, its CPU time's
+    # share of the machine's busy time (this constant-power tree does not follow load).
+    assert r["machine_energy_j"] == pytest.approx(35.0 * r["duration_s"], rel=0.05)
+    assert r["attribution"] == "auto" and r["method"] == "attributed"
+    share = 1.0 if r["cpu_share"] is None else r["cpu_share"]
     assert r["components"]["cpu"] == pytest.approx(35.0 * r["duration_s"] * share, rel=0.05)
 
 

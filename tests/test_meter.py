@@ -11,7 +11,8 @@ import pytest
 from fake_pynvml import FakeGpu, FakeNvml
 from powercap import FakePowercap, server_tree
 
-from pytest_carbon.measure.meter import Meter, WindowError
+from pytest_carbon.measure.meter import Measurement, Meter, WindowError
+from pytest_carbon.measure.proctime import tree_cpu_s
 from pytest_carbon.measure.sensors.nvml import NvmlSensor
 from pytest_carbon.measure.sensors.rapl import RaplSensor
 
@@ -110,7 +111,7 @@ def test_idle_baseline_gives_dynamic_energy(no_poll_tree: FakePowercap) -> None:
     no_poll_tree.start()
     try:
         meter = Meter([RaplSensor(no_poll_tree.root)], attribution="never")
-        idle = meter.measure_idle(0.3)
+        idle = meter.measure_idle(1.0)
         assert idle["cpu"] == pytest.approx(35.0, rel=0.05)
         assert idle["dram"] == pytest.approx(4.0, rel=0.05)
         no_poll_tree.zones["intel-rapl:0"].power_w = 55.0  # 20 W of work above idle
@@ -126,51 +127,142 @@ def test_idle_baseline_gives_dynamic_energy(no_poll_tree: FakePowercap) -> None:
     assert m.dynamic_energy_j["dram"] == pytest.approx(0.0, abs=0.1)
 
 
-def test_attribution_always_gives_the_cpu_time_share(
+IDLE = {"cpu": 8.0, "dram": 2.0}
+PER_CPU_W = 12.0
+
+
+def shared_window(
+    meter: Meter,
+    tree: FakePowercap,
+    stat: ProcStat,
+    *,
+    own_cpu_s: float,
+    other_cpus: float,
+    min_s: float = 0.1,
+    key: str = "w",
+) -> Measurement:
+    """One window in which this process burns ``own_cpu_s``, other processes keep
+    ``other_cpus`` CPUs busy, and the package draws 8 W + 12 W per busy CPU (DRAM 2 W)
+    for the window's real length."""
+    meter.begin(key)
+    t0 = time.perf_counter()
+    c0 = tree_cpu_s()
+    if own_cpu_s:
+        burn(own_cpu_s)
+    own = tree_cpu_s() - c0
+    time.sleep(max(min_s - (time.perf_counter() - t0), 0.0))
+    seconds = time.perf_counter() - t0
+    busy = own + other_cpus * seconds
+    tree.zones["intel-rapl:0"].power_w = IDLE["cpu"] + PER_CPU_W * busy / seconds
+    tree.zones["intel-rapl:0:2"].power_w = IDLE["dram"]
+    tree.advance(seconds)
+    stat.add(busy)
+    return meter.end(key)
+
+
+@pytest.mark.parametrize("attribution", ["auto", "process"])
+def test_dynamic_energy_does_not_depend_on_other_work(
+    no_poll_tree: FakePowercap, tmp_path: Path, attribution: str
+) -> None:
+    stat = ProcStat(tmp_path / "stat")
+    meter = Meter(
+        [RaplSensor(no_poll_tree.root)],
+        idle_power_w=IDLE,
+        attribution=attribution,
+        proc_stat=str(stat.path),
+    )
+    alone = shared_window(meter, no_poll_tree, stat, own_cpu_s=0.1, other_cpus=0.0)
+    crowded = shared_window(meter, no_poll_tree, stat, own_cpu_s=0.1, other_cpus=1.5)
+    meter.close()
+    for m in (alone, crowded):
+        assert m.method == {"cpu": "attributed", "dram": "attributed"}
+        assert m.attribution == attribution
+        # Own CPU time x the machine's watts per busy CPU, whatever else ran.
+        assert m.dynamic_energy_j["cpu"] == pytest.approx(PER_CPU_W * m.cpu_time_s, rel=0.05)
+        assert m.dynamic_energy_j["dram"] == pytest.approx(0.0, abs=0.01)
+    # Both views: the counter's whole delta sits beside the attributed figure.
+    assert crowded.machine_energy_j is not None and alone.machine_energy_j is not None
+    assert crowded.machine_energy_j > alone.machine_energy_j + PER_CPU_W * 1.4 * 0.1
+    expected_share = crowded.cpu_time_s / (crowded.cpu_time_s + 1.5 * crowded.duration_s)
+    assert crowded.cpu_share == pytest.approx(expected_share, abs=0.03)  # 10 ms ticks
+    assert alone.cpu_share == pytest.approx(1.0, abs=0.1)
+
+
+def test_auto_charges_the_idle_power_for_the_duration_shared_among_workers(
     no_poll_tree: FakePowercap, tmp_path: Path
 ) -> None:
     stat = ProcStat(tmp_path / "stat")
-    meter = Meter([RaplSensor(no_poll_tree.root)], attribution="always", proc_stat=str(stat.path))
-    meter.measure_idle(0)  # counters: no idle without waiting; nothing set
-    meter.idle_power_w = {"cpu": 10.0, "dram": 2.0}
-    meter.begin("w")
-    burn(0.1)
-    no_poll_tree.advance(1.0)
-    stat.add(2.0)  # the machine was busy for 2 CPU-seconds: ours plus other work
-    m = meter.end("w")
-    meter.close()
-    assert m.share is not None
-    assert m.share == pytest.approx(m.cpu_time_s / 2.0, rel=0.01)
-    assert 0.02 < m.share < 0.2
-    assert m.method == {"cpu": "attributed", "dram": "attributed"}
-    assert m.overall_method == "attributed"
-    assert m.energy_j["cpu"] == pytest.approx(35.0 * m.share, rel=0.01)
-    assert m.energy_j["dram"] == pytest.approx(4.0 * m.share, rel=0.01)
-    # Idle power is shared the same way before it is subtracted.
-    assert m.dynamic_energy_j["cpu"] == pytest.approx(
-        max(35.0 * m.share - 10.0 * m.share * m.duration_s, 0.0), rel=0.01
+    sensors = [RaplSensor(no_poll_tree.root)]
+    one = Meter(sensors, idle_power_w=IDLE, proc_stat=str(stat.path))
+    m1 = shared_window(one, no_poll_tree, stat, own_cpu_s=0.0, other_cpus=0.5)
+    two = Meter(sensors, idle_power_w=IDLE, proc_stat=str(stat.path), sharers=2)
+    m2 = shared_window(two, no_poll_tree, stat, own_cpu_s=0.0, other_cpus=0.5)
+    one.close()
+    two.close()
+    assert m1.share == 1.0 and m2.share == 0.5
+    idle_w = sum(IDLE.values())
+    assert m1.total_energy_j == pytest.approx(idle_w * m1.duration_s + m1.total_dynamic_energy_j)
+    assert m2.total_energy_j == pytest.approx(
+        idle_w * m2.duration_s / 2 + m2.total_dynamic_energy_j
     )
 
 
-def test_auto_attribution_only_when_other_work_runs(
+def test_auto_has_no_threshold_a_sleeping_test_does_not_flip(
+    no_poll_tree: FakePowercap, tmp_path: Path
+) -> None:
+    """The old rule gave a sleeping test the whole machine or almost nothing depending on
+    whether other work passed 10 % of the busy time; now other work changes nothing."""
+    stat = ProcStat(tmp_path / "stat")
+    meter = Meter([RaplSensor(no_poll_tree.root)], idle_power_w=IDLE, proc_stat=str(stat.path))
+    energies = []
+    for i, other in enumerate([0.0, 0.1, 0.2, 0.5, 1.0, 1.5, 1.9]):
+        m = shared_window(meter, no_poll_tree, stat, own_cpu_s=0.0, other_cpus=other, key=str(i))
+        energies.append(m.total_energy_j / m.duration_s)
+    meter.close()
+    # The window's own CPU time is a few µs: each energy is the idle power, 10 W, +- 1 %.
+    assert all(e == pytest.approx(10.0, rel=0.01) for e in energies), energies
+
+
+def test_process_attribution_charges_idle_by_share_of_cpu_capacity(
     no_poll_tree: FakePowercap, tmp_path: Path
 ) -> None:
     stat = ProcStat(tmp_path / "stat")
-    meter = Meter([RaplSensor(no_poll_tree.root)], proc_stat=str(stat.path))
-    meter.begin("alone")
-    burn(0.1)
-    no_poll_tree.advance(1.0)
-    stat.add(0.1)  # nothing else ran
-    alone = meter.end("alone")
-    meter.begin("busy")
-    burn(0.1)
-    no_poll_tree.advance(1.0)
-    stat.add(1.0)  # 0.9 CPU-seconds of other work
-    busy = meter.end("busy")
+    meter = Meter(
+        [RaplSensor(no_poll_tree.root)],
+        idle_power_w=IDLE,
+        attribution="process",
+        proc_stat=str(stat.path),
+    )
+    m = shared_window(meter, no_poll_tree, stat, own_cpu_s=0.2, other_cpus=1.0)
     meter.close()
-    assert alone.share is None and alone.method["cpu"] == "measured"
-    assert busy.share is not None and busy.method["cpu"] == "attributed"
-    assert busy.energy_j["cpu"] < 35.0 * 0.5
+    assert m.share == pytest.approx(m.cpu_time_s / (meter.cpus * m.duration_s))
+    assert m.energy_j["cpu"] == pytest.approx(
+        m.dynamic_energy_j["cpu"] + IDLE["cpu"] * m.duration_s * m.share
+    )
+
+
+def test_machine_attribution_is_the_raw_counter(no_poll_tree: FakePowercap, tmp_path: Path) -> None:
+    stat = ProcStat(tmp_path / "stat")
+    meter = Meter(
+        [RaplSensor(no_poll_tree.root)],
+        idle_power_w=IDLE,
+        attribution="machine",
+        proc_stat=str(stat.path),
+    )
+    m = shared_window(meter, no_poll_tree, stat, own_cpu_s=0.05, other_cpus=1.0)
+    meter.close()
+    assert m.method == {"cpu": "measured", "dram": "measured"}
+    assert m.share is None
+    assert m.total_energy_j == pytest.approx(m.machine_energy_j)
+    expected_w = IDLE["cpu"] + PER_CPU_W * (1.0 + m.cpu_time_s / m.duration_s)
+    assert m.energy_j["cpu"] == pytest.approx(expected_w * m.duration_s, rel=0.02)
+
+
+def test_the_former_attribution_names_are_accepted() -> None:
+    assert Meter([], attribution="never").attribution == "machine"
+    assert Meter([], attribution="always").attribution == "process"
+    with pytest.raises(ValueError, match="auto, machine, process"):
+        Meter([], attribution="sometimes")
 
 
 def test_short_window_warns(no_poll_tree: FakePowercap) -> None:
@@ -270,7 +362,7 @@ def test_idle_power_is_the_machines_not_a_share_of_it(
         meter = Meter(
             [RaplSensor(no_poll_tree.root)], attribution="always", proc_stat=str(stat.path)
         )
-        idle = meter.measure_idle(0.3)
+        idle = meter.measure_idle(1.0)
         meter.close()
     finally:
         stop.set()

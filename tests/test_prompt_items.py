@@ -266,12 +266,14 @@ def test_every_endpoint_behaviour_ends_in_the_right_outcome(
     recs = records(pytester)
     ok = recs["prompts/suite.yaml::ok[m-0]"]["prompt"]
     assert ok["generation"]["input_tokens"] == 50 and ok["generation"]["output_tokens"] == 20
-    # An endpoint on this machine: the generation window is measured with the session's
-    # meter (here the estimate sensor, which sees pytest's process tree only: a warning).
+    # An endpoint on this machine: the generation phase is measured with the session's
+    # meter, the server's process (here the test process that serves) included, and
+    # shared among the answers by the server's CPU time per request.
     assert ok["generation"]["method"] == "estimated" and ok["generation"]["energy_j"] >= 0
-    assert any(
-        "model server's processes are not included" in w
-        for w in recs["prompts/suite.yaml::ok[m-0]"]["warnings"]
+    assert ok["generation"]["server"].startswith("pid ")
+    assert ok["generation"]["shared_by"] in ("server CPU time per request", "output tokens")
+    assert not any(
+        "own process tree only" in w for w in recs["prompts/suite.yaml::ok[m-0]"]["warnings"]
     )
     assert ok["temperature"] == 0.0
     assert recs["prompts/suite.yaml::wrong[m-0]"]["prompt"]["correct"] is False

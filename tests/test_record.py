@@ -55,6 +55,7 @@ def full_record() -> dict:
         attempts=2,
         machine_id="Linux-box-2cpu-abcd",
         machine_energy_j=9.5,
+        attribution="process",
         intensity_g_per_kwh=300.0,
         intensity_source="hook: grid API",
     )

@@ -66,7 +66,8 @@ def _parser() -> argparse.ArgumentParser:
         default="auto",
         metavar="auto|off|WATTS",
         help="idle power to subtract for dynamic energy (default: auto: the model's, or "
-        "0.25 s of counter readings before the command starts)",
+        "a 0.8 s calibration of the counters against busy CPUs before the command "
+        "starts)",
     )
     p.add_argument("command", nargs=argparse.REMAINDER, help="the command and its arguments")
     return p

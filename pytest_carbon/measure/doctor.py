@@ -27,7 +27,48 @@ def _parser() -> argparse.ArgumentParser:
         metavar="DIR",
         help=f"powercap sysfs root (default: {DEFAULT_RAPL_ROOT})",
     )
+    p.add_argument(
+        "--calibrate",
+        action="store_true",
+        help="measure this machine's idle power (repeating until the machine is quiet "
+        "enough to separate it from other work) and store it for later runs",
+    )
+    p.add_argument(
+        "--seconds",
+        type=float,
+        default=30.0,
+        metavar="S",
+        help="give up calibrating after S seconds (default: 30)",
+    )
     return p
+
+
+def calibrate_idle(rapl_root: str, seconds: float) -> tuple[bool, dict[str, Any]]:
+    """Calibrate until a trusted fit is stored or ``seconds`` pass. Returns (stored, idle)."""
+    import time
+
+    from pytest_carbon.measure.idle import save, store_path
+    from pytest_carbon.measure.meter import Meter
+
+    found = discover("auto", rapl_root)
+    meter = Meter(found.sensors)
+    deadline = time.monotonic() + seconds
+    try:
+        if not any(s.machine_wide for s in meter.sensors):
+            return False, {"method": "no machine-wide counter here: nothing to calibrate"}
+        # Steps pool across attempts: the quiet moments of a busy machine add up.
+        cal = meter.calibration()
+        while True:
+            # Longer steps than a session's quick check: less noise per point.
+            cal.run(duration_s=2.0)
+            estimate = cal.estimate()
+            if estimate.trusted:
+                save(meter.idle_key(), estimate, store_path())
+                return True, {**estimate.to_json(), "store": store_path()}
+            if time.monotonic() > deadline:
+                return False, estimate.to_json()
+    finally:
+        meter.close()
 
 
 def survey(rapl_root: str = DEFAULT_RAPL_ROOT) -> dict[str, Any]:
@@ -89,14 +130,15 @@ def _summary(plan: dict[str, dict[str, str]], statuses: dict[str, SensorStatus])
     for sensor, comps in by_sensor.items():
         method = plan[comps[0]]["method"]
         how = {
-            "rapl": "from the RAPL powercap counters (machine-wide; attributed by CPU-time "
-            "share when other work runs)",
-            "nvml": "from NVML (machine-wide; attributed by CPU-time share when other work runs)",
+            "rapl": "from the RAPL powercap counters (machine-wide: each test gets its CPU "
+            "time x watts per busy CPU, plus its share of idle; --carbon-attribution)",
+            "nvml": "from NVML (machine-wide: attributed like RAPL; --carbon-attribution)",
         }.get(sensor)
         if sensor == "estimate":
             d = statuses["estimate"].details
             how = (
-                f"as the process tree's CPU time x {d.get('watts_per_core')} W per core and "
+                f"as the process tree's CPU time x {d.get('watts_per_core')} W per busy CPU "
+                f"(plus {d.get('idle_w_per_cpu', 0)} W idle per CPU) and "
                 f"resident memory x {d.get('memory_watts_per_gb')} W/GB"
             )
         parts.append(f"{' and '.join(comps)}, {method} {how}")
@@ -138,7 +180,7 @@ def _text(report: dict[str, Any]) -> str:
         elif row["name"] == "estimate":
             lines.append(f"          CPU model:       {d.get('cpu_model')}")
             lines.append(
-                f"          watts per core:  {d.get('watts_per_core')} ({d.get('cpu_source')})"
+                f"          W per busy CPU:  {d.get('watts_per_core')} ({d.get('cpu_source')})"
             )
             lines.append(
                 f"          memory:          {d.get('memory_watts_per_gb')} W/GB resident "
@@ -151,6 +193,18 @@ def _text(report: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
+    if args.calibrate:
+        stored, idle = calibrate_idle(args.rapl_root, args.seconds)
+        if args.json:
+            print(json.dumps({"stored": stored, "idle": idle}, indent=2))
+        elif stored:
+            print(
+                f"idle power {idle['power_w']:.2f} W +- {idle['uncertainty_w']:.2f} W "
+                f"({idle['method']}); stored in {idle['store']}"
+            )
+        else:
+            print(f"not calibrated: {idle['method']}", file=sys.stderr)
+        return 0 if stored else 1
     report = survey(args.rapl_root)
     if args.json:
         print(json.dumps(report, indent=2, default=str))

@@ -3,6 +3,14 @@
 Pytest-free. ``begin(key)`` / ``end(key) -> Measurement``, or ``with meter.measure(key)``.
 A sampler thread runs only while a window is open and some sensor needs polling (a
 counter that could wrap, or a sensor that reads power, not energy).
+
+Attribution (``docs/how-numbers-are-computed.md``, "Shared machines"): a machine-wide
+counter's window is split into idle power x duration and the dynamic rest. A test's
+dynamic energy is its own CPU time x the machine's marginal power per busy CPU in the
+window, so it does not depend on what else runs; the idle part is charged whole
+(``machine``), shared among the concurrent workers (``auto``), or by the test's share of
+the machine's CPU capacity (``process``). The idle power comes from
+:mod:`pytest_carbon.measure.idle`.
 """
 
 from __future__ import annotations
@@ -14,23 +22,30 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from pytest_carbon.measure.proctime import machine_busy_cpu_s, tree_cpu_s
+from pytest_carbon.measure.idle import CALIBRATION_S, Calibration, IdleEstimate, calibrate
+from pytest_carbon.measure.proctime import logical_cpus, machine_busy_cpu_s, tree_cpu_s
 from pytest_carbon.measure.sensors.base import Reading, Sensor, weakest_method
 
-#: When other work used more than this share of the machine's busy CPU time in a window,
-#: machine-wide counters are attributed by CPU-time share.
-BUSY_OTHER_SHARE = 0.10
-#: Below this much machine CPU time (seconds) in a window, /proc/stat's 10 ms ticks are too
-#: coarse to judge "busy"; attribution is then applied only when forced.
-MIN_MACHINE_CPU_S = 0.05
+ATTRIBUTIONS = ("auto", "machine", "process")
+#: Former names, still accepted: ``never`` is the raw counter, ``always`` the CPU share.
+_ALIASES = {"never": "machine", "always": "process"}
+#: Weight, in busy CPU-seconds, of the calibrated marginal power when a window's own
+#: power/busy ratio is estimated: /proc/stat counts 10 ms ticks, so a window in which the
+#: machine did little work says little about watts per busy CPU. The blend is smooth:
+#: a long busy window speaks for itself, an idle one leans on the calibration.
+PRIOR_CPU_S = 0.2
+#: A calibrated slope below this (W per busy CPU) is not used as a prior.
+MIN_PRIOR_W_PER_CPU = 0.05
 
 
 @dataclass(frozen=True)
 class Measurement:
     """The result of one window. Energies in joules, times in seconds, power in watts.
 
-    ``energy_j``: energy per component in the window (after attribution, if any).
-    ``dynamic_energy_j``: the same minus idle power x duration (floored at 0).
+    ``energy_j``: energy per component in the window (after attribution, if any): the
+    dynamic energy plus the idle share.
+    ``dynamic_energy_j``: energy above idle power; attributed, it is the tree's CPU time x
+    the machine's watts per busy CPU.
     ``method``: per component, ``measured``, ``estimated`` or ``attributed``.
     """
 
@@ -41,12 +56,20 @@ class Measurement:
     dynamic_energy_j: Mapping[str, float]
     method: Mapping[str, str]
     cpu_time_s: float
-    #: Share of machine-wide counters given to this process tree (None: not attributed).
+    #: Part of the machine's idle power (and embodied footprint) charged to this window:
+    #: 1/workers (auto), the test's share of the machine's CPU capacity (process); None
+    #: with ``machine`` attribution (the whole machine is charged).
     share: float | None = None
     sensors: tuple[str, ...] = ()
     #: Power trace from the sampler: (seconds since window start, {component: watts}).
     samples: tuple[tuple[float, Mapping[str, float]], ...] = ()
     warnings: tuple[str, ...] = ()
+    #: The machine-wide counters' whole delta in the window (None without such a counter).
+    machine_energy_j: float | None = None
+    #: Attribution rule used: auto, machine or process.
+    attribution: str = "auto"
+    #: This tree's part of the machine's busy CPU time in the window (None: not read).
+    cpu_share: float | None = None
 
     @property
     def total_energy_j(self) -> float:
@@ -82,6 +105,9 @@ class Measurement:
             "method": self.overall_method,
             "cpu_time_s": self.cpu_time_s,
             "share": self.share,
+            "cpu_share": self.cpu_share,
+            "machine_energy_j": self.machine_energy_j,
+            "attribution": self.attribution,
             "sensors": list(self.sensors),
             "warnings": list(self.warnings),
         }
@@ -108,9 +134,10 @@ class Meter:
     """Measure energy in named windows over ``sensors``.
 
     Each component belongs to the first sensor that lists it, so a counter listed before
-    the estimate wins. ``idle_power_w`` (per component) turns total into dynamic energy.
-    ``attribution``: ``auto`` (when the machine is busy with other work), ``always``
-    (e.g. under pytest-xdist) or ``never``.
+    the estimate wins. ``idle_power_w`` (per component) splits total from dynamic energy.
+    ``attribution``: ``auto``, ``machine`` or ``process`` (module docstring);
+    ``sharers``: how many measured windows run at once on this machine (pytest-xdist
+    workers), among whom ``auto`` shares the idle power.
     """
 
     def __init__(
@@ -121,24 +148,33 @@ class Meter:
         interval_s: float = 0.1,
         attribution: str = "auto",
         proc_stat: str = "/proc/stat",
+        sharers: int = 1,
+        idle_store: str | None = None,
     ) -> None:
         if sensors is None:
             from pytest_carbon.measure.sensors.estimate import EstimateSensor
 
             sensors = [EstimateSensor()]
-        if attribution not in ("auto", "always", "never"):
-            raise ValueError(f"attribution must be auto, always or never, not {attribution!r}")
+        attribution = _ALIASES.get(attribution, attribution)
+        if attribution not in ATTRIBUTIONS:
+            raise ValueError(
+                f"attribution must be one of {', '.join(ATTRIBUTIONS)}, not {attribution!r}"
+            )
         self.sensors: list[Sensor] = list(sensors)
         self.owner: dict[str, int] = {}
         for i, s in enumerate(self.sensors):
             for c in s.components:
                 self.owner.setdefault(c, i)
-        self.idle_power_w: dict[str, float] = dict(idle_power_w or {})
+        self.idle = IdleEstimate(dict(idle_power_w or {}), method="given")
         self.interval_s = interval_s
         self.attribution = attribution
+        self.sharers = max(int(sharers), 1)
+        self.cpus = logical_cpus()
+        #: Where trusted idle calibrations are kept and read back (None: neither).
+        self.idle_store = idle_store
         self._proc_stat = proc_stat
-        # /proc/stat is read only where a share may be attributed (it costs ~9 µs a read).
-        self._machine_wide = attribution != "never" and any(s.machine_wide for s in self.sensors)
+        # /proc/stat is read only where a machine-wide counter is split (~9 µs a read).
+        self._machine_wide = attribution != "machine" and any(s.machine_wide for s in self.sensors)
         self._polled = [i for i, s in enumerate(self.sensors) if s.poll_interval_s is not None]
         self._windows: dict[str, _Window] = {}
         # Fixed for the meter's life; computed once, read on every window.
@@ -146,11 +182,27 @@ class Meter:
         self._update_period_s = max((s.update_period_s for s in self.sensors), default=0.0)
         self._methods = [s.method for s in self.sensors]
         self._wide = [s.machine_wide for s in self.sensors]
+        # Per-process sensors whose readings exclude idle power (the estimate's CPU):
+        # the idle share is added to them, not subtracted.
+        self._dynamic_only = [frozenset(getattr(s, "dynamic_components", ())) for s in self.sensors]
         self._lock = threading.Lock()
         self._sampler: threading.Thread | None = None
         self._wake = threading.Event()
         self._closed = False
         self._polled_failed = False
+
+    @property
+    def idle_power_w(self) -> dict[str, float]:
+        """The idle power per component (the live mapping: item assignment updates it)."""
+        power = self.idle.power_w
+        if not isinstance(power, dict):
+            power = dict(power)
+            self.idle = IdleEstimate(power, self.idle.uncertainty_w, self.idle.method)
+        return power
+
+    @idle_power_w.setter
+    def idle_power_w(self, value: Mapping[str, float]) -> None:
+        self.idle = IdleEstimate(dict(value), method="given")
 
     # -- windows ---------------------------------------------------------------------
     def begin(self, key: str, pids: tuple[int, ...] = ()) -> None:
@@ -187,36 +239,90 @@ class Meter:
         finally:
             handle.measurement = self.end(key)
 
-    def measure_idle(self, duration_s: float = 0.25) -> dict[str, float]:
-        """Set and return the idle power per component.
+    def measure_idle(
+        self, duration_s: float | None = None, *, replace_stored: bool = False
+    ) -> dict[str, float]:
+        """Set and return the idle power per component (:attr:`idle` has its uncertainty
+        and method).
 
-        Model sensors give their idle power without waiting; counters are read over
-        ``duration_s`` of sleep.
+        Model sensors give their idle power without waiting; machine-wide counters are
+        calibrated over ``duration_s`` (:func:`pytest_carbon.measure.idle.calibrate`).
         """
         idle: dict[str, float] = {}
-        counting = []
+        unc: dict[str, float] = {}
+        methods: list[str] = []
+        counting: dict[str, int] = {}
         for i, s in enumerate(self.sensors):
             model = getattr(s, "idle_power_w", None)
             if callable(model):
                 for c, w in model().items():
                     if self.owner.get(c) == i:
                         idle[c] = float(w)
+                        unc[c] = 0.0
+                if "model" not in methods:
+                    methods.append("model")
             else:
-                counting.append(i)
-        if counting and duration_s > 0:
-            # Raw counter differences, never attributed: idle power is the machine's, not
-            # this sleeping process's tiny CPU share of it.
-            before = self._read_all(())
-            time.sleep(duration_s)
-            after = self._read_all(())
-            for i in counting:
-                dt = after[i].time_s - before[i].time_s
-                for c in self.sensors[i].components:
-                    if self.owner.get(c) == i and dt > 0:
-                        e0 = before[i].energy_j.get(c, 0.0)
-                        idle[c] = max(after[i].energy_j.get(c, e0) - e0, 0.0) / dt
-        self.idle_power_w = idle
+                counting.update({c: i for c in s.components if self.owner.get(c) == i})
+        per_cpu: dict[str, float] = {}
+        trusted = True
+        if counting and (duration_s is None or duration_s > 0):
+            fitted = calibrate(
+                lambda: self._read_all(()),
+                counting,
+                lambda: machine_busy_cpu_s(self._proc_stat),
+                CALIBRATION_S if duration_s is None else duration_s,
+            )
+            fitted = self._keep_or_recall(fitted, replace_stored)
+            idle.update(fitted.power_w)
+            unc.update(fitted.uncertainty_w)
+            per_cpu.update(fitted.per_cpu_w)
+            methods.append(fitted.method)
+            trusted = fitted.trusted
+        self.idle = IdleEstimate(idle, unc, "; ".join(methods) or "none", per_cpu, trusted)
         return dict(idle)
+
+    def calibration(self) -> Calibration:
+        """A calibration of this meter's machine-wide counters (see measure/idle.py)."""
+        counting = {
+            c: i
+            for c, i in self.owner.items()
+            if not callable(getattr(self.sensors[i], "idle_power_w", None))
+        }
+        return Calibration(
+            lambda: self._read_all(()), counting, lambda: machine_busy_cpu_s(self._proc_stat)
+        )
+
+    def idle_key(self) -> str:
+        """This machine and its counters: what a stored idle calibration belongs to."""
+        from pytest_carbon.measure.machine import machine_id
+
+        wide = [f"{s.name}:{getattr(s, 'root', '')}" for s in self.sensors if s.machine_wide]
+        return f"{machine_id()}|{','.join(wide)}"
+
+    def _keep_or_recall(self, fitted: IdleEstimate, replace: bool) -> IdleEstimate:
+        """Of this run's calibration and the stored one, keep the more certain; store a
+        trusted calibration that is better than the stored one (or any, ``replace``)."""
+        from pytest_carbon.measure import idle as idle_mod
+
+        if self.idle_store is None:
+            return fitted
+        key = self.idle_key()
+        stored = None if replace else idle_mod.load(key, self.idle_store)
+        if fitted.trusted and (
+            stored is None or fitted.total_uncertainty_w <= stored.total_uncertainty_w
+        ):
+            with suppress(OSError):
+                idle_mod.save(key, fitted, self.idle_store)
+            return fitted
+        if stored is None:
+            return fitted
+        why = "more certain than" if fitted.trusted else "used: it could not trust"
+        return IdleEstimate(
+            stored.power_w,
+            stored.uncertainty_w,
+            f"{stored.method}; {why} this run's calibration ({fitted.method})",
+            stored.per_cpu_w,
+        )
 
     def close(self) -> None:
         self._closed = True
@@ -258,7 +364,6 @@ class Meter:
         cpu_s = max(cpu1 - win.cpu0, 0.0)
         energy: dict[str, float] = {}
         method: dict[str, str] = {}
-        machine_wide: list[str] = []
         for c, i in self.owner.items():
             before = win.readings[i].energy_j.get(c)
             after = readings[i].energy_j.get(c)
@@ -266,23 +371,37 @@ class Meter:
                 continue
             energy[c] = max(after - before, 0.0)
             method[c] = self._methods[i]
-            if self._wide[i]:
-                machine_wide.append(c)
 
-        share: float | None = None
         warnings: list[str] = list(win.errors)
-        if machine_wide:
-            share = self._share(cpu_s, win.machine0, machine1)
-            if share is not None:
-                for c in machine_wide:
-                    energy[c] *= share
-                    method[c] = "attributed"
-        idle = self.idle_power_w
-        dynamic = {c: max(e - idle.get(c, 0.0) * duration, 0.0) for c, e in energy.items()}
-        if share is not None:
-            # A machine-wide counter's idle power is shared like its energy.
-            for c in machine_wide:
-                dynamic[c] = max(energy[c] - idle.get(c, 0.0) * share * duration, 0.0)
+        idle = self.idle.power_w
+        machine_s = (
+            max(machine1 - win.machine0, 0.0)
+            if machine1 is not None and win.machine0 is not None
+            else None
+        )
+        share = self._idle_share(cpu_s, duration)
+        dynamic: dict[str, float] = {}
+        machine_energy: float | None = None
+        cpu_share: float | None = None
+        for c, e in list(energy.items()):
+            i = self.owner[c]
+            idle_j = idle.get(c, 0.0) * duration
+            if self._wide[i]:
+                machine_energy = (machine_energy or 0.0) + e
+                if self.attribution == "machine":
+                    dynamic[c] = max(e - idle_j, 0.0)
+                    continue
+                per_cpu_w = self._per_cpu_w(c, e - idle_j, cpu_s, machine_s)
+                dynamic[c] = cpu_s * per_cpu_w
+                energy[c] = dynamic[c] + idle_j * (share if share is not None else 1.0)
+                method[c] = "attributed"
+                if machine_s:
+                    cpu_share = min(cpu_s / machine_s, 1.0)
+            elif c in self._dynamic_only[i]:
+                dynamic[c] = e
+                energy[c] = e + idle_j * (share if share is not None else 1.0)
+            else:
+                dynamic[c] = max(e - idle_j, 0.0)
         period = self._update_period_s
         if duration < period:
             warnings.append(
@@ -302,22 +421,39 @@ class Meter:
             sensors=self._sensor_names,
             samples=tuple(win.samples),
             warnings=tuple(warnings),
+            machine_energy_j=machine_energy,
+            attribution=self.attribution,
+            cpu_share=cpu_share,
         )
 
-    def _share(self, cpu_s: float, machine0: float | None, machine1: float | None) -> float | None:
-        if machine0 is None or machine1 is None:
-            return None if self.attribution != "always" else 1.0
-        machine_s = max(machine1 - machine0, 0.0)
-        if self.attribution == "never":
+    def _idle_share(self, cpu_s: float, duration_s: float) -> float | None:
+        """The part of the machine's idle power charged to a window."""
+        if self.attribution == "machine":
             return None
         if self.attribution == "auto":
-            if machine_s < MIN_MACHINE_CPU_S:
-                return None
-            other = machine_s - cpu_s
-            if other <= BUSY_OTHER_SHARE * machine_s:
-                return None
-        # /proc/stat ticks are coarse: never give a tree more than all of the machine.
-        return min(cpu_s / machine_s, 1.0) if machine_s > 0 else 1.0
+            return 1.0 / self.sharers
+        capacity_s = self.cpus * duration_s
+        return min(cpu_s / capacity_s, 1.0) if capacity_s > 0 else 0.0
+
+    def _per_cpu_w(
+        self, component: str, dynamic_j: float, cpu_s: float, machine_s: float | None
+    ) -> float:
+        """Watts per busy CPU in this window: the machine's dynamic energy over its busy
+        CPU-seconds, blended with the calibrated figure in proportion to how much busy time
+        the window saw (no threshold: the weight moves smoothly)."""
+        prior = self.idle.per_cpu_w.get(component)
+        if prior is not None and prior < MIN_PRIOR_W_PER_CPU:
+            # A component that does not follow CPU load (a GPU's counter) has no useful
+            # slope: its window speaks for itself.
+            prior = None
+        if machine_s is None:
+            # Machine busy time unreadable: assume this tree was all of the machine's work.
+            machine_s = cpu_s
+        # The tree's time is part of the machine's; 10 ms ticks may count less of it.
+        machine_s = max(machine_s, cpu_s)
+        if prior is None:
+            return max(dynamic_j / machine_s, 0.0) if machine_s > 0 else 0.0
+        return max((dynamic_j + prior * PRIOR_CPU_S) / (machine_s + PRIOR_CPU_S), 0.0)
 
     def _ensure_sampler(self) -> None:
         if self._sampler is not None and self._sampler.is_alive():
@@ -411,4 +547,11 @@ def combine(measurements: Sequence[Measurement], key: str | None = None) -> Meas
         sensors=first.sensors,
         samples=tuple(s for m in measurements for s in m.samples),
         warnings=tuple(warnings),
+        machine_energy_j=_sum_or_none([m.machine_energy_j for m in measurements]),
+        attribution=first.attribution,
     )
+
+
+def _sum_or_none(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None

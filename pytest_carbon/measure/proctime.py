@@ -1,30 +1,78 @@
-"""CPU time of the measured process tree and of the whole machine.
+"""CPU time and memory of the measured process tree, and busy CPU time of the whole machine.
 
 The process tree is this process, its reaped children (``RUSAGE_CHILDREN``) and any
-live processes the caller names (e.g. a sandbox child still running).
+live processes the caller names (e.g. a sandbox child still running, a local model
+server).
+
+Two back ends give the same numbers:
+
+* ``proc``: ``/proc`` and ``getrusage``, read directly (Linux; the fast path, a few µs a
+  read, taken twice per test).
+* ``psutil``: where ``/proc`` is missing (macOS, Windows). Forced on Linux with the
+  environment variable ``PYTEST_CARBON_PROCFS=off``, which is how the tests prove the
+  fallback works on the machine they run on.
 """
 
 from __future__ import annotations
 
 import os
-import resource
+from typing import Any
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE_BYTES = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+#: ``PYTEST_CARBON_PROCFS=off`` makes every reader use psutil, as on a system without /proc.
+PROCFS_ENV = "PYTEST_CARBON_PROCFS"
+DEFAULT_PROC_STAT = "/proc/stat"
+
+_HAS_PROC = os.path.exists("/proc/self/stat")
+try:
+    import resource as _resource
+except ImportError:  # Windows
+    _resource = None  # type: ignore[assignment]
+
+
+def backend() -> str:
+    """``proc`` or ``psutil``: which reader this process uses now."""
+    if not _HAS_PROC or _resource is None:
+        return "psutil"
+    return "psutil" if os.environ.get(PROCFS_ENV, "").lower() in ("off", "0", "no") else "proc"
+
+
+def _psutil() -> Any:
+    import psutil  # a dependency; imported only where /proc is not used
+
+    return psutil
 
 
 def tree_cpu_s(pids: tuple[int, ...] = ()) -> float:
     """Seconds of CPU (user + system) used by this process, its reaped children and ``pids``."""
-    s = resource.getrusage(resource.RUSAGE_SELF)
-    c = resource.getrusage(resource.RUSAGE_CHILDREN)
-    total = s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+    if backend() == "psutil":
+        t = _psutil().Process().cpu_times()
+        total = float(t.user + t.system) + _children_cpu(t)
+    else:
+        s = _resource.getrusage(_resource.RUSAGE_SELF)
+        c = _resource.getrusage(_resource.RUSAGE_CHILDREN)
+        total = s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
     for pid in pids:
         total += pid_cpu_s(pid)
     return total
 
 
+def _children_cpu(t: Any) -> float:
+    # children_user/children_system exist on Linux and Windows' psutil only; macOS
+    # reports none (its reaped children are then not counted, as psutil cannot see them).
+    return float(getattr(t, "children_user", 0.0) + getattr(t, "children_system", 0.0))
+
+
 def pid_cpu_s(pid: int) -> float:
-    """CPU seconds of a live process (0 when it is gone)."""
+    """CPU seconds of a live process and the children it has reaped (0 when it is gone)."""
+    if backend() == "psutil":
+        psutil = _psutil()
+        try:
+            t = psutil.Process(pid).cpu_times()
+        except (psutil.Error, OSError):
+            return 0.0
+        return float(t.user + t.system + _children_cpu(t))
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
@@ -38,6 +86,27 @@ def pid_cpu_s(pid: int) -> float:
         return sum(int(fields[i]) for i in (11, 12, 13, 14)) / _CLK_TCK
     except (IndexError, ValueError):
         return 0.0
+
+
+def process_tree_cpu_s(pid: int) -> float | None:
+    """CPU seconds of ``pid``, its reaped children and its live descendants; None when the
+    process cannot be read (gone, or another user's on a system that hides it)."""
+    psutil = _psutil()
+    try:
+        proc = psutil.Process(pid)
+        t = proc.cpu_times()
+        total = float(t.user + t.system + _children_cpu(t))
+        for child in proc.children(recursive=True):
+            try:
+                ct = child.cpu_times()
+            except (psutil.Error, OSError):
+                continue  # exited meanwhile: its parent reaps it into children_*
+            # A live child's own time and the children it reaped; the parent's
+            # children_* holds only the children it reaped itself.
+            total += float(ct.user + ct.system + _children_cpu(ct))
+        return total
+    except (psutil.Error, OSError):
+        return None
 
 
 class _SelfStatm:
@@ -68,6 +137,15 @@ _SELF_STATM = _SelfStatm()
 
 def rss_bytes(pids: tuple[int, ...] = ()) -> int:
     """Resident set size of this process plus ``pids``, in bytes."""
+    if backend() == "psutil":
+        psutil = _psutil()
+        total = 0
+        for pid in (None, *pids):
+            try:
+                total += int(psutil.Process(pid).memory_info().rss)
+            except (psutil.Error, OSError):
+                continue
+        return total
     total = _SELF_STATM.rss_bytes()
     for pid in pids:
         try:
@@ -78,8 +156,17 @@ def rss_bytes(pids: tuple[int, ...] = ()) -> int:
     return total
 
 
-def machine_busy_cpu_s(path: str = "/proc/stat") -> float | None:
-    """Seconds of busy CPU summed over all CPUs since boot (None where unreadable)."""
+def machine_busy_cpu_s(path: str = DEFAULT_PROC_STAT) -> float | None:
+    """Seconds of busy CPU summed over all CPUs since boot (None where unreadable).
+
+    ``path`` other than ``/proc/stat`` is always read as a file (a scripted stat file in
+    the tests); the default follows :func:`backend`."""
+    if path == DEFAULT_PROC_STAT and backend() == "psutil":
+        try:
+            t = _psutil().cpu_times()
+        except Exception:
+            return None
+        return float(sum(getattr(t, f, 0.0) for f in ("user", "nice", "system", "irq", "softirq")))
     try:
         with open(path, "rb") as f:
             line = f.readline()
@@ -95,3 +182,7 @@ def machine_busy_cpu_s(path: str = "/proc/stat") -> float | None:
         return None
     busy = v[0] + v[1] + v[2] + v[5] + v[6]
     return busy / _CLK_TCK
+
+
+def logical_cpus() -> int:
+    return os.cpu_count() or 1

@@ -109,10 +109,35 @@ class _Runtime:
         for p in problems:
             if cs is not None:
                 cs.warn(p)
-        self.local_lock = threading.Lock()
+        self._server_lock = threading.Lock()
+        self._server: Any = None
+        #: The measured generation phase while prefetch runs one (local endpoint).
+        self.phase: _Phase | None = None
+
+    def server(self) -> Any:
+        """The local endpoint's server process (a ``ServerProcess``), looked up once."""
+        with self._server_lock:
+            if self._server is None:
+                from pytest_carbon.prompts.llm import find_server
+
+                self._server = find_server(self.endpoint.url)
+            return self._server
 
     def close(self) -> None:
         self.client.close()
+
+
+@dataclass
+class _Phase:
+    """Live answers generated inside prefetch's one measured window."""
+
+    key: str
+    answers: list[tuple[PromptItem, Any]] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, item: PromptItem, answer: Any) -> None:
+        with self.lock:
+            self.answers.append((item, answer))
 
 
 def _runtime(config: pytest.Config) -> _Runtime:
@@ -613,8 +638,27 @@ def _footprint(item: PromptItem, rt: _Runtime, answer: Any) -> tuple[dict[str, A
             m.get("method", "estimated"),
             m.get("gco2e_g") or 0.0,
         )
-        if "warning" in fp:
-            warnings.append(fp.pop("warning"))
+        # Our own statement replaces footprint.py's generic one: we know whether the
+        # server's processes were in the window.
+        fp.pop("warning", None)
+        for k in (
+            "server",
+            "shared_by",
+            "share",
+            "dynamic_energy_j",
+            "server_cpu_s",
+            "phase_energy_j",
+            "phase_answers",
+        ):
+            if k in m:
+                fp[k] = m[k]
+        if not m.get("server_visible", False):
+            warnings.append(
+                "generation energy of a local endpoint covers pytest's own process tree "
+                f"only: {m.get('server', 'the server process was not looked up')}; the "
+                "model server's work is missing (run pytest as the server's user, outside "
+                "its container, or use a machine-wide counter: RAPL/NVML)"
+            )
     else:
         intensity = cs.accounting.intensity_g_per_kwh if cs is not None else None
         params = lookup_params(item.model, rt.params, item.task.model_params)
@@ -634,33 +678,92 @@ def _footprint(item: PromptItem, rt: _Runtime, answer: Any) -> tuple[dict[str, A
     return fp, warnings
 
 
+def _measured(m: Any, cs: Any, server: Any, share: float, **extra: Any) -> dict[str, Any]:
+    energy_j = m.total_energy_j * share
+    return {
+        "energy_j": energy_j,
+        "dynamic_energy_j": m.total_dynamic_energy_j * share,
+        "share": share,
+        "method": m.overall_method,
+        "gco2e_g": cs.accounting.gco2e_g(energy_j),
+        "duration_s": m.duration_s,
+        "server": server.describe(),
+        "server_visible": server.visible,
+        **extra,
+    }
+
+
 def _around_local(item: PromptItem, rt: _Runtime) -> Any:
     """Measure a live call to an endpoint on this machine with the session's meter.
 
-    Local calls are serialised (one meter window at a time), so each window holds one
-    generation only."""
+    The server's process (the listening socket's owner) and its children are in the
+    window; the SDK is imported and the client built before it opens. Inside prefetch's
+    generation phase, one window covers all concurrent calls (:func:`_share_phase` splits
+    it); alone (lazily, from setup), each call gets its own window."""
     cs = _carbon_session(item.config)
     if not rt.local or cs is None or not cs.settings.enabled:
         return None
 
     def around(call: Any) -> tuple[Any, dict[str, Any]]:
-        with rt.local_lock:
-            meter = cs.meter
-            key = f"{item.nodeid}::generation"
-            meter.begin(key)
-            try:
-                completion = call()
-            finally:
-                m = meter.end(key)
-        energy_j = m.total_energy_j
-        return completion, {
-            "energy_j": energy_j,
-            "method": m.overall_method,
-            "gco2e_g": cs.accounting.gco2e_g(energy_j),
-            "duration_s": m.duration_s,
-        }
+        rt.client.open()
+        server = rt.server()
+        if rt.phase is not None:
+            cpu0 = server.cpu_s()
+            completion = call()
+            cpu1 = server.cpu_s()
+            cpu = cpu1 - cpu0 if cpu0 is not None and cpu1 is not None else None
+            return completion, {"pending": True, "server_cpu_s": cpu}
+        meter = cs.meter
+        key = f"{item.nodeid}::generation"
+        meter.begin(key, pids=server.pids())
+        try:
+            completion = call()
+        finally:
+            m = meter.end(key)
+        return completion, _measured(m, cs, server, 1.0, shared_by="one request per window")
 
     return around
+
+
+def _share_phase(rt: _Runtime, cs: Any, m: Any) -> None:
+    """Split the generation phase's energy among its live answers: by the server's CPU
+    time during each request where the server is visible, else by output tokens, else
+    equally; each answer says which, and its cache entry keeps the figure."""
+    answers = list(rt.phase.answers) if rt.phase is not None else []
+    if not answers:
+        return
+    server = rt.server()
+    cpus = [a.measured.get("server_cpu_s") for _, a in answers]
+    tokens = [a.output_tokens for _, a in answers]
+    weights: list[float]
+    if server.visible and all(c is not None for c in cpus) and sum(cpus) > 0:
+        weights, basis = [float(c) for c in cpus], "server CPU time per request"
+    elif all(t is not None for t in tokens) and sum(tokens) > 0:
+        weights, basis = [float(t) for t in tokens], "output tokens"
+    else:
+        weights, basis = [1.0] * len(answers), "equal shares (no CPU time or token counts)"
+    total_w = sum(weights)
+    for (item, answer), w in zip(answers, weights, strict=True):
+        share = w / total_w
+        answer.measured = _measured(
+            m,
+            cs,
+            server,
+            share,
+            shared_by=basis,
+            phase_energy_j=m.total_energy_j,
+            phase_answers=len(answers),
+            server_cpu_s=answer.measured.get("server_cpu_s"),
+        )
+        entry = rt.cache.get(answer.key)
+        if entry is not None:
+            entry["measured"] = answer.measured
+            rt.cache.put(answer.key, entry)
+        gen = item.stash.get(GENERATION_KEY, None)
+        if gen is not None:
+            fp, warnings = _footprint(item, rt, answer)
+            gen.generation = fp
+            gen.warnings.extend(w for w in warnings if w not in gen.warnings)
 
 
 def generate_for(item: PromptItem) -> Generated:
@@ -688,7 +791,13 @@ def generate_for(item: PromptItem) -> Generated:
         return Generated(code=None, error=exc.message)
     except Exception as exc:  # a bug or an SDK surprise must not stop the session
         return Generated(code=None, error=f"{type(exc).__name__}: {exc}")
-    fp, warnings = _footprint(item, rt, answer)
+    if answer.measured.get("pending") and rt.phase is not None:
+        # Its share of the phase's window is known when the phase ends (_share_phase).
+        rt.phase.add(item, answer)
+        fp: dict[str, Any] = {"cached": False}
+        warnings: list[str] = []
+    else:
+        fp, warnings = _footprint(item, rt, answer)
     try:
         code = extract_code(answer.text, item.task.entry_point)
     except ExtractError as exc:
@@ -743,15 +852,35 @@ def prefetch(session: pytest.Session) -> None:
     live = [i for i in remote if _needs_endpoint(i, rt)]
     progress = _Progress(config, len(live), rt) if live else None
     concurrency = max(rt.settings.carbon_concurrency, 1)
+    cs = _carbon_session(config)
+    meter = None
+    if live and rt.local and cs is not None and cs.settings.enabled:
+        # One window for the whole concurrent phase (a batching server keeps its
+        # throughput); the SDK import, the client, the meter's start-up and the server
+        # lookup all happen before it opens.
+        try:
+            rt.client.open()
+            meter = cs.meter
+            phase = _Phase("prompts::generation")
+            meter.begin(phase.key, pids=rt.server().pids())
+            rt.phase = phase
+        except Exception as exc:  # the calls then fail (or are measured) one by one
+            meter = None
+            cs.warn(f"the generation phase could not be measured as one window: {exc}")
     started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="carbon-llm") as pool:
-        futures = {pool.submit(generate_for, item): item for item in remote}
-        for future in as_completed(futures):
-            item = futures[future]
-            gen = future.result()  # generate_for never raises
-            item.stash[GENERATION_KEY] = gen
-            if progress is not None and not gen.cached:
-                progress.step(gen.error is not None)
+    try:
+        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="carbon-llm") as pool:
+            futures = {pool.submit(generate_for, item): item for item in remote}
+            for future in as_completed(futures):
+                item = futures[future]
+                gen = future.result()  # generate_for never raises
+                item.stash[GENERATION_KEY] = gen
+                if progress is not None and not gen.cached:
+                    progress.step(gen.error is not None)
+    finally:
+        if meter is not None and rt.phase is not None:
+            _share_phase(rt, cs, meter.end(rt.phase.key))
+            rt.phase = None
     if progress is not None:
         progress.done(time.perf_counter() - started)
 

@@ -245,6 +245,11 @@ class LLMClient:
                 )
             return self._client
 
+    def open(self) -> None:
+        """Import the SDK and build the client now (outside any measured window: importing
+        ``openai`` costs far more CPU than a short local generation)."""
+        self._sdk()
+
     def close(self) -> None:
         if self._client is not None:
             self._client.close()
@@ -368,6 +373,102 @@ class LLMClient:
 
 def _int_or_none(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+# -- the local server's process ---------------------------------------------------------------
+
+
+_ANY_ADDRESS = {"0.0.0.0", "::", ""}
+
+
+@dataclass(frozen=True)
+class ServerProcess:
+    """The process listening on a local endpoint's port, or why it cannot be seen."""
+
+    pid: int | None
+    name: str | None = None
+    #: Why the process is unknown (None when ``pid`` is set).
+    reason: str | None = None
+
+    @property
+    def visible(self) -> bool:
+        return self.pid is not None
+
+    @property
+    def in_process(self) -> bool:
+        """The server runs inside pytest (its CPU time is already pytest's own)."""
+        return self.pid == os.getpid()
+
+    def pids(self) -> tuple[int, ...]:
+        """The server and its live descendants (e.g. Ollama's model runners), for a meter
+        window; empty when unseen, or when it is pytest itself."""
+        if self.pid is None or self.in_process:
+            return ()
+        import psutil
+
+        try:
+            children = psutil.Process(self.pid).children(recursive=True)
+        except (psutil.Error, OSError):
+            return (self.pid,)
+        return (self.pid, *(c.pid for c in children))
+
+    def cpu_s(self) -> float | None:
+        """CPU seconds of the server, children included; None when it cannot be read."""
+        if self.pid is None:
+            return None
+        from pytest_carbon.measure.proctime import process_tree_cpu_s
+
+        return process_tree_cpu_s(self.pid)
+
+    def describe(self) -> str:
+        if self.pid is None:
+            return f"server process not visible: {self.reason}"
+        where = " (inside pytest)" if self.in_process else ""
+        return f"pid {self.pid} ({self.name or '?'}){where}"
+
+
+def find_server(url: str) -> ServerProcess:
+    """The owner of the socket listening on ``url``'s port on this machine (via psutil)."""
+    from urllib.parse import urlsplit
+
+    import psutil
+
+    parts = urlsplit(url)
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        return ServerProcess(None, reason=f"no port in {url!r}")
+    try:
+        conns = psutil.net_connections(kind="tcp")
+    except (psutil.Error, OSError) as exc:
+        return ServerProcess(
+            None, reason=f"the system refused to list sockets ({type(exc).__name__})"
+        )
+    owners = {
+        c.pid
+        for c in conns
+        if c.status == psutil.CONN_LISTEN
+        and c.laddr
+        and c.laddr.port == port
+        and (c.laddr.ip in _ANY_ADDRESS or c.laddr.ip.startswith("127.") or c.laddr.ip == "::1")
+    }
+    pids = {p for p in owners if p is not None}
+    if not owners:
+        return ServerProcess(
+            None,
+            reason=f"no process on this machine listens on port {port} (a container or a "
+            "forwarded port?)",
+        )
+    if not pids:
+        return ServerProcess(
+            None, reason=f"the process listening on port {port} belongs to another user"
+        )
+    pid = min(pids)
+    try:
+        name = psutil.Process(pid).name()
+    except (psutil.Error, OSError):
+        name = None
+    return ServerProcess(pid, name)
 
 
 # -- one generation: cache, then endpoint ----------------------------------------------------

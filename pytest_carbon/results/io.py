@@ -67,6 +67,7 @@ def build_report(
 
     machine = machine_json(gpus=cs.gpus)
     machine["sensors"] = cs.sensor_statuses()
+    machine["idle"] = cs.idle_json
     records = sorted(cs.records, key=lambda r: r["nodeid"])
     finished = cs.finished_unix_s
     report: dict[str, Any] = {

@@ -84,8 +84,13 @@ class MeasuredFields(_MeasuredRequired, total=False):
     embodied_gco2e_g: float
     #: Present when a water factor is given.
     water_l: float
-    #: The counter's whole-machine energy beside the attributed figures.
+    #: The counter's whole-machine energy beside the attributed figures (None when no
+    #: machine-wide counter was read), and the attribution rule that turned one into the
+    #: other (``--carbon-attribution``).
     machine_energy_j: float | None
+    attribution: str | None
+    #: Dynamic (above idle) energy per component, J.
+    dynamic_components: dict[str, float]
 
 
 class Generation(TypedDict):
@@ -220,6 +225,7 @@ def measurement_fields(m: Measurement, accounting: Accounting) -> MeasuredFields
         "energy_j": energy,
         "dynamic_energy_j": m.total_dynamic_energy_j,
         "components": dict(m.energy_j),
+        "dynamic_components": dict(m.dynamic_energy_j),
         "component_methods": dict(m.method),
         "method": m.overall_method,
         "power_w": m.power_w,
@@ -228,6 +234,8 @@ def measurement_fields(m: Measurement, accounting: Accounting) -> MeasuredFields
         "cpu_time_s": m.cpu_time_s,
         "share": m.share,
         "gco2e_g": None,
+        "machine_energy_j": m.machine_energy_j,
+        "attribution": m.attribution if m.machine_energy_j is not None else None,
     }
     out.update(accounting.record_fields(energy, m.duration_s, share=m.share))  # type: ignore[typeddict-item]
     return out

@@ -3,10 +3,13 @@
 Used where no counter can be read (VMs, CI runners). The model, documented in
 ``docs/how-numbers-are-computed.md``:
 
-* **CPU**: ``cpu_j = cpu_time_s x watts_per_core``. ``watts_per_core`` is the CPU's TDP
-  from codecarbon's ``cpu_power.csv`` divided by its physical cores per package, when
-  the model is found and the machine is not virtualised (in a VM the guest cannot see
-  the host's core count). Otherwise :data:`FALLBACK_WATTS_PER_CORE`.
+* **CPU**, per hardware thread (a VM's vCPU is one): ``cpu_j = cpu_time_s x W``.
+  On bare metal with the model in codecarbon's ``cpu_power.csv``: ``W`` = TDP / threads
+  per package, no idle model. On a virtualised or unknown CPU: Cloud Carbon Footprint's
+  per-vCPU coefficients (SPECpower-based), ``power = min + utilisation x (max - min)``
+  per vCPU: ``W = max - min`` for each busy CPU-second, and ``vCPUs x min`` is the
+  machine's idle power (:meth:`EstimateSensor.idle_power_w`), which the meter shares
+  like a counter's idle.
 * **Memory** (component ``dram``): ``dram_j = rss_gb x MEMORY_WATTS_PER_GB x wall_s``,
   with RSS sampled at each read (trapezoid rule between reads).
 
@@ -23,15 +26,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pytest_carbon.measure.machine import CpuInfo, cpu_info
-from pytest_carbon.measure.proctime import rss_bytes, tree_cpu_s
+from pytest_carbon.measure.proctime import backend, rss_bytes, tree_cpu_s
 from pytest_carbon.measure.sensors.base import Reading, SensorStatus
 
-#: Watts per busy core when the CPU's TDP or its core count is unknown. Green Algorithms
-#: (Lannelongue et al., 2021, green-algorithms.org) uses TDP per core; server parts range
-#: about 4-15 W per core at full load (e.g. Xeon Platinum 8280: 205 W / 28 cores = 7.3 W,
-#: EPYC 7763: 280 W / 64 = 4.4 W, Xeon E5-2683 v4: 120 W / 16 = 7.5 W). We take 10 W:
-#: a round figure inside that range, stated in every report.
-FALLBACK_WATTS_PER_CORE = 10.0
+#: Cloud Carbon Footprint's per-vCPU coefficients where the micro-architecture is
+#: unknown (cloudcarbonfootprint.org/docs/methodology, "Compute"; min/max watts per vCPU
+#: from the SPECpower database): AWS average 0.74/3.5, GCP median 0.71/4.26, Azure
+#: average 0.78/3.76. We take the mean of the three providers, stated in every report.
+CCF_PROVIDERS_W = {"aws": (0.74, 3.5), "gcp": (0.71, 4.26), "azure": (0.78, 3.76)}
+CLOUD_MIN_W_PER_VCPU = round(sum(v[0] for v in CCF_PROVIDERS_W.values()) / 3, 3)
+CLOUD_MAX_W_PER_VCPU = round(sum(v[1] for v in CCF_PROVIDERS_W.values()) / 3, 3)
 
 #: Power drawn by memory per GB resident: 0.3725 W/GB, Green Algorithms' figure
 #: (Lannelongue et al., 2021, "Green Algorithms: Quantifying the Carbon Footprint of
@@ -81,10 +85,13 @@ def lookup_tdp_w(model: str, table: dict[str, float]) -> tuple[str, float] | Non
 
 @dataclass(frozen=True)
 class CpuPowerModel:
+    #: Watts per busy hardware thread (CPU-second / second) above idle.
     watts_per_core: float
     source: str
     tdp_w: float | None = None
     matched_name: str | None = None
+    #: Idle watts per logical CPU (0 where the model has no idle part).
+    idle_w_per_cpu: float = 0.0
 
 
 def cpu_power_model(info: CpuInfo | None = None) -> CpuPowerModel:
@@ -103,28 +110,30 @@ def cpu_power_model(info: CpuInfo | None = None) -> CpuPowerModel:
             # codecarbon missing, or its table unreadable: the stated fallback applies,
             # and the sensor's status says which model was used.
             match = None
-    if match and info.cores_per_package and not info.hypervisor:
+    threads = max(info.logical_cpus // max(info.packages, 1), 1)
+    if match and not info.hypervisor:
         name, tdp = match
         return CpuPowerModel(
-            watts_per_core=tdp / info.cores_per_package,
-            source=f"codecarbon cpu_power.csv: {name} TDP {tdp:g} W / "
-            f"{info.cores_per_package} cores",
+            watts_per_core=tdp / threads,
+            source=f"codecarbon cpu_power.csv: {name} TDP {tdp:g} W / {threads} threads",
             tdp_w=tdp,
             matched_name=name,
         )
+    lo, hi = CLOUD_MIN_W_PER_VCPU, CLOUD_MAX_W_PER_VCPU
+    why = (
+        "virtualised"
+        if info.hypervisor
+        else f"CPU model {info.model!r} not in codecarbon's cpu_power.csv"
+    )
     if match:
-        why = "virtualised: host core count unknown" if info.hypervisor else "core count unknown"
-        return CpuPowerModel(
-            FALLBACK_WATTS_PER_CORE,
-            f"fallback {FALLBACK_WATTS_PER_CORE:g} W/core ({match[0]} TDP {match[1]:g} W "
-            f"found, but {why})",
-            tdp_w=match[1],
-            matched_name=match[0],
-        )
+        why += f" ({match[0]} TDP {match[1]:g} W is the host's, not this guest's)"
     return CpuPowerModel(
-        FALLBACK_WATTS_PER_CORE,
-        f"fallback {FALLBACK_WATTS_PER_CORE:g} W/core (CPU model {info.model!r} not in "
-        "codecarbon's cpu_power.csv)",
+        watts_per_core=hi - lo,
+        source=f"Cloud Carbon Footprint cloud average per vCPU ({why}): min {lo:g} W + "
+        f"utilisation x (max {hi:g} W - min)",
+        tdp_w=match[1] if match else None,
+        matched_name=match[0] if match else None,
+        idle_w_per_cpu=lo,
     )
 
 
@@ -134,6 +143,8 @@ class EstimateSensor:
     name = "estimate"
     method = "estimated"
     components: tuple[str, ...] = ("cpu", "dram")
+    #: ``cpu`` readings hold only the work above idle: the meter adds the idle share.
+    dynamic_components: tuple[str, ...] = ("cpu",)
     machine_wide = False
     update_period_s = 0.001
     poll_interval_s: float | None = None
@@ -177,8 +188,12 @@ class EstimateSensor:
             return Reading(time_s=now, energy_j={"cpu": cpu_j, "dram": self._dram_j})
 
     def idle_power_w(self) -> dict[str, float]:
-        """The model's power at rest: no CPU time, current memory resident."""
-        return {"cpu": 0.0, "dram": self._rss(self.pids) / _GB * self.memory_watts_per_gb}
+        """The model's power at rest: the machine's idle CPU power (vCPUs x min; 0 on bare
+        metal, whose TDP model has no idle part), current memory resident."""
+        return {
+            "cpu": self.model.idle_w_per_cpu * cpu_info().logical_cpus,
+            "dram": self._rss(self.pids) / _GB * self.memory_watts_per_gb,
+        }
 
     def close(self) -> None:
         pass
@@ -192,8 +207,10 @@ class EstimateSensor:
             details={
                 "cpu_model": cpu_info().model,
                 "watts_per_core": round(self.watts_per_core, 3),
+                "idle_w_per_cpu": self.model.idle_w_per_cpu,
                 "cpu_source": self.model.source,
                 "memory_watts_per_gb": self.memory_watts_per_gb,
                 "memory_source": "Green Algorithms (Lannelongue et al. 2021): 0.3725 W/GB",
+                "process_reader": backend(),
             },
         )
