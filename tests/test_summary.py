@@ -66,6 +66,6 @@ def test_ratios_show_their_interval_and_say_when_they_include_one() -> None:
     lines = render_model_summary(rows)
     text = "\n".join(lines)
     assert "1/2" in lines[1]  # the ~ref column
-    assert "same[m#0]: 1.01x (95% CI 0.98-1.03, 20 pairs): indistinguishable from" in text
-    assert "slow[m#0]: 3.20x (95% CI 3.10-3.30, 20 pairs): costlier than the reference" in text
+    assert "same[m#0]: 1.01× (95% CI 0.980–1.03, 20 pairs): indistinguishable from" in text
+    assert "slow[m#0]: 3.20× (95% CI 3.10–3.30, 20 pairs): costlier than the reference" in text
     assert all(len(line) <= 100 for line in lines)

@@ -111,9 +111,16 @@ class PairedRatio:
 
     def describe(self, subject: str = "the reference") -> str:
         """One line for people: the ratio, its interval, and what it means in words."""
-        text = f"{self.ratio:.2f}x (95% CI {self.low:.2f}-{self.high:.2f}, {self.pairs} pairs)"
+        from pytest_carbon.report.format import ratio as fmt_ratio
+        from pytest_carbon.report.format import sig
+
+        span = f"{sig(self.low)}–{sig(self.high)}"
         if self.coverage + 1e-12 < CONFIDENCE:
-            return text.replace("95% CI", f"{self.coverage:.0%} range") + ": too few pairs"
+            return (
+                f"{fmt_ratio(self.ratio)} (range {span} over {self.pairs} pairs, covering "
+                f"{self.coverage:.0%}): too few pairs"
+            )
+        text = f"{fmt_ratio(self.ratio)} (95% CI {span}, {self.pairs} pairs)"
         if self.contains_one:
             return text + f": indistinguishable from {subject}"
         side = "costlier" if self.low > 1 else "cheaper"

@@ -221,10 +221,8 @@ def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
     if methods:
         lines.append(("methods: " + ", ".join(methods))[:WIDTH])
     if any(r.get("compared") for r in rows):
-        lines.append(
-            "ratio: median over tasks of each item's median paired energy ratio to the "
-            "reference; ~ref: items whose 95% interval contains 1.0"[:WIDTH]
-        )
+        lines.append("ratio: median over tasks of each item's median paired energy ratio")
+        lines.append("  to the reference; ~ref: items whose 95% interval contains 1.0")
     lines += _comparison_lines(rows)
     return lines
 
@@ -239,13 +237,13 @@ def _comparison_lines(rows: list[dict[str, Any]]) -> list[str]:
     if not items:
         return []
     out = ["ratio to the reference, per item (energy per call, interleaved pairs):"]
+    from pytest_carbon.report.rows import shorten
+
     for model, task, sample, text in items[:MAX_COMPARISON_LINES]:
         name = f"{task}[{model}#{sample}]"
-        line = f"  {name}: {text}"
-        if len(line) > WIDTH:
-            room = max(WIDTH - len(text) - 5, 10)
-            line = f"  {name[: room - 1]}…: {text}"
-        out.append(line[:WIDTH])
+        room = max(WIDTH - len(text) - 4, 24)
+        # Shortened in the middle (task and model survive); the verdict is never cut.
+        out.append(f"  {shorten(name, room)}: {text}")
     if len(items) > MAX_COMPARISON_LINES:
         out.append(f"  ... {len(items) - MAX_COMPARISON_LINES} more in the JSON report")
     return out

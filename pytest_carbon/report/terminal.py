@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 
 METHOD_NOTE = (
     "methods: measured = hardware counter; estimated = model (CPU time x power per core, "
-    "memory x time); attributed = share of a machine-wide counter by CPU time."
+    "memory x time); attributed = a test's own share of a machine-wide counter (its "
+    "dynamic energy plus a share of idle; see --carbon-attribution)."
 )
 PER_CALL_NOTE = (
     "per call: median energy of one call, where the work was repeated; rows are ranked by "
