@@ -147,3 +147,10 @@ def test_json_round_trip() -> None:
     data = pr.to_json()
     assert PairedRatio.from_json(data) == pr
     assert data["precision"] == pytest.approx(pr.precision)
+
+
+def test_parse_gives_none_for_what_is_not_a_paired_ratio() -> None:
+    assert PairedRatio.parse(None) is None
+    assert PairedRatio.parse({"ratio": 1.0}) is None  # no interval: an older report
+    pr = PairedRatio(1.3, 1.2, 1.4, 12, 0.96)
+    assert PairedRatio.parse(pr.to_json()) == pr

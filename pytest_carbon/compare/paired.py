@@ -138,6 +138,17 @@ class PairedRatio:
             str(data.get("method", METHOD)),
         )
 
+    @classmethod
+    def parse(cls, data: Any) -> PairedRatio | None:
+        """:meth:`from_json` for data read from a report: None when it is absent or not
+        a paired ratio (an older report, the reference's own item)."""
+        if not isinstance(data, dict):
+            return None
+        try:
+            return cls.from_json(data)
+        except (KeyError, TypeError, ValueError):
+            return None
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ratio": self.ratio,

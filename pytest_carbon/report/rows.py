@@ -57,15 +57,9 @@ def reference_ratio(rec: Mapping[str, Any]) -> float | None:
 def reference_comparison(rec: Mapping[str, Any]) -> Any:
     """The :class:`~pytest_carbon.compare.paired.PairedRatio` of the record's
     ``prompt.reference_comparison``, or None (older reports, the reference itself)."""
-    data = prompt_of(rec).get("reference_comparison")
-    if not isinstance(data, dict):
-        return None
     from pytest_carbon.compare.paired import PairedRatio
 
-    try:
-        return PairedRatio.from_json(data)
-    except (KeyError, TypeError, ValueError):
-        return None
+    return PairedRatio.parse(prompt_of(rec).get("reference_comparison"))
 
 
 def ratio_text(rec: Mapping[str, Any], *, compact: bool = False) -> str:
