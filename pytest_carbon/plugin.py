@@ -85,7 +85,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     # Only when a prompt file was collected has the prompts package been imported.
     if "pytest_carbon.prompts.collect" in sys.modules:
-        from pytest_carbon.prompts.collect import prefetch
+        from pytest_carbon.prompts.generate import prefetch
 
         prefetch(session)
 

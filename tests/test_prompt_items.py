@@ -156,7 +156,9 @@ def test_variants_fail_skip_and_measure_against_the_reference(pytester: pytest.P
     assert comparison["pairs"] >= 1 and comparison["precision_target"] == 0.05
     assert comparison["stopped"] and comparison["checked_calls"] >= comparison["pairs"]
     assert len(slow["samples"]["energy_j"]) == slow["rounds"] == comparison["pairs"]
-    result.stdout.fnmatch_lines(["*ratio to the reference, per item*", "*t?variant:slow#0?: *x (*"])
+    result.stdout.fnmatch_lines(
+        ["*ratio to the reference, per item*", "*t?variant:slow#0?: *× (95% CI *"]
+    )
     # The reference's own item is not compared with itself.
     assert wrong["prompt"]["reference_comparison"] is None
 

@@ -1,4 +1,4 @@
-"""A model named like one of the task's variants (``--carbon-model=naive``) is almost
+"""Hints about model names: one named like a task's variant (``--carbon-model=naive``) is almost
 surely ``variant:naive``: say so, instead of asking an LLM called "naive"."""
 
 from __future__ import annotations
@@ -15,3 +15,14 @@ def model_hint(task: Any, model: str) -> str | None:
         f"--carbon-model={model}: no built-in model has that name, and task {task.id!r} has "
         f"a variant {model!r}: did you mean --carbon-model={VARIANT_PREFIX}{model}?"
     )
+
+
+def missing_variant(task: Any, model: str) -> str | None:
+    """The skip reason of a ``variant:NAME`` model the task does not have, else None."""
+    if not model.startswith(VARIANT_PREFIX):
+        return None
+    name = model[len(VARIANT_PREFIX) :]
+    if name in task.variants:
+        return None
+    have = ", ".join(sorted(task.variants)) or "none"
+    return f"task {task.id!r} has no variant {name!r} (its variants: {have})"
