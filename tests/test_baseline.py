@@ -655,11 +655,11 @@ def test_end_to_end_regression_fails_the_session(pytester: pytest.Pytester) -> N
     runs = sorted(p.name for p in store.glob("*/*.json"))
     assert runs == ["0001_run.json", "0002_run.json"]
 
-    def compare_run(threshold: str) -> pytest.RunResult:
+    def compare_run(threshold: str, metric: str = "energy") -> pytest.RunResult:
         return pytester.runpytest_subprocess(
             *common,
             "--carbon-compare",
-            f"--carbon-compare-fail=energy:{threshold}",
+            f"--carbon-compare-fail={metric}:{threshold}",
             "--carbon-rounds=5",
         )
 
@@ -671,8 +671,11 @@ def test_end_to_end_regression_fails_the_session(pytester: pytest.Pytester) -> N
 
     # Same load. On this shared 2-core machine the CPU time of a whole run drifts by up to
     # ~30% when other processes compete (measured: both tests +27%, every round shifted);
-    # rounds within one run cannot see that, so the same-load check uses a wider gate.
-    same = compare_run("50%")
+    # rounds within one run cannot see that, so the same-load check uses a wider gate. It
+    # gates dynamic energy: on the estimate path `energy` also holds the idle power for the
+    # test's wall time, which a CPU-bound neighbour doubles for a 3 ms test (measured: the
+    # same code +101% in energy); docs/ci-regression.md says so to users.
+    same = compare_run("50%", metric="dynamic_energy")
     assert same.ret == 0, same.stdout.str()
     assert "FAILED test_load.py::test_heavy" not in same.stdout.str()
     assert "carbon comparison" in same.stdout.str()
