@@ -42,6 +42,7 @@ from pytest_carbon.compare.judge import (
     MetricChange,
     parse_fail_spec,
 )
+from pytest_carbon.compare.serve import timed_round
 from pytest_carbon.compare.wire import FD_ENV, Channel, ChannelClosed
 from pytest_carbon.session import CarbonSession
 
@@ -364,15 +365,8 @@ class HeadSide:
         trace: list[dict[str, Any]] = []
 
         def head_round() -> float:
-            key = f"{nodeid}#head-round"
-            start = time.time()
-            meter.begin(key)
-            try:
-                for _ in range(iterations):
-                    item.runtest()
-            finally:
-                m = meter.end(key)
-            trace.append({"side": "head", "start_s": start, "end_s": time.time()})
+            m, start, end = timed_round(item, meter, iterations, "head")
+            trace.append({"side": "head", "start_s": start, "end_s": end})
             return float(m.total_energy_j) / iterations
 
         def base_round() -> float:

@@ -148,22 +148,33 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     return result
 
 
-def _round(item: pytest.Item, meter: Any, iterations: int) -> tuple[str, dict[str, Any]]:
-    """One measured round: ``iterations`` calls of the test in one meter window."""
-    key = f"{item.nodeid}#base-round"
+def timed_round(
+    item: pytest.Item, meter: Any, iterations: int, side: str
+) -> tuple[Any, float, float]:
+    """One measured round, on either side: ``iterations`` calls of the test in one meter
+    window. Returns ``(measurement, start_s, end_s)`` (wall clock, for the order log);
+    an exception from the test propagates once the window is closed."""
+    key = f"{item.nodeid}#{side}-round"
     start = time.time()
     meter.begin(key)
     try:
         for _ in range(iterations):
             item.runtest()
+    finally:
+        m = meter.end(key)
+    return m, start, time.time()
+
+
+def _round(item: pytest.Item, meter: Any, iterations: int) -> tuple[str, dict[str, Any]]:
+    """The base's round, as the message the head reads."""
+    try:
+        m, start, end = timed_round(item, meter, iterations, "base")
     except Exception as exc:  # the base test failed in a round: the head must know why
-        meter.end(key)
         return "error", {"message": f"{type(exc).__name__}: {exc}"[:500]}
-    m = meter.end(key)
     return "measured", {
         "energy_j": m.total_energy_j,
         "duration_s": m.duration_s,
         "method": m.overall_method,
         "start_s": start,
-        "end_s": time.time(),
+        "end_s": end,
     }
