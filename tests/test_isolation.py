@@ -15,7 +15,6 @@ import subprocess
 import sys
 import tempfile
 import textwrap
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from listener import accepting
 
 from pytest_carbon.cli import sandbox as doctor
 from pytest_carbon.prompts import _runner
@@ -124,33 +124,18 @@ def host_rendezvous() -> Iterator[tuple[str, str, list[bytes]]]:
     """A listening UNIX socket and a FIFO in /tmp, where host services put theirs."""
     d = tempfile.mkdtemp(prefix="pytest-carbon-host-", dir="/tmp")
     sock_path, fifo_path = os.path.join(d, "service.sock"), os.path.join(d, "service.fifo")
-    received: list[bytes] = []
     os.mkfifo(fifo_path)
     fifo_fd = os.open(fifo_path, os.O_RDONLY | os.O_NONBLOCK)  # a reader: opens would work
     server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     server.bind(sock_path)
     server.listen()
     server.settimeout(0.1)
-    stop = threading.Event()
-
-    def accept() -> None:
-        while not stop.is_set():
-            try:
-                conn, _ = server.accept()
-            except OSError:
-                continue
-            with conn:
-                received.append(conn.recv(100))
-
-    t = threading.Thread(target=accept)
-    t.start()
     try:
-        yield sock_path, fifo_path, received
-        with contextlib.suppress(BlockingIOError):
-            received.append(os.read(fifo_fd, 100))
+        with accepting(server) as received:
+            yield sock_path, fifo_path, received
+            with contextlib.suppress(BlockingIOError):
+                received.append(os.read(fifo_fd, 100))
     finally:
-        stop.set()
-        t.join()
         server.close()
         os.close(fifo_fd)
         for p in (sock_path, fifo_path):

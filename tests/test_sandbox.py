@@ -7,12 +7,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
+from listener import accepting
 
 from pytest_carbon.measure.meter import Meter
 from pytest_carbon.prompts import isolation as sandbox
@@ -419,32 +419,15 @@ def test_recursion_crash_is_reported(name: str, needles: tuple[str, ...]) -> Non
 def test_socket_to_localhost_is_blocked_when_the_network_is_cut() -> None:
     if not isolation().network_cut:
         pytest.skip("no network namespace here: the code can reach 127.0.0.1 (documented)")
-    received: list[bytes] = []
     with socket.socket() as server:
         server.bind(("127.0.0.1", 0))
         server.listen()
         server.settimeout(0.2)
         port = server.getsockname()[1]
-        stop = threading.Event()
-
-        def accept() -> None:
-            while not stop.is_set():
-                try:
-                    conn, _ = server.accept()
-                except OSError:
-                    continue
-                with conn:
-                    received.append(conn.recv(100))
-
-        t = threading.Thread(target=accept)
-        t.start()
-        try:
+        with accepting(server) as received:
             r = verify(
                 hostile("socket_localhost"), "run", [{"args": [port], "expect": "sent"}], None
             )
-        finally:
-            stop.set()
-            t.join()
     assert not r.passed
     assert r.failed_case is not None and "OSError" in r.failed_case["got"]
     assert received == []
