@@ -138,23 +138,23 @@ def cpu_seconds(tmp_path: Path, name: str) -> float:
     return float((tmp_path / name).read_text())
 
 
-@pytest.mark.slow
-def test_cpu_bound_dynamic_energy_alone(tree: Tree, tmp_path: Path) -> None:
-    report = run_pytest(tree, tmp_path, "-k", "cpu_bound")
+def _dynamic_matches_the_truth(report: dict, tmp_path: Path) -> tuple[dict, float]:
+    """The CPU-bound test's dynamic CPU energy is within 20% of the tree's truth (its CPU
+    seconds x the watts per busy CPU); returns its record and that truth."""
     rec = record(report, "test_cpu_bound")
     truth_j = PER_CPU_W * cpu_seconds(tmp_path, "cpu_bound")
     dynamic_cpu_j = rec["dynamic_energy_j"] - _dram_dynamic(rec)
-    print(
-        "dynamic",
-        dynamic_cpu_j,
-        "truth",
-        truth_j,
-        "idle",
-        report["machine"]["idle"]["power_w"],
-        report["machine"]["idle"]["uncertainty_w"],
-        report["machine"]["idle"]["method"][:60],
-    )
-    assert dynamic_cpu_j == pytest.approx(truth_j, rel=0.2), (rec, report["machine"]["idle"])
+    idle = report["machine"]["idle"]
+    print("dynamic", dynamic_cpu_j, "truth", truth_j, "idle", idle["power_w"],
+          idle["uncertainty_w"], idle["method"][:60])  # fmt: skip
+    assert dynamic_cpu_j == pytest.approx(truth_j, rel=0.2), (rec, idle)
+    return rec, truth_j
+
+
+@pytest.mark.slow
+def test_cpu_bound_dynamic_energy_alone(tree: Tree, tmp_path: Path) -> None:
+    report = run_pytest(tree, tmp_path, "-k", "cpu_bound")
+    rec, truth_j = _dynamic_matches_the_truth(report, tmp_path)
     # Both views are kept: the whole counter's delta holds at least the idle and the work.
     assert rec["machine_energy_j"] >= truth_j
     assert rec["attribution"] == "auto"
@@ -172,20 +172,7 @@ def test_cpu_bound_dynamic_energy_with_a_busy_neighbour(tree: Tree, tmp_path: Pa
     finally:
         neighbour.kill()
         neighbour.wait()
-    rec = record(report, "test_cpu_bound")
-    truth_j = PER_CPU_W * cpu_seconds(tmp_path, "cpu_bound")
-    dynamic_cpu_j = rec["dynamic_energy_j"] - _dram_dynamic(rec)
-    print(
-        "dynamic",
-        dynamic_cpu_j,
-        "truth",
-        truth_j,
-        "idle",
-        report["machine"]["idle"]["power_w"],
-        report["machine"]["idle"]["uncertainty_w"],
-        report["machine"]["idle"]["method"][:60],
-    )
-    assert dynamic_cpu_j == pytest.approx(truth_j, rel=0.2), (rec, report["machine"]["idle"])
+    rec, _ = _dynamic_matches_the_truth(report, tmp_path)
     # The neighbour's work is in the machine's counter, not in the test's figure.
     assert rec["machine_energy_j"] > rec["energy_j"]
 
