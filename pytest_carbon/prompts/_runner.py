@@ -17,6 +17,7 @@ not keep it alive.
 
 from __future__ import annotations
 
+import ast
 import contextlib
 import ctypes
 import json
@@ -381,17 +382,31 @@ def harden() -> dict[str, Any]:
     return notes
 
 
-# -- comparison ------------------------------------------------------------------------
+# -- plain data --------------------------------------------------------------------------
+# Arguments and results cross between processes as plain data in a tagged JSON form that
+# preserves tuples, sets, bytes, non-string dict keys and non-finite floats:
+#   None, bool, int (up to PLAIN_INT_BITS), finite float, str  ->  themselves
+#   list                                                       ->  [items]
+#   {"$": "tuple" | "set" | "frozenset", "v": [items]}
+#   {"$": "dict", "v": [[key, value], ...]}
+#   {"$": "float", "v": "nan" | "inf" | "-inf"}, {"$": "int", "v": hex}, {"$": "bytes", "v": hex}
+# Only exact built-in types are encoded: a subclass (an int whose ``__eq__`` is always
+# true) raises NotPlain, and no method of the candidate's runs during the encoding.
+# pytest's process decodes with the same functions (this module is importable there).
 class NotPlain(TypeError):
-    """A candidate returned something that is not plain JSON data; the message names it
-    as a noun phrase ("a subclass of int (m.Fake)"), to follow "returned"."""
+    """A value is not plain data; the message names it as a noun phrase ("a subclass of
+    int (m.Fake)"), to follow "returned"."""
 
 
-#: Exact types that are plain data. Subclasses are refused: their methods (``__eq__``,
-#: ``__hash__``, ``__iter__``) are the candidate's code and must not run in a judgement.
+#: Deepest nesting encoded or decoded.
+PLAIN_DEPTH = 100
+#: Larger ints are tagged as hex (JSON's decimal form is limited in digits).
+PLAIN_INT_BITS = 1024
 _SCALARS = (type(None), bool, int, float, str)
-_BASES = (bool, int, float, str, list, tuple, dict)
-PLAIN_TYPES = "exactly None, bool, int, float, str, list, tuple or dict"
+_BASES = (bool, int, float, str, bytes, list, tuple, dict, set, frozenset)
+PLAIN_TYPES = "exactly None, bool, int, float, str, bytes, list, tuple, dict, set or frozenset"
+_TAGGED_SEQUENCES = {"tuple": tuple, "set": set, "frozenset": frozenset}
+_NON_FINITE = {"nan": math.nan, "inf": math.inf, "-inf": -math.inf}
 
 
 def _type_name(value: object) -> str:
@@ -399,64 +414,75 @@ def _type_name(value: object) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def plain(value: object, _depth: int = 0) -> object:
-    """``value`` as plain JSON data, built by the interpreter's own types only: tuples
-    become lists, dict keys become strings the way JSON writes them. Anything else
-    (subclasses of the built-in types included) raises :class:`NotPlain` naming it.
-    Only ``type(x) is ...`` tests and the built-in types' own methods run here, never a
-    method of the candidate."""
-    if _depth > 200:
-        raise NotPlain("a value nested more than 200 levels deep")
+def encode_plain(value: object, _depth: int = 0) -> object:
+    """``value`` in the tagged JSON form above; NotPlain for anything else. Only
+    ``type(x) is ...`` tests and the built-in types' own methods run here."""
+    if _depth > PLAIN_DEPTH:
+        raise NotPlain(f"a value nested more than {PLAIN_DEPTH} levels deep")
     cls = type(value)
-    if cls in _SCALARS:
+    if value is None or cls is bool or cls is str:
         return value
-    if cls is list or cls is tuple:
-        return [plain(v, _depth + 1) for v in cast("list[Any]", value)]
+    if cls is int:
+        if cast(int, value).bit_length() <= PLAIN_INT_BITS:
+            return value
+        return {"$": "int", "v": format(cast(int, value), "x")}
+    if cls is float:
+        v = cast(float, value)
+        return v if math.isfinite(v) else {"$": "float", "v": repr(v)}
+    if cls is list:
+        return [encode_plain(v, _depth + 1) for v in cast("list[Any]", value)]
+    if cls is tuple or cls is set or cls is frozenset:
+        items = [encode_plain(v, _depth + 1) for v in cast("list[Any]", value)]
+        return {"$": cls.__name__, "v": items}
     if cls is dict:
-        out = {}
+        pairs = []
         for k, v in cast("dict[Any, Any]", value).items():
-            if type(k) is str:
-                key = k
-            elif type(k) in _SCALARS:
-                key = json.dumps(k)
-            else:
+            if type(k) not in (*_SCALARS, bytes, tuple, frozenset):
                 raise NotPlain(f"a dict with a key of type {_type_name(k)}")
-            out[key] = plain(v, _depth + 1)
-        return out
+            pairs.append([encode_plain(k, _depth + 1), encode_plain(v, _depth + 1)])
+        return {"$": "dict", "v": pairs}
+    if cls is bytes:
+        return {"$": "bytes", "v": cast(bytes, value).hex()}
     for base in _BASES:
         if isinstance(value, base):
             raise NotPlain(f"a subclass of {base.__name__} ({_type_name(value)})")
     raise NotPlain(f"a {_type_name(value)}")
 
 
-def normalise(value: object) -> object:
-    """Kept for callers of the old name: :func:`plain`."""
-    return plain(value)
-
-
-def matches(got: object, expect: object, tol: float) -> bool:
-    """Equality of two plain values (see :func:`plain`), except that floats match within
-    rel 1e-9 or the case's absolute ``tol``. Both sides must be plain: anything else does
-    not match, and no method of a non-built-in type is ever called."""
-    if isinstance(expect, float) or (type(got) is float and type(expect) is int):
-        if type(got) not in (int, float) or type(expect) not in (int, float):
-            return False
-        g, e = float(cast(float, got)), float(cast(float, expect))
-        if math.isnan(e) and math.isnan(g):
-            return True
-        return math.isclose(g, e, rel_tol=1e-9, abs_tol=tol)
-    if type(expect) is list and type(got) is list:
-        return len(got) == len(expect) and all(
-            matches(g, e, tol) for g, e in zip(got, expect, strict=True)
-        )
-    if type(expect) is dict and type(got) is dict:
-        return got.keys() == expect.keys() and all(matches(got[k], expect[k], tol) for k in expect)
-    if type(got) not in _SCALARS or type(expect) not in _SCALARS:
-        return False
-    # bool is not int here: True must not pass for 1.
-    if (type(got) is bool) != (type(expect) is bool):
-        return False
-    return bool(got == expect)
+def decode_plain(data: object, _depth: int = 0) -> Any:
+    """The value that :func:`encode_plain` encoded; ValueError for anything that is not
+    that form (an unknown tag, a stray object, an unhashable key, nesting deeper than
+    :data:`PLAIN_DEPTH`)."""
+    if _depth > PLAIN_DEPTH:
+        raise ValueError(f"plain data nested more than {PLAIN_DEPTH} levels deep")
+    cls = type(data)
+    if data is None or cls is bool or cls is str or cls is int or cls is float:
+        return data
+    if cls is list:
+        return [decode_plain(v, _depth + 1) for v in cast("list[Any]", data)]
+    if cls is not dict or set(cast("dict[str, Any]", data)) != {"$", "v"}:
+        raise ValueError(f"not plain data: a JSON {cls.__name__} outside the tagged form")
+    tag, v = cast("dict[str, Any]", data)["$"], cast("dict[str, Any]", data)["v"]
+    try:
+        if tag in _TAGGED_SEQUENCES and type(v) is list:
+            items = [decode_plain(x, _depth + 1) for x in v]
+            return _TAGGED_SEQUENCES[tag](items)
+        if tag == "dict" and type(v) is list:
+            out = {}
+            for pair in v:
+                if type(pair) is not list or len(pair) != 2:
+                    raise ValueError("a dict entry is not a [key, value] pair")
+                out[decode_plain(pair[0], _depth + 1)] = decode_plain(pair[1], _depth + 1)
+            return out
+        if tag == "float" and v in _NON_FINITE:
+            return _NON_FINITE[v]
+        if tag == "int" and type(v) is str:
+            return int(v, 16)
+        if tag == "bytes" and type(v) is str:
+            return bytes.fromhex(v)
+    except TypeError as exc:  # an unhashable key or set element
+        raise ValueError(f"not plain data: {exc}") from None
+    raise ValueError(f"not plain data: unknown tag {tag!r}")
 
 
 def short_repr(value: object) -> str:
@@ -476,7 +502,7 @@ def tb_tail(exc: BaseException, lines: int = 12) -> str:
     return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
-# -- jobs --------------------------------------------------------------------------------
+# -- verify: the candidate's side -------------------------------------------------------
 def define(job: dict[str, Any]) -> tuple[dict[str, Any], Callable[..., Any]]:
     namespace: dict[str, Any] = {"__name__": "__candidate__", "__builtins__": __builtins__}
     code = compile(job["code"], "<candidate>", "exec")
@@ -494,76 +520,222 @@ def define(job: dict[str, Any]) -> tuple[dict[str, Any], Callable[..., Any]]:
     return namespace, fn
 
 
+def _exception_fields(exc: BaseException) -> dict[str, Any]:
+    cls = type(exc)
+    return {
+        "error": tb_tail(exc),
+        "exit": isinstance(exc, SystemExit),
+        # A built-in exception's name lets a check expecting it (``except ValueError``)
+        # see one; anything else reaches the check as a generic error.
+        "exc_type": cls.__name__ if cls.__module__ == "builtins" else None,
+    }
+
+
 def run_verify(job: dict[str, Any]) -> None:
+    """The candidate's process: define the code, then answer ``call`` requests one at a
+    time with the returned value as plain data (``value``), the exception (``raised``) or
+    why the value is not plain (``unplain``). It knows nothing else: no expected value, no
+    check, no verdict; pytest's process judges every value (``prompts/judge.py``)."""
     try:
-        namespace, fn = define(job)
+        _, fn = define(job)
     except BaseException as exc:
-        send({"type": "result", "passed": False, "stage": "define", "error": tb_tail(exc)})
+        send({"type": "define_error", **_exception_fields(exc)})
         return
-    for i, case in enumerate(job["tests"]):
-        send({"type": "case", "index": i})
-        try:
-            got = fn(*case.get("args", []), **case.get("kwargs", {}))
-        except BaseException as exc:
-            send(
-                {
-                    "type": "result",
-                    "passed": False,
-                    "stage": "case",
-                    "index": i,
-                    "error": tb_tail(exc),
-                    "exit": isinstance(exc, SystemExit),
-                }
-            )
+    send({"type": "defined"})
+    while True:
+        msg = recv()
+        if msg.get("type") != "call":
             return
+        ident = msg.get("id")
+        args, kwargs = decode_plain(msg["args"]), decode_plain(msg["kwargs"])
         try:
-            value = plain(got)
+            got = fn(*args, **kwargs)
+        except BaseException as exc:
+            send({"type": "raised", "id": ident, **_exception_fields(exc)})
+            continue
+        try:
+            value = encode_plain(got)
         except NotPlain as exc:
             # No repr of the value: that too would be the candidate's code.
-            got_text = f"{exc}, not plain data ({PLAIN_TYPES})"
-            send({"type": "result", "passed": False, "stage": "case", "index": i, "got": got_text})
-            return
-        # The parent judges the value (pytest_carbon/prompts/judge.py), out of reach of
-        # the candidate, and says whether to go on.
-        size = len(json.dumps(value))
-        if size > GOT_BYTES:
-            text = f"a value of {size} bytes of JSON, more than the sandbox passes back"
-            send({"type": "result", "passed": False, "stage": "case", "index": i, "got": text})
-            return
-        send({"type": "got", "index": i, "value": value})
-        if recv().get("type") != "next":
-            return
-    if job.get("check"):
-        send({"type": "case", "index": "check"})
-        scope = dict(namespace)
-
-        # The check compares what the candidate returns: as plain data, so that its
-        # assertions run the built-in types' ``==``, never the candidate's.
-        def candidate(*a: Any, **kw: Any) -> object:
-            got = fn(*a, **kw)
-            try:
-                return plain(got)
-            except NotPlain as exc:
-                raise NotPlain(f"the candidate returned {exc}, not plain data") from None
-
-        scope["candidate"] = candidate
-        try:
-            exec(compile(job["check"], "<check>", "exec"), scope)
-            checker = scope.get("check")
-            if callable(checker) and checker is not namespace.get("check"):
-                checker(candidate)
-        except BaseException as exc:
             send(
-                {
-                    "type": "result",
-                    "passed": False,
-                    "stage": "check",
-                    "error": tb_tail(exc),
-                    "exit": isinstance(exc, SystemExit),
-                }
+                {"type": "unplain", "id": ident, "error": f"{exc}, not plain data ({PLAIN_TYPES})"}
             )
-            return
-    send({"type": "result", "passed": True})
+            continue
+        text = json.dumps({"type": "value", "id": ident, "value": value})
+        if len(text) > GOT_BYTES:
+            what = f"a value of {len(text)} bytes of JSON, more than the sandbox passes back"
+            send({"type": "unplain", "id": ident, "error": what})
+            continue
+        data = (text + "\n").encode()
+        while data:
+            data = data[os.write(_out_fd, data) :]
+
+
+# -- verify: the check's side ------------------------------------------------------------
+# The task's ``check`` (trusted suite code) runs in a process of its own, never the
+# candidate's: its ``candidate`` is a proxy that sends each call's arguments to pytest's
+# process, which has the candidate's process run it and relays the plain result back.
+class CandidateExit(BaseException):
+    """The candidate called sys.exit during a call the check made."""
+
+
+class CandidateNotPlain(BaseException):
+    """The candidate returned something that is not plain data to the check."""
+
+
+class CandidateError(Exception):
+    """The candidate raised an exception that is not a built-in one."""
+
+
+_EXPLAIN = "_carbon_explain_"
+_LEFT = "_carbon_left_"
+_RIGHT = "_carbon_right_"
+_NO_RIGHT = object()
+
+
+class _AssertExplainer(ast.NodeTransformer):
+    """``assert L op R, msg`` -> ``assert (_l := L) op (_r := R), explain(n, _l, _r, msg)``:
+    the values an assertion compared, evaluated once, are named in its failure."""
+
+    def visit_Assert(self, node: ast.Assert) -> ast.Assert:
+        test = node.test
+
+        def named(name: str, value: ast.expr) -> ast.NamedExpr:
+            return ast.NamedExpr(target=ast.Name(id=name, ctx=ast.Store()), value=value)
+
+        right: ast.expr = ast.Name(id="_carbon_no_right_", ctx=ast.Load())
+        if isinstance(test, ast.Compare) and len(test.ops) == 1:
+            new: ast.expr = ast.Compare(
+                left=named(_LEFT, test.left),
+                ops=test.ops,
+                comparators=[named(_RIGHT, test.comparators[0])],
+            )
+            right = ast.Name(id=_RIGHT, ctx=ast.Load())
+        elif isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+            new = ast.UnaryOp(op=ast.Not(), operand=named(_LEFT, test.operand))
+        else:
+            new = named(_LEFT, test)
+        msg = ast.Call(
+            func=ast.Name(id=_EXPLAIN, ctx=ast.Load()),
+            args=[
+                ast.Constant(node.lineno),
+                ast.Name(id=_LEFT, ctx=ast.Load()),
+                right,
+                node.msg if node.msg is not None else ast.Constant(None),
+            ],
+            keywords=[],
+        )
+        return ast.copy_location(ast.Assert(test=new, msg=msg), node)
+
+
+def _explainer(source: str, tree: ast.Module) -> tuple[Callable[..., str], dict[str, Any]]:
+    """The function named in rewritten assertions, and the record of the last failure."""
+    asserts = {n.lineno: n for n in ast.walk(tree) if isinstance(n, ast.Assert)}
+    failed: dict[str, Any] = {}
+
+    def explain(lineno: int, left: object, right: object, message: object) -> str:
+        node = asserts.get(lineno)
+        text = (ast.get_source_segment(source, node) if node is not None else None) or ""
+        parts = {"line": lineno, "source": text[:REPR_CHARS]}
+        test = node.test if node is not None else None
+        if isinstance(test, ast.Compare) and len(test.ops) == 1:
+            sides = [(test.left, left), (test.comparators[0], right)]
+        elif isinstance(test, ast.UnaryOp):
+            sides = [(test.operand, left)]
+        else:
+            sides = [(test, left)] if test is not None else []
+        shown = []
+        for expr, value in sides:
+            src = (ast.get_source_segment(source, expr) or "?")[:200]
+            shown.append(f"{src} is {short_repr(value)} ({type(value).__name__})")
+        parts["values"] = shown
+        if message is not None:
+            parts["message"] = short_repr(message) if not isinstance(message, str) else message
+        failed.clear()
+        failed.update(parts)
+        detail = "; ".join(shown)
+        return f"line {lineno}: {text}: {detail}" + (f" ({message})" if message is not None else "")
+
+    return explain, failed
+
+
+def _raise_from(reply: dict[str, Any]) -> BaseException:
+    if reply.get("exit"):
+        return CandidateExit(reply.get("error"))
+    if reply.get("type") == "unplain":
+        return CandidateNotPlain(reply.get("error"))
+    cls = getattr(__import__("builtins"), str(reply.get("exc_type") or ""), None)
+    text = str(reply.get("error") or "")
+    if isinstance(cls, type) and issubclass(cls, Exception) and cls is not CandidateError:
+        try:
+            return cast(BaseException, cls(text))
+        except Exception:
+            pass
+    return CandidateError(text)
+
+
+def run_check(job: dict[str, Any]) -> None:
+    """The check's process: run the task's ``check`` against a proxy ``candidate``.
+
+    The check's globals are those of the task's reference (``context``: helper functions
+    such as HumanEval's ``poly``), never the candidate's; ``candidate`` and the entry
+    point's name are the proxy. Reports ``check_passed`` or ``check_failed`` (with the
+    failing assertion's line, text and compared values)."""
+    source = job["check"]
+    namespace: dict[str, Any] = {"__name__": "__check__", "__builtins__": __builtins__}
+    raised: list[BaseException] = []
+    calls: list[str] = []
+
+    def candidate(*args: Any, **kwargs: Any) -> Any:
+        try:
+            msg = {"type": "call", "args": encode_plain(list(args)), "kwargs": encode_plain(kwargs)}
+        except NotPlain as exc:
+            raise TypeError(
+                f"the check passed {exc} to the candidate: only plain data crosses to its sandbox"
+            ) from None
+        shown = [short_repr(a) for a in args] + [f"{k}={short_repr(v)}" for k, v in kwargs.items()]
+        calls.append(f"candidate({', '.join(shown)})"[:300])
+        send(msg)
+        reply = recv()
+        if reply.get("type") == "quit":  # the verdict is already given
+            flush_and_exit(0)
+        if reply.get("type") == "value":
+            return decode_plain(reply.get("value"))
+        exc = _raise_from(reply)
+        raised.append(exc)
+        raise exc
+
+    def failed(stage: str, exc: BaseException, **extra: Any) -> None:
+        send({"type": "check_failed", "stage": stage, "error": tb_tail(exc), **extra})
+
+    try:
+        tree = ast.parse(source, "<check>")
+        explain, assertion = _explainer(source, tree)
+        tree = ast.fix_missing_locations(_AssertExplainer().visit(tree))
+        code = compile(tree, "<check>", "exec")
+        linecache.cache["<check>"] = (len(source), None, source.splitlines(True), "<check>")
+        if job.get("context"):
+            exec(compile(job["context"], "<reference>", "exec"), namespace)
+    except BaseException as exc:
+        failed("setup", exc)
+        return
+    scope = dict(namespace)
+    scope.update({"candidate": candidate, _EXPLAIN: explain, "_carbon_no_right_": _NO_RIGHT})
+    scope[job["entry_point"]] = candidate
+    try:
+        exec(code, scope)
+        checker = scope.get("check")
+        if callable(checker) and checker is not namespace.get("check"):
+            checker(candidate)
+    except BaseException as exc:
+        if raised and exc is raised[-1]:
+            failed("candidate", exc, call=calls[-1], exit=isinstance(exc, CandidateExit))
+        elif isinstance(exc, AssertionError) and assertion:
+            failed("assertion", exc, assertion=dict(assertion))
+        else:
+            failed("check", exc, call=calls[-1] if calls else None)
+        return
+    send({"type": "check_passed", "calls": len(calls)})
 
 
 # -- measured workload (bench mode) -----------------------------------------------------
@@ -895,6 +1067,8 @@ def main() -> None:
         send({"type": "result", "version": sys.version, "uid": os.getuid()})
     elif job["mode"] == "verify":
         run_verify(job)
+    elif job["mode"] == "check":
+        run_check(job)
     else:
         run_bench(job)
     flush_and_exit(0)

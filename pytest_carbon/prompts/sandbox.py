@@ -17,7 +17,7 @@ from pytest_carbon.prompts.isolation import (
     _Child,
     isolation,
 )
-from pytest_carbon.prompts.judge import Judge
+from pytest_carbon.prompts.judge import Judge, Outcome
 
 if TYPE_CHECKING:
     from pytest_carbon.measure.meter import Measurement, Meter
@@ -95,145 +95,107 @@ def _validate(code: str, entry_point: str, tests: list[dict[str, Any]]) -> None:
             raise ValueError(f"test case {i}: 'kwargs' must be a mapping")
 
 
-def _call_text(entry_point: str, case: dict[str, Any]) -> str:
-    parts = [repr(a) for a in case.get("args", [])]
-    parts += [f"{k}={v!r}" for k, v in case.get("kwargs", {}).items()]
-    text = f"{entry_point}({', '.join(parts)})"
-    return text if len(text) <= 300 else text[:300] + "...)"
-
-
-def _last_line(error: str) -> str:
-    lines = [ln for ln in error.strip().splitlines() if ln.strip()]
-    return lines[-1].strip() if lines else error
-
-
 def verify(
     code: str,
     entry_point: str,
     tests: list[dict[str, Any]],
     check: str | None,
     *,
+    reference: str | None = None,
     timeout_s: float = 20,
     limits: Limits = Limits(),
 ) -> VerifyResult:
-    """Run ``code`` in the sandbox and check ``entry_point`` against ``tests`` then ``check``.
+    """Run ``code`` in the sandbox and judge ``entry_point`` on ``tests`` then ``check``.
 
     A case is ``{"args": [...], "kwargs": {...}, "expect": value, "tol": x}`` (kwargs and
-    tol optional). The returned value, with tuples turned into lists, must equal
-    ``expect`` (``==``); floats, also inside lists and dicts, match when
-    ``math.isclose(got, expect, rel_tol=1e-9, abs_tol=tol)`` (``tol`` defaults to 0; two
-    NaNs match). Cases run in order and stop at the first failure. ``check`` is then run
-    with ``candidate`` bound to the entry point: bare assertions, or a ``def
-    check(candidate)`` that is then called. ``sys.exit`` in the code is a failure.
-    Raises SandboxError only when the sandbox itself fails.
+    tol optional). The candidate's process gets the arguments of one call at a time,
+    never an expected value; the value it returns comes back as plain data and must
+    equal ``expect`` under the one rule (:mod:`pytest_carbon.sandbox.equality`; ``tol``
+    is absolute, for floats only). Cases run in order and stop at the first failure.
+
+    ``check`` is then run in a separate sandboxed process with the globals of
+    ``reference`` (the task's trusted reference solution, for helper functions the check
+    uses) and ``candidate`` (and the entry point's name) bound to a proxy: every call it
+    makes is run by the candidate's process and answered with the plain value returned.
+    Bare assertions, or a ``def check(candidate)`` that is then called. A failed
+    assertion is reported with its line and the values it compared. ``sys.exit`` in the
+    code is a failure. Raises SandboxError only when the sandbox itself fails.
     """
+    return _verify(code, entry_point, tests, check, reference, timeout_s, limits)[0]
+
+
+def record_check(
+    reference: str,
+    entry_point: str,
+    check: str,
+    *,
+    tests: list[dict[str, Any]] | None = None,
+    timeout_s: float = 60,
+    limits: Limits = Limits(),
+) -> tuple[VerifyResult, list[tuple[list[Any], dict[str, Any], Any]]]:
+    """Verify ``reference`` against its own ``tests`` and ``check`` in the sandbox, and
+    return, besides the verdict, every call the check made with the value the reference
+    returned: ``(args, kwargs, value)``, values as plain data (importers record test
+    cases from them; nothing of the suite runs on the host)."""
+    result, outcome = _verify(
+        reference, entry_point, tests or [], check, reference, timeout_s, limits
+    )
+    return result, outcome.recorded
+
+
+def _verify(
+    code: str,
+    entry_point: str,
+    tests: list[dict[str, Any]],
+    check: str | None,
+    reference: str | None,
+    timeout_s: float,
+    limits: Limits,
+) -> tuple[VerifyResult, Outcome]:
     _validate(code, entry_point, tests)
     iso = isolation()
-    job = {
-        "mode": "verify",
-        "code": code,
-        "entry_point": entry_point,
-        "tests": tests,
-        "check": check,
-    }
-    child = _Child(job, iso, limits, timeout_s)
-    current: int | str | None = None
-    result: dict[str, Any] | None = None
-    judge = Judge(tests)
+    child = _Child(
+        {"mode": "verify", "code": code, "entry_point": entry_point}, iso, limits, timeout_s
+    )
+    checker: _Child | None = None
     try:
-        while True:
-            msg = child.recv()
-            if msg is None:
-                break
-            kind = msg.get("type")
-            if kind == "setup_error":
-                raise SandboxError(f"could not contain the code: {msg.get('error')}")
-            if kind == "case":
-                current = msg.get("index")
-            elif kind == "got":  # judged here, on the JSON that crossed the pipe
-                result = judge.got(msg)
-                if result is not None:
-                    with contextlib.suppress(SandboxError):
-                        child.send({"type": "stop"})  # so it exits now, not after a grace
-                    break
-                with contextlib.suppress(SandboxError):  # gone: the next recv says why
-                    child.send({"type": "next"})
-            elif kind == "result":
-                result = judge.result(msg)
-                break
+        if check:
+            job = {
+                "mode": "check",
+                "check": check,
+                "context": reference or "",
+                "entry_point": entry_point,
+            }
+            checker = _Child(job, iso, limits, timeout_s)
+        judge = Judge(
+            child,
+            entry_point,
+            tests,
+            checker,
+            on_setup_error=lambda e: SandboxError(f"could not contain the code: {e}"),
+        )
+        outcome = judge.run()
     finally:
-        child.close()
-
-    def make(passed: bool, failed: dict[str, Any] | None, message: str) -> VerifyResult:
-        return VerifyResult(
-            passed=passed,
-            failed_case=failed,
-            message=message,
-            stdout=child.output("stdout"),
-            stderr=child.output("stderr"),
-            timed_out=child.timed_out,
-            duration_s=child.duration_s,
-            isolation=iso.mode,
-            network_cut=iso.network_cut,
-            run_id=child.run_id,
-            protections=child.protections,
-        )
-
-    def case_dict(i: int, got: str | None, error: str | None) -> dict[str, Any]:
-        case = tests[i]
-        return {
-            "index": i,
-            "args": list(case.get("args", [])),
-            "kwargs": dict(case.get("kwargs", {})),
-            "expect": case["expect"],
-            "got": got,
-            "error": error,
-        }
-
-    if result is not None and result.get("passed") is True:
-        return make(True, None, "")
-    if result is None:
-        reason = child.stop_reason()
-        if isinstance(current, int):
-            where = f"during case {current}, {_call_text(entry_point, tests[current])}"
-            return make(False, case_dict(current, None, reason), f"{reason} {where}.")
-        if current == "check":
-            return make(False, {"check": True, "error": reason}, f"{reason} during the check.")
-        return make(False, {"define": True, "error": reason}, f"{reason} while defining the code.")
-    stage, error = result.get("stage"), result.get("error")
-    exit_note = (
-        " A candidate must return its answer; calling sys.exit is a failure."
-        if result.get("exit")
-        else ""
+        for process in (child, checker):
+            if process is not None:
+                # Both wait for a message when the verdict is given early: let them exit.
+                with contextlib.suppress(SandboxError):
+                    process.send({"type": "quit"})
+                process.close()
+    result = VerifyResult(
+        passed=outcome.passed,
+        failed_case=outcome.failed_case,
+        message=outcome.message,
+        stdout=child.output("stdout"),
+        stderr=child.output("stderr"),
+        timed_out=child.timed_out or (checker is not None and checker.timed_out),
+        duration_s=child.duration_s,
+        isolation=iso.mode,
+        network_cut=iso.network_cut,
+        run_id=child.run_id,
+        protections=child.protections,
     )
-    if stage == "protocol":
-        return make(False, {"protocol": True, "error": error}, f"Protocol violation: {error}.")
-    if stage == "define":
-        return make(
-            False,
-            {"define": True, "error": error},
-            f"The code could not be defined: {_last_line(error or '')}",
-        )
-    if stage == "check":
-        return make(
-            False,
-            {"check": True, "error": error},
-            f"The check failed: {_last_line(error or '')}.{exit_note}",
-        )
-    i = int(result["index"])
-    call = _call_text(entry_point, tests[i])
-    if error is not None:
-        return make(
-            False,
-            case_dict(i, None, error),
-            f"Case {i}: {call} raised {_last_line(error)}.{exit_note}",
-        )
-    got = result.get("got")
-    return make(
-        False,
-        case_dict(i, got, None),
-        f"Case {i}: {call} returned {got}, expected {tests[i]['expect']!r}.",
-    )
+    return result, outcome
 
 
 # -- workload --------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""The sandbox package; see docs/sandbox.md."""
