@@ -276,12 +276,12 @@ def test_the_child_lives_in_its_cgroup_which_is_removed_at_the_end() -> None:
             return sum(i * i for i in range(200000))
         """
     )
-    job = {"mode": "verify", "code": code, "entry_point": "run", "check": None}
-    job["tests"] = [{"args": [], "expect": None}]
+    job = {"mode": "verify", "code": code, "entry_point": "run"}
     child = _Child(job, iso, Limits(), timeout_s=40)
     members: set[int] = set()
     try:
-        assert child.expect("case")["index"] == 0
+        assert child.expect("defined")
+        child.send({"type": "call", "id": 0, "args": [], "kwargs": _runner.encode_plain({})})
         assert child.cgroup is not None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -294,10 +294,10 @@ def test_the_child_lives_in_its_cgroup_which_is_removed_at_the_end() -> None:
         assert child.code_pid() in members
         assert len(members - {child.proc.pid, child.code_pid()}) >= 1, members
         os.kill(child.code_pid(), signal.SIGUSR1)
-        # The answer comes back to be judged here, as plain JSON.
-        assert child.expect("got") == {
-            "type": "got",
-            "index": 0,
+        # The answer comes back to be judged here, as plain data.
+        assert child.expect("value") == {
+            "type": "value",
+            "id": 0,
             "value": sum(i * i for i in range(200000)),
         }
     finally:
@@ -369,16 +369,13 @@ def test_the_check_sees_plain_data_only() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "plain"),
-    [
-        ((1, [2, (3,)]), [1, [2, [3]]]),
-        ({1: "a", None: True, "k": 1.5}, {"1": "a", "null": True, "k": 1.5}),
-        (float("inf"), float("inf")),
-        (None, None),
-    ],
+    "value",
+    [(1, [2, (3,)]), {1: "a", None: True, "k": 1.5, (1, 2): {3}}, float("inf"), None, b"x"],
 )
-def test_plain_converts_like_json(value: Any, plain: Any) -> None:
-    assert _runner.plain(value) == plain
+def test_plain_data_round_trips_keeping_tuples(value: Any) -> None:
+    data = json.loads(json.dumps(_runner.encode_plain(value)))
+    back = _runner.decode_plain(data)
+    assert back == value and type(back) is type(value)
 
 
 class _Str(str):
@@ -404,20 +401,13 @@ class _Float(float):
         (_List(), "a subclass of list"),
         (_Dict(), "a subclass of dict"),
         ([1, {"a": _Float(1.0)}], "a subclass of float"),
-        ({1, 2}, "a builtins.set"),
-        ({(1, 2): 3}, "a dict with a key of type builtins.tuple"),
+        (object(), "a builtins.object"),
+        ({1: [object()]}, "a builtins.object"),
     ],
 )
 def test_plain_rejects_anything_else_naming_it(value: Any, needle: str) -> None:
     with pytest.raises(_runner.NotPlain, match=needle.replace(".", r"\.")):
-        _runner.plain(value)
-
-
-def test_matches_is_strict_about_types() -> None:
-    assert _runner.matches(3, 3.0, 0.0) and _runner.matches(3.0, 3, 0.0)
-    assert not _runner.matches(True, 1, 0.0) and not _runner.matches(1, True, 0.0)
-    assert not _runner.matches(_runner.plain([1]), [1, 2], 0.0)
-    assert _runner.matches({"a": [1.0]}, {"a": [1.0 + 1e-12]}, 0.0)
+        _runner.encode_plain(value)
 
 
 # -- safe output -------------------------------------------------------------------------------
@@ -569,10 +559,9 @@ def _describe_key(serial: int) -> int:
 
 def test_the_runs_session_keyring_dies_with_it() -> None:
     job = {"mode": "verify", "code": "def f():\n    return 1\n", "entry_point": "f"}
-    job.update(tests=[{"args": [], "expect": 1}], check=None)
     child = _Child(job, isolation(), Limits(), timeout_s=20)
     try:
-        assert child.expect("case", "result")
+        assert child.expect("defined")
         serial = child.setup.get("keyring")
         assert isinstance(serial, int) and serial > 0, child.setup
         assert _describe_key(serial) == 0  # visible to us while the run lives
@@ -619,18 +608,4 @@ def test_a_forged_verdict_on_the_control_channel_is_a_protocol_violation() -> No
     r = verify(hostile("forge_verdict"), "add", [{"args": [1, 2], "expect": 3}], None)
     assert not r.passed
     assert r.failed_case is not None and r.failed_case.get("protocol") is True
-    assert "Protocol violation" in r.message and "0 of 1 cases" in r.message
-
-
-def test_the_judge_compares_the_json_with_the_expectation_as_json() -> None:
-    from pytest_carbon.prompts.judge import Judge
-
-    judge = Judge([{"args": [], "expect": (1, 2)}, {"args": [], "expect": {1: 0.5}, "tol": 0.1}])
-    assert judge.got({"type": "got", "index": 0, "value": [1, 2]}) is None
-    assert judge.got({"type": "got", "index": 1, "value": {"1": 0.55}}) is None
-    assert judge.result({"type": "result", "passed": True}) == {"type": "result", "passed": True}
-    judge = Judge([{"args": [], "expect": 3}, {"args": [], "expect": 4}])
-    out_of_turn = judge.got({"type": "got", "index": 1, "value": 4})
-    assert out_of_turn is not None and out_of_turn["stage"] == "protocol"
-    wrong = judge.got({"type": "got", "index": 0, "value": True})
-    assert wrong is not None and wrong["got"] == "True" and wrong["index"] == 0
+    assert "Protocol violation" in r.message and "'result'" in r.message

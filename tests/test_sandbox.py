@@ -85,6 +85,7 @@ def test_wrong_answer_reports_the_first_failing_case() -> None:
         "expect": 5,
         "got": "6",
         "error": None,
+        "difference": "got 6 (int), expected 5 (int)",
     }
     assert "Case 1" in r.message and "add(2, 3) returned 6, expected 5" in r.message
 

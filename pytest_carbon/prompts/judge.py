@@ -47,6 +47,13 @@ class Channel(Protocol):
 
     def stop_reason(self) -> str: ...
 
+    def close(self) -> None: ...
+
+
+def _reason(channel: Channel) -> str:
+    channel.close()  # the exit status and the cgroup's counters say why it stopped
+    return channel.stop_reason()
+
 
 @dataclass
 class Outcome:
@@ -125,7 +132,7 @@ class Judge:
     def _defined(self) -> None:
         msg = self.candidate.recv()
         if msg is None:
-            reason = self.candidate.stop_reason()
+            reason = _reason(self.candidate)
             raise _Stop(
                 Outcome(
                     False, {"define": True, "error": reason}, f"{reason} while defining the code."
@@ -168,7 +175,7 @@ class Judge:
             pass
         msg = self.candidate.recv()
         if msg is None:
-            raise _Stop(where(self.candidate.stop_reason()))
+            raise _Stop(where(_reason(self.candidate)))
         kind = msg.get("type")
         if kind not in ANSWERS or msg.get("id") != ident or type(msg.get("id")) is not int:
             raise _Stop(
@@ -248,7 +255,7 @@ class Judge:
         while True:
             msg = checker.recv()
             if msg is None:
-                reason = checker.stop_reason()
+                reason = _reason(checker)
                 raise _Stop(
                     Outcome(
                         False,

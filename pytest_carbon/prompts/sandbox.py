@@ -17,6 +17,7 @@ from pytest_carbon.prompts.isolation import (
     _Child,
     isolation,
 )
+from pytest_carbon.prompts._runner import NotPlain, encode_plain
 from pytest_carbon.prompts.judge import Judge, Outcome
 
 if TYPE_CHECKING:
@@ -93,6 +94,10 @@ def _validate(code: str, entry_point: str, tests: list[dict[str, Any]]) -> None:
             raise ValueError(f"test case {i}: 'args' must be a list")
         if not isinstance(case.get("kwargs", {}), dict):
             raise ValueError(f"test case {i}: 'kwargs' must be a mapping")
+        try:
+            encode_plain([case.get("args", []), case.get("kwargs", {}), case["expect"]])
+        except NotPlain as exc:
+            raise ValueError(f"test data must be JSON/YAML values: test case {i}: {exc}") from None
 
 
 def verify(
