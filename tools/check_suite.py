@@ -2,9 +2,10 @@
 """Check a prompt suite: every solution passes its tests, agrees with the reference on every
 workload call, naive variants cost more, and no naive call comes near its timeout.
 
-A developer script, independent of the plugin: it loads every YAML file with PyYAML and runs
-the reference and each variant in a fresh ``python -I`` subprocess. There the solution is
-verified against the task's ``tests`` and ``check``, each of them timed; then each workload
+A developer script: it loads every YAML file with PyYAML and runs the reference and each
+variant in a fresh ``python -I`` subprocess. There the solution is run on the task's
+``tests`` and ``check``, each of them timed (the test results are judged here, with the
+plugin's one equality rule, :mod:`pytest_carbon.sandbox.equality`); then each workload
 call is run once, timed on its own and its result kept; then (references only) the calls are
 cycled through, after one warm-up call, until ``min_time_s`` of CPU time for a stable
 per-call figure. Times are the child's CPU time from ``resource.getrusage``::
@@ -31,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -39,6 +39,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from pytest_carbon.sandbox.equality import difference
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MIN_TIME_S = 0.2
@@ -60,20 +62,12 @@ def cpu_s():
     return r.ru_utime + r.ru_stime
 
 def norm(v):
-    # Test values are JSON-like data: a tuple compares equal to a list.
+    # Results cross as JSON; the one rule compares a tuple and a list as sequences.
     if isinstance(v, (list, tuple)):
         return [norm(x) for x in v]
     if isinstance(v, dict):
         return {k: norm(x) for k, x in v.items()}
     return v
-
-def same(got, want, tol):
-    if tol is not None and isinstance(got, (int, float)) and isinstance(want, (int, float)) \
-            and not isinstance(got, bool):
-        return math.isclose(got, want, rel_tol=0.0, abs_tol=tol)
-    if tol is not None and isinstance(got, list) and isinstance(want, list):
-        return len(got) == len(want) and all(same(g, w, tol) for g, w in zip(got, want))
-    return got == want
 
 WALL = []  # wall-clock seconds of every timed call, in order
 
@@ -86,19 +80,17 @@ def timed(fn, call):
 def main():
     job = json.load(sys.stdin)
     out = {"ok": False, "error": None, "cpu_s_per_call": None, "per_call_s": [], "calls": 0,
-           "case_s": [], "check_s": None, "call_s": [], "results": [], "worst_wall_s": 0.0}
+           "case_s": [], "check_s": None, "call_s": [], "results": [], "worst_wall_s": 0.0,
+           "case_results": []}
     try:
         ns = {"__name__": "__candidate__"}
         exec(compile(job["code"], "<solution>", "exec"), ns)
         fn = ns[job["entry_point"]]
-        for i, case in enumerate(job["tests"]):
+        for case in job["tests"]:
+            # Judged by the parent, under the plugin's one equality rule.
             got, spent = timed(fn, case)
             out["case_s"].append(spent)
-            got = norm(got)
-            if not same(got, norm(case["expect"]), case.get("tol")):
-                out["error"] = (f"case {i}: args={case.get('args')!r} "
-                                f"expected {case['expect']!r}, got {got!r}")[:600]
-                return out
+            out["case_results"].append(norm(got))
         if job.get("check"):
             # Like the plugin's sandbox: the check sees the solution's globals plus
             # `candidate`, and a `def check(candidate)` it defines is called.
@@ -208,15 +200,10 @@ def workload_calls(workload: dict[str, Any] | None) -> list[dict[str, Any]]:
 
 
 def same(got: Any, want: Any, tol: float | None) -> bool:
-    """JSON-like equality, floats within ``tol`` (absolute) when one is given."""
-    numbers = (int, float)
-    number = isinstance(got, numbers) and not isinstance(got, bool)
-    if tol is not None and number and isinstance(want, numbers):
-        return math.isclose(got, want, rel_tol=0.0, abs_tol=tol)
-    if tol is not None and isinstance(got, list) and isinstance(want, list):
-        pairs = zip(got, want, strict=False)
-        return len(got) == len(want) and all(same(g, w, tol) for g, w in pairs)
-    return bool(got == want)
+    """Equal under the plugin's one rule (:func:`pytest_carbon.sandbox.equality.equal`)."""
+    from pytest_carbon.sandbox.equality import equal
+
+    return equal(got, want, tol=tol)
 
 
 def iter_files(paths: list[str]) -> Iterator[Path]:
@@ -298,9 +285,15 @@ def run_solution(
     if marker < 0:
         return Result(ok=False, error=f"child exited {proc.returncode}: {proc.stderr[-800:]}")
     raw = json.loads(proc.stdout[marker + len("\x00RESULT") :])
+    ok, error = raw["ok"], raw["error"]
+    for i, (case, got) in enumerate(zip(task.tests, raw["case_results"], strict=False)):
+        found = difference(got, case["expect"], tol=case.get("tol"))
+        if found is not None:
+            ok, error = False, f"case {i}: args={case.get('args')!r}: {found}"[:600]
+            break
     return Result(
-        ok=raw["ok"],
-        error=raw["error"],
+        ok=ok,
+        error=error,
         cpu_s_per_call=raw["cpu_s_per_call"],
         calls=raw["calls"],
         per_call_s=raw["per_call_s"],

@@ -157,21 +157,11 @@ def _schedstat_s(pid: int) -> float:
 
 
 def same(got: Any, expect: Any, tol: float = 0.0) -> bool:
-    """Plain JSON values equal; numbers within rel 1e-9 or the absolute ``tol`` (the
-    largest of the task's test tolerances); an int matches its float."""
-    if isinstance(expect, bool) or isinstance(got, bool):
-        return type(got) is type(expect) and got == expect
-    if isinstance(expect, (int, float)) and isinstance(got, (int, float)):
-        if isinstance(expect, int) and isinstance(got, int):
-            return got == expect
-        return math.isclose(got, expect, rel_tol=1e-9, abs_tol=max(tol, 1e-12))
-    if isinstance(expect, list) and isinstance(got, list):
-        return len(got) == len(expect) and all(
-            same(g, e, tol) for g, e in zip(got, expect, strict=True)
-        )
-    if isinstance(expect, dict) and isinstance(got, dict):
-        return got.keys() == expect.keys() and all(same(got[k], expect[k], tol) for k in expect)
-    return type(got) is type(expect) and bool(got == expect)
+    """Equal under the one rule (:func:`pytest_carbon.sandbox.equality.equal`); ``tol``:
+    the largest of the task's test tolerances, absolute, for floats only."""
+    from pytest_carbon.sandbox.equality import equal
+
+    return equal(got, expect, tol=tol or None)
 
 
 class Side:
