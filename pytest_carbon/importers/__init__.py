@@ -35,21 +35,35 @@ def build_parser() -> argparse.ArgumentParser:
             default=0.05,
             help="workload.min_time_s written to every task (default 0.05)",
         )
+        p.add_argument(
+            "--jobs",
+            type=int,
+            default=2,
+            help="references verified in the sandbox at once (default 2)",
+        )
         module.add_arguments(p)
     return parser
 
 
 def main(argv: list[str]) -> int:
-    from pytest_carbon.importers.base import ImporterError, write_tasks
+    from pytest_carbon.importers.base import ImporterError, prepare_tasks, write_tasks
+    from pytest_carbon.prompts.isolation import SandboxError
 
     args = build_parser().parse_args(argv)
     module = importlib.import_module(SOURCES[args.source])
     try:
-        paths = write_tasks(module.read(args), args.dest, force=args.force)
-    except ImporterError as exc:
+        # Every reference is run against its own tests and check in the sandbox (nothing
+        # of the source runs on the host); a task whose reference fails is not written.
+        tasks, skipped = prepare_tasks(module.read(args), jobs=args.jobs)
+        paths = write_tasks(tasks, args.dest, force=args.force)
+    except (ImporterError, SandboxError) as exc:
         print(f"pytest-carbon import {args.source}: {exc}", file=sys.stderr)
         return 1
+    for task, reason in skipped:
+        print(f"skipped {task.source or task.id}: {reason}", file=sys.stderr)
     print(f"wrote {len(paths)} task(s) to {args.dest}")
+    if skipped:
+        print(f"skipped {len(skipped)} task(s) whose reference fails its own tests")
     if paths:
         import shlex
 

@@ -9,8 +9,6 @@ from __future__ import annotations
 import ast
 import json
 import re
-import subprocess
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -81,36 +79,79 @@ def safe_id(raw: str) -> str:
 
 # -- cases from assertions --------------------------------------------------------------
 
-_CONST_NODES = (
-    ast.Expression,
-    ast.Constant,
-    ast.List,
-    ast.Tuple,
-    ast.Dict,
-    ast.Set,
-    ast.BinOp,
-    ast.UnaryOp,
-    ast.operator,
-    ast.unaryop,
-    ast.Load,
-)
+#: Bounds of constant arithmetic in suite files (evaluated on the host, so bounded): the
+#: largest int result in bits and the longest repeated sequence or string.
+CONST_INT_BITS = 4096
+CONST_ITEMS = 100_000
+_BINOPS = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.FloorDiv: lambda a, b: a // b,
+    ast.Mod: lambda a, b: a % b,
+    ast.Pow: lambda a, b: a**b,
+}
+_UNARY = {ast.USub: lambda a: -a, ast.UAdd: lambda a: +a}
 
 
 def constant_value(node: ast.expr) -> Any:
     """The value of a constant expression (literals and arithmetic on them, like ``2.0/3``).
 
-    Raises ValueError for anything else: names, calls, comprehensions.
+    Raises ValueError for anything else: names, calls, comprehensions, and arithmetic
+    whose result would be huge (``9**9**9``, ``"a" * 10**10``): suite files are data to
+    this importer, and nothing in them runs on the host.
     """
     try:
         return ast.literal_eval(node)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         pass
-    tree = ast.Expression(body=node)
-    if not all(isinstance(n, _CONST_NODES) for n in ast.walk(tree)):
-        raise ValueError("not a constant expression")
-    # Only literals and operators are left, so evaluation cannot reach any name.
-    code = compile(ast.fix_missing_locations(tree), "<constant>", "eval")
-    return eval(code, {"__builtins__": {}}, {})
+    try:
+        return _evaluate(node, 0)
+    except RecursionError:
+        raise ValueError("a constant expression nested too deeply") from None
+
+
+def _evaluate(node: ast.expr, depth: int) -> Any:
+    if depth > 100:
+        raise ValueError("a constant expression nested too deeply")
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, (ast.List, ast.Tuple, ast.Set)):
+        items = [_evaluate(e, depth + 1) for e in node.elts]
+        return {ast.List: list, ast.Tuple: tuple, ast.Set: set}[type(node)](items)
+    if isinstance(node, ast.Dict) and all(k is not None for k in node.keys):
+        keys = [_evaluate(k, depth + 1) for k in node.keys if k is not None]
+        return dict(zip(keys, [_evaluate(v, depth + 1) for v in node.values], strict=True))
+    if isinstance(node, ast.UnaryOp) and type(node.op) in _UNARY:
+        value = _evaluate(node.operand, depth + 1)
+        if type(value) not in (int, float):
+            raise ValueError("not a constant expression")
+        return _UNARY[type(node.op)](value)
+    if isinstance(node, ast.BinOp) and type(node.op) in _BINOPS:
+        left, right = _evaluate(node.left, depth + 1), _evaluate(node.right, depth + 1)
+        _check_size(node.op, left, right)
+        return _BINOPS[type(node.op)](left, right)
+    raise ValueError("not a constant expression")
+
+
+def _check_size(op: ast.operator, left: Any, right: Any) -> None:
+    numbers = (int, float)
+    if isinstance(op, ast.Pow) and isinstance(left, numbers) and isinstance(right, numbers):
+        if abs(right) > CONST_INT_BITS or (
+            isinstance(left, int)
+            and abs(left) > 1
+            and abs(left).bit_length() * right > CONST_INT_BITS
+        ):
+            raise ValueError("a constant power too large to evaluate")
+    elif isinstance(op, ast.Mult):
+        for seq, n in ((left, right), (right, left)):
+            repeated = isinstance(seq, (str, bytes, list, tuple)) and isinstance(n, int)
+            if repeated and len(seq) * n > CONST_ITEMS:
+                raise ValueError("a repeated constant too long to evaluate")
+        ints = isinstance(left, int) and isinstance(right, int)
+        if ints and left.bit_length() + right.bit_length() > CONST_INT_BITS:
+            raise ValueError("a constant product too large to evaluate")
 
 
 def _json_like(value: Any) -> bool:
@@ -144,7 +185,7 @@ def _call_args(call: ast.expr, callee: str) -> list[Any] | None:
         return None
     try:
         args = [constant_value(a) for a in call.args]
-    except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+    except (ValueError, TypeError, ZeroDivisionError, OverflowError, ArithmeticError):
         return None
     return _plain(args) if _json_like(args) else None
 
@@ -158,7 +199,7 @@ def cases_from_asserts(test_code: str, callee: str = "candidate") -> list[dict[s
     """
     try:
         tree = ast.parse(test_code)
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return []
     cases: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -186,7 +227,7 @@ def _case_from_test(test: ast.expr, callee: str) -> dict[str, Any] | None:
                     continue
                 try:
                     expect = constant_value(other)
-                except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+                except (ValueError, TypeError, ArithmeticError):
                     return None
                 if isinstance(op, ast.Is) and expect not in (True, False, None):
                     return None
@@ -204,7 +245,7 @@ def _case_from_test(test: ast.expr, callee: str) -> dict[str, Any] | None:
                 try:
                     expect = constant_value(inner.right)
                     tol = constant_value(right)
-                except (ValueError, TypeError, ZeroDivisionError, OverflowError):
+                except (ValueError, TypeError, ArithmeticError):
                     return None
                 if args is not None and isinstance(tol, (int, float)):
                     return {"args": args, "expect": expect, "tol": float(tol)}
@@ -216,87 +257,103 @@ def _case_from_test(test: ast.expr, callee: str) -> dict[str, Any] | None:
     return None if args is None else {"args": args, "expect": True}
 
 
-# -- cases recorded from the reference -------------------------------------------------
+# -- cases recorded from the reference, in the sandbox ------------------------------------
 
-_RECORDER = r"""
-import json, sys
-job = json.load(sys.stdin)
-out = {}
-def plain(v):
-    if isinstance(v, (list, tuple)):
-        return [plain(x) for x in v]
-    if isinstance(v, dict):
-        return {k: plain(x) for k, x in v.items()}
-    return v
-for key, task in job.items():
-    calls = []
-    try:
-        ns = {"__name__": "__reference__"}
-        exec(task["reference"], ns)
-        fn = ns[task["entry_point"]]
-        def recorder(*args, **kwargs):
-            result = fn(*args, **kwargs)
-            if not kwargs and len(calls) < task["limit"]:
-                try:
-                    pair = [plain(list(args)), plain(result)]
-                    # Keep only pairs that survive JSON unchanged (no int keys, no sets).
-                    if json.loads(json.dumps(pair, allow_nan=False)) == pair:
-                        calls.append(pair)
-                except (TypeError, ValueError):
-                    pass
-            return result
-        scope = dict(ns, candidate=recorder)
-        exec(task["check"], scope)
-        if callable(scope.get("check")):
-            scope["check"](recorder)
-    except BaseException as exc:
-        out[key] = {"error": f"{type(exc).__name__}: {exc}"}
-        continue
-    out[key] = {"calls": calls}
-print(json.dumps(out))
-"""
+
+class ReferenceFailed(ImporterError):
+    """A task's reference fails its own tests or check: the task is skipped, not written."""
 
 
 def record_cases(
-    tasks: dict[str, tuple[str, str, str]], *, limit: int = 8, timeout_s: float = 120.0
-) -> dict[str, list[dict[str, Any]]]:
-    """Cases for tasks whose checks hold no literal assertion, by running their reference.
+    reference: str, entry_point: str, check: str, *, limit: int = 8, timeout_s: float = 60.0
+) -> list[dict[str, Any]]:
+    """Cases for a task whose check holds no literal assertion, from its reference.
 
-    ``tasks`` maps a key to ``(reference, entry_point, check)``. The check runs once in a
-    fresh ``python -I`` child with ``candidate`` wrapped to record the calls it makes; each
-    recorded ``(args, reference result)`` pair becomes a case (float results get a small
-    tolerance). All tasks share one child, so this costs one interpreter start.
+    The check runs in the sandbox (:func:`pytest_carbon.prompts.sandbox.record_check`),
+    against the reference run in a sandbox of its own: nothing of the suite runs on the
+    host. Each call the check made without keyword arguments, whose arguments and result
+    are YAML data (tuples written as lists; no sets, bytes or non-string keys), becomes
+    a case ``{"args", "expect"}`` (float results get a small tolerance), up to ``limit``.
+    Raises :class:`ReferenceFailed` when the reference fails its own check.
     """
-    if not tasks:
-        return {}
-    job = {
-        k: {"reference": r, "entry_point": e, "check": c, "limit": limit}
-        for k, (r, e, c) in tasks.items()
-    }
-    proc = subprocess.run(
-        [sys.executable, "-I", "-c", _RECORDER],
-        input=json.dumps(job),
-        capture_output=True,
-        text=True,
-        timeout=timeout_s,
-    )
-    if proc.returncode != 0:
-        raise ImporterError(f"recording reference cases failed: {proc.stderr[-800:]}")
-    raw = json.loads(proc.stdout)
-    out: dict[str, list[dict[str, Any]]] = {}
-    for key, result in raw.items():
-        if "error" in result:
-            raise ImporterError(f"{key}: the reference failed its own check: {result['error']}")
-        cases = []
-        for args, expect in result["calls"]:
-            case: dict[str, Any] = {"args": args, "expect": expect}
-            if isinstance(expect, float) or (
-                isinstance(expect, list) and any(isinstance(x, float) for x in expect)
-            ):
-                case["tol"] = RECORDED_FLOAT_TOL
+    from pytest_carbon.prompts.sandbox import record_check
+
+    result, calls = record_check(reference, entry_point, check, timeout_s=timeout_s)
+    if not result.passed:
+        raise ReferenceFailed(f"the reference fails its own check: {result.message}")
+    cases: list[dict[str, Any]] = []
+    for args, kwargs, value in calls:
+        if kwargs or len(cases) >= limit:
+            continue
+        if not (_json_like(args) and _json_like(value)):
+            continue
+        case: dict[str, Any] = {"args": _plain(args), "expect": _plain(value)}
+        if _has_float(value):
+            case["tol"] = RECORDED_FLOAT_TOL
+        if case not in cases:
             cases.append(case)
-        out[key] = cases
-    return out
+    return cases
+
+
+def _has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, (list, tuple)):
+        return any(_has_float(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_float(v) for v in value.values())
+    return False
+
+
+def vet_reference(task: ImportedTask, *, timeout_s: float = 60.0) -> None:
+    """Raise :class:`ReferenceFailed` unless the task's reference passes its own tests
+    and check in the sandbox, exactly as a candidate's answer would be judged."""
+    from pytest_carbon.prompts.sandbox import verify
+
+    result = verify(
+        task.reference,
+        task.entry_point,
+        task.tests,
+        task.check,
+        reference=task.reference,
+        timeout_s=timeout_s,
+    )
+    if not result.passed:
+        raise ReferenceFailed(f"the reference fails its own tests: {result.message}")
+
+
+def prepare_tasks(
+    tasks: Iterable[ImportedTask], *, jobs: int = 2, timeout_s: float = 60.0
+) -> tuple[list[ImportedTask], list[tuple[ImportedTask, str]]]:
+    """Complete and vet tasks in the sandbox: record cases for those that have none (from
+    their check), then verify every reference against its tests and check. Returns the
+    tasks to write, in order, and the skipped ones with the reason (never written as
+    broken tasks). The sandbox must be available (SandboxError otherwise)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def prepare(task: ImportedTask) -> str | None:
+        try:
+            if not task.tests:
+                if not task.check:
+                    return "no test case and no check"
+                task.tests = record_cases(
+                    task.reference, task.entry_point, task.check, timeout_s=timeout_s
+                )
+                if not task.tests:
+                    return "no test case could be recorded from its check"
+            vet_reference(task, timeout_s=timeout_s)
+        except ReferenceFailed as exc:
+            return str(exc)
+        if not task.workload_calls:
+            task.workload_calls = calls_from_cases(task.tests)
+        return None
+
+    todo = list(tasks)
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        reasons = list(pool.map(prepare, todo))
+    good = [t for t, r in zip(todo, reasons, strict=True) if r is None]
+    skipped = [(t, r) for t, r in zip(todo, reasons, strict=True) if r is not None]
+    return good, skipped
 
 
 def calls_from_cases(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:

