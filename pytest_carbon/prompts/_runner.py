@@ -471,7 +471,7 @@ def decode_plain(data: object, _depth: int = 0) -> Any:
             out = {}
             for pair in v:
                 if type(pair) is not list or len(pair) != 2:
-                    raise ValueError("a dict entry is not a [key, value] pair")
+                    raise ValueError("not plain data: a dict entry is not a [key, value] pair")
                 out[decode_plain(pair[0], _depth + 1)] = decode_plain(pair[1], _depth + 1)
             return out
         if tag == "float" and v in _NON_FINITE:
