@@ -135,9 +135,7 @@ def test_values_crossing_the_sandbox_as_plain_data_stay_equal(value: Any) -> Non
     text = json.dumps(_runner.encode_plain(value), allow_nan=False)
     back = _runner.decode_plain(json.loads(text))
     assert equal(back, value) and type(back) is type(value)
-    assert repr(back) == repr(value) or any(
-        isinstance(v, float) and math.isnan(v) for v in value
-    )
+    assert repr(back) == repr(value) or any(isinstance(v, float) and math.isnan(v) for v in value)
 
 
 @pytest.mark.parametrize(

@@ -73,7 +73,9 @@ def test_humaneval_tuple_tasks_pass_with_their_canonical_solution(humaneval_few:
 
 def test_humaneval_tuple_checks_still_reject_a_list(humaneval_few: Path) -> None:
     (task,) = [t for t in _load(humaneval_few) if t["source"] == "HumanEval/8"]
-    wrong = task["reference"].replace("return sum_value, prod_value", "return [sum_value, prod_value]")
+    wrong = task["reference"].replace(
+        "return sum_value, prod_value", "return [sum_value, prod_value]"
+    )
     assert wrong != task["reference"]
     r = verify(wrong, task["entry_point"], [], task["check"], reference=task["reference"])
     assert not r.passed and r.failed_case is not None

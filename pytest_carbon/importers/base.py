@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -83,7 +83,7 @@ def safe_id(raw: str) -> str:
 #: largest int result in bits and the longest repeated sequence or string.
 CONST_INT_BITS = 4096
 CONST_ITEMS = 100_000
-_BINOPS = {
+_BINOPS: dict[type[ast.operator], Callable[[Any, Any], Any]] = {
     ast.Add: lambda a, b: a + b,
     ast.Sub: lambda a, b: a - b,
     ast.Mult: lambda a, b: a * b,
@@ -92,7 +92,10 @@ _BINOPS = {
     ast.Mod: lambda a, b: a % b,
     ast.Pow: lambda a, b: a**b,
 }
-_UNARY = {ast.USub: lambda a: -a, ast.UAdd: lambda a: +a}
+_UNARY: dict[type[ast.unaryop], Callable[[Any], Any]] = {
+    ast.USub: lambda a: -a,
+    ast.UAdd: lambda a: +a,
+}
 
 
 def constant_value(node: ast.expr) -> Any:

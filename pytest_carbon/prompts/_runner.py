@@ -701,9 +701,9 @@ def run_check(job: dict[str, Any]) -> None:
             flush_and_exit(0)
         if reply.get("type") == "value":
             return decode_plain(reply.get("value"))
-        exc = _raise_from(reply)
-        raised.append(exc)
-        raise exc
+        error = _raise_from(reply)
+        raised.append(error)
+        raise error
 
     def failed(stage: str, exc: BaseException, **extra: Any) -> None:
         send({"type": "check_failed", "stage": stage, "error": tb_tail(exc), **extra})

@@ -11,13 +11,13 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_carbon.prompts._runner import NotPlain, encode_plain
 from pytest_carbon.prompts.isolation import (
     Limits,
     SandboxError,
     _Child,
     isolation,
 )
-from pytest_carbon.prompts._runner import NotPlain, encode_plain
 from pytest_carbon.prompts.judge import Judge, Outcome
 
 if TYPE_CHECKING:
