@@ -304,6 +304,7 @@ class PromptItem(pytest.Item):
             task.entry_point,
             [dict(t) for t in task.tests],
             task.check,
+            reference=task.reference,  # the check's globals: never the candidate's
             timeout_s=task.timeout_s,
         )
         cs = _carbon_session(self.config)

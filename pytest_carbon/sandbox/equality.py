@@ -76,7 +76,7 @@ def _shown(value: object) -> str:
         return f"<{_type_name(value)}>"
     try:
         text = repr(value)
-    except RecursionError:
+    except (RecursionError, ValueError):  # too deep, or an int too long for decimal
         text = f"<a deeply nested {type(value).__name__}>"
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
