@@ -137,6 +137,44 @@ def test_check_runs_only_after_all_cases_pass() -> None:
     assert r.failed_case is not None and r.failed_case["index"] == 0
 
 
+def test_the_check_runs_with_the_references_globals_and_a_proxy_for_the_answer() -> None:
+    reference = "def twice(x):\n    return 2 * x\n\ndef double(x):\n    return twice(x)\n"
+    check = (
+        "def check(candidate):\n"
+        "    assert candidate(3) == twice(3)\n"  # a helper of the reference's
+        "    assert double(4) == 8\n"  # the entry point's name is the answer too
+    )
+    answer = "def double(x):\n    return x + x\n"  # defines no `twice`
+    assert verify(answer, "double", [], check, reference=reference).passed
+    # `double` by name is the answer, not the reference's function.
+    wrong = "def double(x):\n    return 8 if x == 3 else 0\n"
+    r = verify(wrong, "double", [], "assert double(4) == 8\n", reference=reference)
+    assert not r.passed and r.failed_case is not None
+    assert r.failed_case["values"] == ["double(4) is 0 (int)", "8 is 8 (int)"], r.message
+
+
+def test_the_check_sees_the_answers_builtin_exceptions_and_their_failures() -> None:
+    answer = "def inv(x):\n    if x == 0:\n        raise ValueError('zero')\n    return 1 / x\n"
+    expecting = (
+        "try:\n    candidate(0)\n    raise AssertionError('no error')\n"
+        "except ValueError:\n    pass\n"
+    )
+    assert verify(answer, "inv", [], expecting).passed
+    r = verify(answer, "inv", [], "assert candidate(0) == 0\n")
+    assert not r.passed and r.failed_case is not None
+    assert r.failed_case["call"] == "candidate(0)" and "ValueError: zero" in r.message, r.message
+    r = verify("import sys\ndef inv(x):\n    sys.exit(3)\n", "inv", [], expecting)
+    assert not r.passed and "calling sys.exit is a failure" in r.message, r.message
+
+
+def test_an_answer_that_hangs_in_a_call_of_the_check_times_out_naming_it() -> None:
+    answer = "def f(x):\n    while x == 7:\n        pass\n    return x\n"
+    r = verify(answer, "f", [{"args": [1], "expect": 1}], "assert candidate(7) == 7\n", timeout_s=3)
+    assert not r.passed and r.timed_out
+    assert r.failed_case is not None and r.failed_case["call"] == "f(7)", r.message
+    assert "during the check, in f(7)" in r.message
+
+
 @pytest.mark.parametrize(
     ("case", "passed"),
     [
