@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import pytest
@@ -159,3 +160,32 @@ def test_decoding_is_bounded_in_depth() -> None:
         data = [data]
     with pytest.raises(ValueError, match="levels deep"):
         _runner.decode_plain(data)
+
+
+def test_every_correct_decision_uses_the_one_rule() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    from pytest_carbon.prompts import measure
+
+    path = Path(__file__).resolve().parent.parent / "tools" / "check_suite.py"
+    spec = importlib.util.spec_from_file_location("check_suite_for_equality", path)
+    assert spec is not None and spec.loader is not None
+    check_suite = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = check_suite  # its dataclasses look their module up
+    spec.loader.exec_module(check_suite)
+    pairs: list[tuple[Any, Any, float | None]] = [
+        (float(10**18) + 2.4e6, 10**18, None),
+        (True, 1, None),
+        ((1, 2), [1, 2], None),
+        (0.1 + 0.2, 0.3, None),
+        (1.05, 1.0, 0.1),
+        (3.0001, 3, 0.01),
+        (NAN, NAN, None),
+        ({1: [2.0]}, {"1": [2]}, None),
+    ]
+    for got, expect, tol in pairs:
+        want = equal(got, expect, tol=tol)
+        assert check_suite.same(got, expect, tol) is want, (got, expect)
+        assert measure.same(got, expect, tol or 0.0) is want, (got, expect)
+    assert not hasattr(_runner, "matches")  # judgement left the sandbox's process

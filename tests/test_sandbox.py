@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import pytest
 from listener import accepting
@@ -184,10 +185,13 @@ def test_an_answer_that_hangs_in_a_call_of_the_check_times_out_naming_it() -> No
         ({"args": [0.1, 0.2], "expect": 0.302, "tol": 1e-3}, False),
         ({"args": [[0.1], [0.2]], "expect": [0.1, 0.2]}, True),  # lists concatenate
         ({"args": [1, 2], "expect": 3.0}, True),  # an int answer equals a float expectation
+        # ... only when the float is exactly that integer: tol is for floats only.
+        ({"args": [1, 2], "expect": 3.0001, "tol": 1e-3}, False),
+        ({"args": [1.0, 2], "expect": 3.0001, "tol": 1e-3}, True),
         ({"args": [float("nan"), 1.0], "expect": float("nan")}, True),
     ],
 )
-def test_float_tolerance(case: dict, passed: bool) -> None:
+def test_float_tolerance(case: dict[str, Any], passed: bool) -> None:
     r = verify(ADD, "add", [case], None)
     assert r.passed is passed, r.message
 
@@ -437,7 +441,8 @@ def test_exiting_instead_of_answering_is_a_failure(name: str, needle: str) -> No
 
 def test_sys_exit_in_check_is_a_failure() -> None:
     r = verify(ADD, "add", [], "import sys\nsys.exit(0)\n")
-    assert not r.passed and r.failed_case == {"check": True, "error": r.failed_case["error"]}
+    assert not r.passed and r.failed_case is not None
+    assert r.failed_case == {"check": True, "error": r.failed_case["error"]}
     assert "sys.exit" in r.message
 
 
@@ -492,7 +497,7 @@ WORK = "def work(n):\n    s = 0\n    for i in range(n):\n        s += i * i\n   
 
 
 def _calibrate_n(target_cpu_s: float) -> int:
-    ns: dict = {}
+    ns: dict[str, Any] = {}
     exec(WORK, ns)
     n = 200_000
     t0 = time.process_time()
