@@ -689,7 +689,7 @@ def run_check(job: dict[str, Any]) -> None:
     source = job["check"]
     namespace: dict[str, Any] = {"__name__": "__check__", "__builtins__": __builtins__}
     raised: list[BaseException] = []
-    calls: list[str] = []
+    calls: dict[str, Any] = {"n": 0, "last": ""}  # how many calls, the last one as text
 
     def candidate(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -699,7 +699,8 @@ def run_check(job: dict[str, Any]) -> None:
                 f"the check passed {exc} to the candidate: only plain data crosses to its sandbox"
             ) from None
         shown = [short_repr(a) for a in args] + [f"{k}={short_repr(v)}" for k, v in kwargs.items()]
-        calls.append(f"candidate({', '.join(shown)})"[:300])
+        calls["n"] += 1
+        calls["last"] = f"candidate({', '.join(shown)})"[:300]
         send(msg)
         reply = recv()
         if reply.get("type") == "quit":  # the verdict is already given
@@ -734,13 +735,13 @@ def run_check(job: dict[str, Any]) -> None:
             checker(candidate)
     except BaseException as exc:
         if raised and exc is raised[-1]:
-            failed("candidate", exc, call=calls[-1], exit=isinstance(exc, CandidateExit))
+            failed("candidate", exc, call=calls["last"], exit=isinstance(exc, CandidateExit))
         elif isinstance(exc, AssertionError) and assertion:
             failed("assertion", exc, assertion=dict(assertion))
         else:
-            failed("check", exc, call=calls[-1] if calls else None)
+            failed("check", exc, call=calls["last"] or None)
         return
-    send({"type": "check_passed", "calls": len(calls)})
+    send({"type": "check_passed", "calls": calls["n"]})
 
 
 # -- measured workload (bench mode) -----------------------------------------------------
