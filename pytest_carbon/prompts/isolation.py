@@ -143,6 +143,10 @@ EXIT_GRACE_S = 2.0
 #: Largest control message accepted from the child.
 CONTROL_BYTES = 64 * 1024**2
 _RUNNER = Path(__file__).with_name("_runner.py")
+#: The code's root filesystem in the namespaces mode: "whitelist" (a root built for it,
+#: see ``_runner.whitelist_root``) or "covered" (the host's, read-only, with /tmp, /run
+#: and /var/run covered: the fallback when the first cannot be built).
+ROOT = "whitelist"
 #: Fields of the runner's messages that are shown to people (tracebacks, reprs).
 _DISPLAY_KEYS = ("error", "got")
 _PR_SET_PDEATHSIG = 1
@@ -406,6 +410,7 @@ class _Child:
         job = {
             **job,
             "contain": self.iso.mode == "namespaces",
+            "root": ROOT,
             "processes": self.limits.processes,
             "tmpfs_bytes": max(64 * 1024**2, 4 * self.limits.file_bytes),
         }
