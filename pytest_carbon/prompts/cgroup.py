@@ -92,15 +92,46 @@ def _join(mountpoint: str, root: str, path: str) -> str | None:
 
 
 def _try_dir(parent: str) -> str | None:
-    """None when a child group can be created (and removed) in ``parent``, else why not."""
+    """None when a child group can be created (and removed) in ``parent``, else why not.
+    The test group gets a child group of its own, removed with it (:func:`remove_tree`)."""
     test = os.path.join(parent, f"{PREFIX}probe-{os.getpid()}")
     try:
         os.mkdir(test)
     except OSError as exc:
         return f"cannot create a group in {parent}: {exc.strerror}"
     with contextlib.suppress(OSError):
-        os.rmdir(test)
+        os.mkdir(os.path.join(test, "child"))
+    left = remove_tree(test, wait_s=1.0)
+    if left:
+        return f"cannot remove a group with a child group in {parent}: {left[0]} stays"
     return None
+
+
+def _subtree(d: str) -> list[str]:
+    """``d`` and every group below it, deepest first."""
+    found: list[str] = []
+    for dirpath, _, _ in os.walk(d, topdown=False):
+        found.append(dirpath)
+    return found or [d]
+
+
+def remove_tree(d: str, wait_s: float = 2.0) -> list[str]:
+    """Remove group ``d`` and every child group in it, bottom-up (a group with children
+    cannot be removed, and the code may have made some). Their processes must be gone
+    (see :meth:`RunCgroup.kill`). The groups that could not be removed, deepest first."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        left = []
+        for path in _subtree(d):
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left.append(path)  # EBUSY while exiting processes leave
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.01)
 
 
 def _read(path: str) -> str:
@@ -227,9 +258,11 @@ class RunCgroup:
         return [os.path.join(d, "cgroup.procs") for d in self.dirs]
 
     def pids(self) -> set[int]:
+        """Every process in the run's groups and in any group below them."""
         found: set[int] = set()
         for d in self.dirs:
-            found.update(int(p) for p in _read(os.path.join(d, "cgroup.procs")).split())
+            for group in _subtree(d):
+                found.update(int(p) for p in _read(os.path.join(group, "cgroup.procs")).split())
         return found
 
     def cpu_usec(self) -> int | None:
@@ -254,7 +287,8 @@ class RunCgroup:
         return 0
 
     def kill(self, wait_s: float = 2.0) -> None:
-        """Kill every process in the groups and wait until they are gone."""
+        """Kill every process in the groups, child groups included (``cgroup.kill`` is
+        recursive), and wait until they are gone."""
         if self.path is not None:
             with contextlib.suppress(OSError):
                 self._write(self.path, "cgroup.kill", 1)
@@ -271,23 +305,13 @@ class RunCgroup:
             time.sleep(0.005)
 
     def remove(self, wait_s: float = 2.0) -> list[str]:
-        """Remove the groups (they must be empty: call :meth:`kill` first); the ones that
-        could not be removed."""
+        """Remove the groups, and any child group the code made in them, bottom-up (they
+        must be empty: call :meth:`kill` first); the ones that could not be removed."""
         deadline = time.monotonic() + wait_s
-        left = list(reversed(self.dirs))
-        while left:
-            for d in list(left):
-                try:
-                    os.rmdir(d)
-                    left.remove(d)
-                except FileNotFoundError:
-                    left.remove(d)
-                except OSError:
-                    pass  # EBUSY while exiting processes leave
-            if not left or time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-        self.dirs = [d for d in self.dirs if d in left]
+        left: list[str] = []
+        for d in reversed(self.dirs):
+            left += remove_tree(d, max(deadline - time.monotonic(), 0.0))
+        self.dirs = [d for d in self.dirs if any(g == d or g.startswith(d + "/") for g in left)]
         return left
 
 

@@ -251,11 +251,13 @@ def _probe_mode(plan: cgroups.CgroupPlan | None) -> Isolation:
         )
         try:
             notes = _run_probe(candidate)
+            own_root = isinstance(notes.get("root"), dict)
             return Isolation(
                 "namespaces",
                 True,
-                "user, mount, pid, network and IPC namespaces; read-only filesystem; "
-                "minimal /dev; no capabilities",
+                "user, mount, pid, network, IPC and cgroup namespaces; "
+                + ("a root filesystem of its own" if own_root else "the host's filesystem")
+                + ", read-only; minimal /dev; no capabilities; seccomp",
                 notes=notes,
             )
         except SandboxError as exc:
