@@ -276,7 +276,7 @@ def host_places() -> Iterator[tuple[list[str], list[str], list[str], list[bytes]
             server.listen()
             server.settimeout(0.1)
             received_here = stack.enter_context(accepting(server))
-            stack.callback(lambda r=received_here: received.extend(r))
+            stack.callback(received.extend, received_here)
             sockets.append(sock_path)
             fifos.append(fifo_path)
             secrets.append(secret)

@@ -406,10 +406,10 @@ def whitelist_root(
 
     # Everything read-only but the run's own tmpfs; the root itself last.
     keep = {root + p for p in tmpfs}
-    shown = [(mp, opts) for mp, opts in _mounts() if _under(mp, root) and mp not in keep]
-    for mp, opts in sorted(shown, key=lambda m: -len(m[0])):
-        if "ro" not in opts:
-            _remount_read_only(libc, mp, opts)
+    shown = [(mp, options) for mp, options in _mounts() if _under(mp, root) and mp not in keep]
+    for mp, options in sorted(shown, key=lambda m: -len(m[0])):
+        if "ro" not in options:
+            _remount_read_only(libc, mp, options)
 
     os.chdir(root)
     numbers = _numbers()
@@ -502,7 +502,9 @@ def _minimal_dev(libc: ctypes.CDLL, dev: str) -> list[str]:
     mounted: list[str] = []
     try:
         _check(
-            libc.mount(b"tmpfs", dev.encode(), b"tmpfs", MS_NOSUID | MS_NOEXEC, b"size=1m,mode=0755"),
+            libc.mount(
+                b"tmpfs", dev.encode(), b"tmpfs", MS_NOSUID | MS_NOEXEC, b"size=1m,mode=0755"
+            ),
             f"mount tmpfs on {dev}",
         )
         mounted.append(dev)

@@ -73,7 +73,7 @@ def protections(
     ns("mnt", "mount namespace: the code's mounts are its own")
     root = notes.get("root")
     whitelist = isinstance(root, dict)
-    if whitelist:
+    if isinstance(root, dict):
         shown = ", ".join([*root.get("read-only", []), *root.get("links", [])])
         etc = ", ".join(root.get("etc", []))
         root_text = (
