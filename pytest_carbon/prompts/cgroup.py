@@ -21,6 +21,12 @@ limits only.
 The child joins every group before ``exec`` (in ``preexec_fn``: writing ``0`` to
 ``cgroup.procs`` moves the writer), so the first instruction of the sandbox already
 runs inside them.
+
+Out of the code's reach. In the namespaces mode the code has no cgroup filesystem and
+may mount none (seccomp), so it can neither raise its limits nor read other runs'
+groups. Where it can see the tree (the fallbacks), a child group it makes does not keep
+the run's: the groups are killed as a whole subtree and removed bottom-up
+(:func:`remove_tree`), which :func:`probe` checks on the machine.
 """
 
 from __future__ import annotations
