@@ -362,7 +362,8 @@ def whitelist_root(
     /dev/shm and the working directory. The host's own root is detached: no other host
     path (/home, /root, /var, /sys, /run, their sockets and FIFOs) exists any more.
     Returns (what the root holds, the device nodes); we are left in the working directory.
-    Any failure is raised before the pivot, with nothing of the host changed."""
+    A failure before the pivot raises OSError, with nothing of the host changed (the
+    caller detaches what was built and falls back); after it, RuntimeError."""
     root = workdir  # our private mount namespace: the tmpfs covers it only for us
     _mount(libc, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
     binds: list[str] = []
@@ -419,9 +420,14 @@ def whitelist_root(
     if syscall(ctypes.c_long(numbers["pivot_root"]), b".", b".") != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"pivot_root: {os.strerror(err)}")
-    _check(libc.umount2(b".", MNT_DETACH), "detach the host's root")
-    os.chdir("/")
-    os.chdir(workdir)
+    # Past the pivot there is no going back to the host's filesystem: a failure here
+    # is a setup error (RuntimeError), never the fallback.
+    try:
+        _check(libc.umount2(b".", MNT_DETACH), "detach the host's root")
+        os.chdir("/")
+        os.chdir(workdir)
+    except OSError as exc:
+        raise RuntimeError(f"after pivot_root: {exc}") from None
     held = {
         "read-only": binds,
         "links": sorted(links),
