@@ -13,6 +13,7 @@ import subprocess
 import tempfile
 import textwrap
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ def run_groups(run_id: str) -> list[str]:
     if plan is None:
         return []
     parents = (plan.v2, plan.v1_memory, plan.v1_pids)
-    return [os.path.join(p, cgroups.PREFIX + run_id) for p in parents if p]
+    return [os.path.join(p, cgroups.group_name(run_id)) for p in parents if p]
 
 
 # -- the filter, instruction by instruction ------------------------------------------------
@@ -245,6 +246,29 @@ def test_a_run_group_with_a_busy_child_group_is_removed() -> None:
         sleeper.wait()
         cg.remove()
     assert cg.dirs == [] and not any(os.path.exists(d) for d in cg.procs_files + children)
+
+
+def test_groups_left_by_a_pytest_that_is_gone_are_swept() -> None:
+    plan = isolation().cgroups
+    if plan is None:
+        pytest.skip(f"no cgroup here: {isolation().missing.get('cgroup')}")
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    parent = plan.v2 or plan.v1_memory or plan.v1_pids
+    assert parent is not None
+    tag = uuid.uuid4().hex
+    stale = os.path.join(parent, f"{cgroups.PREFIX}{gone.pid}-{tag}")
+    live = os.path.join(parent, f"{cgroups.PREFIX}{os.getpid()}-{tag}")
+    for g in (stale, live):
+        os.makedirs(os.path.join(g, "child"))
+    try:
+        removed = cgroups.sweep_stale(plan)  # and any other stale group of this branch
+        assert stale in removed and live not in removed
+        assert not os.path.exists(stale) and os.path.isdir(os.path.join(live, "child"))
+    finally:
+        for g in (stale, live):
+            cgroups.remove_tree(g)
+    assert not os.path.exists(live)
 
 
 # -- host sockets, FIFOs and files outside the code's root ----------------------------------

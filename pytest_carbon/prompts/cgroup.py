@@ -37,7 +37,8 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-#: Name prefix of the groups we create (one per run: prefix + the run's id).
+#: Name prefix of the groups we create: one per run, ``PREFIX + f"{pid}-{run_id}"``, pid
+#: being the process that created it (so a group whose creator is gone is known stale).
 PREFIX = "pytest-carbon-"
 
 
@@ -214,7 +215,45 @@ def probe() -> CgroupPlan:
                 or f"no writable {controller} controller",
             )
     missing.pop("cgroup-v2-limits", None)
-    return CgroupPlan(v2, v2_limits, v1["memory"], v1["pids"], missing)
+    plan = CgroupPlan(v2, v2_limits, v1["memory"], v1["pids"], missing)
+    sweep_stale(plan)
+    return plan
+
+
+def group_name(run_id: str) -> str:
+    """The name of a run's groups, created by this process."""
+    return f"{PREFIX}{os.getpid()}-{run_id}"
+
+
+def _owner(name: str) -> int | None:
+    pid, sep, _ = name[len(PREFIX) :].partition("-")
+    return int(pid) if sep and pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(plan: CgroupPlan) -> list[str]:
+    """Remove the run groups left by a pytest that is gone (killed before it could clean
+    up): those whose creator no longer runs and in which no process is left, with their
+    child groups. Returns the groups removed."""
+    removed = []
+    for group in leftover_groups(plan):
+        owner = _owner(os.path.basename(group))
+        if owner is None or _alive(owner):
+            continue
+        if any(_read(os.path.join(sub, "cgroup.procs")).split() for sub in _subtree(group)):
+            continue  # a process is still there: not ours to judge
+        if not remove_tree(group, wait_s=0.5):
+            removed.append(group)
+    return removed
 
 
 class RunCgroup:
@@ -226,7 +265,7 @@ class RunCgroup:
         self.path: str | None = None
         self._memory_dir: str | None = None
         self._v1_memory = False
-        name = PREFIX + run_id
+        name = group_name(run_id)
         try:
             if plan.v2:
                 self.path = self._make(os.path.join(plan.v2, name))
