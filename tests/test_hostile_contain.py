@@ -316,7 +316,8 @@ def test_host_sockets_fifos_and_files_outside_tmp_are_out_of_reach(
     host_places: tuple[list[str], list[str], list[str], list[bytes]],
 ) -> None:
     sockets, fifos, secrets, received = host_places
-    out, _ = run_hostile("contain_rendezvous", sockets, fifos, secrets)
+    places = ["/", "/etc", "/home", "/root", "/var/lib", "/var/tmp", "/run", "/sys", "/mnt"]
+    out, _ = run_hostile("contain_rendezvous", sockets, fifos, secrets, places)
     if missing("whitelist-root") is not None:
         return
     assert out["socket"] == dict.fromkeys(sockets, "FileNotFoundError")
@@ -326,6 +327,9 @@ def test_host_sockets_fifos_and_files_outside_tmp_are_out_of_reach(
     # installed under it (pyenv), nothing else; /home, /var, /run, /sys are absent.
     root = isolation().notes["root"]
     shown = [*root["read-only"], *root["links"], *root["tmpfs"]]
+    listing = out["listing"]
+    assert set(listing.pop("/")) == {p.split("/")[1] for p in shown} | {"dev", "etc", "proc"}
+    assert sorted(listing.pop("/etc")) == root["etc"]
     for place, listing in out["listing"].items():
         leads = {p[len(place) + 1 :].split("/")[0] for p in shown if p.startswith(place + "/")}
         if not leads:
@@ -352,7 +356,7 @@ def test_the_covered_fallback_still_hides_tmp_and_run(
     try:
         secret = os.path.join(d, "secret.txt")
         Path(secret).write_text("host secret")
-        out, _ = run_hostile("contain_rendezvous", [], [], [secret])
+        out, _ = run_hostile("contain_rendezvous", [], [], [secret], ["/run", "/tmp"])
         assert out["secret"] == {secret: "FileNotFoundError"}
         assert out["listing"]["/run"] == []
     finally:

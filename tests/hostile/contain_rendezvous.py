@@ -1,15 +1,13 @@
 """Looks for the host beyond its own root: connects to host UNIX sockets and opens host
 FIFOs given by path (as a client of a database or an agent under /var/tmp, /var/lib,
-/home, /root would), and lists the directories where such things live. Returns what
-happened to each path and what each directory shows."""
+/home, /root would), reads files given by path, and lists the directories `places`.
+Returns what happened to each path and what each directory shows."""
 
 import os
 import socket
 
-PLACES = ("/home", "/root", "/var/lib", "/var/tmp", "/var/run", "/run", "/sys", "/mnt")
 
-
-def run(sockets, fifos, secrets):
+def run(sockets, fifos, secrets, places):
     out = {"socket": {}, "fifo": {}, "secret": {}, "listing": {}}
     for path in sockets:
         try:
@@ -34,7 +32,7 @@ def run(sockets, fifos, secrets):
                 out["secret"][path] = f.read()
         except OSError as exc:
             out["secret"][path] = type(exc).__name__
-    for place in PLACES:
+    for place in places:
         try:
             out["listing"][place] = sorted(os.listdir(place))
         except OSError as exc:
