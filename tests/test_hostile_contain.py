@@ -363,6 +363,35 @@ def test_the_covered_fallback_still_hides_tmp_and_run(
         subprocess.run(["rm", "-rf", d], check=False)
 
 
+def test_a_root_that_cannot_be_built_falls_back_to_the_covered_host_saying_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    if isolation().mode != "namespaces":
+        pytest.skip(f"no namespaces here: {isolation().detail}")
+    # Showing all of "/" would show /tmp and /dev from the host: the runner refuses to
+    # build such a root, undoes what it built and covers the host's filesystem instead.
+    monkeypatch.setattr(sandbox, "SYSTEM_DIRS", ("/",))
+    monkeypatch.setattr(sandbox, "_isolation_cache", {})
+    iso = isolation()
+    assert iso.mode == "namespaces"
+    assert "lies inside /" in iso.missing["whitelist-root"], iso.missing
+    assert {"private-tmp", "read-only-fs", "minimal-dev", "seccomp-namespaces"} <= set(iso.active)
+    r = verify("def add(a, b):\n    return a + b\n", "add", [{"args": [1, 2], "expect": 3}], None)
+    assert r.passed, r.message
+
+
+def test_the_filter_holds_without_namespaces_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sandbox, "_unshare", lambda: None)
+    monkeypatch.setattr(sandbox, "_isolation_cache", {})
+    assert isolation().mode in ("uid", "none")
+    out, _ = run_hostile("contain_nested_unshare")
+    if missing("seccomp-namespaces") is not None:
+        return
+    assert out.pop("unshare(1)") != 0
+    assert out.pop("clone3 user") == ENOSYS
+    assert set(out.values()) == {EPERM}, out  # as root, every one of them would work
+
+
 def test_the_doctor_lists_the_new_protections() -> None:
     report = doctor.survey()
     names = set(report["active"]) | set(report["missing"])

@@ -65,7 +65,8 @@ GOT_BYTES = 8 * 1024**2
 DEV_NODES = ("null", "zero", "urandom", "random")
 #: Host directories shown read-only in the code's root, besides Python's installation
 #: (``sys.prefix``, ``sys.base_prefix``): programs and the libraries they load. Those
-#: that are links (``/lib -> usr/lib``) are recreated as links.
+#: that are links (``/lib -> usr/lib``) are recreated as links. The parent sends its own
+#: list in the job (``isolation.SYSTEM_DIRS``); this one is the default.
 SYSTEM_DIRS = (
     "/usr/bin",
     "/usr/lib",
@@ -263,7 +264,9 @@ def contain(job: dict[str, Any]) -> dict[str, Any]:
     private = {workdir, "/dev/shm", "/tmp"}
     if job.get("root", "whitelist") == "whitelist":
         try:
-            notes["root"], notes["dev"] = whitelist_root(libc, workdir, int(job["tmpfs_bytes"]))
+            notes["root"], notes["dev"] = whitelist_root(
+                libc, workdir, int(job["tmpfs_bytes"]), job.get("system_dirs", SYSTEM_DIRS)
+            )
         except OSError as exc:
             notes["root"] = f"not set: {exc}"
             with contextlib.suppress(OSError):
@@ -340,12 +343,12 @@ def _remount_read_only(libc: ctypes.CDLL, target: str, opts: set[str]) -> None:
     _check(libc.mount(None, target.encode(), None, flags, None), f"remount {target} read-only")
 
 
-def _system_dirs() -> list[str]:
+def _system_dirs(system: list[str]) -> list[str]:
     """The host directories the code sees, read-only: Python's installation (the venv
-    and the interpreter it comes from) and the system's programs and libraries."""
+    and the interpreter it comes from) and ``system`` (:data:`SYSTEM_DIRS` by default)."""
     prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
     prefixes.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
-    return sorted({os.path.abspath(p) for p in prefixes} | set(SYSTEM_DIRS))
+    return sorted({os.path.abspath(p) for p in prefixes} | set(system))
 
 
 def _under(path: str, parent: str) -> bool:
@@ -353,7 +356,7 @@ def _under(path: str, parent: str) -> bool:
 
 
 def whitelist_root(
-    libc: ctypes.CDLL, workdir: str, tmpfs_bytes: int
+    libc: ctypes.CDLL, workdir: str, tmpfs_bytes: int, system: list[str]
 ) -> tuple[dict[str, list[str]], list[str]]:
     """Build the code's root filesystem and move into it (``pivot_root``), like
     bubblewrap: a new tmpfs holding only Python's installation and the system's
@@ -368,7 +371,7 @@ def whitelist_root(
     _mount(libc, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
     binds: list[str] = []
     links: dict[str, str] = {}
-    for path in _system_dirs():
+    for path in _system_dirs(system):
         if os.path.islink(path):
             links[path] = os.readlink(path)
             path = os.path.realpath(path)

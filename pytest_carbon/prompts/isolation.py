@@ -147,6 +147,18 @@ _RUNNER = Path(__file__).with_name("_runner.py")
 #: see ``_runner.whitelist_root``) or "covered" (the host's, read-only, with /tmp, /run
 #: and /var/run covered: the fallback when the first cannot be built).
 ROOT = "whitelist"
+#: Host directories shown to the code, read-only, besides Python's installation (a
+#: directory that does not exist here is left out; links are recreated as links).
+SYSTEM_DIRS = (
+    "/usr/bin",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/share/zoneinfo",
+    "/bin",
+    "/lib",
+    "/lib64",
+)
 #: Fields of the runner's messages that are shown to people (tracebacks, reprs).
 _DISPLAY_KEYS = ("error", "got")
 _PR_SET_PDEATHSIG = 1
@@ -413,6 +425,7 @@ class _Child:
             **job,
             "contain": self.iso.mode == "namespaces",
             "root": ROOT,
+            "system_dirs": list(SYSTEM_DIRS),
             "processes": self.limits.processes,
             "tmpfs_bytes": max(64 * 1024**2, 4 * self.limits.file_bytes),
         }
