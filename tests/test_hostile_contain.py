@@ -182,10 +182,13 @@ def test_threads_fork_multiprocessing_and_subprocess_still_work() -> None:
             sh = subprocess.run(["sh", "-c", "echo hi"], capture_output=True, text=True)
             py = subprocess.run([sys.executable, "-c", "import ssl, sqlite3; print(2)"],
                                 capture_output=True, text=True)
-            return [box, forked, squares, doubled, sh.stdout, py.stdout or py.stderr[-300:]]
+            spawned = os.posix_spawn("/bin/sh", ["sh", "-c", "exit 3"], {})
+            spawned = os.waitstatus_to_exitcode(os.waitpid(spawned, 0)[1])
+            return [box, forked, squares, doubled, sh.stdout, py.stdout or py.stderr[-300:],
+                    spawned]
         """
     )
-    expect = [[1], 7, [1, 2, 3], [2, 4], "hi\n", "2\n"]
+    expect = [[1], 7, [1, 2, 3], [2, 4], "hi\n", "2\n", 3]
     r = verify(code, "run", [{"args": [], "expect": expect}], None, timeout_s=30)
     assert r.passed, r.message
 
