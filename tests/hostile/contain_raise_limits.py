@@ -1,10 +1,18 @@
-"""Raises its own memory and process limits where it can find them (its cgroup, read
-from /proc/self/cgroup, under /sys/fs/cgroup, v1 and v2), then takes more than the
-limit: `children` forked children hold `mib` MiB each, and it forks up to `forks`
-sleeping processes. Returns what it wrote and how far it got."""
+"""Raises its own memory and process limits where it can find them: its cgroup, read
+from /proc/self/cgroup, under /sys/fs/cgroup (v1 and v2); then in a user, mount and
+cgroup namespace of its own, where it may mount the v1 memory and pids hierarchies
+(their root is its own group) and, being the same kernel uid as the files' owner, write
+them. Then it takes more than the limit: `children` forked children hold `mib` MiB
+each, and it forks up to `forks` sleeping processes. Returns what it wrote and how far
+it got."""
 
+import ctypes
 import os
 import time
+
+CLONE_NEWNS = 0x00020000
+CLONE_NEWCGROUP = 0x02000000
+CLONE_NEWUSER = 0x10000000
 
 FILES = ("memory.max", "memory.limit_in_bytes", "memory.memsw.limit_in_bytes", "pids.max")
 
@@ -33,6 +41,28 @@ def _raise():
                 written.append(path)
             except OSError:
                 pass
+    return written
+
+
+def _raise_nested():
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWCGROUP) != 0:
+        return []
+    written = []
+    for controller, name, value in (
+        ("memory", "memory.limit_in_bytes", "-1"),
+        ("pids", "pids.max", "max"),
+    ):
+        target = os.path.join(os.getcwd(), controller)
+        os.makedirs(target, exist_ok=True)
+        if libc.mount(b"cgroup", target.encode(), b"cgroup", 0, controller.encode()) != 0:
+            continue
+        try:
+            with open(os.path.join(target, name), "w") as f:
+                f.write(value)
+            written.append(f"nested {controller}:{name}")
+        except OSError:
+            pass
     return written
 
 
@@ -82,7 +112,7 @@ def _fork(forks):
 
 
 def run(children, mib, forks):
-    written = _raise()
+    written = _raise() + _raise_nested()
     return {
         "written": written,
         "sys": os.path.exists("/sys/fs/cgroup"),
