@@ -3,6 +3,8 @@
 It probes the machine exactly as a prompt suite would (it starts the sandbox once) and
 prints every protection, active or missing; a missing one comes with the reason the
 machine gave. The same list of active protections is carried in every sandbox result.
+``--json`` also gives what the code's root filesystem holds (``root``: read-only binds,
+links, tmpfs, files of /etc), or why it could not be built.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def survey() -> dict[str, Any]:
         "protections": [p.to_json() for p in iso.protections],
         "active": list(iso.active),
         "missing": iso.missing,
+        "root": iso.notes.get("root"),
         "cgroup_parents": {
             "v2": iso.cgroups.v2 if iso.cgroups else None,
             "v1_memory": iso.cgroups.v1_memory if iso.cgroups else None,

@@ -66,19 +66,99 @@ GOT_BYTES = 8 * 1024**2
 #: The device nodes the code gets in the namespaces mode; the rest of the host's /dev
 #: (kmsg, ttys, kvm, disks) is not there.
 DEV_NODES = ("null", "zero", "urandom", "random")
+#: Host directories shown read-only in the code's root, besides Python's installation
+#: (``sys.prefix``, ``sys.base_prefix``): programs and the libraries they load. Those
+#: that are links (``/lib -> usr/lib``) are recreated as links. The parent sends its own
+#: list in the job (``isolation.SYSTEM_DIRS``); this one is the default.
+SYSTEM_DIRS = (
+    "/usr/bin",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/share/zoneinfo",
+    "/bin",
+    "/lib",
+    "/lib64",
+)
+#: Files of /etc copied from the host into the code's root, and files written there.
+ETC_COPIED = ("ld.so.cache", "localtime")
+ETC_WRITTEN = {
+    "passwd": "root:x:0:0:root:/:/bin/false\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    "group": "root:x:0:\nnogroup:x:65534:\n",
+    "hosts": "127.0.0.1 localhost\n::1 localhost\n",
+}
 #: Directories where host services put their UNIX sockets and FIFOs (docker, systemd,
-#: D-Bus, X11, ssh-agent, tmux): covered by an empty tmpfs in the namespaces mode.
+#: D-Bus, X11, ssh-agent, tmux): covered by an empty tmpfs when the code has to run in
+#: the host's filesystem (the fallback of :func:`whitelist_root`).
 RENDEZVOUS_DIRS = ("/tmp", "/run", "/var/run")
 #: Linux system call numbers and seccomp constants, per machine (x86_64, aarch64).
 _SYSCALLS = {
-    "x86_64": {"keyctl": 250, "socket": 41, "io_uring_setup": 425, "audit_arch": 0xC000003E},
-    "aarch64": {"keyctl": 219, "socket": 198, "io_uring_setup": 425, "audit_arch": 0xC00000B7},
+    "x86_64": {
+        "audit_arch": 0xC000003E,
+        "socket": 41,
+        "clone": 56,
+        "chroot": 161,
+        "pivot_root": 155,
+        "mount": 165,
+        "umount2": 166,
+        "keyctl": 250,
+        "unshare": 272,
+        "setns": 308,
+    },
+    "aarch64": {
+        "audit_arch": 0xC00000B7,
+        "umount2": 39,
+        "mount": 40,
+        "pivot_root": 41,
+        "chroot": 51,
+        "unshare": 97,
+        "socket": 198,
+        "keyctl": 219,
+        "clone": 220,
+        "setns": 268,
+    },
 }
+for _numbers_of in _SYSCALLS.values():  # the same on every architecture (asm-generic)
+    _numbers_of.update(
+        io_uring_setup=425,
+        open_tree=428,
+        move_mount=429,
+        fsopen=430,
+        fsconfig=431,
+        fsmount=432,
+        fspick=433,
+        clone3=435,
+        mount_setattr=442,
+        open_tree_attr=467,
+    )
+#: System calls the filter fails with EPERM: no namespace, no mount of any kind.
+DENIED = (
+    "unshare",
+    "setns",
+    "mount",
+    "umount2",
+    "pivot_root",
+    "chroot",
+    "open_tree",
+    "move_mount",
+    "fsopen",
+    "fsconfig",
+    "fsmount",
+    "fspick",
+    "mount_setattr",
+    "open_tree_attr",
+)
+#: clone(2) flags that create namespaces (NEWNS, NEWCGROUP, NEWUTS, NEWIPC, NEWUSER,
+#: NEWPID, NEWNET): a clone with any of them fails.
+CLONE_NAMESPACES = 0x7E020000
+CLONE_NEWCGROUP = 0x02000000
 KEYCTL_JOIN_SESSION_KEYRING = 1
 AF_VSOCK = 40
+EPERM = 1
 EAFNOSUPPORT = 97
 ENOSYS = 38
 MNT_DETACH = 2
+MS_REC = 16384
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 SECCOMP_RET_ALLOW = 0x7FFF0000
@@ -152,9 +232,10 @@ def _mounts() -> list[tuple[str, set[str]]]:
 
 def contain(job: dict[str, Any]) -> dict[str, Any]:
     """In the new user, mount, pid and network namespaces (we are pid 1 and the namespace's
-    root): cap the number of processes, give the code a private size-limited tmpfs as its
-    working directory and /dev/shm, make every other mount read-only, and drop every
-    capability so none of it can be undone."""
+    root): cap the number of processes and of nested namespaces, enter a cgroup namespace,
+    move into a root filesystem built for the code (:func:`whitelist_root`; where that
+    fails, the host's made read-only with its rendezvous directories covered), and drop
+    every capability so none of it can be undone."""
     libc = _libc()
     libc.mount.argtypes = [
         ctypes.c_char_p,
@@ -172,42 +253,34 @@ def contain(job: dict[str, Any]) -> dict[str, Any]:
         notes["pid_max"] = max(PID_MAX_MIN, int(job["processes"]) + 1)
     except OSError as exc:
         notes["pid_max"] = f"not set: {exc}"
+    # A cgroup namespace rooted at the run's group: /proc/self/cgroup shows "/", and a
+    # cgroup filesystem mounted here (it cannot be: no capability, seccomp) would too.
+    if libc.unshare(CLONE_NEWCGROUP) == 0:
+        notes["cgroup_ns"] = True
+    else:
+        notes["cgroup_ns"] = f"not set: {os.strerror(ctypes.get_errno())}"
+    # Belt and braces beside the seccomp filter: this user namespace may create no
+    # namespace of any kind (the limits are per user namespace; we are its root).
+    notes["nested_namespaces"] = _forbid_nested_namespaces()
 
     workdir = os.getcwd()
-    # Best effort, each undone if it fails: a machine that refuses them keeps the other
-    # protections of this mode, and the doctor reports these two as missing.
-    try:
-        notes["dev"] = _minimal_dev(libc)
-    except OSError as exc:
-        notes["dev"] = f"not set: {exc}"
-    try:
-        notes["covered"] = _cover_rendezvous(libc, int(job["tmpfs_bytes"]))
-    except OSError as exc:
-        notes["covered"] = f"not set: {exc}"
-    # Our working directory may lie under a directory just covered: recreate its path.
-    os.makedirs(workdir, mode=0o700, exist_ok=True)
-    size = f"size={int(job['tmpfs_bytes'])},mode=0700".encode()
-    for target in (workdir, "/dev/shm"):
-        if not os.path.isdir(target):
-            continue
-        _check(
-            libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, size),
-            f"mount tmpfs on {target}",
-        )
-    os.chdir(workdir)  # enter the tmpfs just mounted over our old working directory
+    private = {workdir, "/dev/shm", "/tmp"}
+    if job.get("root", "whitelist") == "whitelist":
+        try:
+            notes["root"], notes["dev"] = whitelist_root(
+                libc, workdir, int(job["tmpfs_bytes"]), job.get("system_dirs", SYSTEM_DIRS)
+            )
+        except OSError as exc:
+            notes["root"] = f"not set: {exc}"
+            with contextlib.suppress(OSError):
+                os.chdir("/")
+            libc.umount2(workdir.encode(), MNT_DETACH)  # whatever was built, at once
+            os.chdir(workdir)
+    else:
+        notes["root"] = "not set: the covered host filesystem was asked for"
+    if not isinstance(notes["root"], dict):
+        private = _cover_host(libc, job, workdir, notes)
 
-    private = {workdir, "/dev/shm"}
-    if isinstance(notes["covered"], list) and "/tmp" in notes["covered"]:
-        private.add("/tmp")  # our own empty tmpfs, size-limited
-    for mountpoint, opts in _mounts():
-        if mountpoint in private or "ro" in opts:
-            continue
-        flags = MS_REMOUNT | MS_BIND | MS_RDONLY
-        for name, bit in _LOCKED_FLAGS.items():
-            if name in opts:
-                flags |= bit
-        # A shadowed or vanished mount point cannot be reached by the code either.
-        libc.mount(None, mountpoint.encode(), None, flags, None)
     writable = [
         mp
         for mp, _ in _mounts()
@@ -235,9 +308,205 @@ def contain(job: dict[str, Any]) -> dict[str, Any]:
     return notes
 
 
-def _minimal_dev(libc: ctypes.CDLL) -> list[str]:
-    """Replace /dev by a tmpfs holding only :data:`DEV_NODES`, bind-mounted from the host
-    (a tmpfs mounted in a user namespace cannot hold device nodes of its own)."""
+def _forbid_nested_namespaces() -> list[str] | str:
+    """Set this user namespace's limits on namespaces created inside it to 0."""
+    done = []
+    try:
+        for name in sorted(os.listdir("/proc/sys/user")):
+            if name.startswith("max_") and name.endswith("_namespaces"):
+                with open(f"/proc/sys/user/{name}", "w") as f:
+                    f.write("0")
+                done.append(name)
+    except OSError as exc:
+        return f"not set: {exc}"
+    return done
+
+
+def _mount(
+    libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int, data: str
+) -> None:
+    _check(
+        libc.mount(
+            source.encode() if source is not None else None,
+            target.encode(),
+            fstype.encode() if fstype is not None else None,
+            flags,
+            data.encode() if data else None,
+        ),
+        f"mount {fstype or 'bind'} {source or ''} on {target}".replace("  ", " "),
+    )
+
+
+def _remount_read_only(libc: ctypes.CDLL, target: str, opts: set[str]) -> None:
+    """Make one mount read-only, keeping the flags a user namespace may not change."""
+    flags = MS_REMOUNT | MS_BIND | MS_RDONLY
+    for name, bit in _LOCKED_FLAGS.items():
+        if name in opts:
+            flags |= bit
+    _check(libc.mount(None, target.encode(), None, flags, None), f"remount {target} read-only")
+
+
+def _system_dirs(system: list[str]) -> list[str]:
+    """The host directories the code sees, read-only: Python's installation (the venv
+    and the interpreter it comes from) and ``system`` (:data:`SYSTEM_DIRS` by default)."""
+    prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+    prefixes.add(os.path.dirname(os.path.dirname(os.path.realpath(sys.executable))))
+    return sorted({os.path.abspath(p) for p in prefixes} | set(system))
+
+
+def _under(path: str, parent: str) -> bool:
+    return path == parent or path.startswith(parent.rstrip("/") + "/")
+
+
+def whitelist_root(
+    libc: ctypes.CDLL, workdir: str, tmpfs_bytes: int, system: list[str]
+) -> tuple[dict[str, list[str]], list[str]]:
+    """Build the code's root filesystem and move into it (``pivot_root``), like
+    bubblewrap: a new tmpfs holding only Python's installation and the system's
+    programs and libraries (read-only binds), a few generated files in /etc, a minimal
+    /dev, a /proc of our pid namespace, and the run's own size-limited tmpfs for /tmp,
+    /dev/shm and the working directory. The host's own root is detached: no other host
+    path (/home, /root, /var, /sys, /run, their sockets and FIFOs) exists any more.
+    Returns (what the root holds, the device nodes); we are left in the working directory.
+    A failure before the pivot raises OSError, with nothing of the host changed (the
+    caller detaches what was built and falls back); after it, RuntimeError."""
+    root = workdir  # our private mount namespace: the tmpfs covers it only for us
+    _mount(libc, "tmpfs", root, "tmpfs", MS_NOSUID | MS_NODEV, "size=16m,mode=0755")
+    binds: list[str] = []
+    links: dict[str, str] = {}
+    for path in _system_dirs(system):
+        if os.path.islink(path):
+            links[path] = os.readlink(path)
+            path = os.path.realpath(path)
+        if os.path.isdir(path) and not any(_under(path, b) for b in binds):
+            binds = [b for b in binds if not _under(b, path)] + [path]
+    links = {p: t for p, t in links.items() if not any(_under(p, b) for b in binds)}
+    tmpfs = {"/tmp": "1777", "/dev/shm": "1777", workdir: "0700"}
+    for path in (*tmpfs, "/dev", "/proc", "/etc"):
+        inside = next((b for b in binds if _under(path, b)), None)
+        if inside is not None:
+            raise OSError(f"{path} lies inside {inside}, shown read-only from the host")
+
+    def mkdirs(path: str, mode: int = 0o755) -> str:
+        os.makedirs(root + path, mode=mode, exist_ok=True)
+        return root + path
+
+    # Parents first, so that a path inside another one's tmpfs is made in that tmpfs.
+    order = sorted([*binds, *tmpfs, "/dev", "/proc"], key=lambda p: p.split("/"))
+    nodes: list[str] = []
+    for path in order:
+        if path in tmpfs:
+            target = mkdirs(path, int(tmpfs[path], 8))
+            opts = f"size={tmpfs_bytes},mode={tmpfs[path]}"
+            _mount(libc, "tmpfs", target, "tmpfs", MS_NOSUID | MS_NODEV, opts)
+        elif path == "/dev":
+            nodes = _minimal_dev(libc, mkdirs("/dev"))
+        elif path == "/proc":
+            flags = MS_NOSUID | MS_NODEV | MS_NOEXEC
+            _mount(libc, "proc", mkdirs("/proc"), "proc", flags, "")
+        else:
+            _mount(libc, path, mkdirs(path), None, MS_BIND | MS_REC, "")
+    etc = _etc_files(mkdirs("/etc"))
+    for path, to in links.items():
+        mkdirs(os.path.dirname(path))
+        os.symlink(to, root + path)
+
+    # Everything read-only but the run's own tmpfs; the root itself last.
+    keep = {root + p for p in tmpfs}
+    shown = [(mp, options) for mp, options in _mounts() if _under(mp, root) and mp not in keep]
+    for mp, options in sorted(shown, key=lambda m: -len(m[0])):
+        if "ro" not in options:
+            _remount_read_only(libc, mp, options)
+
+    os.chdir(root)
+    numbers = _numbers()
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+    # pivot_root(".", "."): the host's root ends on top of ours, and is detached at once.
+    if syscall(ctypes.c_long(numbers["pivot_root"]), b".", b".") != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"pivot_root: {os.strerror(err)}")
+    # Past the pivot there is no going back to the host's filesystem: a failure here
+    # is a setup error (RuntimeError), never the fallback.
+    try:
+        _check(libc.umount2(b".", MNT_DETACH), "detach the host's root")
+        os.chdir("/")
+        os.chdir(workdir)
+    except OSError as exc:
+        raise RuntimeError(f"after pivot_root: {exc}") from None
+    held = {
+        "read-only": binds,
+        "links": sorted(links),
+        "tmpfs": sorted(tmpfs),
+        "etc": etc,
+        "other": ["/dev", "/proc"],
+    }
+    return held, nodes
+
+
+def _etc_files(etc: str) -> list[str]:
+    """The few files of /etc the interpreter and the C library look at: the loader's
+    cache and the time zone copied from the host, and minimal account files."""
+    written = []
+    for name in ETC_COPIED:
+        try:
+            with open(f"/etc/{name}", "rb") as src:
+                data = src.read()
+        except OSError:
+            continue
+        with open(os.path.join(etc, name), "wb") as dst:
+            dst.write(data)
+        written.append(name)
+    for name, text in ETC_WRITTEN.items():
+        with open(os.path.join(etc, name), "w") as f:
+            f.write(text)
+        written.append(name)
+    return sorted(written)
+
+
+def _cover_host(
+    libc: ctypes.CDLL, job: dict[str, Any], workdir: str, notes: dict[str, Any]
+) -> set[str]:
+    """The fallback when no root of its own can be built: the host's filesystem, made
+    read-only, with an empty tmpfs over /tmp, /run and /var/run and a minimal /dev.
+    Returns the mounts left writable (the run's own tmpfs)."""
+    # Best effort, each undone if it fails: a machine that refuses them keeps the other
+    # protections of this mode, and the doctor reports these two as missing.
+    try:
+        notes["dev"] = _minimal_dev(libc, "/dev")
+    except OSError as exc:
+        notes["dev"] = f"not set: {exc}"
+    try:
+        notes["covered"] = _cover_rendezvous(libc, int(job["tmpfs_bytes"]))
+    except OSError as exc:
+        notes["covered"] = f"not set: {exc}"
+    # Our working directory may lie under a directory just covered: recreate its path.
+    os.makedirs(workdir, mode=0o700, exist_ok=True)
+    size = f"size={int(job['tmpfs_bytes'])},mode=0700".encode()
+    for target in (workdir, "/dev/shm"):
+        if not os.path.isdir(target):
+            continue
+        _check(
+            libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, size),
+            f"mount tmpfs on {target}",
+        )
+    os.chdir(workdir)  # enter the tmpfs just mounted over our old working directory
+
+    private = {workdir, "/dev/shm"}
+    if isinstance(notes["covered"], list) and "/tmp" in notes["covered"]:
+        private.add("/tmp")  # our own empty tmpfs, size-limited
+    for mountpoint, opts in _mounts():
+        if mountpoint in private or "ro" in opts:
+            continue
+        # A shadowed or vanished mount point cannot be reached by the code either.
+        with contextlib.suppress(OSError):
+            _remount_read_only(libc, mountpoint, opts)
+    return private
+
+
+def _minimal_dev(libc: ctypes.CDLL, dev: str) -> list[str]:
+    """Make ``dev`` a tmpfs holding only :data:`DEV_NODES`, bind-mounted from the host's
+    /dev (a tmpfs mounted in a user namespace cannot hold device nodes of its own)."""
     fds = {}
     for name in DEV_NODES:
         with contextlib.suppress(OSError):
@@ -245,28 +514,30 @@ def _minimal_dev(libc: ctypes.CDLL) -> list[str]:
     mounted: list[str] = []
     try:
         _check(
-            libc.mount(b"tmpfs", b"/dev", b"tmpfs", MS_NOSUID | MS_NOEXEC, b"size=1m,mode=0755"),
-            "mount tmpfs on /dev",
+            libc.mount(
+                b"tmpfs", dev.encode(), b"tmpfs", MS_NOSUID | MS_NOEXEC, b"size=1m,mode=0755"
+            ),
+            f"mount tmpfs on {dev}",
         )
-        mounted.append("/dev")
+        mounted.append(dev)
         for name, fd in fds.items():
-            target = f"/dev/{name}"
+            target = f"{dev}/{name}"
             os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o666))
             _check(
                 libc.mount(f"/proc/self/fd/{fd}".encode(), target.encode(), None, MS_BIND, None),
                 f"bind-mount {target}",
             )
             mounted.append(target)
-        os.mkdir("/dev/shm", 0o1777)
+        os.mkdir(f"{dev}/shm", 0o1777)
         for link, to in (
             ("fd", "/proc/self/fd"),
             ("stdin", "/proc/self/fd/0"),
             ("stdout", "/proc/self/fd/1"),
             ("stderr", "/proc/self/fd/2"),
         ):
-            os.symlink(to, f"/dev/{link}")
+            os.symlink(to, f"{dev}/{link}")
     except OSError:
-        for target in reversed(mounted):  # back to the host's /dev, read-only later
+        for target in reversed(mounted):  # back to what was there, read-only later
             libc.umount2(target.encode(), MNT_DETACH)
         raise
     finally:
@@ -299,12 +570,17 @@ def _cover_rendezvous(libc: ctypes.CDLL, tmpfs_bytes: int) -> list[str]:
     return done
 
 
+def _numbers() -> dict[str, int]:
+    numbers = _SYSCALLS.get(os.uname().machine)
+    if numbers is None:
+        raise OSError(f"no system call numbers known for {os.uname().machine}")
+    return numbers
+
+
 def fresh_keyring() -> int:
     """Join a new anonymous session keyring, so no key of pytest's session is possessed
     by the code (keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)); its serial, > 0."""
-    numbers = _SYSCALLS.get(os.uname().machine)
-    if numbers is None:
-        raise OSError(f"no keyctl system call number known for {os.uname().machine}")
+    numbers = _numbers()
     syscall = _libc().syscall
     syscall.restype = ctypes.c_long
     serial = int(syscall(ctypes.c_long(numbers["keyctl"]), KEYCTL_JOIN_SESSION_KEYRING, None))
@@ -327,32 +603,71 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(_SockFilter))]
 
 
-def block_vsock() -> None:
-    """A seccomp filter failing ``socket(AF_VSOCK, ...)`` with EAFNOSUPPORT: no namespace
-    or mount hides the hypervisor's vsock. ``io_uring_setup`` fails with ENOSYS (io_uring
-    creates sockets without the ``socket`` system call), and foreign system-call ABIs
-    (x32, 32-bit compatibility calls) are refused outright, so that nothing goes around
-    the filter."""
-    numbers = _SYSCALLS.get(os.uname().machine)
-    if numbers is None:
-        raise OSError(f"no seccomp filter for {os.uname().machine}")
-    ld, jeq, jge, ret = 0x20, 0x15, 0x35, 0x06
-    # Offsets into struct seccomp_data: nr 0, arch 4, args[0] (low half) 16.
-    # Jumps are relative: the target is the next instruction's index plus jt or jf.
-    program = [
-        (ld, 0, 0, 4),  # 0: arch
-        (jeq, 0, 8, numbers["audit_arch"]),  # 1: foreign ABI -> 10
-        (ld, 0, 0, 0),  # 2: nr
-        (jge, 5, 0, 0x40000000),  # 3: x32 -> 9
-        (jeq, 6, 0, numbers["io_uring_setup"]),  # 4: -> 11
-        (jeq, 0, 2, numbers["socket"]),  # 5: else -> 8
-        (ld, 0, 0, 16),  # 6: args[0], the address family
-        (jeq, 1, 0, AF_VSOCK),  # 7: -> 9, else 8
-        (ret, 0, 0, SECCOMP_RET_ALLOW),  # 8
-        (ret, 0, 0, SECCOMP_RET_ERRNO | EAFNOSUPPORT),  # 9
-        (ret, 0, 0, SECCOMP_RET_ERRNO | 1),  # 10: EPERM
-        (ret, 0, 0, SECCOMP_RET_ERRNO | ENOSYS),  # 11
-    ]
+# Classic BPF: load a word of struct seccomp_data, jump on it, return a verdict.
+_BPF_LD, _BPF_JEQ, _BPF_JGE, _BPF_JSET, _BPF_RET = 0x20, 0x15, 0x35, 0x45, 0x06
+# Offsets into struct seccomp_data: nr 0, arch 4, args[0] (low half) 16.
+_NR, _ARCH, _ARG0 = 0, 4, 16
+
+
+def seccomp_program(numbers: dict[str, int]) -> list[tuple[int, int, int, int]]:
+    """The sandbox's filter, as (code, jt, jf, k) instructions.
+
+    * a foreign ABI (32-bit compatibility calls) or x32 system call: EPERM, so that
+      nothing goes around the filter;
+    * ``clone3`` and ``io_uring_setup``: ENOSYS. clone3's flags are in memory, where a
+      filter cannot look; the C library then falls back to ``clone``, whose flags it can
+      (threads, fork, ``posix_spawn`` go on working). io_uring creates sockets and runs
+      system calls without the filter seeing them;
+    * :data:`DENIED` (unshare, setns, mount, umount2, pivot_root, chroot and the new
+      mount API): EPERM. No nested user namespace, no mount of any filesystem (a cgroup
+      hierarchy included), so the run's limits cannot be raised;
+    * ``clone`` with any namespace flag (:data:`CLONE_NAMESPACES`): EPERM;
+    * ``socket(AF_VSOCK, ...)``: EAFNOSUPPORT (a VM's channel to its host, which no
+      namespace cuts);
+    * anything else is allowed."""
+    program: list[tuple[int, Any, Any, int]] = []
+
+    def jump(code: int, k: int, true: str | int, false: str | int = 0) -> None:
+        program.append((code, true, false, k))
+
+    program.append((_BPF_LD, 0, 0, _ARCH))
+    jump(_BPF_JEQ, numbers["audit_arch"], 0, "eperm")
+    program.append((_BPF_LD, 0, 0, _NR))
+    jump(_BPF_JGE, 0x40000000, "eperm")  # x32
+    for name in ("clone3", "io_uring_setup"):
+        jump(_BPF_JEQ, numbers[name], "enosys")
+    for name in DENIED:
+        jump(_BPF_JEQ, numbers[name], "eperm")
+    jump(_BPF_JEQ, numbers["clone"], "clone")
+    jump(_BPF_JEQ, numbers["socket"], "socket")
+    program.append((_BPF_RET, 0, 0, SECCOMP_RET_ALLOW))
+    labels = {"clone": len(program)}
+    program.append((_BPF_LD, 0, 0, _ARG0))
+    jump(_BPF_JSET, CLONE_NAMESPACES, "eperm")
+    program.append((_BPF_RET, 0, 0, SECCOMP_RET_ALLOW))
+    labels["socket"] = len(program)
+    program.append((_BPF_LD, 0, 0, _ARG0))
+    jump(_BPF_JEQ, AF_VSOCK, "eafnosupport")
+    program.append((_BPF_RET, 0, 0, SECCOMP_RET_ALLOW))
+    for label, errno in (("eperm", EPERM), ("enosys", ENOSYS), ("eafnosupport", EAFNOSUPPORT)):
+        labels[label] = len(program)
+        program.append((_BPF_RET, 0, 0, SECCOMP_RET_ERRNO | errno))
+
+    def offset(i: int, target: str | int) -> int:
+        if isinstance(target, int):
+            return target
+        delta = labels[target] - (i + 1)
+        if not 0 <= delta <= 255:
+            raise ValueError(f"jump to {target} out of range in the seccomp program")
+        return delta
+
+    return [(c, offset(i, t), offset(i, f), k) for i, (c, t, f, k) in enumerate(program)]
+
+
+def install_filter() -> None:
+    """Install :func:`seccomp_program`, with no_new_privs; it holds for this process and
+    every descendant, and cannot be removed."""
+    program = seccomp_program(_numbers())
     filters = (_SockFilter * len(program))(*(_SockFilter(*ins) for ins in program))
     prog = _SockFprog(len(program), filters)
     libc = _libc()
@@ -364,23 +679,25 @@ def block_vsock() -> None:
 
 
 def harden() -> dict[str, Any]:
-    """What every mode gets, whatever the machine: a fresh session keyring and the vsock
-    filter; plus the namespaces we run in, for the parent to compare with its own."""
+    """What every mode gets, whatever the machine: a fresh session keyring and the
+    seccomp filter (last: nothing after it needs what it denies); plus the namespaces we
+    run in, for the parent to compare with its own."""
     notes: dict[str, Any] = {}
     try:
         notes["keyring"] = fresh_keyring()
     except OSError as exc:
         notes["keyring"] = f"not set: {exc}"
-    try:
-        block_vsock()
-        notes["vsock_blocked"] = True
-    except OSError as exc:
-        notes["vsock_blocked"] = f"not set: {exc}"
     ns = {}
     for name in NAMESPACES:
         with contextlib.suppress(OSError):
             ns[name] = os.stat(f"/proc/self/ns/{name}").st_ino
     notes["namespaces"] = ns
+    try:
+        install_filter()
+        notes["seccomp"] = True
+    except (OSError, ValueError) as exc:
+        notes["seccomp"] = f"not set: {exc}"
+    notes["vsock_blocked"] = notes["seccomp"]
     return notes
 
 

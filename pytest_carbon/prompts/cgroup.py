@@ -21,6 +21,12 @@ limits only.
 The child joins every group before ``exec`` (in ``preexec_fn``: writing ``0`` to
 ``cgroup.procs`` moves the writer), so the first instruction of the sandbox already
 runs inside them.
+
+Out of the code's reach. In the namespaces mode the code has no cgroup filesystem and
+may mount none (seccomp), so it can neither raise its limits nor read other runs'
+groups. Where it can see the tree (the fallbacks), a child group it makes does not keep
+the run's: the groups are killed as a whole subtree and removed bottom-up
+(:func:`remove_tree`), which :func:`probe` checks on the machine.
 """
 
 from __future__ import annotations
@@ -31,7 +37,8 @@ import signal
 import time
 from dataclasses import dataclass, field
 
-#: Name prefix of the groups we create (one per run: prefix + the run's id).
+#: Name prefix of the groups we create: one per run, ``PREFIX + f"{pid}-{run_id}"``, pid
+#: being the process that created it (so a group whose creator is gone is known stale).
 PREFIX = "pytest-carbon-"
 
 
@@ -92,15 +99,46 @@ def _join(mountpoint: str, root: str, path: str) -> str | None:
 
 
 def _try_dir(parent: str) -> str | None:
-    """None when a child group can be created (and removed) in ``parent``, else why not."""
+    """None when a child group can be created (and removed) in ``parent``, else why not.
+    The test group gets a child group of its own, removed with it (:func:`remove_tree`)."""
     test = os.path.join(parent, f"{PREFIX}probe-{os.getpid()}")
     try:
         os.mkdir(test)
     except OSError as exc:
         return f"cannot create a group in {parent}: {exc.strerror}"
     with contextlib.suppress(OSError):
-        os.rmdir(test)
+        os.mkdir(os.path.join(test, "child"))
+    left = remove_tree(test, wait_s=1.0)
+    if left:
+        return f"cannot remove a group with a child group in {parent}: {left[0]} stays"
     return None
+
+
+def _subtree(d: str) -> list[str]:
+    """``d`` and every group below it, deepest first."""
+    found: list[str] = []
+    for dirpath, _, _ in os.walk(d, topdown=False):
+        found.append(dirpath)
+    return found or [d]
+
+
+def remove_tree(d: str, wait_s: float = 2.0) -> list[str]:
+    """Remove group ``d`` and every child group in it, bottom-up (a group with children
+    cannot be removed, and the code may have made some). Their processes must be gone
+    (see :meth:`RunCgroup.kill`). The groups that could not be removed, deepest first."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        left = []
+        for path in _subtree(d):
+            try:
+                os.rmdir(path)
+            except FileNotFoundError:
+                pass
+            except OSError:
+                left.append(path)  # EBUSY while exiting processes leave
+        if not left or time.monotonic() > deadline:
+            return left
+        time.sleep(0.01)
 
 
 def _read(path: str) -> str:
@@ -177,7 +215,45 @@ def probe() -> CgroupPlan:
                 or f"no writable {controller} controller",
             )
     missing.pop("cgroup-v2-limits", None)
-    return CgroupPlan(v2, v2_limits, v1["memory"], v1["pids"], missing)
+    plan = CgroupPlan(v2, v2_limits, v1["memory"], v1["pids"], missing)
+    sweep_stale(plan)
+    return plan
+
+
+def group_name(run_id: str) -> str:
+    """The name of a run's groups, created by this process."""
+    return f"{PREFIX}{os.getpid()}-{run_id}"
+
+
+def _owner(name: str) -> int | None:
+    pid, sep, _ = name[len(PREFIX) :].partition("-")
+    return int(pid) if sep and pid.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def sweep_stale(plan: CgroupPlan) -> list[str]:
+    """Remove the run groups left by a pytest that is gone (killed before it could clean
+    up): those whose creator no longer runs and in which no process is left, with their
+    child groups. Returns the groups removed."""
+    removed = []
+    for group in leftover_groups(plan):
+        owner = _owner(os.path.basename(group))
+        if owner is None or _alive(owner):
+            continue
+        if any(_read(os.path.join(sub, "cgroup.procs")).split() for sub in _subtree(group)):
+            continue  # a process is still there: not ours to judge
+        if not remove_tree(group, wait_s=0.5):
+            removed.append(group)
+    return removed
 
 
 class RunCgroup:
@@ -189,7 +265,7 @@ class RunCgroup:
         self.path: str | None = None
         self._memory_dir: str | None = None
         self._v1_memory = False
-        name = PREFIX + run_id
+        name = group_name(run_id)
         try:
             if plan.v2:
                 self.path = self._make(os.path.join(plan.v2, name))
@@ -227,9 +303,11 @@ class RunCgroup:
         return [os.path.join(d, "cgroup.procs") for d in self.dirs]
 
     def pids(self) -> set[int]:
+        """Every process in the run's groups and in any group below them."""
         found: set[int] = set()
         for d in self.dirs:
-            found.update(int(p) for p in _read(os.path.join(d, "cgroup.procs")).split())
+            for group in _subtree(d):
+                found.update(int(p) for p in _read(os.path.join(group, "cgroup.procs")).split())
         return found
 
     def cpu_usec(self) -> int | None:
@@ -254,7 +332,8 @@ class RunCgroup:
         return 0
 
     def kill(self, wait_s: float = 2.0) -> None:
-        """Kill every process in the groups and wait until they are gone."""
+        """Kill every process in the groups, child groups included (``cgroup.kill`` is
+        recursive), and wait until they are gone."""
         if self.path is not None:
             with contextlib.suppress(OSError):
                 self._write(self.path, "cgroup.kill", 1)
@@ -271,23 +350,13 @@ class RunCgroup:
             time.sleep(0.005)
 
     def remove(self, wait_s: float = 2.0) -> list[str]:
-        """Remove the groups (they must be empty: call :meth:`kill` first); the ones that
-        could not be removed."""
+        """Remove the groups, and any child group the code made in them, bottom-up (they
+        must be empty: call :meth:`kill` first); the ones that could not be removed."""
         deadline = time.monotonic() + wait_s
-        left = list(reversed(self.dirs))
-        while left:
-            for d in list(left):
-                try:
-                    os.rmdir(d)
-                    left.remove(d)
-                except FileNotFoundError:
-                    left.remove(d)
-                except OSError:
-                    pass  # EBUSY while exiting processes leave
-            if not left or time.monotonic() > deadline:
-                break
-            time.sleep(0.01)
-        self.dirs = [d for d in self.dirs if d in left]
+        left: list[str] = []
+        for d in reversed(self.dirs):
+            left += remove_tree(d, max(deadline - time.monotonic(), 0.0))
+        self.dirs = [d for d in self.dirs if any(g == d or g.startswith(d + "/") for g in left)]
         return left
 
 

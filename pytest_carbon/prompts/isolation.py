@@ -1,11 +1,12 @@
 """Run LLM-generated code in a contained child process: verify its answers, measure its workload.
 
-Threat model. The code is untrusted but not written against this sandbox: it may loop
-forever, exhaust memory, fork without end, print without end, crash the interpreter,
-call ``sys.exit``, delete files, read secrets from the environment, open sockets or kill
-processes, by mistake or because a model was told to. It must never run in pytest's
-process, never see pytest's environment (``OPENAI_API_KEY``), never harm the host, and
-never leave a process behind.
+Threat model (docs/sandbox.md has it in full). Nothing the candidate's process does or
+says is trusted: the code may loop, exhaust memory, fork without end, print without end,
+crash the interpreter, read what it can open, look for host sockets and FIFOs, try to
+leave its namespaces, mount filesystems, raise its cgroup limits, or write forged
+messages, by mistake or because it was written against this sandbox. It must never run
+in pytest's process, never see pytest's environment (``OPENAI_API_KEY``), never harm the
+host, and never leave a process or a cgroup group behind.
 
 Always, whatever the machine allows:
 
@@ -25,8 +26,10 @@ Always, whatever the machine allows:
   sweep, then killed);
 * in the runner, before any generated code: a new anonymous session keyring
   (``keyctl(JOIN_SESSION_KEYRING)``), so no key of pytest's session is possessed, and a
-  seccomp filter failing ``socket(AF_VSOCK)`` (a VM's channel to its host, which no
-  namespace cuts);
+  seccomp filter (``_runner.seccomp_program``, with no_new_privs) that fails unshare,
+  setns, clone with a namespace flag, clone3 (ENOSYS: the C library falls back to clone),
+  mount and the rest of the mount API, and ``socket(AF_VSOCK)`` (a VM's channel to its
+  host, which no namespace cuts);
 * where the machine allows one, a control group per run (:mod:`.cgroup`), joined before
   exec so every descendant is in it: ``memory.max`` and ``pids.max`` for the whole tree
   (five forked children share one memory budget), its CPU time in ``cpu.stat``
@@ -34,44 +37,40 @@ Always, whatever the machine allows:
 
 Best mode, ``namespaces`` (used when ``unshare --user`` works, as root or not: it does on
 this machine): the child runs under ``unshare --user --map-root-user --mount --net --ipc
---pid --fork --kill-child --mount-proc``. The runner, pid 1 of a new pid namespace, caps
-the namespace's ``pid_max`` (Linux >= 6.14; ``RLIMIT_NPROC`` is not enforced for a user
-namespace created by root), replaces ``/dev`` by a tmpfs holding only ``null``, ``zero``,
-``urandom`` and ``random`` (bind-mounted from the host), mounts an empty tmpfs over
-``/tmp``, ``/run`` and ``/var/run``, a private size-limited tmpfs over its working
-directory and ``/dev/shm``, remounts every other mount read-only, and drops every
-capability (bounding set included) with ``no_new_privs``. Then:
+--pid --fork --kill-child --mount-proc``. The runner, pid 1 of a new pid namespace and
+root of its user namespace, caps the namespace's ``pid_max`` (Linux >= 6.14;
+``RLIMIT_NPROC`` is not enforced for a user namespace created by root) and its limits on
+nested namespaces (0), enters a cgroup namespace rooted at the run's group, builds the
+code's root filesystem and moves into it (``_runner.whitelist_root``, ``pivot_root``): a
+tmpfs holding only Python's installation and the system's programs and libraries
+(read-only binds), a few files in ``/etc``, ``/dev`` with ``null``, ``zero``,
+``urandom`` and ``random``, a ``/proc`` of its own, and the run's own size-limited tmpfs
+for ``/tmp``, ``/dev/shm`` and the working directory. Then it drops every capability
+(bounding set included) with ``no_new_privs``. So:
 
-* files outside the sandbox cannot be written or deleted (read-only filesystem);
-* pytest and every other host process are invisible (own ``/proc``, ``getppid() == 0``),
-  so they cannot be signalled nor their environment read;
+* no host path but those exists for the code: no ``/home``, ``/root``, ``/var``,
+  ``/run``, ``/sys``, hence no host UNIX socket, FIFO or file there, and no cgroup
+  filesystem (it can neither read other runs' ``cpu.stat`` nor write its own limits);
+* nothing can be written but the run's own tmpfs;
+* pytest and every other host process are invisible (own ``/proc``, ``getppid() == 0``);
 * there is no network, not even 127.0.0.1 (a new network namespace whose loopback is
-  down);
+  down); abstract UNIX sockets are cut with it;
 * a descendant cannot escape: when pid 1 exits or is killed the kernel kills the whole
   namespace, whatever ``setsid``, double fork or environment clearing it tried;
-* SysV IPC objects and POSIX message queues are the namespace's own: pytest's cannot be
-  seen, and the code's die with the run;
-* no host device but the four harmless ones (no ``/dev/kmsg``, ttys, ``/dev/kvm``, disks);
-* no host UNIX socket or FIFO in ``/tmp``, ``/run`` or ``/var/run``.
+* SysV IPC objects and POSIX message queues are the namespace's own;
+* no nested namespace and no mount (seccomp): the limits cannot be raised.
 
-Why empty tmpfs over ``/tmp``, ``/run``, ``/var/run`` rather than seccomp for host
-sockets: a seccomp filter sees a system call's arguments, not the memory they point to,
-so it cannot tell a ``connect`` to a path from one to an abstract name or a socketpair;
-it could only forbid ``socket(AF_UNIX)`` altogether (breaking ``multiprocessing``'s
-managers), and it cannot see FIFOs at all, which are opened with a plain ``open``. The
-mounts hide sockets and FIFOs of both kinds where services put them (docker, systemd,
-D-Bus, X11, ssh-agent, tmux), and abstract sockets are already cut by the network
-namespace. Seccomp is used for what no mount hides: ``AF_VSOCK``.
+Where the root cannot be built (``pivot_root`` refused), or with ``ROOT = "covered"``,
+the namespaces mode falls back to the previous design: the host's filesystem, every
+mount read-only, an empty tmpfs over ``/tmp``, ``/run`` and ``/var/run``; the doctor
+then reports ``whitelist-root`` and ``cgroup-hidden`` missing, with the reason.
 
-Not contained even then: reading files that the invoking user may read (the code runs
-as that user, mapped; nothing can leave through the network, but it may print them, and
-its output is shown, with control characters escaped: :mod:`.safe_text`), a UNIX socket
-or FIFO of the host outside ``/tmp``, ``/run`` and ``/var/run``, a key whose permissions
-let its owning user read it (the code runs as that user; keys are created without that
-permission by default), CPU and memory pressure within the limits, and a candidate
-written against this runner could subvert the ``check`` code (it shares the runner's
-process). The test cases themselves are judged in pytest's process, on the JSON that
-crossed the pipe (:mod:`.judge`).
+Not contained even then: reading the files the root shows (Python's installation, the
+system's libraries), CPU and memory pressure within the limits, the kernel's own attack
+surface through the allowed system calls, a key whose permissions let its owning user
+read it, and a candidate written against this runner could subvert ``check`` code run
+in its process. The test cases themselves are judged in pytest's process, on the JSON
+that crossed the pipe (:mod:`.judge`).
 
 Every protection, active or missing with the machine's reason, is listed by
 :func:`isolation` (``Isolation.protections``) and ``pytest-carbon sandbox``; results carry
@@ -88,8 +87,9 @@ Fallbacks, recorded in every result (``isolation``, ``network_cut``):
 * ``none``: limits, process-group kill and the marker sweep only. Files of the invoking
   user and pytest itself are NOT protected; use a container.
 
-The keyring, the vsock filter and the cgroup do not depend on the mode: they apply in
-the fallbacks too wherever the kernel allows them.
+The keyring, the seccomp filter and the cgroup do not depend on the mode: they apply in
+the fallbacks too wherever the kernel allows them. The run's groups are removed with any
+child group the code made in them (:func:`.cgroup.remove_tree`).
 """
 
 from __future__ import annotations
@@ -143,6 +143,22 @@ EXIT_GRACE_S = 2.0
 #: Largest control message accepted from the child.
 CONTROL_BYTES = 64 * 1024**2
 _RUNNER = Path(__file__).with_name("_runner.py")
+#: The code's root filesystem in the namespaces mode: "whitelist" (a root built for it,
+#: see ``_runner.whitelist_root``) or "covered" (the host's, read-only, with /tmp, /run
+#: and /var/run covered: the fallback when the first cannot be built).
+ROOT = "whitelist"
+#: Host directories shown to the code, read-only, besides Python's installation (a
+#: directory that does not exist here is left out; links are recreated as links).
+SYSTEM_DIRS = (
+    "/usr/bin",
+    "/usr/lib",
+    "/usr/lib64",
+    "/usr/libexec",
+    "/usr/share/zoneinfo",
+    "/bin",
+    "/lib",
+    "/lib64",
+)
 #: Fields of the runner's messages that are shown to people (tracebacks, reprs).
 _DISPLAY_KEYS = ("error", "got")
 _PR_SET_PDEATHSIG = 1
@@ -247,11 +263,13 @@ def _probe_mode(plan: cgroups.CgroupPlan | None) -> Isolation:
         )
         try:
             notes = _run_probe(candidate)
+            own_root = isinstance(notes.get("root"), dict)
             return Isolation(
                 "namespaces",
                 True,
-                "user, mount, pid, network and IPC namespaces; read-only filesystem; "
-                "minimal /dev; no capabilities",
+                "user, mount, pid, network, IPC and cgroup namespaces; "
+                + ("a root filesystem of its own" if own_root else "the host's filesystem")
+                + ", read-only; minimal /dev; no capabilities; seccomp",
                 notes=notes,
             )
         except SandboxError as exc:
@@ -406,6 +424,8 @@ class _Child:
         job = {
             **job,
             "contain": self.iso.mode == "namespaces",
+            "root": ROOT,
+            "system_dirs": list(SYSTEM_DIRS),
             "processes": self.limits.processes,
             "tmpfs_bytes": max(64 * 1024**2, 4 * self.limits.file_bytes),
         }

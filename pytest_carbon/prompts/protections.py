@@ -71,13 +71,26 @@ def protections(
     ns("net", "network namespace: no network at all, loopback down")
     ns("ipc", "IPC namespace: SysV IPC and POSIX queues private, destroyed with the run")
     ns("mnt", "mount namespace: the code's mounts are its own")
+    root = notes.get("root")
+    whitelist = isinstance(root, dict)
+    if isinstance(root, dict):
+        shown = ", ".join([*root.get("read-only", []), *root.get("links", [])])
+        etc = ", ".join(root.get("etc", []))
+        root_text = (
+            f"the code's / is a tmpfs built for it (pivot_root), holding only {shown} "
+            f"(read-only), /etc ({etc}), /dev, /proc of its own pid namespace and its "
+            "own tmpfs: no other host path (/home, /root, /var, /run, /sys) exists there"
+        )
+    else:
+        root_text = no_ns or str(root or "not reported by the runner")
+    out.append(Protection("whitelist-root", whitelist, root_text))
     ro = notes.get("read_only") is True and notes.get("caps_dropped") is True
     out.append(
         Protection(
             "read-only-fs",
             ro,
-            "every mount read-only but a size-limited private working directory, /tmp "
-            "and /dev/shm; no capability left to undo it"
+            "every mount read-only but the run's own size-limited tmpfs (working "
+            "directory, /tmp, /dev/shm); no capability left to undo it"
             if ro
             else no_ns or "not applied",
         )
@@ -93,14 +106,39 @@ def protections(
         )
     )
     covered = notes.get("covered")
+    if whitelist:
+        tmp = (
+            True,
+            "/tmp, /dev/shm and the working directory are the run's own tmpfs, and no "
+            "host directory where services put UNIX sockets and FIFOs is in the root",
+        )
+    elif isinstance(covered, list) and covered:
+        tmp = (
+            True,
+            f"empty tmpfs over {', '.join(covered)}: host UNIX sockets and FIFOs there "
+            "(docker, systemd, D-Bus, X11, ssh-agent) cannot be reached; elsewhere "
+            "(/var/tmp, /var/lib, /home, /root) they can",
+        )
+    else:
+        tmp = (False, no_ns or str(covered or "not applied"))
+    out.append(Protection("private-tmp", *tmp))
+    seccomp = notes.get("seccomp")
+    nested = notes.get("nested_namespaces")
+    limit = (
+        "; and this user namespace's limits on nested namespaces are 0"
+        if isinstance(nested, list) and nested
+        else ""
+    )
     out.append(
         Protection(
-            "private-tmp",
-            isinstance(covered, list) and bool(covered),
-            f"empty tmpfs over {', '.join(covered)}: host UNIX sockets and FIFOs there "
-            "(docker, systemd, D-Bus, X11, ssh-agent) cannot be reached"
-            if isinstance(covered, list) and covered
-            else no_ns or str(covered or "not applied"),
+            "seccomp-namespaces",
+            seccomp is True,
+            "seccomp: unshare, setns, clone with a namespace flag, mount, umount2, "
+            "pivot_root, chroot and the new mount API fail (EPERM; clone3 ENOSYS, so the "
+            "C library uses clone): no nested user namespace, no cgroup hierarchy "
+            f"mounted, the run's limits out of reach{limit}"
+            if seccomp is True
+            else str(seccomp or "not reported by the runner"),
         )
     )
     keyring = notes.get("keyring")
@@ -147,6 +185,35 @@ def protections(
             "tree (cpu.stat), killed as one (cgroup.kill), removed at the end"
             if tree
             else join_error or plan.missing.get("cgroup", "unavailable"),
+        )
+    )
+    removable = tree or plan.v1_memory is not None or plan.v1_pids is not None
+    out.append(
+        Protection(
+            "cgroup-removable",
+            removable and join_error is None,
+            "the run's groups are removed with any child group the code made in them "
+            "(killed, then removed bottom-up; checked here by the probe)"
+            if removable and join_error is None
+            else join_error or plan.missing.get("cgroup", "unavailable"),
+        )
+    )
+    hidden = whitelist and notes.get("cgroup_ns") is True
+    out.append(
+        Protection(
+            "cgroup-hidden",
+            hidden,
+            "no cgroup filesystem in the code's root, and a cgroup namespace rooted at "
+            "the run's group: the code can neither read nor write any group (its own "
+            "limits, other runs' cpu.stat)"
+            if hidden
+            else no_ns
+            or (
+                f"no cgroup namespace: {notes.get('cgroup_ns')}"
+                if whitelist
+                else "the host's /sys/fs/cgroup is visible (read-only) without a root "
+                "built for the code: other runs' cpu.stat can be read"
+            ),
         )
     )
     usable = join_error is None
