@@ -135,7 +135,7 @@ def test_prompt_suite_leads_with_energy_per_call_and_has_the_model_summary() -> 
         "merge_intervals[variant_naive-0]",
         "window_sum[variant_naive-0]",
     ]
-    assert "| 400 mJ | 800× [768–832] | 2.40 J |" in rows[0]
+    assert "| 400 mJ | 800× \\[768–832\\] | 2.40 J |" in rows[0]  # brackets: text, not a link
     assert "≈1" in next(r for r in rows if "max_sum[variant_naive-0]" in r)
     models = table_rows(text, "| Model | Energy per call")
     assert models[0].startswith("| `reference` | 2.00 mJ | 1.00× | 100% (3/3)")
