@@ -7,6 +7,10 @@ must stay text: :func:`text` backslash-escapes every character that could start 
 span that no backtick inside can close. Both flatten line breaks and escape control
 characters and lone surrogates (:mod:`pytest_carbon.prompts.safe_text`). Used by the
 Markdown summary (:mod:`.markdown`) and the card (:mod:`.card`).
+
+What remains: GitHub's renderer (cmark-gfm) makes a bare e-mail address a ``mailto:``
+link whatever is escaped; its text is its target, so nothing is hidden behind it.
+``tests/test_markdown.py`` renders hostile strings with cmark-gfm to check the rest.
 """
 
 from __future__ import annotations
