@@ -285,7 +285,7 @@ def test_bad_files_and_broken_answers_fail_their_own_items_and_the_session_goes_
         text = (pytester.path / name).read_text(encoding="utf-8")
         assert "hostile" in text
     md = (pytester.path / "out.md").read_text(encoding="utf-8")
-    assert "<b>" not in md  # the answer's HTML stays text
+    assert "\\<b>bold\\</b>" in md and "\\[link\\]" in md  # the answer's markup stays text
 
 
 @pytest.mark.slow
