@@ -99,7 +99,7 @@ def test_a_100000_deep_message_fails_the_answer_naming_the_bound() -> None:
 
 def test_a_message_over_the_size_bound_fails_at_once() -> None:
     start = time.monotonic()
-    text = verdict(hostile("bounds_huge_message"), "run", [{"args": [63, True], "expect": 1}], 60)
+    text = verdict(hostile("bounds_huge_message"), "run", [{"args": [63, 0.001], "expect": 1}], 60)
     elapsed = time.monotonic() - start
     assert "message over 16 MiB without an end of line (MAX_MESSAGE_BYTES)" in text
     assert "timed out" not in text
@@ -107,11 +107,12 @@ def test_a_message_over_the_size_bound_fails_at_once() -> None:
 
 
 def test_a_trickle_cannot_stretch_the_deadline() -> None:
-    # Just under the bound, then one byte a millisecond: only the deadline can stop it.
+    # Just under the bound, then a byte every 0.2 ms: only the deadline can stop it. (A
+    # read loop that copied the buffer for each byte never saw its deadline again.)
     timeout_s = 3.0
     start = time.monotonic()
     text = verdict(
-        hostile("bounds_huge_message"), "run", [{"args": [15, True], "expect": 1}], timeout_s
+        hostile("bounds_huge_message"), "run", [{"args": [15, 0.0002], "expect": 1}], timeout_s
     )
     elapsed = time.monotonic() - start
     assert "timed out after 3 s" in text
@@ -209,7 +210,7 @@ def _variants(**answers: str) -> str:
 def _as_double(name: str, entry: str) -> str:
     """A hostile answer as ``double(x)``."""
     code = hostile(name)
-    call = "add(x, x)" if entry == "add" else "run(63, True)"
+    call = "add(x, x)" if entry == "add" else "run(63, 0.001)"
     return code + f"\n\ndef double(x):\n    return {call}\n"
 
 
