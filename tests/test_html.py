@@ -514,3 +514,18 @@ def test_compare_report_in_headless_chromium(tmp_path: Path, pytestconfig: pytes
     found = _shoot(render_html(current, comparison), tmp_path, "compare", pytestconfig)
     assert found["ready"] == "1" and found["overflow"] <= 0
     assert found["banner"].startswith("FAIL") and "1 energy regression" in found["banner"]
+
+
+def test_a_lone_surrogate_anywhere_is_written_escaped(tmp_path: Path) -> None:
+    from pytest_carbon.report.html import write_html
+
+    rep = cli_report()
+    rep["tests"][0]["nodeid"] = "t.py::t[\udc80]"
+    rep["warnings"] = ["ValueError: bad \ud800 input"]
+    model_rec = prompt_report()["tests"][1]
+    model_rec["prompt"]["model"] = "m\udfff"
+    rep["tests"].append(model_rec)
+    # Written as it is given (no scrubbing on the way): the writer itself must cope.
+    out = write_html(rep, tmp_path / "r.html")
+    page = out.read_text(encoding="utf-8")  # valid UTF-8 throughout
+    assert "t.py::t[\\udc80]" in page and "bad \\ud800 input" in page and "m\\udfff" in page

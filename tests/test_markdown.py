@@ -6,6 +6,7 @@ import re
 from typing import Any
 
 import factory
+import pytest
 
 from pytest_carbon.compare.baseline import compare, parse_fail_spec
 from pytest_carbon.report.markdown import TOP_ROWS, render_markdown
@@ -135,7 +136,7 @@ def test_prompt_suite_leads_with_energy_per_call_and_has_the_model_summary() -> 
         "merge_intervals[variant_naive-0]",
         "window_sum[variant_naive-0]",
     ]
-    assert "| 400 mJ | 800× [768–832] | 2.40 J |" in rows[0]
+    assert "| 400 mJ | 800× \\[768–832\\] | 2.40 J |" in rows[0]  # brackets: text, not a link
     assert "≈1" in next(r for r in rows if "max_sum[variant_naive-0]" in r)
     models = table_rows(text, "| Model | Energy per call")
     assert models[0].startswith("| `reference` | 2.00 mJ | 1.00× | 100% (3/3)")
@@ -155,3 +156,121 @@ def test_embodied_water_phases_and_rounds_are_beside_the_totals() -> None:
     assert "| Phases (carbon.measure) | `load` 400 mJ, 50.0 µgCO2e |" in text
     assert "(3 rounds)" in text.splitlines()[2]
     assert "| Test | Energy (3 rounds) | Duration |" in text
+
+
+# -- strings from outside stay text ------------------------------------------------------
+#: What a candidate or a suite file can put into a report's strings.
+INJECTIONS = [
+    "<script>alert(1)</script>",
+    '<img src=x onerror="alert(1)">',
+    "</details><h1>owned</h1>",
+    "[click](http://evil.invalid/a)",
+    "![pixel](http://evil.invalid/p.png)",
+    "[ref]: http://evil.invalid/r",
+    "`` ` ``` code ````",
+    "a|b||c",
+    "*em* _em_ **strong** __init__ ~~strike~~",
+    "see http://evil.invalid/x and www.evil.invalid and me@evil.invalid",
+    "$x^2$ and $$y$$",
+    "@someone fixes #123",
+    "&lt;b&gt; &amp; &#60;",
+    "back\\slash\\",
+    "line1\nline2\r\nline3\u2028line4",
+    "lone \udc80 surrogate",
+    "\x1b[2J ansi \u202e bidi",
+]
+
+
+def _hostile_report(s: str) -> dict[str, Any]:
+    r = factory.record(f"prompts/t.yaml::t[{s}]", [0.2], power_w=20.0, idle_w=2.0)
+    r["prompt"] = factory.prompt("t", s, ratio=1.5)
+    r["method"] = s
+    bad = factory.unmeasured(
+        f"prompts/t.yaml::u[{s}]", prompt=factory.prompt("u", s, correct=False), reason=s
+    )
+    report = rep([r, bad])
+    report["complete"] = False
+    report["incomplete_reason"] = s
+    report["warnings"] = [s]
+    report["machine"]["cpu_model"] = s
+    report["machine"]["machine_id"] = s
+    report["accounting"]["intensity_source"] = s
+    report["run"]["git"]["branch"] = s
+    return report
+
+
+def _visible_text(page: str) -> str:
+    from html.parser import HTMLParser
+
+    class Text(HTMLParser):
+        def __init__(self) -> None:
+            super().__init__(convert_charrefs=True)
+            self.parts: list[str] = []
+
+        def handle_data(self, data: str) -> None:
+            self.parts.append(data)
+
+    p = Text()
+    p.feed(page)
+    return "".join(p.parts)
+
+
+@pytest.mark.parametrize("s", INJECTIONS)
+def test_strings_from_the_report_stay_text_under_githubs_renderer(s: str) -> None:
+    cmarkgfm = pytest.importorskip("cmarkgfm")
+    from cmarkgfm.cmark import Options
+
+    from pytest_carbon.report.mdtext import flat
+
+    md = render_markdown(_hostile_report(s))
+    md.encode("utf-8")  # no lone surrogate left
+    # GitHub's own renderer, raw HTML let through: only escaping can keep the data text.
+    page = cmarkgfm.github_flavored_markdown_to_html(md, options=Options.CMARK_OPT_UNSAFE)
+    # A bare e-mail address still becomes a mailto link in cmark-gfm, whatever is
+    # escaped: its text is its target, nothing is hidden. No other link, no image.
+    mailto = re.findall(r'<a href="mailto:([^"]*)">([^<]*)</a>', page)
+    assert all(target == text for target, text in mailto), mailto
+    page_without_mailto = re.sub(r'<a href="mailto:[^"]*">([^<]*)</a>', r"\1", page)
+    tags = set(re.findall(r"<([a-z0-9]+)", page_without_mailto))
+    assert tags <= {
+        "h2",
+        "h3",
+        "p",
+        "table",
+        "thead",
+        "tbody",
+        "tr",
+        "th",
+        "td",
+        "code",
+        "strong",
+        "em",
+        "sub",
+        "details",
+        "summary",
+        "ul",
+        "li",
+        "blockquote",
+    }, tags
+    assert "<img" not in page and "<del" not in page and "<script" not in page
+    # Every table row kept its cells: no pipe from the data split one.
+    for table in re.findall(r"<table>.*?</table>", page, re.S):
+        widths = {
+            len(re.findall(r"<t[hd]", row)) for row in re.findall(r"<tr>.*?</tr>", table, re.S)
+        }
+        assert len(widths) == 1, table
+    # And the text reads exactly as the data (one line, controls and surrogates escaped),
+    # in prose, in table cells and in code spans alike.
+    shown = _visible_text(page)
+    expected = flat(s)
+    assert shown.count(expected) >= 6, (expected, shown)
+
+
+def test_a_code_span_is_never_closed_by_the_data() -> None:
+    from pytest_carbon.report.mdtext import code
+
+    assert code("plain") == "`plain`"
+    assert code("a`b") == "``a`b``"
+    assert code("x ``` y") == "````x ``` y````"
+    assert code("`edge`") == "`` `edge` ``"
+    assert code("p|q") == "`p\\|q`" and code("p|q", table=False) == "`p|q`"

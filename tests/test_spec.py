@@ -364,3 +364,62 @@ def test_calls_in_file_defaults_are_shared_by_every_task() -> None:
     )
     (task,) = loads(text, "p.yaml")
     assert [c.args for c in task.workload.calls] == [[1], [2]]
+
+
+# -- nesting is bounded before anything recurses -----------------------------------------
+def _nested(n: int) -> str:
+    return "[" * n + "]" * n
+
+
+def test_a_value_may_nest_as_deep_as_max_data_depth() -> None:
+    from pytest_carbon.prompts.wire_limits import MAX_DATA_DEPTH
+
+    text = GOOD.replace("expect: 17", f"expect: {_nested(MAX_DATA_DEPTH)}")
+    expect = loads(text)[0].tests[0]["expect"]
+    depth = 0
+    while isinstance(expect, list):
+        depth += 1
+        expect = expect[0] if expect else None
+    assert depth == MAX_DATA_DEPTH
+
+
+@pytest.mark.parametrize("levels", [101, 600])
+def test_an_expect_nested_deeper_is_a_spec_error_with_file_line_and_key(levels: int) -> None:
+    text = GOOD.replace("expect: 17", f"expect: {_nested(levels)}")
+    err = error_of(text)
+    assert (err.path, err.line, err.key) == ("prompts/x.yaml", 9, "tests[0].expect")
+    assert "nested deeper than 100 levels (MAX_DATA_DEPTH)" in str(err)
+
+
+def test_a_100000_deep_expect_is_a_spec_error_not_a_recursion_error() -> None:
+    # libyaml's scanner may refuse it first (its own limit, 1000 flow levels): either way
+    # a SpecError with the file and the line, before any node is built.
+    err = error_of(GOOD.replace("expect: 17", f"expect: {_nested(100_000)}"))
+    assert (err.path, err.line) == ("prompts/x.yaml", 9)
+    assert "nest" in str(err)
+
+
+def test_deep_arguments_of_a_workload_call_name_their_key() -> None:
+    text = GOOD.replace("  args: [2000]", f"  calls:\n    - args: [{_nested(150)}]")
+    err = error_of(text)
+    assert err.key == "workload.calls[0].args"
+    assert "nested deeper than 100 levels" in str(err)
+
+
+def test_deep_nesting_anywhere_else_is_bounded_too() -> None:
+    # Not a value of the schema (an unknown key's): bounded by the file's own depth.
+    err = error_of(GOOD + f"extra: {_nested(500)}\n")
+    assert err.line == 23 and err.key is not None and err.key.startswith("extra[0][0]")
+    assert "deeper than 107 levels (MAX_YAML_DEPTH)" in str(err)
+
+
+def test_a_deep_block_style_value_is_refused_like_a_flow_one() -> None:
+    lines = ["id: t", "prompt: p", "entry_point: f", "reference: r", "workload: {}", "tests:"]
+    lines += ["  - expect:"]
+    indent = "      "
+    for _ in range(150):
+        lines.append(f"{indent}- ")
+        indent += "  "
+    err = error_of("\n".join(lines[:-1]) + "\n" + lines[-1] + "1\n")
+    assert err.key == "tests[0].expect"
+    assert "nested deeper than 100 levels" in str(err)

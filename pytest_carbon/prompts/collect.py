@@ -60,6 +60,18 @@ class WorkloadFailed(Exception):
         self.case = case
 
 
+#: WorkloadFailed.kind of an item on which pytest-carbon itself raised; its record's
+#: ``failed_case`` holds ``PLUGIN_ERROR_KEY``, which makes the report ``complete: false``.
+PLUGIN_ERROR = "plugin error"
+
+
+def _exc_text(exc: BaseException) -> str:
+    from pytest_carbon.prompts.safe_text import escape_controls
+
+    text = f"{type(exc).__name__}: {exc}"
+    return escape_controls(text if len(text) <= 2000 else text[:2000] + "...")
+
+
 # -- collection -------------------------------------------------------------------------------
 
 
@@ -172,8 +184,16 @@ class PromptFile(pytest.File):
             # collection error, and one bad file must not stop the other files.
             yield SpecErrorItem.from_parent(self, name="spec", error=exc)
             return
+        except Exception as exc:  # a loader bug: still this file's failure only
+            error = SpecError(self.path, None, None, f"cannot be loaded: {_exc_text(exc)}")
+            yield SpecErrorItem.from_parent(self, name="spec", error=error)
+            return
         settings = _settings(self.config)
         for task in tasks:
+            marks, bad_mark = _marks(task)
+            if bad_mark is not None:  # this task's item, not a session-wide CollectError
+                yield SpecErrorItem.from_parent(self, name=f"{task.id}[spec]", error=bad_mark)
+                continue
             for model in models_for(task, settings):
                 # A built-in model's answer is fixed: one sample says all there is.
                 n = 1 if is_builtin(model) else (settings.carbon_samples or task.samples)
@@ -189,15 +209,23 @@ class PromptFile(pytest.File):
                     missing = missing_variant(task, model)
                     if missing:
                         item.add_marker(pytest.mark.skip(reason=missing))
-                    for mark in task.marks:
-                        try:
-                            item.add_marker(getattr(pytest.mark, mark))
-                        except (AttributeError, pytest.fail.Exception) as exc:
-                            raise self.CollectError(
-                                f"{task.path}:{task.line}: key 'marks': mark {mark!r} cannot "
-                                f"be used: {exc}"
-                            ) from None
+                    for mark in marks:
+                        item.add_marker(mark)
                     yield item
+
+
+def _marks(task: Task) -> tuple[list[Any], SpecError | None]:
+    """The task's marks as pytest marks, or the error of the first that cannot be used
+    (unknown under ``--strict-markers``)."""
+    out = []
+    for mark in task.marks:
+        try:
+            out.append(getattr(pytest.mark, mark))
+        except (AttributeError, pytest.fail.Exception) as exc:
+            return [], SpecError(
+                task.path, task.line, "marks", f"mark {mark!r} cannot be used: {exc}"
+            )
+    return out, None
 
 
 class SpecErrorItem(pytest.Item):
@@ -222,10 +250,14 @@ class SpecErrorItem(pytest.Item):
 
 
 def _store_record(item: pytest.Item, record: dict[str, Any]) -> None:
-    """Hand the item's record to the session, which puts it on the item's report."""
+    """Hand the item's record to the session, which puts it on the item's report. Lone
+    surrogates (from a traceback, a returned string, a suite file) are escaped here, once:
+    no writer, and no xdist channel, can encode them."""
+    from pytest_carbon.prompts.safe_text import scrub_surrogates
+
     cs = _carbon_session(item.config)
     if cs is not None:
-        cs.set_record(item, record)
+        cs.set_record(item, scrub_surrogates(record))
 
 
 class PromptItem(pytest.Item):
@@ -293,11 +325,53 @@ class PromptItem(pytest.Item):
         return "\n".join(lines)
 
     def runtest(self) -> None:
+        gen = self.stash[GENERATION_KEY]
+        code = gen.code or ""
+        try:
+            self._judge_and_measure(gen, code)
+        except (IncorrectAnswer, WorkloadFailed):
+            raise
+        except Exception as exc:
+            # A broken answer fails its own item, never the session, and keeps its record
+            # (pass@k counts it as a failure). A SandboxError is the sandbox's verdict on
+            # the answer (a bound of wire_limits, a sandbox that stopped); anything else is
+            # a bug of pytest-carbon met on this answer: the report is then incomplete.
+            self._broken(gen, code, exc)
+
+    def _broken(self, gen: Generated, code: str, exc: Exception) -> None:
+        from pytest_carbon.prompts.isolation import SandboxError
+        from pytest_carbon.prompts.safe_text import escape_controls
+        from pytest_carbon.results.io import PLUGIN_ERROR_KEY
+        from pytest_carbon.results.record import unmeasured_record
+
+        cs = _carbon_session(self.config)
+        if isinstance(exc, SandboxError):
+            kind, reason = "sandbox failure", str(exc)
+            failed: dict[str, Any] = {"sandbox": True, "error": reason}
+        else:
+            kind, reason = PLUGIN_ERROR, f"pytest-carbon failed on this answer: {_exc_text(exc)}"
+            failed = {PLUGIN_ERROR_KEY: True, "error": reason}
+        _store_record(
+            self,
+            unmeasured_record(
+                self.nodeid,
+                outcome="failed",
+                prompt=self._prompt_fields(gen, correct=False, failed_case=failed),
+                worker=cs.worker_id if cs is not None else None,
+                reason=f"{kind}: {reason}",
+            ),
+        )
+        if kind == PLUGIN_ERROR:  # for whoever fixes the bug: where it was raised
+            import traceback
+
+            tail = "".join(traceback.format_exception(exc)[-8:])
+            reason += "\n" + _clip(escape_controls(tail), 4000)
+        raise WorkloadFailed(code, reason, kind=kind) from exc
+
+    def _judge_and_measure(self, gen: Generated, code: str) -> None:
         from pytest_carbon.prompts.sandbox import verify
         from pytest_carbon.results.record import unmeasured_record
 
-        gen = self.stash[GENERATION_KEY]
-        code = gen.code or ""
         task = self.task
         result = verify(
             code,
@@ -456,6 +530,9 @@ class PromptItem(pytest.Item):
                 "workload timed out": "passed its tests but its workload timed out",
                 "incorrect answer": "passed its tests but gave a wrong result while measured",
                 "protocol violation": "broke the measurement protocol",
+                "sandbox failure": "could not be judged: the sandbox stopped",
+                PLUGIN_ERROR: "met a bug of pytest-carbon (the item fails; the report is "
+                "marked incomplete)",
             }.get(exc.kind, exc.kind)
             lines = [f"{exc.kind}: the answer of {self.model!r} {head}:", f"  {exc.reason}"]
             if isinstance(exc.case, dict):

@@ -115,6 +115,14 @@ from typing import Any
 from pytest_carbon.prompts import cgroup as cgroups
 from pytest_carbon.prompts.protections import Protection, protections
 from pytest_carbon.prompts.safe_text import escape_controls
+from pytest_carbon.prompts.wire_limits import (
+    MAX_MESSAGE_BYTES,
+    READ_SLICE_BYTES,
+    WireLimitError,
+    clip_display,
+    decode_message,
+    overflow_reason,
+)
 
 #: The only variables the child sees (plus HOME, TMPDIR and the run marker).
 ENV_ALLOW = {
@@ -140,8 +148,6 @@ UNSHARE_ARGS = (
 )
 #: How long a child that has reported its result may take to exit before it is killed.
 EXIT_GRACE_S = 2.0
-#: Largest control message accepted from the child.
-CONTROL_BYTES = 64 * 1024**2
 _RUNNER = Path(__file__).with_name("_runner.py")
 #: The code's root filesystem in the namespaces mode: "whitelist" (a root built for it,
 #: see ``_runner.whitelist_root``) or "covered" (the host's, read-only, with /tmp, /run
@@ -394,7 +400,9 @@ class _Child:
         self.returncode: int | None = None
         self._out: dict[int, bytearray] = {}
         self._dropped: dict[int, int] = {}
-        self._ctl_buf = b""
+        self._ctl_buf = bytearray()
+        #: Why the control pipe was closed to the child: a bound of :mod:`.wire_limits`.
+        self.wire_error: str | None = None
         self._ctl_eof = False
         self._code_pid: int | None = None
         self.duration_s = 0.0
@@ -488,12 +496,25 @@ class _Child:
 
     # -- protocol --------------------------------------------------------------------
     def recv(self) -> dict[str, Any] | None:
-        """The next control message; None when the child is gone or the deadline passed."""
+        """The next control message; None when the child is gone or the deadline passed.
+
+        The deadline is absolute: bytes that trickle in never extend it. Raises
+        SandboxError, naming the bound, when the child broke one of :mod:`.wire_limits`
+        (a message over ``MAX_MESSAGE_BYTES``, or nested deeper than
+        ``MAX_MESSAGE_DEPTH``): checked before the message is decoded.
+        """
         while True:
-            if b"\n" in self._ctl_buf:
-                line, self._ctl_buf = self._ctl_buf.split(b"\n", 1)
+            if self.wire_error is not None:
+                raise SandboxError(self.wire_error)
+            end = self._ctl_buf.find(b"\n")
+            if end >= 0:
+                line = bytes(self._ctl_buf[:end])
+                del self._ctl_buf[: end + 1]
                 try:
-                    msg = json.loads(line)
+                    msg = decode_message(line)
+                except WireLimitError as exc:
+                    self.wire_error = str(exc)
+                    continue
                 except ValueError:
                     continue  # garbage written to our fd by the code: not a message
                 if isinstance(msg, dict):
@@ -501,7 +522,7 @@ class _Child:
                     # read; values meant for comparison are left exactly as sent.
                     for shown in _DISPLAY_KEYS:
                         if isinstance(msg.get(shown), str):
-                            msg[shown] = escape_controls(msg[shown])
+                            msg[shown] = clip_display(escape_controls(msg[shown]))
                     if msg.get("type") == "setup":
                         self.setup = {k: v for k, v in msg.items() if k != "type"}
                         continue
@@ -529,7 +550,11 @@ class _Child:
 
     def expect(self, *types: str) -> dict[str, Any]:
         """The next message, which must be of one of ``types``; else SandboxError."""
-        msg = self.recv()
+        try:
+            msg = self.recv()
+        except SandboxError:
+            self.close()
+            raise
         if msg is not None and msg.get("type") in types:
             return msg
         if msg is not None and msg.get("type") == "setup_error":
@@ -560,7 +585,13 @@ class _Child:
         return self._code_pid
 
     def _read_ctl(self) -> None:
-        while True:
+        """Read what the control pipe holds, at most ``READ_SLICE_BYTES`` per call (the
+        caller then looks at its deadline again). Past ``MAX_MESSAGE_BYTES`` unread, the
+        pipe is closed to the child: nothing more is read, and ``wire_error`` says why."""
+        if self.wire_error is not None:
+            return
+        taken = 0
+        while taken < READ_SLICE_BYTES:
             try:
                 chunk = os.read(self._ctl_r, 65536)
             except BlockingIOError:
@@ -572,9 +603,15 @@ class _Child:
                 with contextlib.suppress(KeyError, ValueError):
                     self._sel.unregister(self._ctl_r)
                 return
+            taken += len(chunk)
             self._ctl_buf += chunk
-            if len(self._ctl_buf) > CONTROL_BYTES:
-                raise SandboxError("the sandboxed process flooded the control pipe")
+            if len(self._ctl_buf) > MAX_MESSAGE_BYTES:
+                self.wire_error = overflow_reason(self._ctl_buf)
+                self._ctl_buf.clear()
+                self._ctl_eof = True
+                with contextlib.suppress(KeyError, ValueError):
+                    self._sel.unregister(self._ctl_r)
+                return
 
     def _read_stream(self, fd: int) -> bool:
         """Read what is there; keep up to the cap, count the rest. False at EOF."""

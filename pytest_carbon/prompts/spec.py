@@ -6,6 +6,13 @@ Every error names the file, the line and the key, and says what was expected, e.
 PyYAML's safe loader is used at the node level (``compose``) so each value keeps its line.
 Custom tags, anchors and aliases are refused: a prompt file is data, and an alias or merge
 key makes "which line set this value" ambiguous.
+
+Nesting is bounded (:data:`MAX_YAML_DEPTH`), checked on the parser's events before any
+node is built: a composer and a converter that recurse once per level would otherwise
+raise ``RecursionError`` on a 600-level list (or crash the interpreter, in C, on a far
+deeper one), and that is no error with a file and a line. Values may nest
+:data:`~pytest_carbon.prompts.wire_limits.MAX_DATA_DEPTH` deep, what the sandbox's
+messages carry back.
 """
 
 from __future__ import annotations
@@ -17,12 +24,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_carbon.prompts.wire_limits import MAX_DATA_DEPTH
+
 SCHEMA = "pytest-carbon/prompt/1"
 #: Task ids and variant names: they appear in pytest node ids and file names.
 ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
 MARK_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 DEFAULT_TIMEOUT_S = 30.0
 DEFAULT_MIN_TIME_S = 0.5
+#: Deepest nesting of a prompt file: a value of MAX_DATA_DEPTH levels under the deepest
+#: place the schema has for one (``tasks[i].workload.calls[j].args[k]``: 7 levels).
+MAX_YAML_DEPTH = MAX_DATA_DEPTH + 7
 
 # The standard tags the safe loader resolves plain YAML to; anything else is a custom tag.
 _STD = "tag:yaml.org,2002:"
@@ -539,18 +551,80 @@ def _fast_loader() -> Any:
     return getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
-def _refuse_anchors(path: str | Path, text: str) -> None:
+#: Keys whose values are plain data of any shape (test values, call arguments).
+_DATA_KEYS = frozenset({"expect", "args", "kwargs"})
+
+
+class _Open:
+    """A collection being parsed: its key path, and where plain data started in it."""
+
+    __slots__ = ("data_depth", "data_key", "index", "key", "mapping", "pending")
+
+    def __init__(self, mapping: bool, key: str, data_key: str, data_depth: int) -> None:
+        self.mapping = mapping
+        self.key = key
+        self.index = 0  # next item of a list
+        self.pending: str | None = None  # a mapping's key whose value comes next
+        self.data_key = data_key  # the data field this collection lies in ("" if none)
+        self.data_depth = data_depth  # its level inside that field (1: the field's value)
+
+    def next_key(self) -> str:
+        """The key path of the next item, and move past it."""
+        if not self.mapping:
+            self.index += 1
+            return f"{self.key}[{self.index - 1}]"
+        name, self.pending = self.pending or "?", None
+        return f"{self.key}.{name}" if self.key else name
+
+
+def _scan_events(path: str | Path, text: str) -> None:
+    """Refuse anchors and aliases, and nesting deeper than :data:`MAX_DATA_DEPTH` in a
+    value (``expect``, ``args``, ``kwargs``) or :data:`MAX_YAML_DEPTH` anywhere, from the
+    parser's events (no recursion, no node built yet), naming the line and the key."""
     import yaml
 
+    stack: list[_Open] = []
     for event in yaml.parse(text, Loader=_fast_loader()):
+        line = event.start_mark.line + 1 if event.start_mark is not None else None
         if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
             raise SpecError(
                 path,
-                event.start_mark.line + 1 if event.start_mark is not None else None,
+                line,
                 None,
                 "YAML anchors and aliases are not allowed in prompt files; "
                 "repeat the value, or use a 'tasks:' file with 'defaults:'",
             )
+        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            parent = stack[-1] if stack else None
+            key = parent.next_key() if parent else ""
+            data_key, depth = "", 0
+            if parent is not None and parent.data_depth:
+                data_key, depth = parent.data_key, parent.data_depth + 1
+            elif parent is not None and parent.mapping and key.rsplit(".", 1)[-1] in _DATA_KEYS:
+                data_key, depth = key, 1
+            if depth > MAX_DATA_DEPTH:
+                raise SpecError(
+                    path,
+                    line,
+                    data_key,
+                    f"nested deeper than {MAX_DATA_DEPTH} levels (MAX_DATA_DEPTH)",
+                )
+            if len(stack) >= MAX_YAML_DEPTH:
+                raise SpecError(
+                    path,
+                    line,
+                    key if len(key) <= 80 else key[:77] + "...",
+                    f"the file nests deeper than {MAX_YAML_DEPTH} levels (MAX_YAML_DEPTH)",
+                )
+            stack.append(_Open(isinstance(event, yaml.MappingStartEvent), key, data_key, depth))
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            stack.pop()
+        elif isinstance(event, yaml.ScalarEvent) and stack:
+            top = stack[-1]
+            if top.mapping and top.pending is None:
+                top.pending = event.value
+            else:
+                top.next_key()
 
 
 def loads(text: str, path: str | Path = "<string>") -> list[Task]:
@@ -558,7 +632,7 @@ def loads(text: str, path: str | Path = "<string>") -> list[Task]:
     import yaml
 
     try:
-        _refuse_anchors(path, text)
+        _scan_events(path, text)
         loader = _fast_loader()(text)
         try:
             root = loader.get_single_node()

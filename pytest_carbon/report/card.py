@@ -33,8 +33,10 @@ CITATION = (
 
 
 def _md(text: Any) -> str:
-    """A table cell: pipes escaped, newlines flattened (a node id cannot break the table)."""
-    return str(text).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ").strip()
+    """A table cell: text, never markup (see :mod:`.mdtext`); a node id cannot break it."""
+    from pytest_carbon.report.mdtext import text as md_text
+
+    return md_text(str(text).strip())
 
 
 def _method_text(counts: Mapping[str, int]) -> str:

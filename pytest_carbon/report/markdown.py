@@ -3,6 +3,11 @@
 Totals, how they were obtained, where the carbon intensity came from, then either the
 largest changes against a baseline (when a comparison exists) or the heaviest tests.
 GitHub-flavoured Markdown, kept short: a step summary is capped at 1 MiB.
+
+Every string from the report (node ids, model and task names, reasons and warnings that
+quote generated code, a suite file's values, machine facts) is text, never markup: see
+:mod:`.mdtext` (no HTML tag, link, image, autolink, emphasis, math, mention or table
+pipe can come from the data, and no backtick can close a code span).
 """
 
 from __future__ import annotations
@@ -13,6 +18,8 @@ from typing import Any
 from pytest_carbon.compare.baseline import Comparison, TestChange
 from pytest_carbon.report import format as fmt
 from pytest_carbon.report import rows as rowinfo
+from pytest_carbon.report.mdtext import code as _code
+from pytest_carbon.report.mdtext import text as _text
 from pytest_carbon.report.totals import Totals, compute, per_call_energy_j
 
 
@@ -37,16 +44,6 @@ _STATUS_MARK = {
 }
 
 
-def _cell(text: Any) -> str:
-    """A table cell: pipes escaped and newlines flattened, so a node id cannot break rows."""
-    return str(text).replace("|", "\\|").replace("\n", " ")
-
-
-def _code(text: Any) -> str:
-    s = _cell(text)
-    return f"``{s}``" if "`" in s else f"`{s}`"
-
-
 def _methods_text(t: Totals) -> str:
     methods = t.methods
     if not methods:
@@ -57,19 +54,19 @@ def _methods_text(t: Totals) -> str:
 def _intensity_text(acc: Mapping[str, Any] | None) -> str:
     if not acc:
         return "unknown"
-    if acc.get("intensity_g_per_kwh") is None:
-        return str(acc.get("intensity_source") or "unknown")
-    place = ", ".join(str(x) for x in (acc.get("region"), acc.get("country")) if x)
-    text = f"{acc['intensity_g_per_kwh']:g} gCO2e/kWh"
+    if fmt.num(acc.get("intensity_g_per_kwh")) is None:
+        return _text(acc.get("intensity_source") or "unknown")
+    place = ", ".join(_text(x) for x in (acc.get("region"), acc.get("country")) if x)
+    text = f"{fmt.num(acc['intensity_g_per_kwh']):g} gCO2e/kWh"
     if place:
         text += f" ({place})"
     if acc.get("intensity_source"):
-        text += f", from {acc['intensity_source']}"
+        text += f", from {_text(acc['intensity_source'])}"
     if acc.get("intensity_is_default"):
         text += " — default world average; set `--carbon-country` for your grid"
     pue = acc.get("pue")
-    if pue is not None:
-        text += f"; PUE {pue:g}"
+    if fmt.num(pue) is not None:
+        text += f"; PUE {fmt.num(pue):g}"
     return text
 
 
@@ -87,9 +84,9 @@ def _header(report: Mapping[str, Any]) -> list[str]:
     lines.append(f"{total} · {count}")
     if not report.get("complete", True):
         why = report.get("incomplete_reason") or "the run was interrupted"
-        lines += ["", f"> ⚠️ Incomplete run ({_cell(why)}): these numbers cover part of the suite."]
+        lines += ["", f"> ⚠️ Incomplete run ({_text(why)}): these numbers cover part of the suite."]
     lines += ["", "| | |", "|---|---|"]
-    lines.append(f"| Method | {_cell(_methods_text(t))} |")
+    lines.append(f"| Method | {_text(_methods_text(t))} |")
     if t.embodied_gco2e_g is not None:
         lines.append(
             f"| Embodied | {fmt.carbon(t.embodied_gco2e_g)} (manufacturing share; beside "
@@ -99,7 +96,7 @@ def _header(report: Mapping[str, Any]) -> list[str]:
         lines.append(f"| Water | {fmt.water(t.water_l)} |")
     if t.phases:
         phases = "; ".join(
-            f"`{_cell(name)}` {fmt.energy(ph['energy_j'])}, {fmt.carbon(ph['gco2e_g'])}"
+            f"{_code(name)} {fmt.energy(ph['energy_j'])}, {fmt.carbon(ph['gco2e_g'])}"
             for name, ph in t.phases.items()
         )
         lines.append(f"| Phases (carbon.measure) | {phases} |")
@@ -109,21 +106,21 @@ def _header(report: Mapping[str, Any]) -> list[str]:
         if s.get("available", True)
     ]
     if sensors:
-        lines.append(f"| Sensors | {_cell(', '.join(sensors))} |")
-    lines.append(f"| Carbon intensity | {_cell(_intensity_text(report.get('accounting')))} |")
+        lines.append(f"| Sensors | {_text(', '.join(sensors))} |")
+    lines.append(f"| Carbon intensity | {_intensity_text(report.get('accounting'))} |")
     machines = report.get("machines") or []
     if len(machines) > 1:
         lines.append(f"| Machines | {len(machines)} (merged report) |")
     elif machine:
         cpu = machine.get("cpu_model") or "?"
         lines.append(
-            f"| Machine | {_cell(cpu)}, {machine.get('cpu_count', '?')} CPUs"
-            f" · `{_cell(machine.get('machine_id', '?'))}` |"
+            f"| Machine | {_text(cpu)}, {_text(machine.get('cpu_count', '?'))} CPUs"
+            f" · {_code(machine.get('machine_id', '?'))} |"
         )
     git = (report.get("run") or {}).get("git") or {}
     if git.get("commit"):
-        where = f"`{str(git['commit'])[:10]}`" + (
-            f" on {_cell(git['branch'])}" if git.get("branch") else ""
+        where = _code(str(git["commit"])[:10]) + (
+            f" on {_text(git['branch'])}" if git.get("branch") else ""
         )
         lines.append(f"| Commit | {where}{' (dirty)' if git.get('dirty') else ''} |")
     return lines
@@ -131,9 +128,9 @@ def _header(report: Mapping[str, Any]) -> list[str]:
 
 def _changes_section(comparison: Comparison) -> list[str]:
     lines = ["", "### Changes against the baseline", ""]
-    lines.append(f"Baseline: {_cell(comparison.base_label)}")
+    lines.append(f"Baseline: {_text(comparison.base_label)}")
     if comparison.specs:
-        lines.append("Fail on: " + ", ".join(f"`{s.text}`" for s in comparison.specs))
+        lines.append("Fail on: " + ", ".join(_code(s.text, table=False) for s in comparison.specs))
     counts = comparison.counts()
     lines.append("")
     lines.append("Tests: " + ", ".join(f"{n} {s}" for s, n in counts.items() if n))
@@ -182,7 +179,7 @@ def _changes_section(comparison: Comparison) -> list[str]:
             lines.append(
                 f"| {_code(nodeid)} | {energy} | {_change_text(e.change) if e else ''} | "
                 f"{_change_text(d.change) if d else ''} | {_change_text(g.change) if g else ''} | "
-                f"{_cell(_verdict(per))} |"
+                f"{_text(_verdict(per))} |"
             )
     others = [
         (nodeid, next(iter(per.values())).status)
@@ -190,12 +187,12 @@ def _changes_section(comparison: Comparison) -> list[str]:
         if all(c.status in ("new", "missing") for c in per.values())
     ]
     if others:
-        shown = ", ".join(f"{_code(n)} ({s})" for n, s in others[:TOP_ROWS])
+        shown = ", ".join(f"{_code(n, table=False)} ({_text(s)})" for n, s in others[:TOP_ROWS])
         more = f" and {len(others) - TOP_ROWS} more" if len(others) > TOP_ROWS else ""
         lines += ["", f"New or missing tests (not failures): {shown}{more}"]
     if comparison.warnings:
         lines.append("")
-        lines += [f"> ⚠️ {_cell(w)}" for w in comparison.warnings]
+        lines += [f"> ⚠️ {_text(w)}" for w in comparison.warnings]
     lines += [
         "",
         "<sub>A regression fails only when it exceeds the threshold and the per-round samples "
@@ -247,12 +244,12 @@ def _top_tests_section(report: Mapping[str, Any]) -> list[str]:
         if per_call:
             cells.append(fmt.energy(per_call_energy_j(r)))
         if ratio:
-            cells.append(_cell(rowinfo.ratio_text(r, compact=True)))
+            cells.append(_text(rowinfo.ratio_text(r, compact=True)))
         cells += [
             fmt.energy(r.get("energy_j")),
             fmt.duration(r.get("duration_s")),
             fmt.carbon(r.get("gco2e_g")),
-            _cell(r.get("method") or "-"),
+            _text(r.get("method") or "-"),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     unmeasured = len(records) - len(measured)
@@ -305,9 +302,9 @@ def render_markdown(report: Mapping[str, Any], comparison: Comparison | None = N
     warnings += kind_lines(kinds_of_report(report), examples=3)
     if warnings:
         lines += ["", "<details><summary>Warnings</summary>", ""]
-        lines += [f"- {_cell(w)}" for w in warnings]
+        lines += [f"- {_text(w)}" for w in warnings]
         lines += ["", "</details>"]
     trust = trust_note(t.get("method") or "" for t in report.get("tests") or [])
     if trust:
-        lines += ["", f"_{_cell(trust)}_"]
+        lines += ["", f"_{_text(trust)}_"]
     return "\n".join(lines) + "\n"

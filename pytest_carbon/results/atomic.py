@@ -1,4 +1,10 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of one."""
+"""Atomic file writes: a reader sees the old file or the new one, never half of one.
+
+Text is written as UTF-8 with ``backslashreplace``: a lone surrogate that reached a
+writer (reports are scrubbed of them where they are built and read, see
+:mod:`pytest_carbon.prompts.safe_text`) is written as its escape, ``\\udc80``, and never
+stops a report from being written.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +24,7 @@ def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
         umask = os.umask(0)
         os.umask(umask)
         os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="backslashreplace", newline="") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())
@@ -34,6 +40,6 @@ def append_text(path: str | os.PathLike[str], text: str) -> Path:
     """Append ``text`` (for files others append to as well, e.g. ``$GITHUB_STEP_SUMMARY``)."""
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with open(target, "a", encoding="utf-8") as f:
+    with open(target, "a", encoding="utf-8", errors="backslashreplace") as f:
         f.write(text)
     return target

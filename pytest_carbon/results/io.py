@@ -17,6 +17,12 @@ if TYPE_CHECKING:
     from pytest_carbon.session import CarbonSession
 
 
+#: In a prompt record's ``failed_case``: pytest-carbon itself raised on that item (a bug
+#: met on that answer). The item failed, its record says why, and the report is
+#: ``complete: false``.
+PLUGIN_ERROR_KEY = "plugin_error"
+
+
 class ReportError(ValueError):
     """A file is not a pytest-carbon report (or has another schema)."""
 
@@ -57,18 +63,42 @@ def summarize(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     return out
 
 
+def plugin_failures(records: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Node ids of the records of items on which pytest-carbon itself raised."""
+    out = []
+    for r in records:
+        prompt = r.get("prompt")
+        failed = prompt.get("failed_case") if isinstance(prompt, Mapping) else None
+        if isinstance(failed, Mapping) and failed.get(PLUGIN_ERROR_KEY):
+            out.append(str(r.get("nodeid")))
+    return out
+
+
 def build_report(
     cs: CarbonSession, *, complete: bool, incomplete_reason: str = ""
 ) -> dict[str, Any]:
     """The report of a CarbonSession (controller or local). ``complete`` is false when not
-    every collected test ran (``-x``, ``--maxfail``, an interrupt); ``incomplete_reason``
-    then says why."""
+    every collected test ran (``-x``, ``--maxfail``, an interrupt), or when pytest-carbon
+    itself failed on an item (:func:`plugin_failures`); ``incomplete_reason`` then says
+    why. Every string is free of lone surrogates (:func:`scrub_surrogates`), so every
+    writer can encode the report."""
     from pytest_carbon.measure.machine import machine_json
+    from pytest_carbon.prompts.safe_text import scrub_surrogates
 
     machine = machine_json(gpus=cs.gpus)
     machine["sensors"] = cs.sensor_statuses()
     machine["idle"] = cs.idle_json
     records = sorted(cs.records, key=lambda r: r["nodeid"])
+    crashed = plugin_failures(records)
+    if crashed:
+        shown = ", ".join(crashed[:5]) + (
+            f" and {len(crashed) - 5} more" if len(crashed) > 5 else ""
+        )
+        why = f"pytest-carbon failed on {len(crashed)} item(s), whose records say why: {shown}"
+        incomplete_reason = (
+            f"{incomplete_reason}; {why}" if not complete and incomplete_reason else why
+        )
+        complete = False
     finished = cs.finished_unix_s
     report: dict[str, Any] = {
         "schema": SCHEMA,
@@ -91,7 +121,7 @@ def build_report(
         "warnings": list(cs.warnings),
         "warning_kinds": aggregate(records),
     }
-    return report
+    return scrub_surrogates(report)  # type: ignore[no-any-return]
 
 
 def dumps(report: Mapping[str, Any]) -> str:
@@ -127,7 +157,10 @@ def load_report(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ReportError(f"{p}: cannot read ({exc.strerror or exc})") from None
     check_report(data, str(p))
-    return data  # type: ignore[no-any-return]
+    from pytest_carbon.prompts.safe_text import scrub_surrogates
+
+    # JSON can carry a lone surrogate as an escape ("\\udc80"): none reaches a writer.
+    return scrub_surrogates(data)  # type: ignore[no-any-return]
 
 
 def check_report(data: Any, where: str = "report") -> None:

@@ -139,10 +139,14 @@ def render_html(
     ``comparison``: the changes against a baseline (``baseline.Comparison`` or its
     ``to_json()`` dict), rendered as tables when given.
     Charts need matplotlib (``pip install 'pytest-carbon[html]'``); without it the page
-    says so and shows everything else.
+    says so and shows everything else. Lone surrogates in any string are shown escaped.
     """
     if not isinstance(report, Mapping):
         raise TypeError(f"render_html expects a report dict, got {type(report).__name__}")
+    from pytest_carbon.prompts.safe_text import scrub_surrogates
+
+    # A lone surrogate stops matplotlib's text layout and every encoder: escaped first.
+    report = scrub_surrogates(dict(report))
     records = _records(report)
     prompt_records = [r for r in records if _prompt(r)]
     t = compute(records)
