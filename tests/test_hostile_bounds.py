@@ -119,13 +119,6 @@ def test_a_trickle_cannot_stretch_the_deadline() -> None:
     assert elapsed < timeout_s + SLACK_S, elapsed
 
 
-@pytest.mark.xfail(
-    raises=IndexError,
-    strict=True,
-    reason="sandbox.verify indexes the task's cases with the index the child sent: the verify "
-    "path is branch judge's; remove this mark once it is merged (the item-level test below "
-    "passes either way)",
-)
 def test_a_forged_case_index_fails_the_answer() -> None:
     text = verdict(hostile("bounds_case_index"), "add", ADD_CASES, timeout_s=20)
     assert text  # a failure, whatever its words: not a pass, and no IndexError escaping
