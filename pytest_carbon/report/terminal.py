@@ -187,7 +187,6 @@ def terminal_summary(cs: CarbonSession, tr: Any) -> None:
             tr.write_line(equivalent)
     if any(r.get("prompt") for r in records):
         from pytest_carbon.prompts.summary import model_summary, render_model_summary
-
         from pytest_carbon.study.render import study_lines
         from pytest_carbon.study.stats import compute_study
 
