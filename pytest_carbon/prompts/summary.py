@@ -70,7 +70,8 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ``frugality``, ``frugality_low``, ``frugality_high`` and ``frugality_tasks`` (the
     geometric mean over solved tasks of each task's energy ratio to the reference, its 95%
     t interval over tasks, None with one task, and the tasks counted),
-    ``generation_gco2e_g`` (None when no generation footprint is known), ``execution_gco2e_g`` (one workload call per answer, summed),
+    ``generation_gco2e_g`` (None when no generation footprint is known),
+    ``execution_gco2e_g`` (one workload call per answer, summed),
     ``gco2e_per_correct_g`` ((execution + generation) / correct),
     ``methods`` (sorted methods seen, execution and generation),
     ``compared`` (items measured interleaved with the reference), ``indistinguishable``

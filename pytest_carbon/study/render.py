@@ -48,9 +48,8 @@ def row_cells(cell: Cell, with_strategy: bool) -> tuple[str, ...]:
     n = cell.frugality.n if cell.frugality is not None else 0
     pk = ", ".join(f"@{k} {p:.0%}" for k, p in cell.pass_at_k.items()) or "-"
     _, g = cell.per_correct()
-    verdicts = (
-        "-" if cell.is_reference else f"{v['costlier']}/{v['indistinguishable']}/{v['cheaper']}"
-    )
+    counts = f"{v['costlier']}/{v['indistinguishable']}/{v['cheaper']}"
+    verdicts = "-" if cell.is_reference or v["no interval"] == sum(v.values()) else counts
     return (
         cell.label(with_strategy),
         _frugality(cell),
