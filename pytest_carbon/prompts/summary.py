@@ -106,8 +106,15 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             pr = _paired(prompt.get("reference_comparison"))
             if pr is not None:
                 indistinguishable += pr.contains_one
+                strategy = str(prompt.get("strategy") or "plain")
+                task = str(prompt.get("task"))
+                # The strategy is named where it is not the default one.
                 comparisons.append(
-                    (str(prompt.get("task")), int(prompt.get("sample") or 0), pr.describe())
+                    (
+                        task if strategy == "plain" else f"{task}·{strategy}",
+                        int(prompt.get("sample") or 0),
+                        pr.describe(),
+                    )
                 )
             gen = prompt.get("generation") or {}
             g = _num(gen.get("gco2e_g"))
