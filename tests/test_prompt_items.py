@@ -98,8 +98,8 @@ def test_reference_suite_runs_offline_with_no_key(pytester: pytest.Pytester) -> 
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "*prompts/double.yaml::double?reference-0? PASSED*",
-            "*prompts/sub/triple.yml::triple?reference-0? PASSED*",
+            "*prompts/double.yaml::double?reference-plain-0? PASSED*",
+            "*prompts/sub/triple.yml::triple?reference-plain-0? PASSED*",
         ]
     )
     recs = records(pytester)
