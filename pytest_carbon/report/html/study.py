@@ -67,8 +67,11 @@ def headline(study: Study) -> list[str]:
             f"energy over the {f.n} task{'s' if f.n != 1 else ''} it solved (pass@1 {p1})."
         )
     clear = [p for p in study.pairs if p.clear]
-    chosen = clear or list(study.pairs)
-    out += [p.sentence[0].upper() + p.sentence[1:] + "." for p in chosen[: HEADLINES - len(out)]]
+    chosen = clear or [p for p in study.pairs if p.excludes_one] or list(study.pairs)
+    for p in chosen[: HEADLINES - len(out)]:
+        # Capitalised only where it starts with a word of ours, never a model's name.
+        text = "W" + p.sentence[1:] if p.sentence.startswith("with ") else p.sentence
+        out.append(text + ".")
     return out
 
 
@@ -133,7 +136,9 @@ def frugality_chart(study: Study) -> str | None:
     lo, hi = math.log10(min(values)), math.log10(max(values))
     pad = max((hi - lo) * 0.08, 0.1)
     lo, hi = lo - pad, hi + pad
-    w, h, left, right, top, bottom = 760, 380, 60, 190, 20, 50
+    key_w = min(max(len(_label(c, study)) for c in cells) * 7 + 70, 320)
+    w, h, left, right, top, bottom = 520 + key_w, 400, 60, key_w, 46, 50
+    h = max(h, top + bottom + 16 * len(cells) + 10)
     pw, ph = w - left - right, h - top - bottom
 
     def x(v: float) -> float:
@@ -165,10 +170,16 @@ def frugality_chart(study: Study) -> str | None:
         f'<text x="14" y="{top + ph / 2:.1f}" text-anchor="middle" fill="{text}" '
         f'transform="rotate(-90 14 {top + ph / 2:.1f})">pass@1</text>'
     )
+    rank = {id(c): i for i, c in enumerate(study.cells, 1)}
+    # Points at one pass@1 get their rank numbers staggered, so none covers another.
+    seen: dict[float, int] = {}
     for c in cells:
         f = c.frugality
         assert f is not None and c.pass_at_1 is not None
         cy = y(c.pass_at_1)
+        k = seen.get(c.pass_at_1, 0)
+        seen[c.pass_at_1] = k + 1
+        dy = -(9 + 12 * (k % 3)) if k % 2 == 0 else 18 + 12 * (k % 3)
         ci = f", 95% CI {fmt.sig(f.low)}–{fmt.sig(f.high)}" if f.low and f.high else ""
         tip = (
             f"{_label(c, study)}: {fmt.ratio(f.value)}{ci} over {f.n} task(s); "
@@ -188,8 +199,17 @@ def frugality_chart(study: Study) -> str | None:
         out.append(
             f'<circle cx="{x(f.value):.1f}" cy="{cy:.1f}" r="6" fill="{fill}" '
             f'stroke="{PALETTE["bg"]}" stroke-width="1.5"/>'
-            f'<text x="{x(f.value) + 9:.1f}" y="{cy - 8:.1f}" fill="{text}">'
-            f"{_esc(_label(c, study))} {_esc(fmt.ratio(f.value))}</text></g>"
+            f'<text x="{x(f.value):.1f}" y="{cy + dy:.1f}" text-anchor="middle" '
+            f'font-weight="600" fill="{text}">{rank[id(c)]}</text></g>'
+        )
+    # The key: rank, cell and frugality, in the right margin.
+    for i, c in enumerate(cells):
+        f = c.frugality
+        assert f is not None
+        out.append(
+            f'<text x="{left + pw + 14}" y="{top + 12 + i * 16}" fill="{text}">'
+            f'<tspan font-weight="600">{rank[id(c)]}</tspan> '
+            f"{_esc(_label(c, study))} {_esc(fmt.ratio(f.value))}</text>"
         )
     out.append("</svg>")
     return "".join(out)
@@ -243,7 +263,8 @@ def heat_map(study: Study) -> str | None:
                 fill = _heat_color(r)
             out.append(
                 f'<rect x="{x0 + 1}" y="{ty + 1}" width="{cw - 2}" height="{rh - 2}" '
-                f'fill="{fill}"><title>{_esc(tip)}</title></rect>'
+                f'fill="{fill}" stroke="{PALETTE["border"]}" stroke-width="0.5">'
+                f"<title>{_esc(tip)}</title></rect>"
             )
     # The legend: a colour ramp with plain ticks.
     lx, ly, lh = label_w + cw * len(cells) + 30, head, 160
