@@ -342,3 +342,69 @@ def test_study_lines_include_sentences_and_fit_the_terminal() -> None:
     lines = study_lines(compute_study(_suite_records()))
     assert all(len(line) <= 100 for line in lines)
     assert any(line.startswith("- with m, the green prompt changed energy by") for line in lines)
+
+
+# -- HTML -------------------------------------------------------------------------------------
+
+
+def test_html_opens_with_the_study_and_its_charts_name_tasks_and_ratios() -> None:
+    import re
+
+    from pytest_carbon.report.html import render_html
+    from pytest_carbon.report.html.study import log_ticks, tick_label
+
+    page = render_html(report(_suite_records()))
+    study = page.index('id="h-study"')
+    assert study < page.index('aria-label="summary"')  # before the cards: the first screen
+    assert page.index('id="leaderboard"') < page.index('id="chart-frugality"')
+    assert "Most frugal: m · green" in page
+    heat = page[page.index('id="chart-heatmap"') :]
+    heat = heat[: heat.index("</svg>")]
+    assert "<title>t3 · variant:naive · plain: 6.00× (costlier)</title>" in heat
+    assert "<title>t3 · m · green: not solved</title>" in heat
+    chart = page[page.index('id="chart-frugality"') :]
+    chart = chart[: chart.index("</svg>")]
+    ticks = re.findall(r'<text class="tick"[^>]*>([^<]*)</text>', chart)
+    assert "1×" in ticks and all(re.fullmatch(r"[0-9.,]+×", t) for t in ticks)
+    assert [tick_label(v) for v in (0.5, 1, 2, 10, 1000, 0.01)] == [
+        "0.5×",
+        "1×",
+        "2×",
+        "10×",
+        "1,000×",
+        "0.01×",
+    ]
+    assert log_ticks(0.03, 3000) == [0.1, 1, 10, 100, 1000]  # too many 1-2-5 steps
+    assert log_ticks(0.4, 3) == [0.5, 1, 2]
+    section = page[study : page.index("</section>", study)]
+    visible = re.sub(r"<[^>]*>", " ", section)  # text and hover titles, not colours
+    assert not re.search(r"\d[eE][-+]?\d", visible)  # never scientific notation
+
+
+def test_the_study_first_screen_in_headless_chromium(tmp_path: Path) -> None:
+    from browser import SKIP_REASON, Browser, PageServer, chromium_path
+
+    from pytest_carbon.report.html import render_html
+
+    if chromium_path() is None:
+        pytest.skip(SKIP_REASON)
+    body = render_html(report(_suite_records())).encode("utf-8")
+    with PageServer({"/r.html": body}) as server, Browser(tmp_path, width=1400, height=900) as b:
+        page = b.open(server.url("/r.html"))
+        board = page.evaluate(
+            "document.getElementById('leaderboard').getBoundingClientRect().bottom"
+        )
+        first = page.evaluate("document.querySelector('ul.headline li').textContent")
+        sizes = page.evaluate(
+            "['chart-frugality', 'chart-heatmap'].map(function (i) {"
+            " var r = document.getElementById(i).getBoundingClientRect();"
+            " return [r.width, r.height]; })"
+        )
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        errors = page.console_errors()
+    assert board < 900, "the leaderboard is not on the first screen"
+    assert first.startswith("Most frugal: m · green")
+    assert all(w > 500 and h > 200 for w, h in sizes), sizes
+    assert overflow <= 0 and errors == []
