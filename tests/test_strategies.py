@@ -254,3 +254,29 @@ def test_a_suite_strategy_sets_the_system_prompt_and_a_typo_stops_the_run(
     assert typo.ret != 0
     typo.stdout.fnmatch_lines(["*unknown strategy 'tersee'; did you mean 'terse'?*"])
     assert len(server.completions()) == 1
+
+
+def test_items_per_model_follow_the_suite_samples_and_the_reference_needs_one() -> None:
+    from pytest_carbon.options import Settings
+    from pytest_carbon.prompts.collect import _factors
+    from pytest_carbon.prompts.spec import loads
+    from pytest_carbon.prompts.strategies import ModelSettings
+
+    (task,) = loads(task_yaml("one"))
+    factors = Factors(models={"big": ModelSettings(samples=3, temperature=0.5)})
+    strategies = factors.select(("plain", "green"))
+    settings = Settings(carbon_model=("reference", "variant:naive", "big", "small"))
+    items = [
+        (m, s.name, i, n, t) for m, s, i, n, t in _factors(task, settings, factors, strategies)
+    ]
+    assert items == [
+        ("reference", "plain", 0, 1, None),
+        ("variant:naive", "plain", 0, 1, None),
+        ("variant:naive", "green", 0, 1, None),
+        *[("big", s, i, 3, 0.5) for s in ("plain", "green") for i in range(3)],
+        ("small", "plain", 0, 1, None),
+        ("small", "green", 0, 1, None),
+    ]
+    # --carbon-samples wins over the suite's file.
+    settings = Settings(carbon_model=("big",), carbon_samples=2)
+    assert [n for _, _, _, n, _ in _factors(task, settings, factors, strategies)] == [2] * 4

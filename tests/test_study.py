@@ -408,3 +408,20 @@ def test_the_study_first_screen_in_headless_chromium(tmp_path: Path) -> None:
     assert first.startswith("Most frugal: m · green")
     assert all(w > 500 and h > 200 for w, h in sizes), sizes
     assert overflow <= 0 and errors == []
+
+
+def test_skipped_items_are_left_out_and_errors_count_as_attempted() -> None:
+    records = [
+        rec("a", "variant:fast", 0.5),
+        rec("b", "variant:fast", None, outcome="skipped"),  # the task has no such variant
+    ]
+    err = unmeasured(
+        "prompts/s.yaml::c[m-plain-0]",
+        outcome="error",
+        prompt=prompt("c", "m", correct=None, strategy="plain"),
+    )
+    study = compute_study([*records, err, rec("a", "m", 2.0)])
+    fast = next(c for c in study.cells if c.model == "variant:fast")
+    assert (fast.attempted, fast.solved, fast.skipped) == (1, 1, 1)
+    m = next(c for c in study.cells if c.model == "m")
+    assert (m.attempted, m.solved, m.pass_at_1) == (2, 1, 0.5)
