@@ -236,6 +236,7 @@ def test_a_suite_strategy_sets_the_system_prompt_and_a_typo_stops_the_run(
 ) -> None:
     (pytester.path / "prompts").mkdir()
     (pytester.path / "prompts" / "one.yaml").write_text(task_yaml("one"))
+    (pytester.path / "prompts" / "two.yaml").write_text(task_yaml("two"))
     (pytester.path / "prompts" / "strategies.yaml").write_text(
         'strategies:\n  terse: {template: "{prompt} (code only)", system: "Be brief."}\n'
         "models:\n  m: {temperature: 0.3}\n"
@@ -243,9 +244,9 @@ def test_a_suite_strategy_sets_the_system_prompt_and_a_typo_stops_the_run(
     server.add(Reply(text=GOOD))
     base = ["-p", "no:cacheprovider", f"--carbon-base-url={server.url}", "--carbon-model=m"]
     result = pytester.runpytest_subprocess(*base, "prompts/", "--carbon-strategy=terse", "-v")
-    result.assert_outcomes(passed=1)  # strategies.yaml is not a prompt file
+    result.assert_outcomes(passed=2)  # strategies.yaml is not a prompt file
     result.stdout.fnmatch_lines(["*one.yaml::one[[]m-terse-0[]] PASSED*"])
-    (body,) = [r["json"] for r in server.completions()]
+    body = next(r["json"] for r in server.completions("TASK_ONE"))
     assert body["messages"][0] == {"role": "system", "content": "Be brief."}
     assert body["messages"][1]["content"].endswith("TASK_ONE (code only)")
     assert body["temperature"] == 0.3
@@ -253,7 +254,8 @@ def test_a_suite_strategy_sets_the_system_prompt_and_a_typo_stops_the_run(
     typo = pytester.runpytest_subprocess(*base, "prompts/", "--carbon-strategy=tersee")
     assert typo.ret != 0
     typo.stdout.fnmatch_lines(["*unknown strategy 'tersee'; did you mean 'terse'?*"])
-    assert len(server.completions()) == 1
+    typo.assert_outcomes(errors=1)  # one error for the suite, not one per file
+    assert len(server.completions()) == 2
 
 
 def test_items_per_model_follow_the_suite_samples_and_the_reference_needs_one() -> None:

@@ -189,6 +189,11 @@ class PromptFile(pytest.File):
         try:
             strategies = factors.select(getattr(settings, "carbon_strategy", ()))
         except StrategyError as exc:
+            # One collection error stops the run; the other files of the suite stay quiet.
+            reported = _strategy_files(self.config)
+            if str(exc) in reported:
+                return
+            reported[str(exc)] = True
             raise self.CollectError(str(exc)) from None
         for task in tasks:
             for model, strategy, sample, n, temperature in _factors(
@@ -218,11 +223,11 @@ class PromptFile(pytest.File):
                 yield item
 
 
-_STRATEGY_FILES = pytest.StashKey[dict[Path, Any]]()
+_STRATEGY_FILES = pytest.StashKey[dict[Any, Any]]()
 
 
-def _strategy_files(config: pytest.Config) -> dict[Path, Any]:
-    """Strategies files read in this run (each once)."""
+def _strategy_files(config: pytest.Config) -> dict[Any, Any]:
+    """Strategies files read in this run (each once), and the strategy errors reported."""
     return config.stash.setdefault(_STRATEGY_FILES, {})
 
 

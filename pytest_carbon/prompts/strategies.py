@@ -95,7 +95,7 @@ class StrategyError(ValueError):
 
 def unknown_message(name: str, valid: list[str], path: str | None) -> str:
     close = difflib.get_close_matches(name, valid, n=1, cutoff=0.5)
-    hint = f"; did you mean {close[0]!r}?" if close else ""
+    hint = f"; did you mean {close[0]!r}?" if close else "."
     where = (
         f" (built in, and {path})"
         if path
