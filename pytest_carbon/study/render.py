@@ -49,7 +49,9 @@ def row_cells(cell: Cell, with_strategy: bool) -> tuple[str, ...]:
     pk = ", ".join(f"@{k} {p:.0%}" for k, p in cell.pass_at_k.items()) or "-"
     _, g = cell.per_correct()
     counts = f"{v['costlier']}/{v['indistinguishable']}/{v['cheaper']}"
-    verdicts = "-" if cell.is_reference or v["no interval"] == sum(v.values()) else counts
+    if v["no interval"]:
+        counts += f" +{v['no interval']}"
+    verdicts = "-" if cell.is_reference else counts
     return (
         cell.label(with_strategy),
         _frugality(cell),
@@ -66,7 +68,8 @@ def notes(study: Study) -> list[str]:
     return [
         f"frugality: energy ratio to the reference, {INTERVAL_METHOD} (below 1×: cheaper)",
         "tasks: with a ratio / solved / attempted; >1/≈/<1: solved tasks costlier than, "
-        "indistinguishable from, cheaper than the reference by their own 95% intervals; "
+        "indistinguishable from, cheaper than the reference by their own 95% intervals "
+        "(+N: tasks whose ratio has no 95% interval, too few pairs); "
         "gen/correct: generation gCO2e of all samples per correct one",
     ]
 
