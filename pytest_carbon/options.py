@@ -298,6 +298,12 @@ OPTIONS: tuple[Opt, ...] = (
         kind="append",
         metavar="NAME",
     ),
+    Opt(
+        "carbon_strategy",
+        "prompt strategy for prompt suites (repeatable; default: plain; see strategies.yaml)",
+        kind="append",
+        metavar="NAME",
+    ),
     Opt("carbon_base_url", "OpenAI-compatible endpoint (default: $OPENAI_BASE_URL)", metavar="URL"),
     Opt(
         "carbon_llm_cache",
@@ -441,6 +447,7 @@ class Settings:
     carbon_compare: str | None
     carbon_compare_fail: tuple[str, ...]
     carbon_model: tuple[str, ...]
+    carbon_strategy: tuple[str, ...]
     carbon_base_url: str | None
     carbon_llm_cache: str
     carbon_llm_mode: str

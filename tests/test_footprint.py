@@ -131,7 +131,7 @@ def test_pass_at_k_is_the_unbiased_estimator() -> None:
         pass_at_k(2, 1, 3)
 
 
-def test_model_summary_counts_nulls_in_rates_but_not_in_medians() -> None:
+def test_model_summary_counts_nulls_in_rates_but_not_in_ratios() -> None:
     records = [
         rec("m", "a", True, energy=2.0, ratio=1.5, gen_g=0.1, gco2e=0.01),
         rec("m", "a", False, gen_g=0.2),
@@ -144,8 +144,9 @@ def test_model_summary_counts_nulls_in_rates_but_not_in_medians() -> None:
     assert (m["model"], m["items"], m["tasks"], m["correct"]) == ("m", 4, 2, 3)
     assert m["pass_at_1"] == pytest.approx((0.5 + 1.0) / 2)
     assert m["pass_at_k"] == {2: pytest.approx((pass_at_k(2, 1, 2) + 1.0) / 2)}
-    assert m["median_energy_j"] == 4.0
-    assert m["median_ratio_energy"] == 1.0
+    # Task a: 1.5; task b: the geometric mean of its two correct samples (0.5 and 1.0).
+    assert m["frugality"] == pytest.approx((1.5 * (0.5 * 1.0) ** 0.5) ** 0.5)
+    assert m["frugality_tasks"] == 2
     assert m["generation_gco2e_g"] == pytest.approx(0.6)
     assert m["gco2e_per_correct_g"] == pytest.approx((0.09 + 0.6) / 3)
     assert "generation:estimated" in m["methods"] and "estimated" in m["methods"]
@@ -155,7 +156,7 @@ def test_model_summary_counts_nulls_in_rates_but_not_in_medians() -> None:
 def test_a_model_with_nothing_correct_has_no_per_correct_figure() -> None:
     (row,) = model_summary([rec("m", "a", False), rec("m", "a", None)])
     assert row["correct"] == 0 and row["pass_at_1"] == 0.0
-    assert row["gco2e_per_correct_g"] is None and row["median_energy_j"] is None
+    assert row["gco2e_per_correct_g"] is None and row["frugality"] is None
 
 
 def test_render_fits_100_columns_even_with_long_names() -> None:
@@ -176,5 +177,5 @@ def test_render_fits_100_columns_even_with_long_names() -> None:
     lines = render_model_summary(rows)
     assert lines[0].startswith("model")
     assert all(len(line) <= 100 for line in lines)
-    assert "3.00 mJ" in lines[1] and "1.20×" in lines[1]
+    assert "1.20×" in lines[1]
     assert render_model_summary([]) == []

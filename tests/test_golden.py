@@ -39,8 +39,11 @@ def render_terminal(report: dict[str, Any]) -> str:
     lines = [*table_lines(records, width=WIDTH, limit=None), METHOD_NOTE]
     if any(r.get("prompt") for r in records):
         from pytest_carbon.prompts.summary import model_summary, render_model_summary
+        from pytest_carbon.study.render import study_lines
+        from pytest_carbon.study.stats import compute_study
 
         lines += ["", *render_model_summary(model_summary(records))]
+        lines += ["", *study_lines(compute_study(records))]
     return "\n".join(lines) + "\n"
 
 

@@ -71,7 +71,8 @@ def test_prompt_report_has_every_chart_and_table() -> None:
     svg_ids = {a.get("id") for a in doc.find("svg")}
     assert {
         "chart-energy-per-test",
-        "chart-frontier",
+        "chart-frugality",
+        "chart-heatmap",
         "chart-generation-execution",
         "chart-reference-ratio",
     } <= svg_ids
@@ -81,7 +82,7 @@ def test_prompt_report_has_every_chart_and_table() -> None:
         assert "width" not in svg and "height" not in svg, "charts must scale to the page"
     assert page.count("<title id=") == len(doc.find("svg"))
     # Axes are labelled with units.
-    for label in ("energy per test (J)", "pass rate (%)", "carbon (gCO2e)", "(ratio)"):
+    for label in ("energy per test (J)", "pass@1", "carbon (gCO2e)", "(ratio)"):
         assert label in page
     table_ids = {a.get("id") for a in doc.find("table")}
     assert {"records", "models"} <= table_ids
@@ -91,7 +92,9 @@ def test_prompt_report_has_every_chart_and_table() -> None:
     rows = model_summary(prompt_report()["tests"])
     gpt = next(r for r in rows if r["model"] == "gpt-4o-mini")
     models_table = page[page.index('id="models"') :]
-    assert f'data-v="{gpt["median_energy_j"]!r}"' in models_table
+    # Frugality: a geometric mean of per-task ratios, never a median of absolute energies.
+    assert f'data-v="{gpt["frugality"]!r}"' in models_table
+    assert "median_energy_j" not in gpt
 
 
 def test_the_unmeasured_record_is_a_dash_titled_not_measured() -> None:
@@ -313,7 +316,8 @@ def test_prompt_report_in_headless_chromium(tmp_path: Path, pytestconfig: pytest
     ids = [c[0] for c in charts]
     assert {
         "chart-energy-per-test",
-        "chart-frontier",
+        "chart-frugality",
+        "chart-heatmap",
         "chart-generation-execution",
         "chart-reference-ratio",
     } <= set(ids)
@@ -399,9 +403,9 @@ def test_prompt_items_lead_with_energy_per_call_and_the_ratio() -> None:
     max_sum = next(r for r in rows if "max_sum[variant_naive-0]" in r)
     assert "indistinguishable from the reference" in max_sum
     assert "400 mJ" in rows[0] and "e-0" not in page.split("<svg")[0]
-    # The model table leads with energy per call too, and says 6 window totals.
+    # The model table leads with frugality (a geometric mean of per-task ratios).
     models = page[page.index('id="models"') :]
-    assert re.findall(r'<button type="button">([^<]*)</button>', models)[1] == "energy per call"
+    assert re.findall(r'<button type="button">([^<]*)</button>', models)[1] == "frugality"
     assert "Total (6 measured, 6 window totals)" in page
 
 
@@ -415,7 +419,7 @@ def test_one_model_draws_no_lone_dot_and_no_flat_box() -> None:
     ratio = ratio[: ratio.index("</svg>")]
     # One point per task, on a task axis; no box (fewer than 5 points a group).
     assert "task (variant:naive)" in ratio and "merge_intervals" in ratio
-    assert "One model: no pass-rate chart" in page
+    assert "chart-frugality" not in ids  # one cell: one dot
 
 
 def test_comparison_opens_with_a_pass_or_fail_banner() -> None:
@@ -497,7 +501,7 @@ def test_two_model_report_in_headless_chromium(tmp_path: Path, pytestconfig: pyt
     found = _shoot(render_html(two_model_report()), tmp_path, "two-models", pytestconfig)
     assert found["ready"] == "1" and found["overflow"] <= 0
     assert found["first"].endswith("merge_intervals[variant_naive-0]")
-    assert {"chart-energy-per-call", "chart-frontier", "chart-reference-ratio"} <= set(
+    assert {"chart-energy-per-call", "chart-frugality", "chart-reference-ratio"} <= set(
         found["charts"]
     )
 

@@ -138,9 +138,12 @@ def test_prompt_suite_leads_with_energy_per_call_and_has_the_model_summary() -> 
     ]
     assert "| 400 mJ | 800× \\[768–832\\] | 2.40 J |" in rows[0]  # brackets: text, not a link
     assert "≈1" in next(r for r in rows if "max_sum[variant_naive-0]" in r)
-    models = table_rows(text, "| Model | Energy per call")
-    assert models[0].startswith("| `reference` | 2.00 mJ | 1.00× | 100% (3/3)")
-    assert models[1].startswith("| `variant:naive` | 120 mJ | 12.0× |")
+    models = table_rows(text, "| Model | Frugality")
+    assert models[0].startswith("| `reference` | 1.00× (1.00–1.00) | 100% (3/3)")
+    # 800x, 1x and 12.4x: their geometric mean, never a median of absolute energies.
+    assert models[1].startswith("| `variant:naive` | 21.5× (0.00502–91,700) | 100% (3/3)")
+    study = table_rows(text, "| # | cell | frugality")
+    assert study[1].startswith("| 2 | `variant:naive` | 21.5× | 0.00502–91,700 | 3/3/3 | 100%")
     assert not re.search(r"\d[eE][-+]\d", text)  # no scientific notation
 
 

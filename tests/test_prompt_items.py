@@ -98,12 +98,12 @@ def test_reference_suite_runs_offline_with_no_key(pytester: pytest.Pytester) -> 
     result.assert_outcomes(passed=2)
     result.stdout.fnmatch_lines(
         [
-            "*prompts/double.yaml::double?reference-0? PASSED*",
-            "*prompts/sub/triple.yml::triple?reference-0? PASSED*",
+            "*prompts/double.yaml::double?reference-plain-0? PASSED*",
+            "*prompts/sub/triple.yml::triple?reference-plain-0? PASSED*",
         ]
     )
     recs = records(pytester)
-    rec = recs["prompts/double.yaml::double[reference-0]"]
+    rec = recs["prompts/double.yaml::double[reference-plain-0]"]
     assert rec["energy_j"] > 0 and rec["rounds"] >= 1
     assert rec["prompt"]["task"] == "double" and rec["prompt"]["correct"] is True
     assert rec["prompt"]["reference_ratio"] == {"energy": 1.0, "duration": 1.0}
@@ -143,10 +143,10 @@ def test_variants_fail_skip_and_measure_against_the_reference(pytester: pytest.P
         ]
     )
     recs = records(pytester)
-    wrong = recs["prompts/t.yaml::t[variant_wrong-0]"]
+    wrong = recs["prompts/t.yaml::t[variant_wrong-plain-0]"]
     assert wrong["energy_j"] is None and wrong["prompt"]["correct"] is False
     assert wrong["prompt"]["failed_case"]["args"] == [2]
-    slow = recs["prompts/t.yaml::t[variant_slow-0]"]
+    slow = recs["prompts/t.yaml::t[variant_slow-plain-0]"]
     assert slow["prompt"]["reference_ratio"]["energy"] > 0
     assert slow["prompt"]["reference_ratio"]["duration"] > 0
     # Measured interleaved with the reference: the ratio is the median of the pairs'.
@@ -179,7 +179,7 @@ def test_a_timeout_while_measured_is_a_timeout_not_an_incorrect_answer(
     result = run(pytester, None, "prompts/", "--carbon-model=variant:hangs")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*workload timed out: the answer of 'variant:hangs'*"])
-    rec = records(pytester)["prompts/t.yaml::t[variant_hangs-0]"]
+    rec = records(pytester)["prompts/t.yaml::t[variant_hangs-plain-0]"]
     assert rec["prompt"]["correct"] is True
     assert any("workload timed out" in w for w in rec["warnings"])
 
@@ -247,7 +247,7 @@ def test_every_endpoint_behaviour_ends_in_the_right_outcome(
         ("nocode", "ERROR"),
         ("notfound", "ERROR"),
     ]:
-        assert f"suite.yaml::{name}[m-0] {outcome}" in out, name
+        assert f"suite.yaml::{name}[m-plain-0] {outcome}" in out, name
     result.stdout.fnmatch_lines_random(
         [
             "*pytest-carbon: generating 10 answer(s) from http://127.0.0.1:*",
@@ -266,7 +266,7 @@ def test_every_endpoint_behaviour_ends_in_the_right_outcome(
     assert second["time"] - first["time"] >= 0.05
     assert len(server.completions("TASK_R500")) == 5
     recs = records(pytester)
-    ok = recs["prompts/suite.yaml::ok[m-0]"]["prompt"]
+    ok = recs["prompts/suite.yaml::ok[m-plain-0]"]["prompt"]
     assert ok["generation"]["input_tokens"] == 50 and ok["generation"]["output_tokens"] == 20
     # An endpoint on this machine: the generation phase is measured with the session's
     # meter, the server's process (here the test process that serves) included, and
@@ -275,10 +275,10 @@ def test_every_endpoint_behaviour_ends_in_the_right_outcome(
     assert ok["generation"]["server"].startswith("pid ")
     assert ok["generation"]["shared_by"] in ("server CPU time per request", "output tokens")
     assert not any(
-        "own process tree only" in w for w in recs["prompts/suite.yaml::ok[m-0]"]["warnings"]
+        "own process tree only" in w for w in recs["prompts/suite.yaml::ok[m-plain-0]"]["warnings"]
     )
     assert ok["temperature"] == 0.0
-    assert recs["prompts/suite.yaml::wrong[m-0]"]["prompt"]["correct"] is False
+    assert recs["prompts/suite.yaml::wrong[m-plain-0]"]["prompt"]["correct"] is False
 
 
 @pytest.mark.usefixtures("clean_env")
@@ -299,7 +299,7 @@ def test_the_cache_serves_reruns_and_the_modes_behave(
     again.assert_outcomes(passed=2)
     assert len(server.completions()) == 2  # served from the cache: no request
     assert "generating" not in again.stdout.str()  # quiet when all answers are cached
-    rec = records(pytester)["prompts/a.yaml::a[m-1]"]["prompt"]
+    rec = records(pytester)["prompts/a.yaml::a[m-plain-1]"]["prompt"]
     assert rec["generation"]["cached"] is True and rec["generation"]["output_tokens"] == 6
 
     run(pytester, server, "--carbon-llm-mode=live").assert_outcomes(passed=2)

@@ -79,7 +79,7 @@ def test_import_prints_the_command_that_runs_what_it_wrote(pytester: pytest.Pyte
     result = pytester.runpytest_subprocess(str(dest), "--collect-only", "-q")
     assert result.ret == 0, result.stdout.str()
     collected = [line for line in result.stdout.lines if "::" in line]
-    assert len(collected) == 2 and all("[reference-0]" in line for line in collected)
+    assert len(collected) == 2 and all("[reference-plain-0]" in line for line in collected)
     # YAML that does not declare the schema is data, not tests, even in a named folder.
     (dest / "config.yaml").write_text("name: not a prompt suite\n", encoding="utf-8")
     again = pytester.runpytest_subprocess(str(dest), "--collect-only", "-q")

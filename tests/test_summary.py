@@ -22,23 +22,30 @@ def rec(model: str, task: str, per_call_j: float, calls: int, correct: bool = Tr
     )
 
 
-def test_energy_is_per_call_so_repetition_does_not_hide_the_gap() -> None:
+def test_carbon_is_per_call_so_repetition_does_not_hide_the_gap() -> None:
     # Both windows last about the same time (min_time_s), so totals are similar, but the
     # naive answer costs 20x more per call.
     rows = model_summary([rec("reference", "t", 0.01, 200), rec("variant:naive", "t", 0.2, 11)])
     by_model = {r["model"]: r for r in rows}
-    assert by_model["reference"]["median_energy_j"] == pytest.approx(0.01)
-    assert by_model["variant:naive"]["median_energy_j"] == pytest.approx(0.2)
     assert by_model["variant:naive"]["execution_gco2e_g"] == pytest.approx(0.2 * 1e-4)
+    assert by_model["reference"]["execution_gco2e_g"] == pytest.approx(0.01 * 1e-4)
     lines = render_model_summary(rows)
-    assert "energy/call" in lines[0]
+    assert "frugality" in lines[0] and "energy/call" not in lines[0]
     assert all(len(line) <= 100 for line in lines)
 
 
-def test_incorrect_answers_count_in_pass_rate_not_in_energy() -> None:
-    rows = model_summary([rec("m", "a", 0.01, 10), rec("m", "b", 5.0, 10, correct=False)])
-    assert rows[0]["pass_at_1"] == pytest.approx(0.5)
-    assert rows[0]["median_energy_j"] == pytest.approx(0.01)
+def test_frugality_is_a_geometric_mean_of_ratios_over_solved_tasks_only() -> None:
+    def ratio_rec(task: str, ratio: float, correct: bool = True) -> dict:
+        r = rec("m", task, 0.01, 10, correct=correct)
+        r["prompt"]["reference_ratio"] = {"energy": ratio} if correct else None
+        return r
+
+    # Tasks of very different absolute weights: only their ratios are pooled.
+    rows = model_summary([ratio_rec("a", 2.0), ratio_rec("b", 8.0), ratio_rec("c", 1, False)])
+    assert rows[0]["pass_at_1"] == pytest.approx(2 / 3)
+    assert rows[0]["frugality"] == pytest.approx(4.0)
+    assert rows[0]["frugality_tasks"] == 2
+    assert "median_energy_j" not in rows[0] and "median_ratio_energy" not in rows[0]
 
 
 def test_ratios_show_their_interval_and_say_when_they_include_one() -> None:

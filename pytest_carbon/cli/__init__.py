@@ -18,6 +18,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "measure": ("pytest_carbon.cli.measure", "run a command under the meter: measure -- CMD ARGS"),
     "compare": ("pytest_carbon.cli.compare", "compare two reports; exit 1 on a regression"),
     "merge": ("pytest_carbon.results.merge", "merge reports from shards or machines into one"),
+    "study": ("pytest_carbon.cli.study", "rank models x prompt strategies from reports"),
     "report": ("pytest_carbon.cli.report", "render a JSON report as HTML, CSV or Markdown"),
     "card": ("pytest_carbon.report.card", "print a minimum environmental card (Markdown)"),
     "import": ("pytest_carbon.importers", "import a public benchmark as prompt YAML files"),

@@ -1,7 +1,9 @@
 """Prompt-suite collection: YAML files become PromptItems that generate, verify and measure code.
 
-One item per (task, model, sample), named ``task[MODEL-SAMPLE]`` with samples counted from 0
-and ``/`` or ``:`` in a model name replaced by ``_`` (``variant:naive`` -> ``variant_naive``).
+One item per (task, model, strategy, sample), named ``task[MODEL-STRATEGY-SAMPLE]`` with
+samples counted from 0 and ``/`` or ``:`` in a model name replaced by ``_``
+(``variant:naive`` -> ``variant_naive``); the strategy is ``plain`` unless
+``--carbon-strategy`` names others (prompts/strategies.py).
 Generation happens in ``prefetch`` (all selected items, concurrently, before any
 measurement); each item then verifies its code in the sandbox and measures its workload.
 An item *errors* when generation fails, *fails* when the code is incorrect, and *passes*
@@ -143,6 +145,10 @@ def collect_file(file_path: Path, parent: pytest.Collector) -> PromptFile | None
     """
     config = parent.config
     settings = _settings(config)
+    from pytest_carbon.prompts.strategies import is_strategies_file
+
+    if is_strategies_file(file_path):
+        return None  # the suite's strategies, read by the prompt files beside it
     explicit = parent.session.isinitpath(file_path)
     declared = False
     if not (explicit or is_prompt_path(file_path, config.rootpath, settings.carbon_prompts)):
@@ -189,29 +195,75 @@ class PromptFile(pytest.File):
             yield SpecErrorItem.from_parent(self, name="spec", error=error)
             return
         settings = _settings(self.config)
+        from pytest_carbon.prompts.strategies import StrategyError, factors_for
+
+        try:
+            factors = factors_for(self.path, self.config.rootpath, _strategy_files(self.config))
+        except SpecError as exc:
+            yield SpecErrorItem.from_parent(self, name="strategies", error=exc)
+            return
+        try:
+            strategies = factors.select(getattr(settings, "carbon_strategy", ()))
+        except StrategyError as exc:
+            # One collection error stops the run; the other files of the suite stay quiet.
+            reported = _strategy_files(self.config)
+            if str(exc) in reported:
+                return
+            reported[str(exc)] = True
+            raise self.CollectError(str(exc)) from None
         for task in tasks:
             marks, bad_mark = _marks(task)
             if bad_mark is not None:  # this task's item, not a session-wide CollectError
                 yield SpecErrorItem.from_parent(self, name=f"{task.id}[spec]", error=bad_mark)
                 continue
-            for model in models_for(task, settings):
-                # A built-in model's answer is fixed: one sample says all there is.
-                n = 1 if is_builtin(model) else (settings.carbon_samples or task.samples)
-                for sample in range(n):
-                    item = PromptItem.from_parent(
-                        self,
-                        name=f"{task.id}[{safe_model_id(model)}-{sample}]",
-                        task=task,
-                        model=model,
-                        sample=sample,
-                        samples=n,
-                    )
-                    missing = missing_variant(task, model)
-                    if missing:
-                        item.add_marker(pytest.mark.skip(reason=missing))
-                    for mark in marks:
-                        item.add_marker(mark)
-                    yield item
+            for model, strategy, sample, n, temperature in _factors(
+                task, settings, factors, strategies
+            ):
+                item = PromptItem.from_parent(
+                    self,
+                    name=f"{task.id}[{safe_model_id(model)}-{strategy.name}-{sample}]",
+                    task=task,
+                    model=model,
+                    sample=sample,
+                    samples=n,
+                    strategy=strategy,
+                    temperature=temperature,
+                )
+                missing = missing_variant(task, model)
+                if missing:
+                    item.add_marker(pytest.mark.skip(reason=missing))
+                for mark in marks:
+                    item.add_marker(mark)
+                yield item
+
+
+_STRATEGY_FILES = pytest.StashKey[dict[Any, Any]]()
+
+
+def _strategy_files(config: pytest.Config) -> dict[Any, Any]:
+    """Strategies files read in this run (each once), and the strategy errors reported."""
+    return config.stash.setdefault(_STRATEGY_FILES, {})
+
+
+def _factors(task: Task, settings: Any, factors: Any, strategies: list[Any]) -> Iterator[Any]:
+    """``(model, strategy, sample, samples, temperature)`` of each item of a task.
+
+    A built-in model's answer is fixed: one sample says all there is, and the reference
+    (its own ratio, 1 by definition) needs one strategy only. Samples: ``--carbon-samples``,
+    else the model's in strategies.yaml, else the task's; temperature: the model's, else 0
+    for one sample and 0.8 for several."""
+    for model in models_for(task, settings):
+        ms = factors.models.get(model)
+        for s_index, strategy in enumerate(strategies):
+            if model == REFERENCE and s_index:
+                continue
+            if is_builtin(model):
+                n = 1
+            else:
+                n = settings.carbon_samples or (ms.samples if ms else None) or task.samples
+            temperature = ms.temperature if ms is not None else None
+            for sample in range(n):
+                yield model, strategy, sample, n, temperature
 
 
 def _marks(task: Task) -> tuple[list[Any], SpecError | None]:
@@ -267,21 +319,44 @@ class PromptItem(pytest.Item):
     #: its workload itself (inside the sandbox, start-up excluded).
     carbon_self_measured = True
 
-    def __init__(self, *, task: Task, model: str, sample: int, samples: int, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *,
+        task: Task,
+        model: str,
+        sample: int,
+        samples: int,
+        strategy: Any = None,
+        temperature: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(**kwargs)
+        from pytest_carbon.prompts.strategies import BUILTIN, DEFAULT
+
         self.task = task
         self.model = model
         self.sample = sample
         self.samples = samples
+        self.strategy = strategy if strategy is not None else BUILTIN[DEFAULT]
+        self._temperature = temperature
 
     @property
     def temperature(self) -> float:
         from pytest_carbon.prompts.llm import temperature_for
 
+        if self._temperature is not None:
+            return self._temperature
         return temperature_for(self.samples)
 
+    def messages(self) -> list[dict[str, str]]:
+        """The request: the task's prompt wrapped by the item's strategy."""
+        from pytest_carbon.prompts.llm import messages_for
+
+        return messages_for(self.strategy.wrap(self.task.prompt), self.strategy.system)
+
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, self.task.line - 1, f"{self.task.id} [{self.model} #{self.sample}]"
+        where = f"{self.model} {self.strategy.name} #{self.sample}"
+        return self.path, self.task.line - 1, f"{self.task.id} [{where}]"
 
     # -- phases -------------------------------------------------------------------------
     def setup(self) -> None:
@@ -475,6 +550,7 @@ class PromptItem(pytest.Item):
         return {
             "task": self.task.id,
             "model": self.model,
+            "strategy": self.strategy.name,
             "sample": self.sample,
             "samples": self.samples,
             "temperature": None if is_builtin(self.model) else self.temperature,

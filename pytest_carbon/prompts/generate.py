@@ -278,7 +278,7 @@ def generate_for(item: PromptItem) -> Generated:
     if is_builtin(item.model):
         return _builtin_answer(item)
     from pytest_carbon.prompts.extract import ExtractError, extract_code
-    from pytest_carbon.prompts.llm import generate, messages_for
+    from pytest_carbon.prompts.llm import generate
 
     rt = _runtime(item.config)
     try:
@@ -287,10 +287,11 @@ def generate_for(item: PromptItem) -> Generated:
             cache=rt.cache,
             mode=rt.mode,
             model=item.model,
-            messages=messages_for(item.task.prompt),
+            messages=item.messages(),
             temperature=item.temperature,
             sample=item.sample,
             around=_around_local(item, rt),
+            strategy=item.strategy.name,
         )
     except GenerationError as exc:
         return Generated(code=None, error=exc.message)
@@ -319,14 +320,19 @@ def generate_for(item: PromptItem) -> Generated:
 
 
 def _needs_endpoint(item: PromptItem, rt: _Runtime) -> bool:
-    from pytest_carbon.prompts.llm import cache_key, messages_for
+    from pytest_carbon.prompts.llm import cache_key
 
     if rt.mode == "live":
         return True
     if rt.mode == "replay":
         return False
     key = cache_key(
-        rt.endpoint.url, item.model, messages_for(item.task.prompt), item.temperature, item.sample
+        rt.endpoint.url,
+        item.model,
+        item.messages(),
+        item.temperature,
+        item.sample,
+        item.strategy.name,
     )
     return rt.cache.get(key) is None
 

@@ -57,8 +57,12 @@ def temperature_for(samples: int) -> float:
     return GREEDY_TEMPERATURE if samples <= 1 else SAMPLING_TEMPERATURE
 
 
-def messages_for(prompt: str) -> list[dict[str, str]]:
-    return [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": prompt}]
+def messages_for(prompt: str, system: str | None = None) -> list[dict[str, str]]:
+    """The request's messages; ``system`` (a strategy's) replaces the default system prompt."""
+    return [
+        {"role": "system", "content": system or SYSTEM_PROMPT},
+        {"role": "user", "content": prompt},
+    ]
 
 
 class GenerationError(Exception):
@@ -108,15 +112,25 @@ def resolve_endpoint(base_url: str | None, environ: Mapping[str, str] | None = N
 
 
 def cache_key(
-    endpoint: str, model: str, messages: list[dict[str, str]], temperature: float, sample: int
+    endpoint: str,
+    model: str,
+    messages: list[dict[str, str]],
+    temperature: float,
+    sample: int,
+    strategy: str = "plain",
 ) -> str:
-    payload = {
+    """The answer's cache key. The strategy is in it beside the messages it shaped (two
+    strategies with one template stay apart); ``plain`` is left out, so keys recorded
+    before strategies existed still hit."""
+    payload: dict[str, Any] = {
         "endpoint": endpoint.rstrip("/"),
         "model": model,
         "messages": messages,
         "temperature": temperature,
         "sample": sample,
     }
+    if strategy != "plain":
+        payload["strategy"] = strategy
     canonical = json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
@@ -501,10 +515,11 @@ def generate(
     temperature: float,
     sample: int,
     around: Callable[[Callable[[], Completion]], tuple[Completion, dict[str, Any]]] | None = None,
+    strategy: str = "plain",
 ) -> Answer:
     """Answer one request according to ``mode``. Raises GenerationError."""
     endpoint = client.endpoint.url
-    key = cache_key(endpoint, model, messages, temperature, sample)
+    key = cache_key(endpoint, model, messages, temperature, sample, strategy)
     if mode in ("auto", "replay"):
         entry = cache.get(key)
         if entry is not None:
@@ -522,7 +537,8 @@ def generate(
             )
         if mode == "replay":
             raise GenerationError(
-                f"replay mode: no cached answer for model {model!r}, sample {sample} at "
+                f"replay mode: no cached answer for model {model!r}, strategy {strategy!r}, "
+                f"sample {sample} at "
                 f"{endpoint} in {cache.directory} (key {key}); run once with "
                 "--carbon-llm-mode=auto to record it",
                 kind="replay",
@@ -547,6 +563,7 @@ def generate(
             "messages": messages,
             "temperature": temperature,
             "sample": sample,
+            "strategy": strategy,
         },
         "text": completion.text,
         "usage": {

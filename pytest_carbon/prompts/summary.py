@@ -1,7 +1,13 @@
-"""The per-model summary of a prompt-suite run: pass rates, energy, ratio and carbon.
+"""The per-model summary of a prompt-suite run: pass rates, frugality and carbon.
 
-Pure Python over records (no pandas). Records with null energies are skipped in medians and
-sums (nothing was measured, and zero would be a false number) but counted in pass rates.
+Pure Python over records (no pandas). Records with null energies are skipped in sums
+(nothing was measured, and zero would be a false number) but counted in pass rates.
+
+A model's energy is only ever read as ratios to the reference, task by task: its
+**frugality** is the geometric mean over the tasks it solved of each task's ratio (all
+strategies pooled; :mod:`pytest_carbon.study.stats` has the per-strategy cells and the
+interval). A median of different tasks' absolute energies would compare the tasks, not
+the code, so there is none.
 
 pass@k uses the unbiased estimator of Chen et al. 2021 ("Evaluating Large Language Models
 Trained on Code", eq. 1): per task with n samples of which c are correct,
@@ -10,7 +16,6 @@ Trained on Code", eq. 1): per task with n samples of which c are correct,
 
 from __future__ import annotations
 
-import math
 import statistics
 from collections import defaultdict
 from typing import Any
@@ -21,28 +26,24 @@ WIDTH = 100
 
 
 def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k for one task (n samples, c correct), k <= n."""
-    if k > n:
-        raise ValueError(f"pass@{k} needs at least {k} samples, got {n}")
-    if n - c < k:
-        return 1.0
-    return 1.0 - math.comb(n - c, k) / math.comb(n, k)
+    """Unbiased pass@k for one task (n samples, c correct), k <= n (the study's, computed
+    as a product: no huge binomials)."""
+    from pytest_carbon.study.stats import pass_at_k as stable
 
-
-def _median(values: list[float]) -> float | None:
-    return statistics.median(values) if values else None
+    return stable(n, c, k)
 
 
 def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
-def _per_call_energy_j(rec: dict[str, Any]) -> float | None:
-    """Median energy of one call of the workload (the window repeats it until
-    ``min_time_s``, so the window's total says little); the total when not repeated."""
-    per_call = rec.get("per_call") or {}
-    median = _num((per_call.get("energy_j") or {}).get("median"))
-    return median if median is not None else _num(rec.get("energy_j"))
+def _frugality(recs: list[dict[str, Any]]) -> Any:
+    """The model's frugality Interval over the tasks it solved, strategies pooled."""
+    from pytest_carbon.study.stats import DEFAULT_STRATEGY, compute_study
+
+    pooled = [{**r, "prompt": {**r["prompt"], "strategy": DEFAULT_STRATEGY}} for r in recs]
+    cells = compute_study(pooled).cells
+    return cells[0].frugality if cells else None
 
 
 def _paired(data: Any) -> Any:
@@ -66,9 +67,11 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
     Row keys: ``model``, ``items``, ``correct``, ``pass_at_1``, ``pass_at_k`` ({k: value}
     with k = the smallest sample count over the model's tasks, when > 1, else {}),
-    ``median_energy_j`` (energy of one workload call, median over correct answers),
-    ``median_ratio_energy``, ``generation_gco2e_g`` (None when no generation footprint is
-    known), ``execution_gco2e_g`` (one workload call per answer, summed),
+    ``frugality``, ``frugality_low``, ``frugality_high`` and ``frugality_tasks`` (the
+    geometric mean over solved tasks of each task's energy ratio to the reference, its 95%
+    t interval over tasks, None with one task, and the tasks counted),
+    ``generation_gco2e_g`` (None when no generation footprint is known),
+    ``execution_gco2e_g`` (one workload call per answer, summed),
     ``gco2e_per_correct_g`` ((execution + generation) / correct),
     ``methods`` (sorted methods seen, execution and generation),
     ``compared`` (items measured interleaved with the reference), ``indistinguishable``
@@ -89,8 +92,6 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     rows = []
     for model, recs in by_model.items():
         per_task: dict[str, list[bool]] = defaultdict(list)
-        energies: list[float] = []
-        ratios: list[float] = []
         gen_g: list[float] = []
         exec_g: list[float] = []
         methods: set[str] = set()
@@ -102,19 +103,18 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
             per_task[str(prompt.get("task"))].append(ok)
             if rec.get("method"):
                 methods.add(str(rec["method"]))
-            energy = _per_call_energy_j(rec)
-            if ok and energy is not None:
-                energies.append(energy)
-            ratio = prompt.get("reference_ratio")
-            # A float now; older records held {"energy": x, "duration": y}.
-            r = _num(ratio.get("energy") if isinstance(ratio, dict) else ratio)
-            if r is not None:
-                ratios.append(r)
             pr = _paired(prompt.get("reference_comparison"))
             if pr is not None:
                 indistinguishable += pr.contains_one
+                strategy = str(prompt.get("strategy") or "plain")
+                task = str(prompt.get("task"))
+                # The strategy is named where it is not the default one.
                 comparisons.append(
-                    (str(prompt.get("task")), int(prompt.get("sample") or 0), pr.describe())
+                    (
+                        task if strategy == "plain" else f"{task}·{strategy}",
+                        int(prompt.get("sample") or 0),
+                        pr.describe(),
+                    )
                 )
             gen = prompt.get("generation") or {}
             g = _num(gen.get("gco2e_g"))
@@ -131,6 +131,7 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         pass_k = {}
         if k > 1:
             pass_k[k] = statistics.fmean(pass_at_k(len(v), sum(v), k) for v in per_task.values())
+        frugality = _frugality(recs)
         generation = sum(gen_g) if gen_g else None
         execution = sum(exec_g)
         per_correct = (
@@ -144,8 +145,10 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "correct": correct,
                 "pass_at_1": pass1,
                 "pass_at_k": pass_k,
-                "median_energy_j": _median(energies),
-                "median_ratio_energy": _median(ratios),
+                "frugality": None if frugality is None else frugality.value,
+                "frugality_low": None if frugality is None else frugality.low,
+                "frugality_high": None if frugality is None else frugality.high,
+                "frugality_tasks": 0 if frugality is None else frugality.n,
                 "generation_gco2e_g": generation,
                 "execution_gco2e_g": execution if exec_g else None,
                 "gco2e_per_correct_g": per_correct,
@@ -174,8 +177,8 @@ def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
         "items",
         "pass@1",
         "pass@k",
-        "energy/call",
-        "ratio",
+        "frugality",
+        "95% CI",
         "~ref",
         "gen CO2e",
         "CO2e/correct",
@@ -183,15 +186,15 @@ def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
     table = []
     for r in rows:
         pk = ", ".join(f"@{k} {v:.0%}" for k, v in r["pass_at_k"].items()) or "-"
-        ratio = r["median_ratio_energy"]
+        ratio, low, high = r["frugality"], r["frugality_low"], r["frugality_high"]
         table.append(
             (
                 r["model"],
                 f"{r['correct']}/{r['items']}",
                 f"{r['pass_at_1']:.0%}",
                 pk,
-                _si(r["median_energy_j"], "J"),
                 "-" if ratio is None else numfmt.ratio(ratio),
+                "-" if low is None or high is None else f"{numfmt.sig(low)}–{numfmt.sig(high)}",
                 f"{r['indistinguishable']}/{r['compared']}" if r.get("compared") else "-",
                 _si(r["generation_gco2e_g"], "g"),
                 _si(r["gco2e_per_correct_g"], "g"),
@@ -215,9 +218,10 @@ def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
     methods = sorted({m for r in rows for m in r["methods"]})
     if methods:
         lines.append(("methods: " + ", ".join(methods))[:WIDTH])
-    if any(r.get("compared") for r in rows):
-        lines.append("ratio: median over tasks of each item's median paired energy ratio")
-        lines.append("  to the reference; ~ref: items whose 95% interval contains 1.0")
+    if any(r.get("frugality") is not None for r in rows):
+        lines.append("frugality: geometric mean over solved tasks of each task's energy ratio")
+        lines.append("  to the reference, 95% t interval over tasks; ~ref: items whose own 95%")
+        lines.append("  interval contains 1.0")
     lines += _comparison_lines(rows)
     return lines
 

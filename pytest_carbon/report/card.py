@@ -226,23 +226,23 @@ def _model_lines(records: Sequence[Mapping[str, Any]]) -> list[str]:
 
     rows = model_rows(prompt_records)
     lines = [
-        "| Model | energy per call | ratio to reference | pass@1 | execution CO2e "
+        "| Model | frugality (vs reference) | pass@1 | execution CO2e "
         "| generation CO2e | CO2e per correct answer |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         p1 = _num(r.get("pass_at_1"))
         exe_m = r.get("execution_method") or "not measured"
         gen_m = r.get("generation_method") or "unknown"
-        median = _num(r.get("median_energy_j"))
+        low, high = _num(r.get("frugality_low")), _num(r.get("frugality_high"))
+        ci = f" ({fmt.sig(low)}–{fmt.sig(high)})" if low is not None and high is not None else ""
         lines.append(
             "| "
             + " | ".join(
                 _md(x)
                 for x in (
                     r.get("model"),
-                    f"{fmt.energy(median)} ({exe_m})" if median is not None else "—",
-                    fmt.ratio(r.get("median_ratio_energy")),
+                    fmt.ratio(r.get("frugality")) + ci,
                     f"{p1:.0%} ({r.get('correct')}/{r.get('items')})" if p1 is not None else "—",
                     f"{fmt.carbon(r.get('execution_gco2e_g'))} ({exe_m})",
                     f"{fmt.carbon(r.get('generation_gco2e_g'))} ({gen_m})",

@@ -270,21 +270,28 @@ def _models_section(report: Mapping[str, Any]) -> list[str]:
         "",
         "### Models",
         "",
-        "| Model | Energy per call | vs reference | pass@1 | gen. CO2e | CO2e per correct |",
-        "|---|--:|--:|--:|--:|--:|",
+        "| Model | Frugality | pass@1 | gen. CO2e | CO2e per correct |",
+        "|---|--:|--:|--:|--:|",
     ]
     for r in rows:
+        low, high = r["frugality_low"], r["frugality_high"]
+        ci = f" ({fmt.sig(low)}–{fmt.sig(high)})" if low is not None and high is not None else ""
         lines.append(
-            f"| {_code(r['model'])} | {fmt.energy(r['median_energy_j'])} | "
-            f"{fmt.ratio(r['median_ratio_energy'])} | "
+            f"| {_code(r['model'])} | {fmt.ratio(r['frugality'])}{ci} | "
             f"{r['pass_at_1']:.0%} ({r['correct']}/{r['items']}) | "
             f"{fmt.carbon(r['generation_gco2e_g'])} | {fmt.carbon(r['gco2e_per_correct_g'])} |"
         )
     lines += [
         "",
-        "<sub>Energy per call: the median over correct answers of one call's energy. "
-        "vs reference: the median ratio to the reference solution.</sub>",
+        "<sub>Frugality: the geometric mean over solved tasks of each task's energy ratio "
+        "to the reference solution (95% interval over tasks).</sub>",
     ]
+    from pytest_carbon.study.render import markdown_lines
+    from pytest_carbon.study.stats import compute_study
+
+    study = markdown_lines(compute_study(records))
+    if study:
+        lines += ["", "### Study", "", *study]
     return lines
 
 

@@ -187,10 +187,15 @@ def terminal_summary(cs: CarbonSession, tr: Any) -> None:
             tr.write_line(equivalent)
     if any(r.get("prompt") for r in records):
         from pytest_carbon.prompts.summary import model_summary, render_model_summary
+        from pytest_carbon.study.render import study_lines
+        from pytest_carbon.study.stats import compute_study
 
         tr.write_line("")
         for line in render_model_summary(model_summary(records)):
             tr.write_line(line)
+        tr.write_line("")
+        for line in study_lines(compute_study(records)):
+            tr.write_line(line, yellow=line.startswith("warning:"))
     for line in getattr(cs, "comparison_lines", []):
         tr.write_line(line)
     for line in caveat_lines(cs, records, verbose):

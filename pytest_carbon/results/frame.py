@@ -125,7 +125,7 @@ def read_report(path_or_paths: PathLike | Iterable[PathLike]) -> Any:
       ``per_call_duration_s_STAT`` for STAT in mean, median, stdev, min, max.
     - per phase ``P``: ``phase_P_energy_j``, ``phase_P_duration_s``, ``phase_P_method``.
     - ``extra_K`` for each scalar ``extra_info`` key ``K``.
-    - prompt suites: ``prompt_task``, ``prompt_model``, ``prompt_sample``,
+    - prompt suites: ``prompt_task``, ``prompt_model``, ``prompt_strategy``, ``prompt_sample``,
       ``prompt_samples``, ``prompt_temperature``, ``prompt_correct``,
       ``prompt_failed_case``, ``generation_input_tokens``, ``generation_output_tokens``,
       ``generation_energy_j``, ``generation_gco2e_g``, ``generation_method``,

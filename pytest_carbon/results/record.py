@@ -108,6 +108,8 @@ class Prompt(TypedDict, total=False):
 
     task: str
     model: str
+    #: The prompt strategy (``plain`` unless --carbon-strategy chose another).
+    strategy: str
     sample: int
     samples: int
     temperature: float | None

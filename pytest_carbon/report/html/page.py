@@ -21,7 +21,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pytest_carbon.report.format import num
 from pytest_carbon.report.html.cards import (
     _accounting_card,
     _equivalences_card,
@@ -42,7 +41,9 @@ from pytest_carbon.report.html.common import (
     _sub,
 )
 from pytest_carbon.report.html.compare import _comparison_section, banner
-from pytest_carbon.report.html.tables import _model_table, _records_table, model_rows
+from pytest_carbon.report.html.study import CSS as STUDY_CSS
+from pytest_carbon.report.html.study import models_table, study_section
+from pytest_carbon.report.html.tables import _records_table, model_rows
 from pytest_carbon.report.totals import compute
 from pytest_carbon.results.atomic import write_text_atomic
 
@@ -172,7 +173,6 @@ def render_html(
             charts["energy"] = drawer.energy_per_test(records, top_n, t.rounds)
             charts["per_call"] = drawer.energy_per_call(records, top_n)
             if prompt_records:
-                charts["frontier"] = drawer.frontier(rows)
                 charts["genexe"] = drawer.generation_vs_execution(rows)
                 charts["ratio"] = drawer.reference_ratio(prompt_records)
             charts["trace"] = drawer.power_trace(records)
@@ -184,7 +184,7 @@ def render_html(
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         '<link rel="icon" href="data:,">',
         f"<title>pytest-carbon report{' · ' + _esc(created) if created else ''}</title>",
-        f"<style>{_CSS.format(**PALETTE)}</style></head><body><main>",
+        f"<style>{_CSS.format(**PALETTE)}{STUDY_CSS}</style></head><body><main>",
         "<header><h1>pytest-carbon report</h1>",
         f'<p class="sub">{_esc(created or "date unknown")} · schema '
         f"{_esc(report.get('schema', 'unknown'))} · pytest-carbon "
@@ -201,6 +201,9 @@ def render_html(
             + _esc(report.get("incomplete_reason") or "the session was interrupted")
             + "; totals cover only the tests that finished.</p>"
         )
+    if prompt_records:
+        # The study's headline and leaderboard: the first screen of a prompt-suite page.
+        out.append(study_section(prompt_records))
     out.append('<section aria-label="summary" class="cards">')
     out += [_machine_card(m) for m in machines] or [_machine_card({})]
     out += [_sensors_card(machines), _accounting_card(acc), _totals_card(t), _equivalences_card(t)]
@@ -248,20 +251,7 @@ def render_html(
 
     if prompt_records:
         out.append('<section aria-labelledby="h-models"><h2 id="h-models">Models</h2>')
-        out.append(_model_table(rows))
-        out.append(
-            _figure(
-                charts.get("frontier"),
-                "Each point is a model. The dashed line joins the models no other "
-                "model beats on both pass rate and energy.",
-            )
-        )
-        unplaced = [str(r.get("model")) for r in rows if num(r.get("median_energy_j")) is None]
-        if unplaced and len(rows) > 1:
-            out.append(
-                f'<p class="note">Not in the pass-rate chart (no correct answer was '
-                f"measured): {_esc(', '.join(unplaced))}.</p>"
-            )
+        out.append(models_table(rows))
         out.append(
             _figure(
                 charts.get("genexe"),
@@ -276,11 +266,6 @@ def render_html(
                 "measured; a box spans the middle half where a model has 5 points or more.",
             )
         )
-        if len(rows) == 1:
-            out.append(
-                '<p class="note">One model: no pass-rate chart (one point); the table '
-                "above gives its numbers.</p>"
-            )
         out.append("</section>")
 
     if charts.get("trace"):
