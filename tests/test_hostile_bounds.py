@@ -261,11 +261,11 @@ def test_bad_files_and_broken_answers_fail_their_own_items_and_the_session_goes_
     report = _report(pytester)
     assert report["complete"] is True, report.get("incomplete_reason")
     recs = {r["nodeid"]: r for r in report["tests"]}
-    good = recs["prompts/d_good.yaml::good[reference-0]"]
+    good = recs["prompts/d_good.yaml::good[reference-plain-0]"]
     assert good["prompt"]["correct"] is True and good["energy_j"] is not None
     reasons = {}
     for variant in ("deepjson", "flood", "surrogate"):
-        rec = recs[f"prompts/c_hostile.yaml::hostile[variant_{variant}-0]"]
+        rec = recs[f"prompts/c_hostile.yaml::hostile[variant_{variant}-plain-0]"]
         assert rec["outcome"] == "failed" and rec["prompt"]["correct"] is False
         reasons[variant] = json.dumps(rec["prompt"]["failed_case"]) + " ".join(rec["warnings"])
     assert "nested deeper than 128 levels" in reasons["deepjson"]
@@ -296,7 +296,7 @@ def test_a_forged_case_index_keeps_its_record_and_its_model_fails(
     result = _run(pytester, "prompts/")
     result.assert_outcomes(failed=1)
     recs = {r["nodeid"]: r for r in _report(pytester)["tests"]}
-    rec = recs["prompts/t.yaml::t[variant_forged-0]"]
+    rec = recs["prompts/t.yaml::t[variant_forged-plain-0]"]
     assert rec["prompt"]["correct"] is False
     result.stdout.fnmatch_lines(["*variant:forged*0/1*0%*"])
 
@@ -332,12 +332,12 @@ def test_a_crash_of_the_plugin_fails_its_item_and_makes_the_report_incomplete(
     report = _report(pytester)
     assert report["complete"] is False
     assert "pytest-carbon failed on 1 item(s)" in report["incomplete_reason"]
-    assert "prompts/t.yaml::t[variant_boom-0]" in report["incomplete_reason"]
+    assert "prompts/t.yaml::t[variant_boom-plain-0]" in report["incomplete_reason"]
     recs = {r["nodeid"]: r for r in report["tests"]}
-    rec = recs["prompts/t.yaml::t[variant_boom-0]"]
+    rec = recs["prompts/t.yaml::t[variant_boom-plain-0]"]
     assert rec["outcome"] == "failed" and rec["prompt"]["correct"] is False
     assert rec["prompt"]["failed_case"]["plugin_error"] is True
     # pass@1 counts it as a failure.
     result.stdout.fnmatch_lines(["*variant:boom*0/1*0%*"])
-    assert recs["prompts/t.yaml::t[reference-0]"]["prompt"]["correct"] is True
+    assert recs["prompts/t.yaml::t[reference-plain-0]"]["prompt"]["correct"] is True
     assert "Incomplete run" in (pytester.path / "out.md").read_text(encoding="utf-8")
