@@ -24,7 +24,6 @@ import linecache
 import math
 import os
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any, cast
@@ -567,18 +566,96 @@ def run_verify(job: dict[str, Any]) -> None:
 
 
 # -- measured workload (bench mode) -----------------------------------------------------
-# The runner never runs candidate code itself: each round it forks a fresh worker that
-# loads the code anew for every call, so nothing the code remembers survives a call.
-# The runner (trusted) relays one reply per request to the parent, reaps everything the
-# worker started, and keeps the round's results until the parent asks for a sample.
+# The runner never runs candidate code itself, and no process that does inherits anything
+# from it: each round is a new interpreter (``python -c`` with the worker below, started
+# by posix_spawn, so none of the runner's memory is copied), given only its own inputs on
+# fd 0 and its own report pipe as fd 3. Before each round the runner kills whatever is
+# left, wipes the writable tmpfs mounts (working directory, /tmp, /dev/shm) and removes
+# SysV IPC objects, so no round can leave anything for the next one. The runner relays
+# every result to the parent, which counts them and compares them all.
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
-#: (audit arch, rt_sigaction syscall number) per machine, for the SIGCHLD guard.
-_SECCOMP_ARCH = {"x86_64": (0xC000003E, 13), "aarch64": (0xC00000B7, 134)}
-#: Largest total of pre-decoded arguments one round may hold, in JSON bytes.
-ROUND_INPUT_BYTES = 64 * 1024**2
+#: Markers around the worker's source, which the runner hands to ``python -c``.
+WORKER_BEGIN = "# == bench worker: begin =="
+WORKER_END = "# == bench worker: end =="
+
+# == bench worker: begin ==
+WORKER_REPORT_FD = 3
+
+
+def bench_worker() -> None:  # pragma: no cover - runs in its own interpreter
+    """One round in a fresh interpreter: read the round's job (code, entry point, inputs:
+    distinct, each served once) from fd 0, protect itself, report ``prepared`` on fd 3,
+    wait for go (one byte on fd 0), then per call load the code into a new namespace and
+    call it; report every result as plain JSON text. Never returns."""
+    import linecache
+    import os
+    import sys
+
+    def report(msg: dict[str, object]) -> None:
+        data = (json.dumps(msg) + "\n").encode()
+        while data:
+            data = data[os.write(WORKER_REPORT_FD, data) :]
+
+    def leave(status: int) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
+
+    buf = b""
+    while b"\n" not in buf:
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            leave(3)
+        buf += chunk
+    line, rest = buf.split(b"\n", 1)
+    job = json.loads(line)
+    del buf, line
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no other process of ours may read us
+    guard = worker_guard_sigchld(libc)
+    keyring = worker_fresh_keyring(libc)
+    source = job["code"]
+    linecache.cache["<candidate>"] = (len(source), None, source.splitlines(True), "<candidate>")
+    entry_point = job["entry_point"]
+    inputs = job["inputs"]
+    del job
+    try:
+        code = compile(source, "<candidate>", "exec")
+    except BaseException as exc:
+        report({"type": "error", "index": None, "error": worker_tb(exc)})
+        leave(0)
+    report({"type": "prepared", "guard": guard, "keyring": keyring})
+    if not rest and not os.read(0, 1):
+        leave(3)
+    os.close(0)
+    builtins = __builtins__
+    results: list[str] = []
+    j = 0
+    try:
+        for j in range(len(inputs)):
+            case = inputs[j]
+            inputs[j] = None
+            namespace: dict[str, object] = {"__name__": "__candidate__", "__builtins__": builtins}
+            exec(code, namespace)
+            fn = namespace.get(entry_point)
+            if not callable(fn):
+                raise LookupError(f"the code defines no function {entry_point!r}")
+            got = fn(*case["args"], **case["kwargs"])
+            results.append(json.dumps(plain_result(got), sort_keys=True))
+    except BaseException as exc:
+        report({"type": "error", "index": j, "error": worker_tb(exc)})
+        leave(0)
+    report({"type": "ran", "results": results})
+    leave(0)
+
+
+def worker_tb(exc: BaseException, lines: int = 12) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the code called sys.exit({exc.code!r})"
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def plain_result(value: object, depth: int = 0) -> object:
@@ -599,7 +676,7 @@ def plain_result(value: object, depth: int = 0) -> object:
         for k, v in value.items():  # type: ignore[attr-defined]
             kt = type(k)
             if not (k is None or kt is str or kt is int or kt is float or kt is bool):
-                return {"<type>": "dict with a non-plain key", "repr": short_repr(k)}
+                return {"<type>": "dict with a non-plain key", "repr": worker_repr(k)}
             out[k if kt is str else json.dumps(k)] = plain_result(v, depth + 1)
         return out
     if t is set or t is frozenset:
@@ -607,18 +684,43 @@ def plain_result(value: object, depth: int = 0) -> object:
         return {"<set>": sorted(items, key=lambda x: json.dumps(x, sort_keys=True))}
     if t is bytes:
         return {"<bytes>": value.hex()}  # type: ignore[attr-defined]
-    return {"<type>": f"{t.__module__}.{t.__qualname__}", "repr": short_repr(value)}
+    return {"<type>": f"{t.__module__}.{t.__qualname__}", "repr": worker_repr(value)}
 
 
-def _guard_sigchld() -> str:
+def worker_repr(value: object, limit: int = 2000) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:
+        text = f"<unrepresentable {type(value).__name__}: {exc!r}>"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def worker_fresh_keyring(libc: ctypes.CDLL) -> str:
+    """A new anonymous session keyring: no key an earlier round added to its own is
+    possessed here (keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL))."""
+    import os
+
+    numbers = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+    if numbers is None:
+        return "unavailable"
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+    serial = int(syscall(ctypes.c_long(numbers), 1, None))
+    return "fresh" if serial > 0 else f"not set: errno {ctypes.get_errno()}"
+
+
+def worker_guard_sigchld(libc: ctypes.CDLL) -> str:
     """Forbid ignoring SIGCHLD (or SA_NOCLDWAIT) in this process and its children: the
-    kernel reaps such children itself and their CPU time is then counted nowhere."""
-    libc = _libc()
-    arch = _SECCOMP_ARCH.get(os.uname().machine)
+    kernel reaps such children itself and their CPU time is then counted nowhere
+    without a cgroup."""
+    import os
+    import signal
+
+    arch = {"x86_64": (0xC000003E, 13), "aarch64": (0xC00000B7, 134)}.get(os.uname().machine)
     if arch is None:
         return f"unavailable on {os.uname().machine}"
 
-    class SockFilter(ctypes.Structure):
+    class Filter(ctypes.Structure):
         _fields_ = [
             ("code", ctypes.c_ushort),
             ("jt", ctypes.c_ubyte),
@@ -626,8 +728,8 @@ def _guard_sigchld() -> str:
             ("k", ctypes.c_uint32),
         ]
 
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
 
     ld, jeq, ret = 0x20, 0x15, 0x06
     allow, eperm = 0x7FFF0000, 0x00050000 | 1
@@ -637,74 +739,67 @@ def _guard_sigchld() -> str:
         (ld, 0, 0, 0),  # seccomp_data.nr
         (jeq, 0, 3, arch[1]),
         (ld, 0, 0, 16),  # args[0], low half
-        (jeq, 0, 1, int(signal_sigchld())),
+        (jeq, 0, 1, int(signal.SIGCHLD)),
         (ret, 0, 0, eperm),
         (ret, 0, 0, allow),
     ]
-    filters = (SockFilter * len(prog))(*[SockFilter(*f) for f in prog])
-    fprog = SockFprog(len(prog), filters)
-    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
-    _check(
-        libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0),
-        "PR_SET_SECCOMP",
-    )
+    filters = (Filter * len(prog))(*[Filter(*f) for f in prog])
+    fprog = Prog(len(prog), filters)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        return f"not applied: no_new_privs, errno {ctypes.get_errno()}"
+    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+        return f"not applied: Operation not permitted (errno {ctypes.get_errno()})"
     return "active"
 
 
-def signal_sigchld() -> int:
-    import signal
-
-    return int(signal.SIGCHLD)
+# == bench worker: end ==
 
 
-def call_candidate(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
-    return fn(*args, **kwargs)
+def worker_source(runner_source: str) -> str:
+    """The ``python -c`` program of a round's worker: the section between the markers."""
+    begin = runner_source.index(f"\n{WORKER_BEGIN}\n")
+    end = runner_source.index(f"\n{WORKER_END}\n")
+    return (
+        "from __future__ import annotations\nimport contextlib, ctypes, json, math, traceback\n"
+        f"PR_SET_DUMPABLE = {PR_SET_DUMPABLE}\n" + runner_source[begin:end] + "\nbench_worker()\n"
+    )
 
 
-def _worker(
-    code: Any, entry_point: str, texts: list[str], n: int, report_fd: int, go_fd: int
-) -> None:
-    """One round, in a fresh process: decode fresh arguments, wait for go, then per call
-    load the code into a new namespace and call it. Never returns."""
-    os.close(_out_fd)  # the code must not be able to speak to the parent
-    os.close(_in_fd)
+def _high_fd(fd: int) -> int:
+    """``fd`` moved to a number >= 10 (close-on-exec), so that posix_spawn's dup2 onto 0
+    and 3 never meets itself."""
+    import fcntl
 
-    def report(msg: dict[str, Any]) -> None:
-        data = (json.dumps(msg, default=repr) + "\n").encode()
-        while data:
-            data = data[os.write(report_fd, data) :]
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return new
 
+
+def _spawn_worker(argv: list[str], payload: bytes) -> tuple[int, int, int]:
+    """A new interpreter for one round: fd 0 its job then go, fd 3 its report pipe, 1 and
+    2 our stdout and stderr; nothing else (all our descriptors are close-on-exec).
+    Returns (pid, report read fd, go write fd)."""
+    in_r, in_w = (_high_fd(fd) for fd in os.pipe())
+    rep_r, rep_w = (_high_fd(fd) for fd in os.pipe())
     try:
-        guard = _guard_sigchld()
-    except OSError as exc:
-        guard = f"not applied: {exc}"
-    inputs = [json.loads(texts[j % len(texts)]) for j in range(n)]
-    report({"type": "prepared", "guard": guard})
-    if not os.read(go_fd, 1):
-        os._exit(3)
-    builtins = __builtins__
-    clock = time.perf_counter
-    durations = 0.0
-    results: list[str] = []
-    j = 0
+        pid = os.posix_spawn(
+            argv[0],
+            argv,
+            dict(os.environ),
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, in_r, 0),
+                (os.POSIX_SPAWN_DUP2, rep_w, WORKER_REPORT_FD),
+            ],
+        )
+    finally:
+        os.close(in_r)
+        os.close(rep_w)
     try:
-        for j in range(n):
-            case = inputs[j]
-            inputs[j] = None
-            t0 = clock()
-            namespace: dict[str, Any] = {"__name__": "__candidate__", "__builtins__": builtins}
-            exec(code, namespace)
-            fn = namespace.get(entry_point)
-            if not callable(fn):
-                raise LookupError(f"the code defines no function {entry_point!r}")
-            got = call_candidate(fn, case["args"], case["kwargs"])
-            durations += clock() - t0
-            results.append(json.dumps(plain_result(got), sort_keys=True))
-    except BaseException as exc:
-        report({"type": "error", "index": j, "error": tb_tail(exc)})
-        flush_and_exit(0)
-    report({"type": "ran", "calls": n, "claimed_s": durations, "results": results})
-    flush_and_exit(0)
+        while payload:
+            payload = payload[os.write(in_w, payload) :]
+    except OSError:
+        pass  # it died at once: its report says nothing and the round fails
+    return pid, rep_r, in_w
 
 
 def _read_line(fd: int, pid: int) -> tuple[bytes, int | None]:
@@ -774,71 +869,152 @@ def _sweep_round(contained: bool) -> tuple[int, float]:
     return killed, cpu_s
 
 
-def run_bench(job: dict[str, Any]) -> None:
-    """Serve rounds: ``prepare`` (fork a worker, decode its arguments), ``go`` (run the
-    round; reply ``done`` once the worker and all it started are reaped), ``sample``
-    (results of chosen calls of the last round), ``quit``. One reply per request."""
+def _private_dirs(contained: bool) -> list[str]:
+    """Where a round can leave files: our working directory (the run's own directory, a
+    private tmpfs in the namespaces mode) and, in the namespaces mode, every other
+    writable tmpfs mount point of /tmp and /dev/shm. The host's /tmp outside the
+    namespaces mode is not ours to wipe."""
+    cwd = os.getcwd()
+    if not contained:
+        return [cwd]
+    out = []
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, fstype = left.split(), right.split()[:1]
+            mp = _unescape(fields[4])
+            writable = fstype == ["tmpfs"] and "ro" not in fields[5].split(",")
+            if writable and mp in (cwd, "/tmp", "/dev/shm") and mp not in out:
+                out.append(mp)
+    return out or [cwd]
+
+
+def _wipe(dirs: list[str]) -> None:
+    """Remove everything in ``dirs`` (never crossing into another mount), so that the next
+    round finds them as empty as the first did."""
+    import shutil
+    import stat
+
+    def retry(func: Any, path: str, _exc: Any) -> None:
+        with contextlib.suppress(OSError):  # the code may have removed its permissions
+            os.chmod(os.path.dirname(path), 0o700)
+            if not os.path.islink(path):
+                os.chmod(path, 0o700)
+            func(path)
+
+    for top in dirs:
+        try:
+            dev = os.lstat(top).st_dev
+            with contextlib.suppress(OSError):
+                os.chmod(top, stat.S_IMODE(os.lstat(top).st_mode) | 0o700)
+            names = os.listdir(top)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(top, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if st.st_dev != dev:
+                continue  # a mount point: not ours
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(path, onerror=retry)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+
+def _remove_sysv_ipc(libc: ctypes.CDLL) -> int:
+    """Remove every SysV shared memory segment, message queue and semaphore set of our
+    IPC namespace (they outlive the processes that made them). Returns how many."""
+    removed = 0
+    for name, call in (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl")):
+        try:
+            with open(f"/proc/sysvipc/{name}") as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        fn = getattr(libc, call)
+        for row in rows:
+            fields = row.split()
+            if len(fields) < 2 or not fields[1].isdigit():
+                continue
+            ident = int(fields[1])
+            rc = fn(ident, 0, 0) if call == "semctl" else fn(ident, 0, None)  # IPC_RMID = 0
+            removed += rc == 0
+    return removed
+
+
+def run_bench(job: dict[str, Any], runner_source: str) -> None:
+    """Serve rounds: ``prepare`` (wipe what the last round left, start a fresh worker with
+    the round's inputs), ``go`` (run the round; reply ``done`` with every result once the
+    worker and all it started are reaped), ``quit``. One reply per request."""
     libc = _libc()
     contained = bool(job.get("contain"))
     try:
-        code = compile(job["code"], "<candidate>", "exec")
+        compile(job["code"], "<candidate>", "exec")
     except BaseException as exc:
         send({"type": "error", "stage": "define", "error": tb_tail(exc)})
         return
-    linecache.cache["<candidate>"] = (
-        len(job["code"]),
-        None,
-        job["code"].splitlines(True),
-        "<candidate>",
-    )
-    texts = [
-        json.dumps({"args": c.get("args", []), "kwargs": c.get("kwargs", {})}) for c in job["calls"]
-    ]
-    largest = max(len(t) for t in texts)
+    argv = [sys.executable, "-s", "-B"]
+    if sys.version_info >= (3, 11):
+        argv.append("-P")
+    argv += ["-c", worker_source(runner_source)]
     # Other processes of the same user cannot open our fds through /proc, nor trace us.
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     if not contained:  # in a pid namespace we are pid 1: orphans come to us anyway
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    send({"type": "ready", "inputs": len(texts), "max_calls": max(1, ROUND_INPUT_BYTES // largest)})
-    results: list[str] = []
+    private = _private_dirs(contained)
+    send({"type": "ready", "private": private})
     worker: tuple[int, int, int] | None = None  # pid, report fd, go fd
     while True:
         msg = recv()
         kind, seq = msg.get("type"), msg.get("seq")
         if kind == "prepare" and worker is None:
-            n = int(msg["n"])
-            r, w = os.pipe()
-            gr, gw = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    os.close(r)
-                    os.close(gw)
-                    _worker(code, job["entry_point"], texts, n, w, gr)
-                finally:
-                    os._exit(4)
-            os.close(w)
-            os.close(gr)
+            _sweep_round(contained)
+            _wipe(private)
+            ipc = _remove_sysv_ipc(libc) if contained else 0
+            payload = json.dumps(
+                {"code": job["code"], "entry_point": job["entry_point"], "inputs": msg["inputs"]}
+            )
+            del msg
+            pid, r, gw = _spawn_worker(argv, payload.encode() + b"\n")
+            del payload
             line, status = _read_line(r, pid)
-            if not line:
+            try:
+                prepared = json.loads(line) if line else {}
+            except ValueError:
+                prepared = {}
+            if not isinstance(prepared, dict) or prepared.get("type") != "prepared":
                 os.close(r)
                 os.close(gw)
-                killed, _ = _sweep_round(contained)
+                _sweep_round(contained)
+                error = prepared.get("error") if isinstance(prepared, dict) else None
                 send(
                     {
                         "type": "error",
                         "seq": seq,
                         "stage": "prepare",
-                        "error": "the worker failed to start",
+                        "error": str(error or f"the worker failed to start (status {status})"),
                     }
                 )
                 return
             worker = (pid, r, gw)
-            send({"type": "prepared", "seq": seq, "guard": json.loads(line).get("guard")})
+            send(
+                {
+                    "type": "prepared",
+                    "seq": seq,
+                    "guard": prepared.get("guard"),
+                    "keyring": prepared.get("keyring"),
+                    "ipc_removed": ipc,
+                }
+            )
         elif kind == "go" and worker is not None:
             pid, r, gw = worker
             worker = None
-            os.write(gw, b"g")
+            with contextlib.suppress(OSError):
+                os.write(gw, b"g")
             os.close(gw)
             line, status = _read_line(r, pid)
             os.close(r)
@@ -852,14 +1028,13 @@ def run_bench(job: dict[str, Any]) -> None:
             try:
                 report = json.loads(line) if line else {}
             except ValueError:
-                report = {}
+                report = {"type": "<not JSON>"}
             if not isinstance(report, dict):
-                report = {}
+                report = {"type": "<not an object>"}
             reply: dict[str, Any] = {"type": "done", "seq": seq, "killed": killed, "cpu_s": cpu_s}
-            if report.get("type") == "ran":
-                results = [str(x) for x in report.get("results", [])]
-                reply["calls"] = report.get("calls")
-                reply["claimed_s"] = report.get("claimed_s")
+            results = report.get("results")
+            if report.get("type") == "ran" and isinstance(results, list):
+                reply["results"] = [str(x) for x in results]
             elif report.get("type") == "error":
                 reply["error"] = str(report.get("error"))
                 reply["index"] = report.get("index")
@@ -867,11 +1042,11 @@ def run_bench(job: dict[str, Any]) -> None:
                 reply["protocol"] = line[:200].decode("utf-8", "replace")
             else:
                 reply["error"] = f"the worker ended without reporting (wait status {status})"
+            del report, results, line
             send(reply)
-        elif kind == "sample":
-            picked = {str(i): results[i] for i in msg.get("indices", []) if 0 <= i < len(results)}
-            send({"type": "sample", "seq": seq, "results": picked})
+            del reply
         else:  # quit, or a request out of order
+            _sweep_round(contained)
             return
 
 
@@ -881,7 +1056,12 @@ def main() -> None:
     with open("job.json") as f:
         job = json.load(f)
     os.remove("job.json")
-    linecache.getlines(__file__)  # keep our source for tracebacks once the tmpfs hides it
+    # Our source, for tracebacks and the bench workers, before the tmpfs hides it.
+    with open(__file__) as f:
+        source = f.read()
+    linecache.getlines(__file__)
+    for fd in (_out_fd, _in_fd):  # never inherited by a process we start
+        os.set_inheritable(fd, False)
     notes: dict[str, Any] = {}
     if job.get("contain"):
         try:
@@ -896,7 +1076,7 @@ def main() -> None:
     elif job["mode"] == "verify":
         run_verify(job)
     else:
-        run_bench(job)
+        run_bench(job, source)
     flush_and_exit(0)
 
 
