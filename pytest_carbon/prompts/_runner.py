@@ -23,6 +23,7 @@ import json
 import linecache
 import math
 import os
+import socket
 import sys
 import traceback
 from collections.abc import Callable
@@ -583,12 +584,67 @@ WORKER_END = "# == bench worker: end =="
 WORKER_REPORT_FD = 3
 
 
-def bench_worker() -> None:  # pragma: no cover - runs in its own interpreter
-    """One round in a fresh interpreter: read the round's job (code, entry point, inputs:
-    distinct, each served once) from fd 0, protect itself, report ``prepared`` on fd 3,
+def bench_zygote() -> None:  # pragma: no cover - runs in its own interpreter
+    """The fork server of one side, a fresh interpreter started once per comparison: it
+    reads the code and entry point from fd 0, compiles the code (never runs it), then for
+    each request on its socket (fd 3, with the round's two pipe ends attached) forks a
+    worker through an intermediate process that exits at once, so that the worker is the
+    runner's child. It never sees an input or a result: what a worker inherits from it
+    is the interpreter, the compiled code and nothing else. Never returns."""
+    import linecache
+    import os
+    import socket
+
+    buf = b""
+    while b"\n" not in buf:
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            os._exit(3)
+        buf += chunk
+    job = json.loads(buf.split(b"\n", 1)[0])
+    del buf
+    null = os.open(os.devnull, os.O_RDONLY)  # fd 0 stays taken: received fds are above 3
+    os.dup2(null, 0)
+    os.close(null)
+    sock = socket.socket(fileno=WORKER_REPORT_FD)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no other process of ours may read us
+    guard = worker_guard_sigchld(libc)  # inherited by every worker
+    source, entry_point = job["code"], job["entry_point"]
+    del job
+    linecache.cache["<candidate>"] = (len(source), None, source.splitlines(True), "<candidate>")
+    try:
+        code = compile(source, "<candidate>", "exec")
+    except BaseException as exc:
+        sock.sendall((json.dumps({"type": "error", "error": worker_tb(exc)}) + "\n").encode())
+        os._exit(0)
+    sock.sendall((json.dumps({"type": "zygote", "guard": guard}) + "\n").encode())
+    while True:
+        msg, fds, _, _ = socket.recv_fds(sock, 16, 2)
+        if not msg or len(fds) != 2:
+            os._exit(0)
+        middle = os.fork()
+        if middle == 0:
+            if os.fork() == 0:
+                sock.close()
+                os.dup2(fds[0], 0)
+                os.dup2(fds[1], WORKER_REPORT_FD)
+                for fd in fds:
+                    if fd not in (0, WORKER_REPORT_FD):
+                        os.close(fd)
+                worker_round(libc, code, entry_point, guard)
+            os._exit(0)
+        os.waitpid(middle, 0)
+        for fd in fds:
+            os.close(fd)
+        sock.sendall(b"f")
+
+
+def worker_round(libc: ctypes.CDLL, code: object, entry_point: str, guard: str) -> None:
+    """One round, in a freshly forked worker: read the round's inputs (distinct, each
+    served once) from fd 0, join a fresh session keyring, report ``prepared`` on fd 3,
     wait for go (one byte on fd 0), then per call load the code into a new namespace and
     call it; report every result as plain JSON text. Never returns."""
-    import linecache
     import os
     import sys
 
@@ -603,33 +659,25 @@ def bench_worker() -> None:  # pragma: no cover - runs in its own interpreter
                 stream.flush()
         os._exit(status)
 
-    buf = b""
-    while b"\n" not in buf:
-        chunk = os.read(0, 1 << 20)
-        if not chunk:
-            leave(3)
-        buf += chunk
-    line, rest = buf.split(b"\n", 1)
-    job = json.loads(line)
-    del buf, line
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no other process of ours may read us
-    guard = worker_guard_sigchld(libc)
-    keyring = worker_fresh_keyring(libc)
-    source = job["code"]
-    linecache.cache["<candidate>"] = (len(source), None, source.splitlines(True), "<candidate>")
-    entry_point = job["entry_point"]
-    inputs = job["inputs"]
-    del job
     try:
-        code = compile(source, "<candidate>", "exec")
-    except BaseException as exc:
-        report({"type": "error", "index": None, "error": worker_tb(exc)})
-        leave(0)
-    report({"type": "prepared", "guard": guard, "keyring": keyring})
-    if not rest and not os.read(0, 1):
-        leave(3)
-    os.close(0)
+        buf = b""
+        while b"\n" not in buf:
+            chunk = os.read(0, 1 << 20)
+            if not chunk:
+                leave(3)
+            buf += chunk
+        line, rest = buf.split(b"\n", 1)
+        inputs = json.loads(line)["inputs"]
+        del buf, line
+        keyring = worker_fresh_keyring(libc)
+        report({"type": "prepared", "pid": os.getpid(), "guard": guard, "keyring": keyring})
+        if not rest and not os.read(0, 1):
+            leave(3)
+        os.close(0)
+    except BaseException as exc:  # ours, not the code's: say why on stderr
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"pytest-carbon worker: {worker_tb(exc)}\n")
+        leave(4)
     builtins = __builtins__
     results: list[str] = []
     j = 0
@@ -638,7 +686,7 @@ def bench_worker() -> None:  # pragma: no cover - runs in its own interpreter
             case = inputs[j]
             inputs[j] = None
             namespace: dict[str, object] = {"__name__": "__candidate__", "__builtins__": builtins}
-            exec(code, namespace)
+            exec(code, namespace)  # type: ignore[arg-type]
             fn = namespace.get(entry_point)
             if not callable(fn):
                 raise LookupError(f"the code defines no function {entry_point!r}")
@@ -761,7 +809,7 @@ def worker_source(runner_source: str) -> str:
     end = runner_source.index(f"\n{WORKER_END}\n")
     return (
         "from __future__ import annotations\nimport contextlib, ctypes, json, math, traceback\n"
-        f"PR_SET_DUMPABLE = {PR_SET_DUMPABLE}\n" + runner_source[begin:end] + "\nbench_worker()\n"
+        f"PR_SET_DUMPABLE = {PR_SET_DUMPABLE}\n" + runner_source[begin:end] + "\nbench_zygote()\n"
     )
 
 
@@ -775,12 +823,13 @@ def _high_fd(fd: int) -> int:
     return new
 
 
-def _spawn_worker(argv: list[str], payload: bytes) -> tuple[int, int, int]:
-    """A new interpreter for one round: fd 0 its job then go, fd 3 its report pipe, 1 and
-    2 our stdout and stderr; nothing else (all our descriptors are close-on-exec).
-    Returns (pid, report read fd, go write fd)."""
+def _spawn_zygote(argv: list[str], payload: bytes) -> tuple[int, socket.socket]:
+    """The side's fork server, a new interpreter: fd 0 its job, fd 3 its socket, 1 and 2
+    our stdout and stderr; nothing else (all our descriptors are close-on-exec).
+    Returns (pid, our end of the socket)."""
     in_r, in_w = (_high_fd(fd) for fd in os.pipe())
-    rep_r, rep_w = (_high_fd(fd) for fd in os.pipe())
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    far = _high_fd(theirs.detach())
     try:
         pid = os.posix_spawn(
             argv[0],
@@ -788,23 +837,45 @@ def _spawn_worker(argv: list[str], payload: bytes) -> tuple[int, int, int]:
             dict(os.environ),
             file_actions=[
                 (os.POSIX_SPAWN_DUP2, in_r, 0),
-                (os.POSIX_SPAWN_DUP2, rep_w, WORKER_REPORT_FD),
+                (os.POSIX_SPAWN_DUP2, far, WORKER_REPORT_FD),
             ],
         )
     finally:
         os.close(in_r)
-        os.close(rep_w)
-    try:
+        os.close(far)
+    with contextlib.suppress(OSError):
         while payload:
             payload = payload[os.write(in_w, payload) :]
+    os.close(in_w)
+    return pid, ours
+
+
+def _fork_worker(zygote: socket.socket, payload: bytes) -> tuple[int, int]:
+    """A worker forked by the zygote, its inputs written to its fd 0. Returns (report
+    read fd, go write fd); raises OSError when the zygote is gone."""
+    in_r, in_w = (_high_fd(fd) for fd in os.pipe())
+    rep_r, rep_w = (_high_fd(fd) for fd in os.pipe())
+    try:
+        socket.send_fds(zygote, [b"f"], [in_r, rep_w])
+        if zygote.recv(1) != b"f":
+            raise OSError("the zygote is gone")
     except OSError:
-        pass  # it died at once: its report says nothing and the round fails
-    return pid, rep_r, in_w
+        for fd in (in_w, rep_r):
+            os.close(fd)
+        raise
+    finally:
+        os.close(in_r)
+        os.close(rep_w)
+    with contextlib.suppress(OSError):  # it died at once: its report says nothing
+        while payload:
+            payload = payload[os.write(in_w, payload) :]
+    return rep_r, in_w
 
 
 def _read_line(fd: int, pid: int) -> tuple[bytes, int | None]:
-    """A line from the worker's report pipe; stops early when the worker has exited (a
-    descendant may hold the pipe open). Returns (line or b"", exit status or None)."""
+    """A line from the worker's report pipe; stops early when the worker ``pid`` has
+    exited (a descendant may hold the pipe open; 0: no pid, read to the end of the line
+    or of the pipe). Returns (line or b"", exit status or None)."""
     import select
 
     buf = b""
@@ -816,6 +887,8 @@ def _read_line(fd: int, pid: int) -> tuple[bytes, int | None]:
             if not chunk:
                 break
             buf += chunk
+        elif not pid:
+            continue
         elif status is None:
             done, st = os.waitpid(pid, os.WNOHANG)
             if done:
@@ -825,9 +898,10 @@ def _read_line(fd: int, pid: int) -> tuple[bytes, int | None]:
     return buf.split(b"\n", 1)[0], status
 
 
-def _sweep_round(contained: bool) -> tuple[int, float]:
-    """Kill every process the round left behind and reap it (its CPU time joins ours).
-    Returns (processes killed, CPU seconds of everything reaped)."""
+def _sweep_round(contained: bool, keep: int = 0) -> tuple[int, float]:
+    """Kill every process the round left behind (all but us and the zygote ``keep``) and
+    reap it (its CPU time joins ours). Returns (processes killed, CPU seconds of everything
+    reaped)."""
     import signal
 
     killed = 0
@@ -837,7 +911,7 @@ def _sweep_round(contained: bool) -> tuple[int, float]:
         alive = []
         zombies = []
         for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) == me:
+            if not name.isdigit() or int(name) in (me, keep):
                 continue
             try:
                 with open(f"/proc/{name}/stat", "rb") as f:
@@ -947,16 +1021,11 @@ def _remove_sysv_ipc(libc: ctypes.CDLL) -> int:
 
 
 def run_bench(job: dict[str, Any], runner_source: str) -> None:
-    """Serve rounds: ``prepare`` (wipe what the last round left, start a fresh worker with
+    """Serve rounds: ``prepare`` (wipe what the last round left, fork a fresh worker with
     the round's inputs), ``go`` (run the round; reply ``done`` with every result once the
     worker and all it started are reaped), ``quit``. One reply per request."""
     libc = _libc()
     contained = bool(job.get("contain"))
-    try:
-        compile(job["code"], "<candidate>", "exec")
-    except BaseException as exc:
-        send({"type": "error", "stage": "define", "error": tb_tail(exc)})
-        return
     argv = [sys.executable, "-s", "-B"]
     if sys.version_info >= (3, 11):
         argv.append("-P")
@@ -966,37 +1035,56 @@ def run_bench(job: dict[str, Any], runner_source: str) -> None:
     if not contained:  # in a pid namespace we are pid 1: orphans come to us anyway
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     private = _private_dirs(contained)
-    send({"type": "ready", "private": private})
+    setup = json.dumps({"code": job["code"], "entry_point": job["entry_point"]}) + "\n"
+    zygote_pid, zygote = _spawn_zygote(argv, setup.encode())
+    line = b""
+    with contextlib.suppress(OSError):
+        while b"\n" not in line:
+            chunk = zygote.recv(1 << 16)
+            if not chunk:
+                break
+            line += chunk
+    try:
+        hello = json.loads(line) if line.strip() else {}
+    except ValueError:
+        hello = {}
+    if not isinstance(hello, dict) or hello.get("type") != "zygote":
+        error = hello.get("error") if isinstance(hello, dict) else None
+        send({"type": "error", "stage": "define", "error": str(error or "the zygote failed")})
+        return
+    send({"type": "ready", "private": private, "guard": hello.get("guard")})
     worker: tuple[int, int, int] | None = None  # pid, report fd, go fd
     while True:
         msg = recv()
         kind, seq = msg.get("type"), msg.get("seq")
         if kind == "prepare" and worker is None:
-            _sweep_round(contained)
+            _sweep_round(contained, zygote_pid)
             _wipe(private)
             ipc = _remove_sysv_ipc(libc) if contained else 0
-            payload = json.dumps(
-                {"code": job["code"], "entry_point": job["entry_point"], "inputs": msg["inputs"]}
-            )
+            payload = json.dumps({"inputs": msg["inputs"]}).encode() + b"\n"
             del msg
-            pid, r, gw = _spawn_worker(argv, payload.encode() + b"\n")
+            try:
+                r, gw = _fork_worker(zygote, payload)
+            except OSError as exc:
+                send({"type": "error", "seq": seq, "stage": "prepare", "error": str(exc)})
+                return
             del payload
-            line, status = _read_line(r, pid)
+            line, _ = _read_line(r, 0)
             try:
                 prepared = json.loads(line) if line else {}
             except ValueError:
                 prepared = {}
-            if not isinstance(prepared, dict) or prepared.get("type") != "prepared":
+            pid = prepared.get("pid") if isinstance(prepared, dict) else None
+            if prepared.get("type") != "prepared" or not isinstance(pid, int):
                 os.close(r)
                 os.close(gw)
-                _sweep_round(contained)
-                error = prepared.get("error") if isinstance(prepared, dict) else None
+                _sweep_round(contained, zygote_pid)
                 send(
                     {
                         "type": "error",
                         "seq": seq,
                         "stage": "prepare",
-                        "error": str(error or f"the worker failed to start (status {status})"),
+                        "error": "the worker failed to start",
                     }
                 )
                 return
@@ -1023,7 +1111,7 @@ def run_bench(job: dict[str, Any], runner_source: str) -> None:
                 with contextlib.suppress(ChildProcessError):
                     _, status, ru = os.wait4(pid, 0)
                     cpu_s += ru.ru_utime + ru.ru_stime
-            killed, swept_cpu_s = _sweep_round(contained)
+            killed, swept_cpu_s = _sweep_round(contained, zygote_pid)
             cpu_s += swept_cpu_s
             try:
                 report = json.loads(line) if line else {}
@@ -1046,6 +1134,7 @@ def run_bench(job: dict[str, Any], runner_source: str) -> None:
             send(reply)
             del reply
         else:  # quit, or a request out of order
+            zygote.close()
             _sweep_round(contained)
             return
 

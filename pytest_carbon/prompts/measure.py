@@ -400,9 +400,10 @@ class Side:
             )
         if done.get("error") is not None:
             where = done.get("index")
+            who = "the code" if self.name == "code" else f"the {self.name}'s code"
             raise self._fail(
                 WorkloadCrashed(
-                    f"the {self.name}'s code failed during the workload"
+                    f"{who} failed during the workload"
                     + (f" (call {where})" if isinstance(where, int) else "")
                     + f":\n{done['error']}"
                 )
