@@ -898,10 +898,10 @@ def _read_line(fd: int, pid: int) -> tuple[bytes, int | None]:
     return buf.split(b"\n", 1)[0], status
 
 
-def _sweep_round(contained: bool, keep: int = 0) -> tuple[int, float]:
-    """Kill every process the round left behind (all but us and the zygote ``keep``) and
-    reap it (its CPU time joins ours). Returns (processes killed, CPU seconds of everything
-    reaped)."""
+def _sweep_round(contained: bool, keep: tuple[int, ...] = ()) -> tuple[int, float]:
+    """Kill every process the round left behind (all but us and ``keep``: the zygote and
+    the round's workers still waiting for their turn) and reap it (its CPU time joins
+    ours). Returns (processes killed, CPU seconds of everything reaped)."""
     import signal
 
     killed = 0
@@ -911,7 +911,7 @@ def _sweep_round(contained: bool, keep: int = 0) -> tuple[int, float]:
         alive = []
         zombies = []
         for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) in (me, keep):
+            if not name.isdigit() or int(name) == me or int(name) in keep:
                 continue
             try:
                 with open(f"/proc/{name}/stat", "rb") as f:
@@ -1053,42 +1053,43 @@ def run_bench(job: dict[str, Any], runner_source: str) -> None:
         send({"type": "error", "stage": "define", "error": str(error or "the zygote failed")})
         return
     send({"type": "ready", "private": private, "guard": hello.get("guard")})
-    worker: tuple[int, int, int] | None = None  # pid, report fd, go fd
+    workers: list[tuple[int, int, int]] = []  # pid, report fd, go fd
+    zyg = (zygote_pid,)
     while True:
         msg = recv()
         kind, seq = msg.get("type"), msg.get("seq")
-        if kind == "prepare" and worker is None:
-            _sweep_round(contained, zygote_pid)
+        if kind == "prepare" and not workers:
+            _sweep_round(contained, zyg)
             _wipe(private)
             ipc = _remove_sysv_ipc(libc) if contained else 0
-            payload = json.dumps({"inputs": msg["inputs"]}).encode() + b"\n"
+            batches = msg["batches"]
             del msg
-            try:
-                r, gw = _fork_worker(zygote, payload)
-            except OSError as exc:
-                send({"type": "error", "seq": seq, "stage": "prepare", "error": str(exc)})
-                return
-            del payload
-            line, _ = _read_line(r, 0)
-            try:
-                prepared = json.loads(line) if line else {}
-            except ValueError:
-                prepared = {}
-            pid = prepared.get("pid") if isinstance(prepared, dict) else None
-            if prepared.get("type") != "prepared" or not isinstance(pid, int):
-                os.close(r)
-                os.close(gw)
-                _sweep_round(contained, zygote_pid)
-                send(
-                    {
-                        "type": "error",
-                        "seq": seq,
-                        "stage": "prepare",
-                        "error": "the worker failed to start",
-                    }
-                )
-                return
-            worker = (pid, r, gw)
+            for batch in batches:
+                payload = json.dumps({"inputs": batch}).encode() + b"\n"
+                try:
+                    r, gw = _fork_worker(zygote, payload)
+                except OSError as exc:
+                    send({"type": "error", "seq": seq, "stage": "prepare", "error": str(exc)})
+                    return
+                del payload
+                line, _ = _read_line(r, 0)
+                try:
+                    prepared = json.loads(line) if line else {}
+                except ValueError:
+                    prepared = {}
+                pid = prepared.get("pid") if isinstance(prepared, dict) else None
+                if prepared.get("type") != "prepared" or not isinstance(pid, int):
+                    send(
+                        {
+                            "type": "error",
+                            "seq": seq,
+                            "stage": "prepare",
+                            "error": "the worker failed to start",
+                        }
+                    )
+                    return
+                workers.append((pid, r, gw))
+            del batches
             send(
                 {
                     "type": "prepared",
@@ -1098,45 +1099,74 @@ def run_bench(job: dict[str, Any], runner_source: str) -> None:
                     "ipc_removed": ipc,
                 }
             )
-        elif kind == "go" and worker is not None:
-            pid, r, gw = worker
-            worker = None
-            with contextlib.suppress(OSError):
-                os.write(gw, b"g")
-            os.close(gw)
-            line, status = _read_line(r, pid)
-            os.close(r)
-            cpu_s = 0.0
-            if status is None:
-                with contextlib.suppress(ChildProcessError):
-                    _, status, ru = os.wait4(pid, 0)
-                    cpu_s += ru.ru_utime + ru.ru_stime
-            killed, swept_cpu_s = _sweep_round(contained, zygote_pid)
-            cpu_s += swept_cpu_s
-            try:
-                report = json.loads(line) if line else {}
-            except ValueError:
-                report = {"type": "<not JSON>"}
-            if not isinstance(report, dict):
-                report = {"type": "<not an object>"}
-            reply: dict[str, Any] = {"type": "done", "seq": seq, "killed": killed, "cpu_s": cpu_s}
-            results = report.get("results")
-            if report.get("type") == "ran" and isinstance(results, list):
-                reply["results"] = [str(x) for x in results]
-            elif report.get("type") == "error":
-                reply["error"] = str(report.get("error"))
-                reply["index"] = report.get("index")
-            elif line:  # something else wrote on the worker's report pipe
-                reply["protocol"] = line[:200].decode("utf-8", "replace")
-            else:
-                reply["error"] = f"the worker ended without reporting (wait status {status})"
-            del report, results, line
-            send(reply)
-            del reply
+        elif kind == "go" and workers:
+            send(_run_workers(workers, contained, zyg, private, libc, seq))
+            workers = []
         else:  # quit, or a request out of order
             zygote.close()
             _sweep_round(contained)
             return
+
+
+def _run_workers(
+    workers: list[tuple[int, int, int]],
+    contained: bool,
+    zyg: tuple[int, ...],
+    private: list[str],
+    libc: ctypes.CDLL,
+    seq: Any,
+) -> dict[str, Any]:
+    """The round, inside the parent's window: each prepared worker in turn runs its calls
+    and is reaped with all it started; between two workers, what the first left is
+    wiped. Returns the ``done`` reply, with every result in order."""
+    reply: dict[str, Any] = {"type": "done", "seq": seq, "killed": 0, "cpu_s": 0.0}
+    results: list[str] = []
+    offset = 0
+    for k, (pid, r, gw) in enumerate(workers):
+        if k:
+            _wipe(private)
+            if contained:
+                _remove_sysv_ipc(libc)
+        with contextlib.suppress(OSError):
+            os.write(gw, b"g")
+        os.close(gw)
+        line, status = _read_line(r, pid)
+        os.close(r)
+        if status is None:
+            with contextlib.suppress(ChildProcessError):
+                _, status, ru = os.wait4(pid, 0)
+                reply["cpu_s"] += ru.ru_utime + ru.ru_stime
+        waiting = tuple(p for p, _, _ in workers[k + 1 :])
+        killed, swept_cpu_s = _sweep_round(contained, zyg + waiting)
+        reply["killed"] += killed
+        reply["cpu_s"] += swept_cpu_s
+        try:
+            report = json.loads(line) if line else {}
+        except ValueError:
+            report = {"type": "<not JSON>"}
+        if not isinstance(report, dict):
+            report = {"type": "<not an object>"}
+        got = report.get("results")
+        if report.get("type") == "ran" and isinstance(got, list):
+            results += [str(x) for x in got]
+            offset += len(got)
+            continue
+        if report.get("type") == "error":
+            reply["error"] = str(report.get("error"))
+            index = report.get("index")
+            reply["index"] = offset + index if isinstance(index, int) else None
+        elif line:  # something else wrote on the worker's report pipe
+            reply["protocol"] = line[:200].decode("utf-8", "replace")
+        else:
+            reply["error"] = f"the worker ended without reporting (wait status {status})"
+        for _, r2, gw2 in workers[k + 1 :]:
+            os.close(r2)
+            os.close(gw2)
+        _sweep_round(contained, zyg)
+        return reply
+    reply["results"] = results
+    reply["workers"] = len(workers)
+    return reply
 
 
 def main() -> None:

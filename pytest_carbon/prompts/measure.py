@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 ROUND_S = 0.1
 #: Most calls in one round.
 MAX_CALLS = 100_000
+#: Most worker processes in one round (run one after the other inside its window), where
+#: the workload has too few distinct inputs for one worker to last ROUND_S.
+MAX_WORKERS = 8
 #: Largest total of one round's inputs, in JSON bytes.
 ROUND_INPUT_BYTES = 32 * 1024**2
 #: Empty rounds per side that calibrate the fixed cost of a round.
@@ -95,6 +98,7 @@ class Round:
     killed: int = 0
     energy_j: float = 0.0
     window_s: float = 0.0
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -199,13 +203,14 @@ def same(got: Any, expect: Any, tol: float = 0.0) -> bool:
 
 
 class Inputs:
-    """The workload's inputs, by id, and which ones a round gets.
+    """The workload's inputs, by id, and which ones a round's workers get.
 
-    ``calls``: the task's distinct calls (ids 0..m-1); a round gets at most m of them, all
-    different, so no process sees an input twice, and a workload with one input runs one
-    call per process. ``generate``: where the task gives one, ``seed -> (args, kwargs)``,
-    run here (trusted suite code, in pytest's process): then every round gets fresh
-    inputs, as many as its size asks (ids are seeds)."""
+    ``calls``: the task's distinct calls (ids 0..m-1); a worker gets at most m of them,
+    all different, so no process sees an input twice (a workload with one input runs one
+    call per process), and a round of more calls has several workers, one after the
+    other (at most :data:`MAX_WORKERS`). ``generate``: where the task gives one,
+    ``seed -> (args, kwargs)``, run here (trusted suite code, in pytest's process): then
+    one worker gets as many fresh inputs as the round's size asks (ids are seeds)."""
 
     def __init__(
         self,
@@ -217,12 +222,20 @@ class Inputs:
             raise ValueError("a workload without inputs")
         self.generate = generate
         self._made: dict[int, tuple[list[Any], dict[str, Any]]] = {}
-        self._next_seed = 0
+        self._largest = max((len(json.dumps([a, k])) for a, k in self._calls), default=1)
 
     @property
     def distinct(self) -> int:
-        """Most inputs one round can get."""
+        """Most inputs one worker can get."""
         return MAX_CALLS if self.generate is not None else len(self._calls)
+
+    @property
+    def most(self) -> int:
+        """Most calls one round can make."""
+        if self.generate is not None:
+            return MAX_CALLS
+        by_size = max(1, ROUND_INPUT_BYTES // self._largest)
+        return max(1, min(self.distinct * MAX_WORKERS, by_size, MAX_CALLS))
 
     def call(self, i: int) -> tuple[list[Any], dict[str, Any]]:
         if self.generate is None:
@@ -238,11 +251,17 @@ class Inputs:
     def batch(self, k: int, n: int) -> list[int]:
         """The ids of the k-th round of ``n`` calls (both rounds of a pair ask the same k
         and n, and so get the same inputs)."""
+        n = max(1, min(n, self.most))
         if self.generate is None:
             m = len(self._calls)
-            n = min(n, m)
             return [(k * n + j) % m for j in range(n)]
         return [k * n + j for j in range(n)]
+
+    def split(self, ids: list[int]) -> list[list[int]]:
+        """``ids`` in consecutive runs of at most :attr:`distinct`, one per worker: the
+        ids of one run are all different."""
+        m = self.distinct
+        return [ids[i : i + m] for i in range(0, len(ids), m)] or [[]]
 
     def payload(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         out = []
@@ -361,12 +380,17 @@ class Side:
         return self._expect(reply, self.seq)
 
     # -- rounds --------------------------------------------------------------------
-    def run_round(self, inputs: Sequence[dict[str, Any]]) -> tuple[Round, list[str]]:
-        """One fresh worker for ``inputs`` (distinct; empty: an empty round), measured in
-        a window of our own. Returns the round and its results (plain JSON text, one per
-        input, in order): the round's calls are the results that came back."""
+    def run_round(
+        self, inputs: Sequence[dict[str, Any]], per_worker: int | None = None
+    ) -> tuple[Round, list[str]]:
+        """Fresh workers for ``inputs`` (``per_worker`` each, distinct; one worker when
+        None; no input: an empty round), run one after the other in a window of our own.
+        Returns the round and its results (plain JSON text, one per input, in order): the
+        round's calls are the results that came back."""
         n = len(inputs)
-        prepared = self._ask({"type": "prepare", "inputs": list(inputs)}, "prepared")
+        step = per_worker or max(n, 1)
+        batches = [list(inputs[i : i + step]) for i in range(0, n, step)] or [[]]
+        prepared = self._ask({"type": "prepare", "batches": batches}, "prepared")
         self.guard = prepared.get("guard")
         runner = self.child.code_pid()
         workers = tuple(_children_of(runner))
@@ -438,17 +462,17 @@ class Side:
         energy_j = self._energy_j(m, precise_s)
         killed = int(done.get("killed") or 0)
         self.result.killed += killed
-        rnd = Round(n, m, 0.0, 0.0, runner_cpu_s, killed, energy_j, window_s)
+        rnd = Round(n, m, 0.0, 0.0, runner_cpu_s, killed, energy_j, window_s, len(batches))
         self.net(rnd)
         return rnd, results
 
     def net(self, rnd: Round) -> None:
-        """Set the round's per-call figures, net of the empty round."""
+        """Set the round's per-call figures, net of one empty round per worker."""
         if rnd.calls == 0:
             return
         b = self.result.baseline
-        energy = max(rnd.energy_j - b.energy_j, rnd.energy_j * NET_FLOOR)
-        window = max(rnd.window_s - b.window_s, rnd.window_s * NET_FLOOR)
+        energy = max(rnd.energy_j - b.energy_j * rnd.workers, rnd.energy_j * NET_FLOOR)
+        window = max(rnd.window_s - b.window_s * rnd.workers, rnd.window_s * NET_FLOOR)
         rnd.energy_per_call_j = energy / rnd.calls
         rnd.duration_per_call_s = window / rnd.calls
 
@@ -472,7 +496,7 @@ class Side:
         checked by ``check`` (which raises on a wrong one)."""
         ids = inputs.batch(self.batches, n)
         self.batches += 1
-        rnd, results = self.run_round(inputs.payload(ids))
+        rnd, results = self.run_round(inputs.payload(ids), inputs.distinct)
         check(self, ids, results)
         self.result.checked_calls += len(results)
         return rnd
@@ -485,7 +509,7 @@ class Side:
     ) -> int:
         """Rounds of growing size until one lasts about ROUND_S (or the workload has no
         more distinct inputs for a round); returns the size. Every result is checked."""
-        most = max(1, min(inputs.distinct, MAX_CALLS))
+        most = inputs.most
         n = max(1, min(first_n, most))
         self.last_calibration = None
         for _ in range(4):
@@ -644,7 +668,7 @@ class Truth:
         step = max(1, ref.result.calls_per_round)
         for k in range(0, len(waiting), step):
             ids = waiting[k : k + step]
-            _, results = ref.run_round(self.inputs.payload(ids))
+            _, results = ref.run_round(self.inputs.payload(ids), self.inputs.distinct)
             self.learn(ref, ids, results)
 
 
