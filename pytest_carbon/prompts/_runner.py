@@ -163,10 +163,14 @@ def contain(job: dict[str, Any]) -> dict[str, Any]:
     notes: dict[str, Any] = {}
     # A per-namespace pid_max (Linux >= 6.14) bounds the number of processes even where
     # RLIMIT_NPROC does not apply (root). Best effort: older kernels share the host's.
+    # Once the first 300 pids are used the kernel allocates from 300 up (RESERVED_PIDS,
+    # in every namespace): pid_max = 301 would then leave a single pid and forbid any new
+    # process for the rest of the run (a comparison forks a worker per round).
+    pid_max = PID_MAX_MIN + int(job["processes"])
     try:
         with open("/proc/sys/kernel/pid_max", "w") as f:
-            f.write(str(max(PID_MAX_MIN, int(job["processes"]) + 1)))
-        notes["pid_max"] = max(PID_MAX_MIN, int(job["processes"]) + 1)
+            f.write(str(pid_max))
+        notes["pid_max"] = pid_max
     except OSError as exc:
         notes["pid_max"] = f"not set: {exc}"
 

@@ -52,7 +52,7 @@ ROUND_S = 0.1
 MAX_CALLS = 100_000
 #: Most worker processes in one round (run one after the other inside its window), where
 #: the workload has too few distinct inputs for one worker to last ROUND_S.
-MAX_WORKERS = 8
+MAX_WORKERS = 16
 #: Largest total of one round's inputs, in JSON bytes.
 ROUND_INPUT_BYTES = 32 * 1024**2
 #: Empty rounds per side that calibrate the fixed cost of a round.
@@ -514,8 +514,10 @@ class Side:
         self.last_calibration = None
         for _ in range(4):
             rnd = self.measured_round(inputs, n, check)
-            window_s = rnd.duration_per_call_s * rnd.calls
-            per_call_s = max(rnd.duration_per_call_s, 1e-7)
+            # Sized on the whole window (fixed cost included): a net figure of a short
+            # round is mostly noise.
+            window_s = rnd.window_s
+            per_call_s = max(window_s / rnd.calls, 1e-7)
             want = max(1, min(int(ROUND_S / per_call_s), most))
             if window_s >= ROUND_S / 3 or rnd.calls >= most:
                 self.last_calibration = rnd
@@ -732,7 +734,8 @@ def compare(
         if fixed:
             truth_round, results = ref.run_round(inputs.payload(fixed))
             truth.learn(ref, fixed, results)
-            first_ref = max(1, int(ROUND_S / max(truth_round.duration_per_call_s, 1e-7)))
+            per_call_s = truth_round.window_s / max(truth_round.calls, 1)
+            first_ref = max(1, int(ROUND_S / max(per_call_s, 1e-7)))
         n_ref = ref.calibrate(inputs, truth.learn, first_ref)
         n_cand = cand.calibrate(inputs, truth.check, 1)
         truth.settle(ref)  # calibration's generated inputs
