@@ -1,7 +1,8 @@
 """Answers that game the measurement (issue 19), through the real sandbox.
 
 Each gamed answer in ``tests/hostile/meter_*.py`` is either judged incorrect (its record
-would say ``correct: false``) or measured like its honest twin: the gamed answer is
+would say ``correct: false``) or measured like its honest twin (the same file with
+``CHEAT = False``: the same work and lookups that never hit): the gamed answer is
 compared, interleaved, with its twin as the reference, so that both sides of every pair
 see the same machine at the same moment and the load cancels; the ratio must lie within
 0.8-1.25x (the tricks read 0.0012x to 0.6x before the meter left the candidate's
@@ -34,11 +35,20 @@ def hostile(name: str) -> str:
     return (HOSTILE / f"{name}.py").read_text()
 
 
-def measured_against_twin(name: str, twin: str = "meter_honest", calls: list = CALLS) -> float:
+def twin(name: str) -> str:
+    """The gamed answer's honest twin: the same file with ``CHEAT = False`` (the same work
+    and the same lookups, which never find anything), or the plain honest answer."""
+    source = hostile(name)
+    if "CHEAT = True" not in source:
+        return hostile("meter_honest")
+    return source.replace("CHEAT = True", "CHEAT = False")
+
+
+def measured_against_twin(name: str, calls: list = CALLS) -> float:
     """The paired energy ratio of the gamed answer to its honest twin."""
     c = compare(
         hostile(name),
-        hostile(twin),
+        twin(name),
         "f",
         calls,
         meter=Meter(),
@@ -72,7 +82,7 @@ def test_a_cache_on_a_single_input_workload_is_measured_like_its_honest_twin() -
 
 
 def test_the_previous_rounds_results_are_in_no_workers_memory() -> None:
-    ratio = measured_against_twin("meter_inherited_memory", "meter_inherited_memory_honest")
+    ratio = measured_against_twin("meter_inherited_memory")
     assert BAND[0] <= ratio <= BAND[1], f"{ratio:.3f}x its honest twin"
 
 

@@ -307,6 +307,8 @@ class Side:
         except BaseException:
             self.close()
             raise
+        # The runner's only child so far: the zygote, idle during every window.
+        self.zygotes = frozenset(_children_of(self.child.code_pid()))
 
     @property
     def run_id(self) -> str:
@@ -393,7 +395,7 @@ class Side:
         prepared = self._ask({"type": "prepare", "batches": batches}, "prepared")
         self.guard = prepared.get("guard")
         runner = self.child.code_pid()
-        workers = tuple(_children_of(runner))
+        workers = tuple(p for p in _children_of(runner) if p not in self.zygotes)
         pids = (runner, *workers)
         cg0 = _cgroup_cpu_s(self.child)
         # The worker is idle, waiting for go: what it used starting and decoding its

@@ -1,4 +1,4 @@
-"""The honest twin of the meter_* answers: the same work, no trick."""
+"""The honest reference of the meter_* answers that fail or forge: the same work, no trick."""
 
 
 def f(n):
