@@ -591,9 +591,9 @@ WORKER_REPORT_FD = 3
 def bench_zygote() -> None:  # pragma: no cover - runs in its own interpreter
     """The fork server of one side, a fresh interpreter started once per comparison: it
     reads the code and entry point from fd 0, compiles the code (never runs it), then for
-    each request on its socket (fd 3, with the round's two pipe ends attached) forks a
-    worker through an intermediate process that exits at once, so that the worker is the
-    runner's child. It never sees an input or a result: what a worker inherits from it
+    each request on its socket (fd 3, with two pipe ends per worker attached) forks the
+    round's workers through an intermediate process that exits at once, so that they are
+    the runner's children. It never sees an input or a result: what a worker inherits from it
     is the interpreter, the compiled code and nothing else. Never returns."""
     import linecache
     import os
@@ -624,19 +624,20 @@ def bench_zygote() -> None:  # pragma: no cover - runs in its own interpreter
         os._exit(0)
     sock.sendall((json.dumps({"type": "zygote", "guard": guard}) + "\n").encode())
     while True:
-        msg, fds, _, _ = socket.recv_fds(sock, 16, 2)
-        if not msg or len(fds) != 2:
+        msg, fds, _, _ = socket.recv_fds(sock, 16, 256)
+        if not msg or not fds or len(fds) % 2:
             os._exit(0)
         middle = os.fork()
         if middle == 0:
-            if os.fork() == 0:
-                sock.close()
-                os.dup2(fds[0], 0)
-                os.dup2(fds[1], WORKER_REPORT_FD)
-                for fd in fds:
-                    if fd not in (0, WORKER_REPORT_FD):
-                        os.close(fd)
-                worker_round(libc, code, entry_point, guard)
+            for k in range(0, len(fds), 2):
+                if os.fork() == 0:
+                    sock.close()
+                    os.dup2(fds[k], 0)
+                    os.dup2(fds[k + 1], WORKER_REPORT_FD)
+                    for fd in fds:  # no other worker's pipes: each has only its own
+                        if fd not in (0, WORKER_REPORT_FD):
+                            os.close(fd)
+                    worker_round(libc, code, entry_point, guard)
             os._exit(0)
         os.waitpid(middle, 0)
         for fd in fds:
@@ -854,26 +855,32 @@ def _spawn_zygote(argv: list[str], payload: bytes) -> tuple[int, socket.socket]:
     return pid, ours
 
 
-def _fork_worker(zygote: socket.socket, payload: bytes) -> tuple[int, int]:
-    """A worker forked by the zygote, its inputs written to its fd 0. Returns (report
-    read fd, go write fd); raises OSError when the zygote is gone."""
-    in_r, in_w = (_high_fd(fd) for fd in os.pipe())
-    rep_r, rep_w = (_high_fd(fd) for fd in os.pipe())
+def _fork_workers(zygote: socket.socket, payloads: list[bytes]) -> list[tuple[int, int]]:
+    """Workers forked by the zygote, one per payload, each payload written to its
+    worker's fd 0. Returns (report read fd, go write fd) per worker; raises OSError when
+    the zygote is gone."""
+    pipes = [
+        ((_high_fd(a), _high_fd(b)), (_high_fd(c), _high_fd(d)))
+        for (a, b), (c, d) in ((os.pipe(), os.pipe()) for _ in payloads)
+    ]
+    theirs = [fd for (in_r, _), (_, rep_w) in pipes for fd in (in_r, rep_w)]
     try:
-        socket.send_fds(zygote, [b"f"], [in_r, rep_w])
+        socket.send_fds(zygote, [b"f"], theirs)
         if zygote.recv(1) != b"f":
             raise OSError("the zygote is gone")
     except OSError:
-        for fd in (in_w, rep_r):
-            os.close(fd)
+        for (_, in_w), (rep_r, _) in pipes:
+            os.close(in_w)
+            os.close(rep_r)
         raise
     finally:
-        os.close(in_r)
-        os.close(rep_w)
-    with contextlib.suppress(OSError):  # it died at once: its report says nothing
-        while payload:
-            payload = payload[os.write(in_w, payload) :]
-    return rep_r, in_w
+        for fd in theirs:
+            os.close(fd)
+    for ((_, in_w), _), payload in zip(pipes, payloads, strict=True):
+        with contextlib.suppress(OSError):  # it died at once: its report says nothing
+            while payload:
+                payload = payload[os.write(in_w, payload) :]
+    return [(rep_r, in_w) for (_, in_w), (rep_r, _) in pipes]
 
 
 def _read_line(fd: int, pid: int) -> tuple[bytes, int | None]:
@@ -1066,16 +1073,15 @@ def run_bench(job: dict[str, Any], runner_source: str) -> None:
             _sweep_round(contained, zyg)
             _wipe(private)
             ipc = _remove_sysv_ipc(libc) if contained else 0
-            batches = msg["batches"]
+            payloads = [json.dumps({"inputs": b}).encode() + b"\n" for b in msg["batches"]]
             del msg
-            for batch in batches:
-                payload = json.dumps({"inputs": batch}).encode() + b"\n"
-                try:
-                    r, gw = _fork_worker(zygote, payload)
-                except OSError as exc:
-                    send({"type": "error", "seq": seq, "stage": "prepare", "error": str(exc)})
-                    return
-                del payload
+            try:
+                forked = _fork_workers(zygote, payloads)
+            except OSError as exc:
+                send({"type": "error", "seq": seq, "stage": "prepare", "error": str(exc)})
+                return
+            del payloads
+            for r, gw in forked:
                 line, _ = _read_line(r, 0)
                 try:
                     prepared = json.loads(line) if line else {}
@@ -1093,7 +1099,6 @@ def run_bench(job: dict[str, Any], runner_source: str) -> None:
                     )
                     return
                 workers.append((pid, r, gw))
-            del batches
             send(
                 {
                     "type": "prepared",
