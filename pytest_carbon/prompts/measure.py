@@ -62,6 +62,8 @@ BASELINE_ROUNDS = 3
 NET_FLOOR = 0.02
 #: CPU-time slack between the runner's figure and the meter's (clock ticks, rounding).
 CPU_SLACK_S = 0.05
+#: Inputs of a ``workload.generate`` task kept as its ``calls`` (seeds 0 to 5).
+GENERATED_CALLS = 6
 
 
 class WorkloadTimeout(SandboxError):
@@ -241,7 +243,10 @@ class Inputs:
         if self.generate is None:
             return self._calls[i]
         if i not in self._made:
-            args, kwargs = self.generate(i)
+            try:
+                args, kwargs = self.generate(i)
+            except Exception as exc:
+                raise SandboxError(f"the workload's generate({i}) failed: {exc}") from None
             self._made[i] = (list(args), dict(kwargs))
         return self._made[i]
 
@@ -860,6 +865,49 @@ def failure(exc: SandboxError) -> tuple[bool | None, dict[str, Any] | None, str]
     if isinstance(exc, WorkloadCrashed) or blame is not None:
         return False, None, "workload failed"
     return None, None, "workload failed"
+
+
+def generator(source: str) -> Callable[[int], tuple[list[Any], dict[str, Any]]]:
+    """``seed -> (args, kwargs)`` from a task's ``workload.generate``: Python source
+    defining ``generate(seed)``, which returns ``{"args": [...], "kwargs": {...}}`` (or
+    the list of args). Suite code, trusted like the reference: it runs here, in pytest's
+    process, never in the candidate's sandbox. Raises ValueError (a clear message) when
+    the source or a value it returns is not usable."""
+    try:
+        code = compile(source, "<workload.generate>", "exec")
+    except SyntaxError as exc:
+        raise ValueError(f"does not compile: {exc.msg} (line {exc.lineno})") from None
+    namespace: dict[str, Any] = {"__name__": "__workload_generate__"}
+    try:
+        exec(code, namespace)
+    except Exception as exc:
+        raise ValueError(f"raised while defined: {type(exc).__name__}: {exc}") from None
+    fn = namespace.get("generate")
+    if not callable(fn):
+        raise ValueError("defines no function generate(seed)")
+
+    def make(seed: int) -> tuple[list[Any], dict[str, Any]]:
+        try:
+            value = fn(seed)
+        except Exception as exc:
+            raise ValueError(f"generate({seed}) raised {type(exc).__name__}: {exc}") from None
+        if isinstance(value, list):
+            value = {"args": value}
+        if not isinstance(value, dict) or set(value) - {"args", "kwargs"}:
+            raise ValueError(
+                f"generate({seed}) must return {{'args': [...], 'kwargs': {{...}}}} or a "
+                f"list of args, not {_clip(value)}"
+            )
+        args, kwargs = value.get("args", []), value.get("kwargs", {})
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise ValueError(f"generate({seed}): args must be a list and kwargs a mapping")
+        try:  # plain data only: it crosses into the sandbox as JSON
+            args, kwargs = json.loads(json.dumps([args, kwargs], allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"generate({seed}) returned data that is not JSON: {exc}") from None
+        return args, kwargs
+
+    return make
 
 
 def workload_calls(workload: Any) -> list[tuple[list[Any], dict[str, Any]]]:
