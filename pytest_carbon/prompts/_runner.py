@@ -8,9 +8,11 @@ code runs.
 
 The protocol with the parent is JSON lines on the two control fds, never stdout or stderr
 (generated code may print). Messages the runner sends: ``setup`` (containment applied),
-``case`` (about to run case i), ``result`` (verify), ``ready`` / ``done`` / ``result``
-(workload), ``error`` (the code failed), ``setup_error`` (containment could not be
-applied: the parent treats it as a sandbox failure). The runner never trusts its own
+``case`` (about to run case i), ``result`` (verify), ``ready`` / ``prepared`` / ``done``
+(workload: the runner never runs the code there; a fresh zygote interpreter forks a
+worker per batch of distinct inputs, see ``bench_zygote``), ``error`` (the code failed),
+``setup_error`` (containment could not be applied: the parent treats it as a sandbox
+failure). The runner never trusts its own
 exit: after its last message it calls ``os._exit`` so that threads left by the code do
 not keep it alive.
 """
