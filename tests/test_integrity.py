@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -142,6 +143,20 @@ def test_a_round_finds_nothing_an_earlier_round_left() -> None:
     finally:
         s.close()
     assert_gone(s.run_id)
+
+
+def test_workers_are_pinned_with_their_runner() -> None:
+    # Both sides' workers run on the CPU the comparison pinned, as the runner does: the
+    # zygote that forks them is pinned too.
+    code = "import os\ndef f(xs):\n    return sorted(os.sched_getaffinity(0))\n"
+    s = side(code, Meter())
+    try:
+        cpu = sorted(os.sched_getaffinity(0))[-1]
+        assert s.pin(cpu)
+        _, results = s.run_round(payload())
+    finally:
+        s.close()
+    assert [json.loads(t) for t in results] == [[cpu], [cpu]]
 
 
 def test_the_round_count_and_durations_come_from_the_parent() -> None:

@@ -324,9 +324,10 @@ class Side:
         return self.result.baseline
 
     def pin(self, cpu: int) -> bool:
-        """Pin the runner (its workers inherit it) to ``cpu``."""
+        """Pin the runner and its zygote (the workers inherit the zygote's) to ``cpu``."""
         try:
-            os.sched_setaffinity(self.child.code_pid(), {cpu})
+            for pid in (self.child.code_pid(), *self.zygotes):
+                os.sched_setaffinity(pid, {cpu})
             return True
         except (OSError, AttributeError):
             return False
