@@ -957,10 +957,10 @@ def _sweep_round(contained: bool, keep: tuple[int, ...] = ()) -> tuple[int, floa
 
 
 def _private_dirs(contained: bool) -> list[str]:
-    """Where a round can leave files: our working directory (the run's own directory, a
-    private tmpfs in the namespaces mode) and, in the namespaces mode, every other
-    writable tmpfs mount point of /tmp and /dev/shm. The host's /tmp outside the
-    namespaces mode is not ours to wipe."""
+    """Where a round can leave files: our working directory (the run's own directory)
+    and, in the namespaces mode, where every writable mount is one of the sandbox's own
+    tmpfs (the working directory, /tmp, /dev/shm), each of those but /dev itself. The
+    host's /tmp outside the namespaces mode is not ours to wipe."""
     cwd = os.getcwd()
     if not contained:
         return [cwd]
@@ -971,7 +971,7 @@ def _private_dirs(contained: bool) -> list[str]:
             fields, fstype = left.split(), right.split()[:1]
             mp = _unescape(fields[4])
             writable = fstype == ["tmpfs"] and "ro" not in fields[5].split(",")
-            if writable and mp in (cwd, "/tmp", "/dev/shm") and mp not in out:
+            if writable and mp != "/dev" and mp not in out:
                 out.append(mp)
     return out or [cwd]
 
