@@ -1068,6 +1068,7 @@ def run_bench(job: dict[str, Any], runner_source: str) -> None:
     send({"type": "ready", "private": private, "guard": hello.get("guard")})
     workers: list[tuple[int, int, int]] = []  # pid, report fd, go fd
     zyg = (zygote_pid,)
+    texts: dict[str, bytes] = {}  # input id -> its JSON, as the parent defined it
     while True:
         msg = recv()
         kind, seq = msg.get("type"), msg.get("seq")
@@ -1075,7 +1076,18 @@ def run_bench(job: dict[str, Any], runner_source: str) -> None:
             _sweep_round(contained, zyg)
             _wipe(private)
             ipc = _remove_sysv_ipc(libc) if contained else 0
-            payloads = [json.dumps({"inputs": b}).encode() + b"\n" for b in msg["batches"]]
+            if msg.get("forget"):
+                texts.clear()
+            for key, value in (msg.get("define") or {}).items():
+                texts[str(key)] = json.dumps(value).encode()
+            try:
+                payloads = [
+                    b'{"inputs": [' + b", ".join(texts[str(i)] for i in batch) + b"]}\n"
+                    for batch in msg["batches"]
+                ]
+            except (KeyError, TypeError) as exc:
+                send({"type": "error", "seq": seq, "stage": "prepare", "error": repr(exc)})
+                return
             del msg
             try:
                 forked = _fork_workers(zygote, payloads)
@@ -1129,10 +1141,11 @@ def _run_workers(
 ) -> dict[str, Any]:
     """The round, inside the parent's window: each prepared worker in turn runs its calls
     and is reaped with all it started; between two workers, what the first left is
-    wiped. Returns the ``done`` reply, with every result in order."""
+    wiped. Returns the ``done`` reply: each worker's report line as it came (the parent
+    reads them: nothing here parses what a worker wrote), and the wait statuses."""
     reply: dict[str, Any] = {"type": "done", "seq": seq, "killed": 0, "cpu_s": 0.0}
-    results: list[str] = []
-    offset = 0
+    reports: list[str] = []
+    statuses: list[int | None] = []
     for k, (pid, r, gw) in enumerate(workers):
         if k:
             _wipe(private)
@@ -1151,32 +1164,17 @@ def _run_workers(
         killed, swept_cpu_s = _sweep_round(contained, zyg + waiting)
         reply["killed"] += killed
         reply["cpu_s"] += swept_cpu_s
-        try:
-            report = json.loads(line) if line else {}
-        except ValueError:
-            report = {"type": "<not JSON>"}
-        if not isinstance(report, dict):
-            report = {"type": "<not an object>"}
-        got = report.get("results")
-        if report.get("type") == "ran" and isinstance(got, list):
-            results += [str(x) for x in got]
-            offset += len(got)
-            continue
-        if report.get("type") == "error":
-            reply["error"] = str(report.get("error"))
-            index = report.get("index")
-            reply["index"] = offset + index if isinstance(index, int) else None
-        elif line:  # something else wrote on the worker's report pipe
-            reply["protocol"] = line[:200].decode("utf-8", "replace")
-        else:
-            reply["error"] = f"the worker ended without reporting (wait status {status})"
-        for _, r2, gw2 in workers[k + 1 :]:
-            os.close(r2)
-            os.close(gw2)
-        _sweep_round(contained, zyg)
-        return reply
-    reply["results"] = results
-    reply["workers"] = len(workers)
+        reports.append(line.decode("utf-8", "replace"))
+        statuses.append(status)
+        # Only to stop early: whether the report is what it claims is for the parent.
+        if not line.startswith(b'{"type": "ran"'):
+            for _, r2, gw2 in workers[k + 1 :]:
+                os.close(r2)
+                os.close(gw2)
+            _sweep_round(contained, zyg)
+            break
+    reply["reports"] = reports
+    reply["statuses"] = statuses
     return reply
 
 

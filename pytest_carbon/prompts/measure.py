@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_carbon.prompts.isolation import Limits, SandboxError, _Child, isolation
+from pytest_carbon.prompts.safe_text import escape_controls
 
 if TYPE_CHECKING:
     from pytest_carbon.compare.paired import PairedRatio
@@ -268,6 +269,11 @@ class Inputs:
         m = self.distinct
         return [ids[i : i + m] for i in range(0, len(ids), m)] or [[]]
 
+    def keep(self, ids: list[int]) -> list[int] | None:
+        """``ids`` where the runner may keep the inputs (fixed calls); None for generated
+        inputs, which are sent for one round only."""
+        return ids if self.generate is None else None
+
     def payload(self, ids: Sequence[int]) -> list[dict[str, Any]]:
         out = []
         for i in ids:
@@ -307,6 +313,7 @@ class Side:
         self.guard: str | None = None
         self.last_calibration: Round | None = None
         self.batches = 0
+        self.known: set[str] = set()  # ids of the inputs the runner keeps
         try:
             self._expect("ready", None)
         except BaseException:
@@ -389,16 +396,31 @@ class Side:
 
     # -- rounds --------------------------------------------------------------------
     def run_round(
-        self, inputs: Sequence[dict[str, Any]], per_worker: int | None = None
+        self,
+        inputs: Sequence[dict[str, Any]],
+        per_worker: int | None = None,
+        ids: Sequence[int] | None = None,
     ) -> tuple[Round, list[str]]:
         """Fresh workers for ``inputs`` (``per_worker`` each, distinct; one worker when
         None; no input: an empty round), run one after the other in a window of our own.
-        Returns the round and its results (plain JSON text, one per input, in order): the
-        round's calls are the results that came back."""
+        ``ids``: the inputs' ids, where the runner may keep an input it was given once
+        (the workload's fixed calls). Returns the round and its results (plain JSON text,
+        one per input, in order): the round's calls are the results that came back."""
         n = len(inputs)
         step = per_worker or max(n, 1)
-        batches = [list(inputs[i : i + step]) for i in range(0, n, step)] or [[]]
-        prepared = self._ask({"type": "prepare", "batches": batches}, "prepared")
+        msg: dict[str, Any] = {"type": "prepare"}
+        if ids is None:  # one-off inputs: defined for this round only
+            keys = [f"r{self.seq}.{j}" for j in range(n)]
+            msg["define"] = dict(zip(keys, inputs, strict=True))
+            msg["forget"] = True
+        else:
+            keys = [str(i) for i in ids]
+            new = {k: v for k, v in zip(keys, inputs, strict=True) if k not in self.known}
+            if new:
+                msg["define"] = new
+                self.known.update(new)
+        msg["batches"] = [keys[i : i + step] for i in range(0, n, step)] or [[]]
+        prepared = self._ask(msg, "prepared")
         self.guard = prepared.get("guard")
         runner = self.child.code_pid()
         workers = tuple(p for p in _children_of(runner) if p not in self.zygotes)
@@ -423,28 +445,7 @@ class Side:
         self_cpu_s = _self_cpu_s() - self_cpu0
         m = self.meter.end(key)
         cg1 = _cgroup_cpu_s(self.child)
-        if done.get("protocol") is not None:
-            raise self._fail(
-                ProtocolViolation(
-                    f"protocol violation by the {self.name}: its round reported "
-                    f"{done['protocol']!r}, not the worker's report"
-                )
-            )
-        if done.get("error") is not None:
-            where = done.get("index")
-            who = "the code" if self.name == "code" else f"the {self.name}'s code"
-            raise self._fail(
-                WorkloadCrashed(
-                    f"{who} failed during the workload"
-                    + (f" (call {where})" if isinstance(where, int) else "")
-                    + f":\n{done['error']}"
-                )
-            )
-        results = done.get("results")
-        if not isinstance(results, list) or not all(isinstance(r, str) for r in results):
-            raise self._fail(
-                ProtocolViolation(f"protocol violation by the {self.name}: no results")
-            )
+        results = self._results(done, len(msg["batches"]))
         if len(results) != n:
             raise self._fail(
                 ProtocolViolation(
@@ -470,9 +471,58 @@ class Side:
         energy_j = self._energy_j(m, precise_s)
         killed = int(done.get("killed") or 0)
         self.result.killed += killed
-        rnd = Round(n, m, 0.0, 0.0, runner_cpu_s, killed, energy_j, window_s, len(batches))
+        rnd = Round(n, m, 0.0, 0.0, runner_cpu_s, killed, energy_j, window_s, len(msg["batches"]))
         self.net(rnd)
         return rnd, results
+
+    def _results(self, done: dict[str, Any], workers: int) -> list[str]:
+        """Every result of the round, read here from the workers' own report lines (as the
+        runner relayed them, unparsed): a worker's report is ``ran`` with a list of JSON
+        texts, or ``error``; anything else is a protocol violation."""
+        reports, statuses = done.get("reports"), done.get("statuses")
+        if not isinstance(reports, list) or not isinstance(statuses, list):
+            raise self._fail(ProtocolViolation(f"the {self.name}'s runner sent no reports"))
+        who = "the code" if self.name == "code" else f"the {self.name}'s code"
+        results: list[str] = []
+        for k in range(workers):
+            line = reports[k] if k < len(reports) else ""
+            status = statuses[k] if k < len(statuses) else None
+            if not line:
+                raise self._fail(
+                    WorkloadCrashed(
+                        f"{who} failed during the workload: a worker ended without "
+                        f"reporting ({_wait_status(status)})" + self.child.output_hint()
+                    )
+                )
+            try:
+                report = json.loads(line)
+            except ValueError:
+                report = None
+            got = report.get("results") if isinstance(report, dict) else None
+            if isinstance(report, dict) and report.get("type") == "error":
+                where = report.get("index")
+                raise self._fail(
+                    WorkloadCrashed(
+                        f"{who} failed during the workload"
+                        + (f" (call {len(results) + where})" if isinstance(where, int) else "")
+                        + f":\n{escape_controls(str(report.get('error')))}"
+                    )
+                )
+            if (
+                not isinstance(report, dict)
+                or report.get("type") != "ran"
+                or set(report) != {"type", "results"}
+                or not isinstance(got, list)
+                or not all(type(r) is str for r in got)
+            ):
+                raise self._fail(
+                    ProtocolViolation(
+                        f"protocol violation by the {self.name}: a worker reported "
+                        f"{_clip(line)}, not its results"
+                    )
+                )
+            results += got
+        return results
 
     def net(self, rnd: Round) -> None:
         """Set the round's per-call figures, net of one empty round per worker."""
@@ -504,7 +554,7 @@ class Side:
         checked by ``check`` (which raises on a wrong one)."""
         ids = inputs.batch(self.batches, n)
         self.batches += 1
-        rnd, results = self.run_round(inputs.payload(ids), inputs.distinct)
+        rnd, results = self.run_round(inputs.payload(ids), inputs.distinct, inputs.keep(ids))
         check(self, ids, results)
         self.result.checked_calls += len(results)
         return rnd
@@ -566,6 +616,20 @@ def _watts_per_core(meter: Meter) -> float | None:
         return None
     w = getattr(meter.sensors[i], "watts_per_core", None)
     return float(w) if isinstance(w, (int, float)) else None
+
+
+def _wait_status(status: Any) -> str:
+    if not isinstance(status, int):
+        return "wait status unknown"
+    if os.WIFSIGNALED(status):
+        import signal
+
+        try:
+            name = signal.Signals(os.WTERMSIG(status)).name
+        except ValueError:
+            name = f"signal {os.WTERMSIG(status)}"
+        return f"killed by {name}"
+    return f"exit status {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) else str(status)
 
 
 def _clip(msg: Any) -> str:
@@ -678,7 +742,9 @@ class Truth:
         step = max(1, ref.result.calls_per_round)
         for k in range(0, len(waiting), step):
             ids = waiting[k : k + step]
-            _, results = ref.run_round(self.inputs.payload(ids), self.inputs.distinct)
+            _, results = ref.run_round(
+                self.inputs.payload(ids), self.inputs.distinct, self.inputs.keep(ids)
+            )
             self.learn(ref, ids, results)
 
 
@@ -740,7 +806,7 @@ def compare(
         first_ref = 1
         fixed = inputs.all_fixed()
         if fixed:
-            truth_round, results = ref.run_round(inputs.payload(fixed))
+            truth_round, results = ref.run_round(inputs.payload(fixed), None, fixed)
             truth.learn(ref, fixed, results)
             per_call_s = truth_round.window_s / max(truth_round.calls, 1)
             first_ref = max(1, int(ROUND_S / max(per_call_s, 1e-7)))
