@@ -1033,6 +1033,25 @@ def _remove_sysv_ipc(libc: ctypes.CDLL) -> int:
     return removed
 
 
+def _clear_user_keyrings(libc: ctypes.CDLL) -> str:
+    """Empty the user and user-session keyrings (``@u``, ``@us``), which every process of
+    the sandbox's user reaches whatever its session keyring: a key added there by one
+    worker would be there for the next. Only where they are the sandbox's own: in its
+    user namespace, on Linux >= 5.3 (before, they were the host user's)."""
+    numbers = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        return "kernel version unknown"
+    if numbers is None or (major, minor) < (5, 3):
+        return "not the sandbox's own here"
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+    for keyring in (-4, -5):  # KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING
+        syscall(ctypes.c_long(numbers), 7, ctypes.c_long(keyring))  # KEYCTL_CLEAR
+    return "cleared"
+
+
 def run_bench(job: dict[str, Any], runner_source: str) -> None:
     """Serve rounds: ``prepare`` (wipe what the last round left, fork a fresh worker with
     the round's inputs), ``go`` (run the round; reply ``done`` with every result once the
@@ -1076,6 +1095,7 @@ def run_bench(job: dict[str, Any], runner_source: str) -> None:
             _sweep_round(contained, zyg)
             _wipe(private)
             ipc = _remove_sysv_ipc(libc) if contained else 0
+            keys = _clear_user_keyrings(libc) if contained else "not the sandbox's own here"
             if msg.get("forget"):
                 texts.clear()
             for key, value in (msg.get("define") or {}).items():
@@ -1120,6 +1140,7 @@ def run_bench(job: dict[str, Any], runner_source: str) -> None:
                     "guard": prepared.get("guard"),
                     "keyring": prepared.get("keyring"),
                     "ipc_removed": ipc,
+                    "user_keyrings": keys,
                 }
             )
         elif kind == "go" and workers:
@@ -1151,6 +1172,7 @@ def _run_workers(
             _wipe(private)
             if contained:
                 _remove_sysv_ipc(libc)
+                _clear_user_keyrings(libc)
         with contextlib.suppress(OSError):
             os.write(gw, b"g")
         os.close(gw)
