@@ -66,7 +66,7 @@ CASES: dict[str, tuple[str, str, list[Any]]] = {
     ),
     "detects the workload by frame": (
         "import inspect\ndef f(n):\n"
-        "    if any(fr.function == '_worker' for fr in inspect.stack()):\n        return 0\n"
+        "    if any(fr.function == 'worker_round' for fr in inspect.stack()):\n        return 0\n"
         "    return sum(i * i for i in range(n))\n",
         HONEST,
         N_CALLS,

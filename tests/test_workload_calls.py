@@ -1,4 +1,5 @@
-"""A prompt item's workload makes every call of ``workload.calls``, not only the first."""
+"""A prompt item's workload makes every call of ``workload.calls``, not only the first,
+and a ``workload.generate`` gives fresh inputs beyond them."""
 
 from __future__ import annotations
 
@@ -48,3 +49,59 @@ def test_a_workload_whose_calls_all_succeed_is_measured(pytester: pytest.Pyteste
     result.assert_outcomes(passed=1)
     (record,) = json.loads((pytester.path / "out.json").read_text())["tests"]
     assert record["per_call"]["calls"] >= 3
+
+
+GENERATED = textwrap.dedent(
+    """\
+    id: generated
+    prompt: Return x.
+    entry_point: f
+    reference: |
+      def f(x):
+          if x == TRAP:
+              raise ValueError(f"call with x={x} reached")
+          return x
+    tests: [{args: [1], expect: 1}]
+    workload:
+      generate: |
+        def generate(seed):
+            return {"args": [1000 + seed]}
+      min_time_s: 0.05
+    timeout_s: 20
+    """
+)
+
+
+def test_a_generated_workload_gives_fresh_inputs_beyond_its_first_six(
+    pytester: pytest.Pytester,
+) -> None:
+    # generate() runs in pytest's process; the task's calls are seeds 0-5 (1000-1005),
+    # and the rounds of a trivial call go far beyond them: seed 40 is reached.
+    prompts = pytester.mkdir("prompts")
+    (prompts / "generated.yaml").write_text(GENERATED.replace("TRAP", "1040"), encoding="utf-8")
+    result = pytester.runpytest_subprocess(
+        "prompts", "--carbon", "--carbon-json=out.json", "-p", "no:randomly"
+    )
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*call with x=1040 reached*"])
+
+
+def test_generated_inputs_are_plain_data_from_a_generate_function() -> None:
+    from pytest_carbon.prompts.measure import generator
+
+    make = generator("def generate(seed):\n    return [seed, {'k': seed * 2}]\n")
+    assert make(3) == ([3, {"k": 6}], {})
+    with pytest.raises(ValueError, match="defines no function generate"):
+        generator("x = 1\n")
+    with pytest.raises(ValueError, match="not JSON"):
+        generator("def generate(seed):\n    return [object()]\n")(0)
+
+
+def test_a_bad_generate_is_a_spec_error_naming_the_key() -> None:
+    from pytest_carbon.prompts.spec import SpecError, loads
+
+    (task,) = loads(GENERATED.replace("TRAP", "-1"), "ok.yaml")
+    assert [c.args for c in task.workload.calls] == [[1000 + s] for s in range(6)]
+    bad = GENERATED.replace("def generate(seed)", "def other(seed)")
+    with pytest.raises(SpecError, match="workload.generate.*defines no function generate"):
+        loads(bad, "bad.yaml")

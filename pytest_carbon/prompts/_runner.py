@@ -11,8 +11,10 @@ The protocol with the parent is JSON lines on the two control fds, never stdout 
 ``setup_error`` (containment could not be applied: the parent treats it as a sandbox
 failure); in the verify mode ``defined`` / ``define_error``, then one answer per ``call``
 (``value``, ``raised``, ``unplain``); in the check mode ``call`` (the check calls the
-candidate) and ``check_passed`` / ``check_failed``; ``ready`` / ``done`` / ``result``
-(workload), ``error`` (the code failed). The runner never trusts its own
+candidate) and ``check_passed`` / ``check_failed``; ``ready`` / ``prepared`` / ``done``
+(workload: the runner never runs the code there; a fresh zygote interpreter forks a
+worker per batch of distinct inputs, see ``bench_zygote``), ``error`` (the code failed).
+The runner never trusts its own
 exit: after its last message it calls ``os._exit`` so that threads left by the code do
 not keep it alive.
 """
@@ -26,8 +28,8 @@ import json
 import linecache
 import math
 import os
+import socket
 import sys
-import time
 import traceback
 from collections.abc import Callable
 from typing import Any, cast
@@ -247,10 +249,14 @@ def contain(job: dict[str, Any]) -> dict[str, Any]:
     notes: dict[str, Any] = {}
     # A per-namespace pid_max (Linux >= 6.14) bounds the number of processes even where
     # RLIMIT_NPROC does not apply (root). Best effort: older kernels share the host's.
+    # Once the first 300 pids are used the kernel allocates from 300 up (RESERVED_PIDS,
+    # in every namespace): pid_max = 301 would then leave a single pid and forbid any new
+    # process for the rest of the run (a comparison forks a worker per round).
+    pid_max = PID_MAX_MIN + int(job["processes"])
     try:
         with open("/proc/sys/kernel/pid_max", "w") as f:
-            f.write(str(max(PID_MAX_MIN, int(job["processes"]) + 1)))
-        notes["pid_max"] = max(PID_MAX_MIN, int(job["processes"]) + 1)
+            f.write(str(pid_max))
+        notes["pid_max"] = pid_max
     except OSError as exc:
         notes["pid_max"] = f"not set: {exc}"
     # A cgroup namespace rooted at the run's group: /proc/self/cgroup shows "/", and a
@@ -1062,18 +1068,144 @@ def run_check(job: dict[str, Any]) -> None:
 
 
 # -- measured workload (bench mode) -----------------------------------------------------
-# The runner never runs candidate code itself: each round it forks a fresh worker that
-# loads the code anew for every call, so nothing the code remembers survives a call.
-# The runner (trusted) relays one reply per request to the parent, reaps everything the
-# worker started, and keeps the round's results until the parent asks for a sample.
+# The runner never runs candidate code itself, and no process that does inherits anything
+# from it: each round is a new interpreter (``python -c`` with the worker below, started
+# by posix_spawn, so none of the runner's memory is copied), given only its own inputs on
+# fd 0 and its own report pipe as fd 3. Before each round the runner kills whatever is
+# left, wipes the writable tmpfs mounts (working directory, /tmp, /dev/shm) and removes
+# SysV IPC objects, so no round can leave anything for the next one. The runner relays
+# every result to the parent, which counts them and compares them all.
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
-PR_SET_SECCOMP = 22
-SECCOMP_MODE_FILTER = 2
-#: (audit arch, rt_sigaction syscall number) per machine, for the SIGCHLD guard.
-_SECCOMP_ARCH = {"x86_64": (0xC000003E, 13), "aarch64": (0xC00000B7, 134)}
-#: Largest total of pre-decoded arguments one round may hold, in JSON bytes.
-ROUND_INPUT_BYTES = 64 * 1024**2
+#: Markers around the worker's source, which the runner hands to ``python -c``.
+WORKER_BEGIN = "# == bench worker: begin =="
+WORKER_END = "# == bench worker: end =="
+
+# == bench worker: begin ==
+WORKER_REPORT_FD = 3
+
+
+def bench_zygote() -> None:  # pragma: no cover - runs in its own interpreter
+    """The fork server of one side, a fresh interpreter started once per comparison: it
+    reads the code and entry point from fd 0, compiles the code (never runs it), then for
+    each request on its socket (fd 3, with two pipe ends per worker attached) forks the
+    round's workers through an intermediate process that exits at once, so that they are
+    the runner's children. It never sees an input or a result: what a worker inherits from it
+    is the interpreter, the compiled code and nothing else. Never returns."""
+    import linecache
+    import os
+    import socket
+
+    buf = b""
+    while b"\n" not in buf:
+        chunk = os.read(0, 1 << 20)
+        if not chunk:
+            os._exit(3)
+        buf += chunk
+    job = json.loads(buf.split(b"\n", 1)[0])
+    del buf
+    null = os.open(os.devnull, os.O_RDONLY)  # fd 0 stays taken: received fds are above 3
+    os.dup2(null, 0)
+    os.close(null)
+    sock = socket.socket(fileno=WORKER_REPORT_FD)
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)  # no other process of ours may read us
+    guard = worker_guard_sigchld(libc)  # inherited by every worker
+    source, entry_point = job["code"], job["entry_point"]
+    del job
+    linecache.cache["<candidate>"] = (len(source), None, source.splitlines(True), "<candidate>")
+    try:
+        code = compile(source, "<candidate>", "exec")
+    except BaseException as exc:
+        sock.sendall((json.dumps({"type": "error", "error": worker_tb(exc)}) + "\n").encode())
+        os._exit(0)
+    sock.sendall((json.dumps({"type": "zygote", "guard": guard}) + "\n").encode())
+    while True:
+        msg, fds, _, _ = socket.recv_fds(sock, 16, 256)
+        if not msg or not fds or len(fds) % 2:
+            os._exit(0)
+        middle = os.fork()
+        if middle == 0:
+            for k in range(0, len(fds), 2):
+                if os.fork() == 0:
+                    sock.close()
+                    os.dup2(fds[k], 0)
+                    os.dup2(fds[k + 1], WORKER_REPORT_FD)
+                    for fd in fds:  # no other worker's pipes: each has only its own
+                        if fd not in (0, WORKER_REPORT_FD):
+                            os.close(fd)
+                    worker_round(libc, code, entry_point, guard)
+            os._exit(0)
+        os.waitpid(middle, 0)
+        for fd in fds:
+            os.close(fd)
+        sock.sendall(b"f")
+
+
+def worker_round(libc: ctypes.CDLL, code: object, entry_point: str, guard: str) -> None:
+    """One round, in a freshly forked worker: read the round's inputs (distinct, each
+    served once) from fd 0, join a fresh session keyring, report ``prepared`` on fd 3,
+    wait for go (one byte on fd 0), then per call load the code into a new namespace and
+    call it; report every result as plain JSON text. Never returns."""
+    import os
+    import sys
+
+    def report(msg: dict[str, object]) -> None:
+        data = (json.dumps(msg) + "\n").encode()
+        while data:
+            data = data[os.write(WORKER_REPORT_FD, data) :]
+
+    def leave(status: int) -> None:
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
+
+    try:
+        buf = b""
+        while b"\n" not in buf:
+            chunk = os.read(0, 1 << 20)
+            if not chunk:
+                leave(3)
+            buf += chunk
+        line, rest = buf.split(b"\n", 1)
+        inputs = json.loads(line)["inputs"]
+        del buf, line
+        keyring = worker_fresh_keyring(libc)
+        report({"type": "prepared", "pid": os.getpid(), "guard": guard, "keyring": keyring})
+        if not rest and not os.read(0, 1):
+            leave(3)
+        os.close(0)
+    except BaseException as exc:  # ours, not the code's: say why on stderr
+        with contextlib.suppress(Exception):
+            sys.stderr.write(f"pytest-carbon worker: {worker_tb(exc)}\n")
+        leave(4)
+    builtins = __builtins__
+    results: list[str] = []
+    j = 0
+    try:
+        for j in range(len(inputs)):
+            case = inputs[j]
+            inputs[j] = None
+            namespace: dict[str, object] = {"__name__": "__candidate__", "__builtins__": builtins}
+            exec(code, namespace)  # type: ignore[arg-type]
+            fn = namespace.get(entry_point)
+            if not callable(fn):
+                raise LookupError(f"the code defines no function {entry_point!r}")
+            got = fn(*case["args"], **case["kwargs"])
+            results.append(json.dumps(plain_result(got), sort_keys=True))
+    except BaseException as exc:
+        report({"type": "error", "index": j, "error": worker_tb(exc)})
+        leave(0)
+    report({"type": "ran", "results": results})
+    leave(0)
+
+
+def worker_tb(exc: BaseException, lines: int = 12) -> str:
+    if isinstance(exc, SystemExit):
+        return f"SystemExit: the code called sys.exit({exc.code!r})"
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    return "\n".join(text.rstrip().splitlines()[-lines:])
 
 
 def plain_result(value: object, depth: int = 0) -> object:
@@ -1094,7 +1226,7 @@ def plain_result(value: object, depth: int = 0) -> object:
         for k, v in value.items():  # type: ignore[attr-defined]
             kt = type(k)
             if not (k is None or kt is str or kt is int or kt is float or kt is bool):
-                return {"<type>": "dict with a non-plain key", "repr": short_repr(k)}
+                return {"<type>": "dict with a non-plain key", "repr": worker_repr(k)}
             out[k if kt is str else json.dumps(k)] = plain_result(v, depth + 1)
         return out
     if t is set or t is frozenset:
@@ -1102,18 +1234,43 @@ def plain_result(value: object, depth: int = 0) -> object:
         return {"<set>": sorted(items, key=lambda x: json.dumps(x, sort_keys=True))}
     if t is bytes:
         return {"<bytes>": value.hex()}  # type: ignore[attr-defined]
-    return {"<type>": f"{t.__module__}.{t.__qualname__}", "repr": short_repr(value)}
+    return {"<type>": f"{t.__module__}.{t.__qualname__}", "repr": worker_repr(value)}
 
 
-def _guard_sigchld() -> str:
+def worker_repr(value: object, limit: int = 2000) -> str:
+    try:
+        text = repr(value)
+    except Exception as exc:
+        text = f"<unrepresentable {type(value).__name__}: {exc!r}>"
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def worker_fresh_keyring(libc: ctypes.CDLL) -> str:
+    """A new anonymous session keyring: no key an earlier round added to its own is
+    possessed here (keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL))."""
+    import os
+
+    numbers = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+    if numbers is None:
+        return "unavailable"
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+    serial = int(syscall(ctypes.c_long(numbers), 1, None))
+    return "fresh" if serial > 0 else f"not set: errno {ctypes.get_errno()}"
+
+
+def worker_guard_sigchld(libc: ctypes.CDLL) -> str:
     """Forbid ignoring SIGCHLD (or SA_NOCLDWAIT) in this process and its children: the
-    kernel reaps such children itself and their CPU time is then counted nowhere."""
-    libc = _libc()
-    arch = _SECCOMP_ARCH.get(os.uname().machine)
+    kernel reaps such children itself and their CPU time is then counted nowhere
+    without a cgroup."""
+    import os
+    import signal
+
+    arch = {"x86_64": (0xC000003E, 13), "aarch64": (0xC00000B7, 134)}.get(os.uname().machine)
     if arch is None:
         return f"unavailable on {os.uname().machine}"
 
-    class SockFilter(ctypes.Structure):
+    class Filter(ctypes.Structure):
         _fields_ = [
             ("code", ctypes.c_ushort),
             ("jt", ctypes.c_ubyte),
@@ -1121,8 +1278,8 @@ def _guard_sigchld() -> str:
             ("k", ctypes.c_uint32),
         ]
 
-    class SockFprog(ctypes.Structure):
-        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(SockFilter))]
+    class Prog(ctypes.Structure):
+        _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.POINTER(Filter))]
 
     ld, jeq, ret = 0x20, 0x15, 0x06
     allow, eperm = 0x7FFF0000, 0x00050000 | 1
@@ -1132,79 +1289,101 @@ def _guard_sigchld() -> str:
         (ld, 0, 0, 0),  # seccomp_data.nr
         (jeq, 0, 3, arch[1]),
         (ld, 0, 0, 16),  # args[0], low half
-        (jeq, 0, 1, int(signal_sigchld())),
+        (jeq, 0, 1, int(signal.SIGCHLD)),
         (ret, 0, 0, eperm),
         (ret, 0, 0, allow),
     ]
-    filters = (SockFilter * len(prog))(*[SockFilter(*f) for f in prog])
-    fprog = SockFprog(len(prog), filters)
-    _check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
-    _check(
-        libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(fprog), 0, 0),
-        "PR_SET_SECCOMP",
-    )
+    filters = (Filter * len(prog))(*[Filter(*f) for f in prog])
+    fprog = Prog(len(prog), filters)
+    if libc.prctl(38, 1, 0, 0, 0) != 0:  # PR_SET_NO_NEW_PRIVS
+        return f"not applied: no_new_privs, errno {ctypes.get_errno()}"
+    if libc.prctl(22, 2, ctypes.byref(fprog), 0, 0) != 0:  # PR_SET_SECCOMP, FILTER
+        return f"not applied: Operation not permitted (errno {ctypes.get_errno()})"
     return "active"
 
 
-def signal_sigchld() -> int:
-    import signal
-
-    return int(signal.SIGCHLD)
+# == bench worker: end ==
 
 
-def call_candidate(fn: Callable[..., Any], args: list[Any], kwargs: dict[str, Any]) -> Any:
-    return fn(*args, **kwargs)
+def worker_source(runner_source: str) -> str:
+    """The ``python -c`` program of a round's worker: the section between the markers."""
+    begin = runner_source.index(f"\n{WORKER_BEGIN}\n")
+    end = runner_source.index(f"\n{WORKER_END}\n")
+    return (
+        "from __future__ import annotations\nimport contextlib, ctypes, json, math, traceback\n"
+        f"PR_SET_DUMPABLE = {PR_SET_DUMPABLE}\n" + runner_source[begin:end] + "\nbench_zygote()\n"
+    )
 
 
-def _worker(
-    code: Any, entry_point: str, texts: list[str], n: int, report_fd: int, go_fd: int
-) -> None:
-    """One round, in a fresh process: decode fresh arguments, wait for go, then per call
-    load the code into a new namespace and call it. Never returns."""
-    os.close(_out_fd)  # the code must not be able to speak to the parent
-    os.close(_in_fd)
+def _high_fd(fd: int) -> int:
+    """``fd`` moved to a number >= 10 (close-on-exec), so that posix_spawn's dup2 onto 0
+    and 3 never meets itself."""
+    import fcntl
 
-    def report(msg: dict[str, Any]) -> None:
-        data = (json.dumps(msg, default=repr) + "\n").encode()
-        while data:
-            data = data[os.write(report_fd, data) :]
+    new = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, 10)
+    os.close(fd)
+    return new
 
+
+def _spawn_zygote(argv: list[str], payload: bytes) -> tuple[int, socket.socket]:
+    """The side's fork server, a new interpreter: fd 0 its job, fd 3 its socket, 1 and 2
+    our stdout and stderr; nothing else (all our descriptors are close-on-exec).
+    Returns (pid, our end of the socket)."""
+    in_r, in_w = (_high_fd(fd) for fd in os.pipe())
+    ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    far = _high_fd(theirs.detach())
     try:
-        guard = _guard_sigchld()
-    except OSError as exc:
-        guard = f"not applied: {exc}"
-    inputs = [json.loads(texts[j % len(texts)]) for j in range(n)]
-    report({"type": "prepared", "guard": guard})
-    if not os.read(go_fd, 1):
-        os._exit(3)
-    builtins = __builtins__
-    clock = time.perf_counter
-    durations = 0.0
-    results: list[str] = []
-    j = 0
+        pid = os.posix_spawn(
+            argv[0],
+            argv,
+            dict(os.environ),
+            file_actions=[
+                (os.POSIX_SPAWN_DUP2, in_r, 0),
+                (os.POSIX_SPAWN_DUP2, far, WORKER_REPORT_FD),
+            ],
+        )
+    finally:
+        os.close(in_r)
+        os.close(far)
+    with contextlib.suppress(OSError):
+        while payload:
+            payload = payload[os.write(in_w, payload) :]
+    os.close(in_w)
+    return pid, ours
+
+
+def _fork_workers(zygote: socket.socket, payloads: list[bytes]) -> list[tuple[int, int]]:
+    """Workers forked by the zygote, one per payload, each payload written to its
+    worker's fd 0. Returns (report read fd, go write fd) per worker; raises OSError when
+    the zygote is gone."""
+    pipes = [
+        ((_high_fd(a), _high_fd(b)), (_high_fd(c), _high_fd(d)))
+        for (a, b), (c, d) in ((os.pipe(), os.pipe()) for _ in payloads)
+    ]
+    theirs = [fd for (in_r, _), (_, rep_w) in pipes for fd in (in_r, rep_w)]
     try:
-        for j in range(n):
-            case = inputs[j]
-            inputs[j] = None
-            t0 = clock()
-            namespace: dict[str, Any] = {"__name__": "__candidate__", "__builtins__": builtins}
-            exec(code, namespace)
-            fn = namespace.get(entry_point)
-            if not callable(fn):
-                raise LookupError(f"the code defines no function {entry_point!r}")
-            got = call_candidate(fn, case["args"], case["kwargs"])
-            durations += clock() - t0
-            results.append(json.dumps(plain_result(got), sort_keys=True))
-    except BaseException as exc:
-        report({"type": "error", "index": j, "error": tb_tail(exc)})
-        flush_and_exit(0)
-    report({"type": "ran", "calls": n, "claimed_s": durations, "results": results})
-    flush_and_exit(0)
+        socket.send_fds(zygote, [b"f"], theirs)
+        if zygote.recv(1) != b"f":
+            raise OSError("the zygote is gone")
+    except OSError:
+        for (_, in_w), (rep_r, _) in pipes:
+            os.close(in_w)
+            os.close(rep_r)
+        raise
+    finally:
+        for fd in theirs:
+            os.close(fd)
+    for ((_, in_w), _), payload in zip(pipes, payloads, strict=True):
+        with contextlib.suppress(OSError):  # it died at once: its report says nothing
+            while payload:
+                payload = payload[os.write(in_w, payload) :]
+    return [(rep_r, in_w) for (_, in_w), (rep_r, _) in pipes]
 
 
 def _read_line(fd: int, pid: int) -> tuple[bytes, int | None]:
-    """A line from the worker's report pipe; stops early when the worker has exited (a
-    descendant may hold the pipe open). Returns (line or b"", exit status or None)."""
+    """A line from the worker's report pipe; stops early when the worker ``pid`` has
+    exited (a descendant may hold the pipe open; 0: no pid, read to the end of the line
+    or of the pipe). Returns (line or b"", exit status or None)."""
     import select
 
     buf = b""
@@ -1216,6 +1395,8 @@ def _read_line(fd: int, pid: int) -> tuple[bytes, int | None]:
             if not chunk:
                 break
             buf += chunk
+        elif not pid:
+            continue
         elif status is None:
             done, st = os.waitpid(pid, os.WNOHANG)
             if done:
@@ -1225,9 +1406,10 @@ def _read_line(fd: int, pid: int) -> tuple[bytes, int | None]:
     return buf.split(b"\n", 1)[0], status
 
 
-def _sweep_round(contained: bool) -> tuple[int, float]:
-    """Kill every process the round left behind and reap it (its CPU time joins ours).
-    Returns (processes killed, CPU seconds of everything reaped)."""
+def _sweep_round(contained: bool, keep: tuple[int, ...] = ()) -> tuple[int, float]:
+    """Kill every process the round left behind (all but us and ``keep``: the zygote and
+    the round's workers still waiting for their turn) and reap it (its CPU time joins
+    ours). Returns (processes killed, CPU seconds of everything reaped)."""
     import signal
 
     killed = 0
@@ -1237,7 +1419,7 @@ def _sweep_round(contained: bool) -> tuple[int, float]:
         alive = []
         zombies = []
         for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) == me:
+            if not name.isdigit() or int(name) == me or int(name) in keep:
                 continue
             try:
                 with open(f"/proc/{name}/stat", "rb") as f:
@@ -1269,105 +1451,248 @@ def _sweep_round(contained: bool) -> tuple[int, float]:
     return killed, cpu_s
 
 
-def run_bench(job: dict[str, Any]) -> None:
-    """Serve rounds: ``prepare`` (fork a worker, decode its arguments), ``go`` (run the
-    round; reply ``done`` once the worker and all it started are reaped), ``sample``
-    (results of chosen calls of the last round), ``quit``. One reply per request."""
+def _private_dirs(contained: bool) -> list[str]:
+    """Where a round can leave files: our working directory (the run's own directory)
+    and, in the namespaces mode, where every writable mount is one of the sandbox's own
+    tmpfs (the working directory, /tmp, /dev/shm), each of those but /dev itself. The
+    host's /tmp outside the namespaces mode is not ours to wipe."""
+    cwd = os.getcwd()
+    if not contained:
+        return [cwd]
+    out = []
+    with contextlib.suppress(OSError), open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fields, fstype = left.split(), right.split()[:1]
+            mp = _unescape(fields[4])
+            writable = fstype == ["tmpfs"] and "ro" not in fields[5].split(",")
+            if writable and mp != "/dev" and mp not in out:
+                out.append(mp)
+    return out or [cwd]
+
+
+def _wipe(dirs: list[str]) -> None:
+    """Remove everything in ``dirs`` (never crossing into another mount), so that the next
+    round finds them as empty as the first did."""
+    import shutil
+    import stat
+
+    def retry(func: Any, path: str, _exc: Any) -> None:
+        with contextlib.suppress(OSError):  # the code may have removed its permissions
+            os.chmod(os.path.dirname(path), 0o700)
+            if not os.path.islink(path):
+                os.chmod(path, 0o700)
+            func(path)
+
+    for top in dirs:
+        try:
+            dev = os.lstat(top).st_dev
+            with contextlib.suppress(OSError):
+                os.chmod(top, stat.S_IMODE(os.lstat(top).st_mode) | 0o700)
+            names = os.listdir(top)
+        except OSError:
+            continue
+        for name in names:
+            path = os.path.join(top, name)
+            try:
+                st = os.lstat(path)
+            except OSError:
+                continue
+            if st.st_dev != dev:
+                continue  # a mount point: not ours
+            if stat.S_ISDIR(st.st_mode):
+                shutil.rmtree(path, onerror=retry)
+            else:
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+
+
+def _remove_sysv_ipc(libc: ctypes.CDLL) -> int:
+    """Remove every SysV shared memory segment, message queue and semaphore set of our
+    IPC namespace (they outlive the processes that made them). Returns how many."""
+    removed = 0
+    for name, call in (("shm", "shmctl"), ("msg", "msgctl"), ("sem", "semctl")):
+        try:
+            with open(f"/proc/sysvipc/{name}") as f:
+                rows = f.read().splitlines()[1:]
+        except OSError:
+            continue
+        fn = getattr(libc, call)
+        for row in rows:
+            fields = row.split()
+            if len(fields) < 2 or not fields[1].isdigit():
+                continue
+            ident = int(fields[1])
+            rc = fn(ident, 0, 0) if call == "semctl" else fn(ident, 0, None)  # IPC_RMID = 0
+            removed += rc == 0
+    return removed
+
+
+def _clear_user_keyrings(libc: ctypes.CDLL) -> str:
+    """Empty the user and user-session keyrings (``@u``, ``@us``), which every process of
+    the sandbox's user reaches whatever its session keyring: a key added there by one
+    worker would be there for the next. Only where they are the sandbox's own: in its
+    user namespace, on Linux >= 5.3 (before, they were the host user's)."""
+    numbers = {"x86_64": 250, "aarch64": 219}.get(os.uname().machine)
+    try:
+        major, minor = (int(x) for x in os.uname().release.split(".")[:2])
+    except ValueError:
+        return "kernel version unknown"
+    if numbers is None or (major, minor) < (5, 3):
+        return "not the sandbox's own here"
+    syscall = libc.syscall
+    syscall.restype = ctypes.c_long
+    for keyring in (-4, -5):  # KEY_SPEC_USER_KEYRING, KEY_SPEC_USER_SESSION_KEYRING
+        syscall(ctypes.c_long(numbers), 7, ctypes.c_long(keyring))  # KEYCTL_CLEAR
+    return "cleared"
+
+
+def run_bench(job: dict[str, Any], runner_source: str) -> None:
+    """Serve rounds: ``prepare`` (wipe what the last round left, fork a fresh worker with
+    the round's inputs), ``go`` (run the round; reply ``done`` with every result once the
+    worker and all it started are reaped), ``quit``. One reply per request."""
     libc = _libc()
     contained = bool(job.get("contain"))
-    try:
-        code = compile(job["code"], "<candidate>", "exec")
-    except BaseException as exc:
-        send({"type": "error", "stage": "define", "error": tb_tail(exc)})
-        return
-    linecache.cache["<candidate>"] = (
-        len(job["code"]),
-        None,
-        job["code"].splitlines(True),
-        "<candidate>",
-    )
-    texts = [
-        json.dumps({"args": c.get("args", []), "kwargs": c.get("kwargs", {})}) for c in job["calls"]
-    ]
-    largest = max(len(t) for t in texts)
+    argv = [sys.executable, "-s", "-B"]
+    if sys.version_info >= (3, 11):
+        argv.append("-P")
+    argv += ["-c", worker_source(runner_source)]
     # Other processes of the same user cannot open our fds through /proc, nor trace us.
     libc.prctl(PR_SET_DUMPABLE, 0, 0, 0, 0)
     if not contained:  # in a pid namespace we are pid 1: orphans come to us anyway
         libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    send({"type": "ready", "inputs": len(texts), "max_calls": max(1, ROUND_INPUT_BYTES // largest)})
-    results: list[str] = []
-    worker: tuple[int, int, int] | None = None  # pid, report fd, go fd
+    private = _private_dirs(contained)
+    setup = json.dumps({"code": job["code"], "entry_point": job["entry_point"]}) + "\n"
+    zygote_pid, zygote = _spawn_zygote(argv, setup.encode())
+    line = b""
+    with contextlib.suppress(OSError):
+        while b"\n" not in line:
+            chunk = zygote.recv(1 << 16)
+            if not chunk:
+                break
+            line += chunk
+    try:
+        hello = json.loads(line) if line.strip() else {}
+    except ValueError:
+        hello = {}
+    if not isinstance(hello, dict) or hello.get("type") != "zygote":
+        error = hello.get("error") if isinstance(hello, dict) else None
+        send({"type": "error", "stage": "define", "error": str(error or "the zygote failed")})
+        return
+    send({"type": "ready", "private": private, "guard": hello.get("guard")})
+    workers: list[tuple[int, int, int]] = []  # pid, report fd, go fd
+    zyg = (zygote_pid,)
+    texts: dict[str, bytes] = {}  # input id -> its JSON, as the parent defined it
     while True:
         msg = recv()
         kind, seq = msg.get("type"), msg.get("seq")
-        if kind == "prepare" and worker is None:
-            n = int(msg["n"])
-            r, w = os.pipe()
-            gr, gw = os.pipe()
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    os.close(r)
-                    os.close(gw)
-                    _worker(code, job["entry_point"], texts, n, w, gr)
-                finally:
-                    os._exit(4)
-            os.close(w)
-            os.close(gr)
-            line, status = _read_line(r, pid)
-            if not line:
-                os.close(r)
-                os.close(gw)
-                killed, _ = _sweep_round(contained)
-                send(
-                    {
-                        "type": "error",
-                        "seq": seq,
-                        "stage": "prepare",
-                        "error": "the worker failed to start",
-                    }
-                )
-                return
-            worker = (pid, r, gw)
-            send({"type": "prepared", "seq": seq, "guard": json.loads(line).get("guard")})
-        elif kind == "go" and worker is not None:
-            pid, r, gw = worker
-            worker = None
-            os.write(gw, b"g")
-            os.close(gw)
-            line, status = _read_line(r, pid)
-            os.close(r)
-            cpu_s = 0.0
-            if status is None:
-                with contextlib.suppress(ChildProcessError):
-                    _, status, ru = os.wait4(pid, 0)
-                    cpu_s += ru.ru_utime + ru.ru_stime
-            killed, swept_cpu_s = _sweep_round(contained)
-            cpu_s += swept_cpu_s
+        if kind == "prepare" and not workers:
+            _sweep_round(contained, zyg)
+            _wipe(private)
+            ipc = _remove_sysv_ipc(libc) if contained else 0
+            keys = _clear_user_keyrings(libc) if contained else "not the sandbox's own here"
+            if msg.get("forget"):
+                texts.clear()
+            for key, value in (msg.get("define") or {}).items():
+                texts[str(key)] = json.dumps(value).encode()
             try:
-                report = json.loads(line) if line else {}
-            except ValueError:
-                report = {}
-            if not isinstance(report, dict):
-                report = {}
-            reply: dict[str, Any] = {"type": "done", "seq": seq, "killed": killed, "cpu_s": cpu_s}
-            if report.get("type") == "ran":
-                results = [str(x) for x in report.get("results", [])]
-                reply["calls"] = report.get("calls")
-                reply["claimed_s"] = report.get("claimed_s")
-            elif report.get("type") == "error":
-                reply["error"] = str(report.get("error"))
-                reply["index"] = report.get("index")
-            elif line:  # something else wrote on the worker's report pipe
-                reply["protocol"] = line[:200].decode("utf-8", "replace")
-            else:
-                reply["error"] = f"the worker ended without reporting (wait status {status})"
-            send(reply)
-        elif kind == "sample":
-            picked = {str(i): results[i] for i in msg.get("indices", []) if 0 <= i < len(results)}
-            send({"type": "sample", "seq": seq, "results": picked})
+                payloads = [
+                    b'{"inputs": [' + b", ".join(texts[str(i)] for i in batch) + b"]}\n"
+                    for batch in msg["batches"]
+                ]
+            except (KeyError, TypeError) as exc:
+                send({"type": "error", "seq": seq, "stage": "prepare", "error": repr(exc)})
+                return
+            del msg
+            try:
+                forked = _fork_workers(zygote, payloads)
+            except OSError as exc:
+                send({"type": "error", "seq": seq, "stage": "prepare", "error": str(exc)})
+                return
+            del payloads
+            for r, gw in forked:
+                line, _ = _read_line(r, 0)
+                try:
+                    prepared = json.loads(line) if line else {}
+                except ValueError:
+                    prepared = {}
+                pid = prepared.get("pid") if isinstance(prepared, dict) else None
+                if prepared.get("type") != "prepared" or not isinstance(pid, int):
+                    send(
+                        {
+                            "type": "error",
+                            "seq": seq,
+                            "stage": "prepare",
+                            "error": "the worker failed to start",
+                        }
+                    )
+                    return
+                workers.append((pid, r, gw))
+            send(
+                {
+                    "type": "prepared",
+                    "seq": seq,
+                    "guard": prepared.get("guard"),
+                    "keyring": prepared.get("keyring"),
+                    "ipc_removed": ipc,
+                    "user_keyrings": keys,
+                }
+            )
+        elif kind == "go" and workers:
+            send(_run_workers(workers, contained, zyg, private, libc, seq))
+            workers = []
         else:  # quit, or a request out of order
+            zygote.close()
+            _sweep_round(contained)
             return
+
+
+def _run_workers(
+    workers: list[tuple[int, int, int]],
+    contained: bool,
+    zyg: tuple[int, ...],
+    private: list[str],
+    libc: ctypes.CDLL,
+    seq: Any,
+) -> dict[str, Any]:
+    """The round, inside the parent's window: each prepared worker in turn runs its calls
+    and is reaped with all it started; between two workers, what the first left is
+    wiped. Returns the ``done`` reply: each worker's report line as it came (the parent
+    reads them: nothing here parses what a worker wrote), and the wait statuses."""
+    reply: dict[str, Any] = {"type": "done", "seq": seq, "killed": 0, "cpu_s": 0.0}
+    reports: list[str] = []
+    statuses: list[int | None] = []
+    for k, (pid, r, gw) in enumerate(workers):
+        if k:
+            _wipe(private)
+            if contained:
+                _remove_sysv_ipc(libc)
+                _clear_user_keyrings(libc)
+        with contextlib.suppress(OSError):
+            os.write(gw, b"g")
+        os.close(gw)
+        line, status = _read_line(r, pid)
+        os.close(r)
+        if status is None:
+            with contextlib.suppress(ChildProcessError):
+                _, status, ru = os.wait4(pid, 0)
+                reply["cpu_s"] += ru.ru_utime + ru.ru_stime
+        waiting = tuple(p for p, _, _ in workers[k + 1 :])
+        killed, swept_cpu_s = _sweep_round(contained, zyg + waiting)
+        reply["killed"] += killed
+        reply["cpu_s"] += swept_cpu_s
+        reports.append(line.decode("utf-8", "replace"))
+        statuses.append(status)
+        # Only to stop early: whether the report is what it claims is for the parent.
+        if not line.startswith(b'{"type": "ran"'):
+            for _, r2, gw2 in workers[k + 1 :]:
+                os.close(r2)
+                os.close(gw2)
+            _sweep_round(contained, zyg)
+            break
+    reply["reports"] = reports
+    reply["statuses"] = statuses
+    return reply
 
 
 def main() -> None:
@@ -1376,7 +1701,12 @@ def main() -> None:
     with open("job.json") as f:
         job = json.load(f)
     os.remove("job.json")
-    linecache.getlines(__file__)  # keep our source for tracebacks once the tmpfs hides it
+    # Our source, for tracebacks and the bench workers, before the tmpfs hides it.
+    with open(__file__) as f:
+        source = f.read()
+    linecache.getlines(__file__)
+    for fd in (_out_fd, _in_fd):  # never inherited by a process we start
+        os.set_inheritable(fd, False)
     notes: dict[str, Any] = {}
     if job.get("contain"):
         try:
@@ -1393,7 +1723,7 @@ def main() -> None:
     elif job["mode"] == "check":
         run_check(job)
     else:
-        run_bench(job)
+        run_bench(job, source)
     flush_and_exit(0)
 
 

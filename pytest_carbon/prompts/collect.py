@@ -481,12 +481,14 @@ class PromptItem(pytest.Item):
         """Measure the workload: the reference alone (its ratio is 1 by definition), any
         other answer interleaved with the reference (see prompts/measure.py)."""
         from pytest_carbon.prompts.isolation import SandboxError
-        from pytest_carbon.prompts.measure import compare, failure, workload_calls
+        from pytest_carbon.prompts.measure import compare, failure, generator, workload_calls
         from pytest_carbon.prompts.sandbox import run_workload, workload_result
         from pytest_carbon.results.record import unmeasured_record
 
         task = self.task
         calls = workload_calls(task.workload)
+        source = getattr(task.workload, "generate", None)
+        generate = generator(source) if source else None
         warnings = list(gen.warnings)
         comparison = None
         try:
@@ -497,6 +499,7 @@ class PromptItem(pytest.Item):
                     [],
                     {},
                     calls=calls,
+                    generate=generate,
                     min_time_s=task.workload.min_time_s,
                     timeout_s=task.timeout_s,
                     meter=cs.meter,
@@ -515,6 +518,7 @@ class PromptItem(pytest.Item):
                     max_time_s=getattr(cs.settings, "carbon_max_time", 10.0),
                     timeout_s=task.timeout_s,
                     tol=max((float(t.get("tol") or 0.0) for t in task.tests), default=0.0),
+                    generate=generate,
                 )
                 workload = workload_result(comparison.candidate)
                 warnings += comparison.candidate.notes + comparison.reference.notes

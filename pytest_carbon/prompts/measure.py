@@ -1,60 +1,71 @@
-"""Measure a workload in the sandbox, round by round, the parent owning clock and protocol.
+"""Measure a workload in the sandbox, round by round, from outside the candidate's process.
 
 One side (the candidate, or the reference) is one sandboxed runner (``_runner.py``,
-bench mode), started up front and kept for the whole comparison. A **round** is one
-fresh worker process, forked by the runner, that decodes fresh arguments for its ``n``
-calls (before the window), then, inside one meter window opened and closed by this
-process, loads the code into a new namespace for every call and calls it. The round ends
-when the worker and everything it started have exited and been reaped by the runner, so
-their CPU time is in the runner's counters when the window closes. Per round:
+bench mode), started up front and kept for the whole comparison. The runner never runs
+the code: a **round** is a new interpreter (``python -c``, started by posix_spawn, so it
+inherits none of the runner's memory), given only the round's inputs, which are distinct
+(an input is never served twice in one process). Before each round the runner kills
+what the last one left, wipes the writable tmpfs mounts and removes SysV IPC objects.
+The worker starts and decodes its inputs before the window; inside one meter window
+opened and closed by this process, it loads the code into a new namespace for every call,
+calls it and encodes the result. The round ends when the worker and everything it started
+have exited and been reaped, so their CPU time is in the run's counters when the window
+closes. Per round:
 
-* energy per call = the window's energy / ``n``; duration per call = the window / ``n``
-  (this process's clock, never the child's);
-* the child's claims (calls made, seconds it timed) are checked against the window and
-  against the CPU time the runner measured for the round;
-* a sample of the round's results, chosen after the window closed, is compared with the
-  reference's results for the same inputs, as plain JSON, here;
+* the number of calls is the number of results that came back, every one of which is
+  compared, here, with the reference's result for the same input: nothing the child
+  says about itself (how many calls, how long) is read;
+* energy and duration come from this process's clock and the run's cgroup ``cpu.stat``
+  (else what the runner reaped), less a calibrated empty round (a worker started the
+  same way that makes no call), so that the round's fixed cost is not charged to calls;
 * every reply must be the one asked for: anything else is a protocol violation.
 
 The candidate and the reference are interleaved with
 :func:`pytest_carbon.compare.paired.interleave` (AB, BA, ...), both pinned to one CPU
-where the machine allows it; the ratio is the median of the per-pair ratios of energy
-per call (see ``docs/how-numbers-are-computed.md``).
+where the machine allows it, and a pair's two rounds get the same inputs; the ratio is
+the median of the per-pair ratios of energy per call (see
+``docs/how-numbers-are-computed.md``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
-import random
 import resource
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pytest_carbon.prompts.isolation import Limits, SandboxError, _Child, isolation
+from pytest_carbon.prompts.safe_text import escape_controls
+from pytest_carbon.prompts.wire_limits import WireLimitError, decode_message
 
 if TYPE_CHECKING:
     from pytest_carbon.compare.paired import PairedRatio
     from pytest_carbon.measure.meter import Measurement, Meter
 
-#: A calibrated round lasts about this long. The estimate sensor reads CPU time in clock
-#: ticks (10 ms), so shorter rounds would be mostly quantisation noise.
+#: A calibrated round lasts about this long, where the workload has inputs enough.
 ROUND_S = 0.1
 #: Most calls in one round.
-MAX_CALLS = 1_000_000
-#: Calls of each round whose results are checked against the reference's.
-SAMPLE_CALLS = 3
+MAX_CALLS = 100_000
+#: Most worker processes in one round (run one after the other inside its window), where
+#: the workload has too few distinct inputs for one worker to last ROUND_S.
+MAX_WORKERS = 16
+#: Largest total of one round's inputs, in JSON bytes.
+ROUND_INPUT_BYTES = 32 * 1024**2
+#: Empty rounds per side that calibrate the fixed cost of a round.
+BASELINE_ROUNDS = 3
+#: A round's energy net of the empty round is at least this share of its energy (so a
+#: ratio never divides by zero or a negative figure when calls are lost in the noise).
+NET_FLOOR = 0.02
 #: CPU-time slack between the runner's figure and the meter's (clock ticks, rounding).
 CPU_SLACK_S = 0.05
-#: Window-time slack for the child's claimed seconds.
-CLAIM_SLACK_S = 0.005
-#: Least CPU one measured call can take: it loads a module, calls a function and encodes
-#: the result (about 3 µs for ``def f(x): return x`` on a 2-core VM; this is 6x less). A
-#: round that claims its calls for less skipped them.
-MIN_CALL_CPU_S = 0.5e-6
+#: Inputs of a ``workload.generate`` task kept as its ``calls`` (seeds 0 to 5).
+GENERATED_CALLS = 6
 
 
 class WorkloadTimeout(SandboxError):
@@ -63,6 +74,10 @@ class WorkloadTimeout(SandboxError):
 
 class ProtocolViolation(SandboxError):
     """The child said something it was not asked, or claimed what the parent did not see."""
+
+
+class WorkloadCrashed(SandboxError):
+    """The code raised, or its round ended without results, during the workload."""
 
 
 class WorkloadIncorrect(SandboxError):
@@ -75,7 +90,9 @@ class WorkloadIncorrect(SandboxError):
 
 @dataclass
 class Round:
-    """One measured round of one side."""
+    """One measured round of one side. ``calls``: the results that came back (all
+    checked); ``energy_j`` / ``window_s``: the round's raw figures; the per-call figures
+    are net of the side's empty round (see :meth:`Side.net`)."""
 
     calls: int
     measurement: Measurement
@@ -83,6 +100,18 @@ class Round:
     duration_per_call_s: float
     runner_cpu_s: float
     killed: int = 0
+    energy_j: float = 0.0
+    window_s: float = 0.0
+    workers: int = 1
+
+
+@dataclass(frozen=True)
+class Baseline:
+    """An empty round's energy and window: what a round costs without any call."""
+
+    energy_j: float = 0.0
+    window_s: float = 0.0
+    rounds: int = 0
 
 
 @dataclass
@@ -95,6 +124,9 @@ class SideResult:
     killed: int = 0
     #: CPU seconds the process tree did not show but the precise accounting did.
     unseen_cpu_s: float = 0.0
+    #: Results that came back and were compared (calibration rounds included).
+    checked_calls: int = 0
+    baseline: Baseline = field(default_factory=Baseline)
 
     def finish(self, name: str, guard: str | None) -> None:
         """Turn what the rounds saw into one note each."""
@@ -164,6 +196,87 @@ def same(got: Any, expect: Any, tol: float = 0.0) -> bool:
     return equal(got, expect, tol=tol or None)
 
 
+class Inputs:
+    """The workload's inputs, by id, and which ones a round's workers get.
+
+    ``calls``: the task's distinct calls (ids 0..m-1); a worker gets at most m of them,
+    all different, so no process sees an input twice (a workload with one input runs one
+    call per process), and a round of more calls has several workers, one after the
+    other (at most :data:`MAX_WORKERS`). ``generate``: where the task gives one,
+    ``seed -> (args, kwargs)``, run here (trusted suite code, in pytest's process): then
+    one worker gets as many fresh inputs as the round's size asks (ids are seeds)."""
+
+    def __init__(
+        self,
+        calls: Sequence[tuple[Sequence[Any], dict[str, Any]]],
+        generate: Callable[[int], tuple[Sequence[Any], dict[str, Any]]] | None = None,
+    ) -> None:
+        self._calls = [(list(a), dict(k)) for a, k in calls]
+        if not self._calls and generate is None:
+            raise ValueError("a workload without inputs")
+        self.generate = generate
+        self._made: dict[int, tuple[list[Any], dict[str, Any]]] = {}
+        self._largest = max((len(json.dumps([a, k])) for a, k in self._calls), default=1)
+
+    @property
+    def distinct(self) -> int:
+        """Most inputs one worker can get."""
+        return MAX_CALLS if self.generate is not None else len(self._calls)
+
+    @property
+    def most(self) -> int:
+        """Most calls one round can make."""
+        if self.generate is not None:
+            return MAX_CALLS
+        by_size = max(1, ROUND_INPUT_BYTES // self._largest)
+        return max(1, min(self.distinct * MAX_WORKERS, by_size, MAX_CALLS))
+
+    def call(self, i: int) -> tuple[list[Any], dict[str, Any]]:
+        if self.generate is None:
+            return self._calls[i]
+        if i not in self._made:
+            try:
+                args, kwargs = self.generate(i)
+            except Exception as exc:
+                raise SandboxError(f"the workload's generate({i}) failed: {exc}") from None
+            self._made[i] = (list(args), dict(kwargs))
+        return self._made[i]
+
+    def all_fixed(self) -> list[int]:
+        return list(range(len(self._calls))) if self.generate is None else []
+
+    def batch(self, k: int, n: int) -> list[int]:
+        """The ids of the k-th round of ``n`` calls (both rounds of a pair ask the same k
+        and n, and so get the same inputs)."""
+        n = max(1, min(n, self.most))
+        if self.generate is None:
+            m = len(self._calls)
+            return [(k * n + j) % m for j in range(n)]
+        return [k * n + j for j in range(n)]
+
+    def split(self, ids: list[int]) -> list[list[int]]:
+        """``ids`` in consecutive runs of at most :attr:`distinct`, one per worker: the
+        ids of one run are all different."""
+        m = self.distinct
+        return [ids[i : i + m] for i in range(0, len(ids), m)] or [[]]
+
+    def keep(self, ids: list[int]) -> list[int] | None:
+        """``ids`` where the runner may keep the inputs (fixed calls); None for generated
+        inputs, which are sent for one round only."""
+        return ids if self.generate is None else None
+
+    def payload(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        out = []
+        for i in ids:
+            args, kwargs = self.call(i)
+            out.append({"args": args, "kwargs": kwargs})
+        return out
+
+    def forget(self) -> None:
+        """Drop generated inputs (they can be made again from their seed)."""
+        self._made.clear()
+
+
 class Side:
     """One sandboxed runner serving rounds (see the module docstring)."""
 
@@ -172,7 +285,6 @@ class Side:
         name: str,
         code: str,
         entry_point: str,
-        calls: Sequence[tuple[Sequence[Any], dict[str, Any]]],
         *,
         meter: Meter,
         key: str,
@@ -183,40 +295,49 @@ class Side:
         self.name = name
         self.meter = meter
         self.key = key
-        self.calls = [(list(a), dict(k)) for a, k in calls]
         self.round_timeout_s = round_timeout_s
         self.iso = isolation()
-        job = {
-            "mode": "bench",
-            "code": code,
-            "entry_point": entry_point,
-            "calls": [{"args": a, "kwargs": k} for a, k in self.calls],
-        }
+        job = {"mode": "bench", "code": code, "entry_point": entry_point}
         self.child = _Child(job, self.iso, limits, total_timeout_s)
         self.seq = 0
         self.result = SideResult()
         self.guard: str | None = None
         self.last_calibration: Round | None = None
+        self.batches = 0
+        self.known: set[str] = set()  # ids of the inputs the runner keeps
         try:
-            ready = self._expect("ready", None)
+            self._expect("ready", None)
         except BaseException:
             self.close()
             raise
-        self.max_calls = max(1, min(int(ready.get("max_calls", MAX_CALLS)), MAX_CALLS))
+        # The runner's only child so far: the zygote, idle during every window.
+        self.zygotes = frozenset(_children_of(self.child.code_pid()))
 
     @property
     def run_id(self) -> str:
         return self.child.run_id
 
+    @property
+    def baseline(self) -> Baseline:
+        return self.result.baseline
+
     def pin(self, cpu: int) -> bool:
-        """Pin the runner (its workers inherit it) to ``cpu``."""
+        """Pin the runner and its zygote (the workers inherit the zygote's) to ``cpu``."""
         try:
-            os.sched_setaffinity(self.child.code_pid(), {cpu})
+            for pid in (self.child.code_pid(), *self.zygotes):
+                os.sched_setaffinity(pid, {cpu})
             return True
         except (OSError, AttributeError):
             return False
 
     # -- protocol ------------------------------------------------------------------
+    def _fail(self, exc: SandboxError) -> SandboxError:
+        """Close the side and return ``exc``, marked with the side it comes from."""
+        self.close()
+        exc.side = self.name  # type: ignore[attr-defined]
+        exc.run_id = exc.run_id or self.run_id
+        return exc
+
     def _expect(self, kind: str, seq: int | None) -> dict[str, Any]:
         """The one reply asked for. A reply of another kind or sequence number, or one more
         message already waiting behind it, is a protocol violation."""
@@ -231,22 +352,31 @@ class Side:
             child.close()
             reason = child.stop_reason()
             if child.timed_out:
-                raise WorkloadTimeout(
-                    f"the {self.name}'s workload timed out after "
-                    f"{self.round_timeout_s:g} s (one round; the run's processes were killed)"
+                raise self._fail(
+                    WorkloadTimeout(
+                        f"the {self.name}'s workload timed out after "
+                        f"{self.round_timeout_s:g} s (one round; the run's processes were "
+                        "killed)"
+                    )
                 )
-            raise SandboxError(f"the {self.name}'s sandbox stopped: {reason}" + child.output_hint())
+            raise self._fail(
+                WorkloadCrashed(
+                    f"the {self.name}'s sandbox stopped: {reason}" + child.output_hint()
+                )
+            )
         if msg.get("type") == "error" and kind != "done":
-            child.close()
-            raise SandboxError(
-                f"the {self.name}'s code failed ({msg.get('stage')}):\n{msg.get('error')}"
+            raise self._fail(
+                WorkloadCrashed(
+                    f"the {self.name}'s code failed ({msg.get('stage')}):\n{msg.get('error')}"
+                )
             )
         if msg.get("type") != kind or msg.get("seq") != seq or b"\n" in child._ctl_buf:
-            child.close()
-            raise ProtocolViolation(
-                f"protocol violation by the {self.name}: expected {kind!r} (round {seq}), "
-                f"got {_clip(msg)}"
-                + (" followed by more unasked messages" if b"\n" in child._ctl_buf else "")
+            raise self._fail(
+                ProtocolViolation(
+                    f"protocol violation by the {self.name}: expected {kind!r} (round {seq}), "
+                    f"got {_clip(msg)}"
+                    + (" followed by more unasked messages" if b"\n" in child._ctl_buf else "")
+                )
             )
         return msg
 
@@ -256,17 +386,39 @@ class Side:
         return self._expect(reply, self.seq)
 
     # -- rounds --------------------------------------------------------------------
-    def run_round(self, n: int) -> tuple[Round, list[int]]:
-        """Prepare a worker for ``n`` calls, then measure it in a window of our own."""
-        n = max(1, min(n, self.max_calls))
-        prepared = self._ask({"type": "prepare", "n": n}, "prepared")
+    def run_round(
+        self,
+        inputs: Sequence[dict[str, Any]],
+        per_worker: int | None = None,
+        ids: Sequence[int] | None = None,
+    ) -> tuple[Round, list[str]]:
+        """Fresh workers for ``inputs`` (``per_worker`` each, distinct; one worker when
+        None; no input: an empty round), run one after the other in a window of our own.
+        ``ids``: the inputs' ids, where the runner may keep an input it was given once
+        (the workload's fixed calls). Returns the round and its results (plain JSON text,
+        one per input, in order): the round's calls are the results that came back."""
+        n = len(inputs)
+        step = per_worker or max(n, 1)
+        msg: dict[str, Any] = {"type": "prepare"}
+        if ids is None:  # one-off inputs: defined for this round only
+            keys = [f"r{self.seq}.{j}" for j in range(n)]
+            msg["define"] = dict(zip(keys, inputs, strict=True))
+            msg["forget"] = True
+        else:
+            keys = [str(i) for i in ids]
+            new = {k: v for k, v in zip(keys, inputs, strict=True) if k not in self.known}
+            if new:
+                msg["define"] = new
+                self.known.update(new)
+        msg["batches"] = [keys[i : i + step] for i in range(0, n, step)] or [[]]
+        prepared = self._ask(msg, "prepared")
         self.guard = prepared.get("guard")
         runner = self.child.code_pid()
-        workers = tuple(_children_of(runner))
+        workers = tuple(p for p in _children_of(runner) if p not in self.zygotes)
         pids = (runner, *workers)
         cg0 = _cgroup_cpu_s(self.child)
-        # The worker is idle, waiting for go: what it used decoding its arguments is
-        # before the window, and is taken off the runner's total below.
+        # The worker is idle, waiting for go: what it used starting and decoding its
+        # inputs is before the window, and is taken off the runner's total below.
         before_s = sum(_schedstat_s(p) for p in workers)
         key = f"{self.key}::{self.name}#{self.seq}"
         self.meter.begin(key, pids=pids)
@@ -284,30 +436,13 @@ class Side:
         self_cpu_s = _self_cpu_s() - self_cpu0
         m = self.meter.end(key)
         cg1 = _cgroup_cpu_s(self.child)
-        if done.get("protocol") is not None:
-            self.close()
-            raise ProtocolViolation(
-                f"protocol violation by the {self.name}: its round reported "
-                f"{done['protocol']!r}, not the runner's report"
-            )
-        if done.get("error") is not None:
-            self.close()
-            raise SandboxError(
-                f"the {self.name}'s code raised during the workload (call {done.get('index')}):"
-                f"\n{done['error']}"
-            )
-        calls = done.get("calls")
-        if calls != n:
-            self.close()
-            raise ProtocolViolation(
-                f"protocol violation by the {self.name}: it claims {calls!r} calls, {n} were asked"
-            )
-        claimed = done.get("claimed_s")
-        if not isinstance(claimed, (int, float)) or claimed > window_s + CLAIM_SLACK_S:
-            self.close()
-            raise ProtocolViolation(
-                f"protocol violation by the {self.name}: it claims {claimed!r} s of calls in a "
-                f"window of {window_s:.4f} s (its clock is not to be trusted)"
+        results = self._results(done, len(msg["batches"]))
+        if len(results) != n:
+            raise self._fail(
+                ProtocolViolation(
+                    f"protocol violation by the {self.name}: {len(results)} results came "
+                    f"back for {n} inputs"
+                )
             )
         runner_cpu_s = max(float(done.get("cpu_s") or 0.0) - before_s, 0.0)
         tree_cpu_s = max(m.cpu_time_s - self_cpu_s, 0.0)  # clock ticks: ±10 ms per field
@@ -316,26 +451,79 @@ class Side:
         # runner got from wait4() for the worker and everything it reaped.
         precise_s = cgroup_s if cgroup_s is not None else runner_cpu_s
         if precise_s + CPU_SLACK_S < tree_cpu_s * 0.9:
-            self.close()
-            raise ProtocolViolation(
-                f"protocol violation by the {self.name}: its round used {precise_s:.3f} CPU s "
-                f"by its own account but {tree_cpu_s:.3f} s by /proc"
-            )
-        if precise_s < n * MIN_CALL_CPU_S:
-            self.close()
-            raise ProtocolViolation(
-                f"protocol violation by the {self.name}: it claims {n} calls in "
-                f"{precise_s * 1e6:.0f} µs of CPU, under the {MIN_CALL_CPU_S * 1e6:g} µs that "
-                "loading and calling the code takes at least: calls were skipped"
+            raise self._fail(
+                ProtocolViolation(
+                    f"protocol violation by the {self.name}: its round used {precise_s:.3f} "
+                    f"CPU s by its own account but {tree_cpu_s:.3f} s by /proc"
+                )
             )
         if precise_s > tree_cpu_s + CPU_SLACK_S:
             self.result.unseen_cpu_s += precise_s - tree_cpu_s
         energy_j = self._energy_j(m, precise_s)
         killed = int(done.get("killed") or 0)
         self.result.killed += killed
-        rnd = Round(n, m, energy_j / n, window_s / n, runner_cpu_s, killed)
-        picks = random.SystemRandom().sample(range(n), min(SAMPLE_CALLS, n))
-        return rnd, picks
+        rnd = Round(n, m, 0.0, 0.0, runner_cpu_s, killed, energy_j, window_s, len(msg["batches"]))
+        self.net(rnd)
+        return rnd, results
+
+    def _results(self, done: dict[str, Any], workers: int) -> list[str]:
+        """Every result of the round, read here from the workers' own report lines (as the
+        runner relayed them, unparsed): a worker's report is ``ran`` with a list of JSON
+        texts, or ``error``; anything else is a protocol violation."""
+        reports, statuses = done.get("reports"), done.get("statuses")
+        if not isinstance(reports, list) or not isinstance(statuses, list):
+            raise self._fail(ProtocolViolation(f"the {self.name}'s runner sent no reports"))
+        who = "the code" if self.name == "code" else f"the {self.name}'s code"
+        results: list[str] = []
+        for k in range(workers):
+            line = reports[k] if k < len(reports) else ""
+            status = statuses[k] if k < len(statuses) else None
+            if not line:
+                raise self._fail(
+                    WorkloadCrashed(
+                        f"{who} failed during the workload: a worker ended without "
+                        f"reporting ({_wait_status(status)})" + self.child.output_hint()
+                    )
+                )
+            try:  # bounded in size and depth: the line is the worker's own text
+                report = decode_message(line.encode("utf-8", "surrogatepass"))
+            except (ValueError, UnicodeError):
+                report = None
+            got = report.get("results") if isinstance(report, dict) else None
+            if isinstance(report, dict) and report.get("type") == "error":
+                where = report.get("index")
+                raise self._fail(
+                    WorkloadCrashed(
+                        f"{who} failed during the workload"
+                        + (f" (call {len(results) + where})" if isinstance(where, int) else "")
+                        + f":\n{escape_controls(str(report.get('error')))}"
+                    )
+                )
+            if (
+                not isinstance(report, dict)
+                or report.get("type") != "ran"
+                or set(report) != {"type", "results"}
+                or not isinstance(got, list)
+                or not all(type(r) is str for r in got)
+            ):
+                raise self._fail(
+                    ProtocolViolation(
+                        f"protocol violation by the {self.name}: a worker reported "
+                        f"{_clip(line)}, not its results"
+                    )
+                )
+            results += got
+        return results
+
+    def net(self, rnd: Round) -> None:
+        """Set the round's per-call figures, net of one empty round per worker."""
+        if rnd.calls == 0:
+            return
+        b = self.result.baseline
+        energy = max(rnd.energy_j - b.energy_j * rnd.workers, rnd.energy_j * NET_FLOOR)
+        window = max(rnd.window_s - b.window_s * rnd.workers, rnd.window_s * NET_FLOOR)
+        rnd.energy_per_call_j = energy / rnd.calls
+        rnd.duration_per_call_s = window / rnd.calls
 
     def _energy_j(self, m: Measurement, cpu_s: float) -> float:
         """The round's energy with the estimate's CPU part recomputed from ``cpu_s`` (the
@@ -346,33 +534,47 @@ class Side:
             return m.total_energy_j
         return m.total_energy_j - m.energy_j.get("cpu", 0.0) + cpu_s * w
 
-    def sample(self, indices: Sequence[int]) -> dict[int, Any]:
-        import json
+    def empty_round(self) -> Round:
+        rnd, _ = self.run_round([])
+        return rnd
 
-        reply = self._ask({"type": "sample", "indices": list(indices)}, "sample")
-        out: dict[int, Any] = {}
-        for k, text in (reply.get("results") or {}).items():
-            try:
-                out[int(k)] = json.loads(text)
-            except (ValueError, TypeError):
-                out[int(k)] = {"<unreadable>": str(text)[:200]}
-        return out
+    def measured_round(
+        self, inputs: Inputs, n: int, check: Callable[[Side, list[int], list[str]], None]
+    ) -> Round:
+        """The side's next round of ``n`` calls on its next batch of inputs, its results
+        checked by ``check`` (which raises on a wrong one)."""
+        ids = inputs.batch(self.batches, n)
+        self.batches += 1
+        rnd, results = self.run_round(inputs.payload(ids), inputs.distinct, inputs.keep(ids))
+        check(self, ids, results)
+        self.result.checked_calls += len(results)
+        return rnd
 
-    def calibrate(self, first_n: int = 1) -> int:
-        """Rounds of growing size until one lasts about ROUND_S; returns the size."""
-        n = max(1, first_n)
+    def calibrate(
+        self,
+        inputs: Inputs,
+        check: Callable[[Side, list[int], list[str]], None],
+        first_n: int = 1,
+    ) -> int:
+        """Rounds of growing size until one lasts about ROUND_S (or the workload has no
+        more distinct inputs for a round); returns the size. Every result is checked."""
+        most = inputs.most
+        n = max(1, min(first_n, most))
         self.last_calibration = None
         for _ in range(4):
-            rnd, _ = self.run_round(n)
-            window_s = rnd.duration_per_call_s * n
-            per_call_s = max(rnd.duration_per_call_s, 1e-7)
-            want = max(1, min(int(ROUND_S / per_call_s), self.max_calls))
-            if window_s >= ROUND_S / 3 or n >= self.max_calls:
+            rnd = self.measured_round(inputs, n, check)
+            # Sized on the whole window (fixed cost included): a net figure of a short
+            # round is mostly noise.
+            window_s = rnd.window_s
+            per_call_s = max(window_s / rnd.calls, 1e-7)
+            want = max(1, min(int(ROUND_S / per_call_s), most))
+            if window_s >= ROUND_S / 3 or rnd.calls >= most:
                 self.last_calibration = rnd
                 n = want
                 break
-            n = max(want, n * 2)
+            n = max(want, min(n * 2, most))
         self.result.calls_per_round = n
+        self.batches = 0
         return n
 
     def close(self) -> None:
@@ -382,6 +584,22 @@ class Side:
             self.child.close()
 
 
+def calibrate_baseline(sides: Sequence[Side], rounds: int = BASELINE_ROUNDS) -> Baseline:
+    """Empty rounds (a worker started like any other that makes no call), interleaved
+    over ``sides``; their median energy and window become every side's baseline."""
+    energies: list[float] = []
+    windows: list[float] = []
+    for _ in range(rounds):
+        for side in sides:
+            rnd = side.empty_round()
+            energies.append(rnd.energy_j)
+            windows.append(rnd.window_s)
+    base = Baseline(statistics.median(energies), statistics.median(windows), len(energies))
+    for side in sides:
+        side.result.baseline = base
+    return base
+
+
 def _watts_per_core(meter: Meter) -> float | None:
     """The estimate's power per busy core, when the estimate owns the ``cpu`` component."""
     i = meter.owner.get("cpu")
@@ -389,6 +607,20 @@ def _watts_per_core(meter: Meter) -> float | None:
         return None
     w = getattr(meter.sensors[i], "watts_per_core", None)
     return float(w) if isinstance(w, (int, float)) else None
+
+
+def _wait_status(status: Any) -> str:
+    if not isinstance(status, int):
+        return "wait status unknown"
+    if os.WIFSIGNALED(status):
+        import signal
+
+        try:
+            name = signal.Signals(os.WTERMSIG(status)).name
+        except ValueError:
+            name = f"signal {os.WTERMSIG(status)}"
+        return f"killed by {name}"
+    return f"exit status {os.WEXITSTATUS(status)}" if os.WIFEXITED(status) else str(status)
 
 
 def _clip(msg: Any) -> str:
@@ -445,33 +677,77 @@ class Comparison:
         }
 
 
-def _check(
-    cand: Side,
-    picks: list[int],
-    truth: dict[int, Any],
-    calls: Sequence[tuple[Sequence[Any], dict[str, Any]]],
-    tol: float,
-) -> int:
-    got = cand.sample(picks)
-    for j in picks:
-        i = j % len(calls)
-        if j not in got or not same(got[j], truth[i], tol):
-            args, kwargs = calls[i]
-            case = {
-                "call": j,
-                "input": i,
-                "args": list(args),
-                "kwargs": dict(kwargs),
-                "expect": truth[i],
-                "got": got.get(j, "<no result>"),
-            }
-            cand.close()
-            raise WorkloadIncorrect(
-                f"measured call {j} (input {i}) returned {_clip(case['got'])}, the reference "
-                f"returned {_clip(truth[i])}",
-                case,
+class Truth:
+    """The reference's result for each input id, and the candidate's results waiting for
+    theirs (generated inputs: the reference computes them in its round of the same pair,
+    or in an unmeasured round at the end). Every candidate result is compared, here."""
+
+    def __init__(self, inputs: Inputs, tol: float) -> None:
+        self.inputs = inputs
+        self.tol = tol
+        self.known: dict[int, str] = {}
+        self.pending: list[tuple[int, str]] = []
+        self.candidate: Side | None = None
+
+    def learn(self, side: Side, ids: list[int], results: list[str]) -> None:
+        """A reference round's results: the expected values of its inputs."""
+        for i, text in zip(ids, results, strict=True):
+            self.known.setdefault(i, text)
+        self.resolve()
+
+    def check(self, side: Side, ids: list[int], results: list[str]) -> None:
+        """A candidate round's results: each compared with the reference's, now or once
+        the reference has answered that input."""
+        self.candidate = side
+        self.pending.extend(zip(ids, results, strict=True))
+        self.resolve()
+
+    def resolve(self) -> None:
+        left = []
+        for i, got in self.pending:
+            want = self.known.get(i)
+            if want is None:
+                left.append((i, got))
+            elif got != want:
+                self._compare(i, got, want)
+        self.pending = left
+
+    def _compare(self, i: int, got_text: str, want_text: str) -> None:
+        try:  # a result text is the worker's: bounded in size and depth before decoding
+            got = decode_message(got_text.encode("utf-8", "surrogatepass"))
+        except (WireLimitError, ValueError, UnicodeError) as exc:
+            violation = ProtocolViolation(f"a measured call (input {i}) sent a bad result: {exc}")
+            if self.candidate is not None:
+                raise self.candidate._fail(violation) from None
+            raise violation from None
+        want = json.loads(want_text)
+        if same(got, want, self.tol):
+            return
+        args, kwargs = self.inputs.call(i)
+        case = {"input": i, "args": list(args), "kwargs": dict(kwargs), "expect": want, "got": got}
+        exc = WorkloadIncorrect(
+            f"a measured call (input {i}) returned {_clip(got)}, the reference returned "
+            f"{_clip(want)}",
+            case,
+        )
+        if self.candidate is not None:
+            raise self.candidate._fail(exc)
+        raise exc
+
+    def settle(self, ref: Side) -> None:
+        """Answer the inputs still waiting, in unmeasured reference rounds, and compare."""
+        waiting = sorted({i for i, _ in self.pending})
+        step = max(1, ref.result.calls_per_round)
+        for k in range(0, len(waiting), step):
+            ids = waiting[k : k + step]
+            _, results = ref.run_round(
+                self.inputs.payload(ids), self.inputs.distinct, self.inputs.keep(ids)
             )
-    return len(picks)
+            self.learn(ref, ids, results)
+
+
+def _count(side: Side, ids: list[int], results: list[str]) -> None:
+    """A reference round's results need no judge: they are counted (by the caller)."""
 
 
 def compare(
@@ -488,36 +764,34 @@ def compare(
     tol: float = 0.0,
     limits: Limits = Limits(),
     clock: Callable[[], float] = time.monotonic,
+    generate: Callable[[int], tuple[Sequence[Any], dict[str, Any]]] | None = None,
 ) -> Comparison:
     """Measure candidate and reference interleaved until the energy ratio's interval is
-    within ±``precision`` or ``max_time_s`` (calibration included) has passed."""
+    within ±``precision`` or ``max_time_s`` (calibration included) has passed. Every
+    result of every candidate round is compared with the reference's; a mismatch raises
+    :class:`WorkloadIncorrect`."""
     from pytest_carbon.compare.paired import interleave, paired_ratio
 
     start = clock()
-    total_timeout_s = max_time_s + 4 * timeout_s + 10
-    ref = Side(
-        "reference",
-        reference_code,
-        entry_point,
-        calls,
-        meter=meter,
-        key=key,
-        round_timeout_s=timeout_s,
-        total_timeout_s=total_timeout_s,
-        limits=limits,
-    )
-    try:
-        cand = Side(
-            "candidate",
-            candidate_code,
+    inputs = Inputs(calls, generate)
+    truth = Truth(inputs, tol)
+    total_timeout_s = max_time_s + 6 * timeout_s + 10
+
+    def make(name: str, code: str) -> Side:
+        return Side(
+            name,
+            code,
             entry_point,
-            calls,
             meter=meter,
             key=key,
             round_timeout_s=timeout_s,
             total_timeout_s=total_timeout_s,
             limits=limits,
         )
+
+    ref = make("reference", reference_code)
+    try:
+        cand = make("candidate", candidate_code)
     except BaseException:
         ref.close()
         raise
@@ -525,29 +799,30 @@ def compare(
     try:
         cpu = pin_cpu()
         pinned = cpu is not None and ref.pin(cpu) and cand.pin(cpu)
+        calibrate_baseline([cand, ref])
         # The reference's answer for every distinct input: one call each, fresh.
-        truth_round, _ = ref.run_round(len(calls))
-        truth = ref.sample(range(len(calls)))
-        if len(truth) != len(calls):
-            raise SandboxError("the reference returned no result for some inputs")
-        n_ref = ref.calibrate(max(1, truth_round.calls))
-        n_cand = cand.calibrate(1)
+        first_ref = 1
+        fixed = inputs.all_fixed()
+        if fixed:
+            truth_round, results = ref.run_round(inputs.payload(fixed), None, fixed)
+            truth.learn(ref, fixed, results)
+            per_call_s = truth_round.window_s / max(truth_round.calls, 1)
+            first_ref = max(1, int(ROUND_S / max(per_call_s, 1e-7)))
+        n_ref = ref.calibrate(inputs, truth.learn, first_ref)
+        n_cand = cand.calibrate(inputs, truth.check, 1)
+        truth.settle(ref)  # calibration's generated inputs
         if max(n_ref, n_cand) <= 4 * min(n_ref, n_cand):
-            # Equal rounds on both sides: each round's fixed cost (fork, reaping) is then
-            # spread over as many calls on both sides and cancels in the ratio.
+            # Equal rounds on both sides: a pair's two rounds then get the same inputs.
             n_ref = n_cand = max(1, int(math.sqrt(n_ref * n_cand)))
             ref.result.calls_per_round = cand.result.calls_per_round = n_ref
-        checked = 0
 
         def measure_cand() -> float:
-            nonlocal checked
-            rnd, picks = cand.run_round(n_cand)
-            checked += _check(cand, picks, truth, calls, tol)
+            rnd = cand.measured_round(inputs, n_cand, truth.check)
             cand.result.rounds.append(rnd)
             return rnd.energy_per_call_j
 
         def measure_ref() -> float:
-            rnd, _ = ref.run_round(n_ref)
+            rnd = ref.measured_round(inputs, n_ref, truth.learn)
             ref.result.rounds.append(rnd)
             return rnd.energy_per_call_j
 
@@ -555,12 +830,14 @@ def compare(
         run = interleave(
             measure_cand, measure_ref, precision=precision, max_time_s=left_s, clock=clock
         )
+        truth.settle(ref)
     except SandboxError as exc:
         exc.run_id = exc.run_id or cand.run_id
         raise
     finally:
         cand.close()
         ref.close()
+        inputs.forget()
     cand.result.finish("candidate", cand.guard)
     ref.result.finish("reference", ref.guard)
     durations = None
@@ -578,7 +855,7 @@ def compare(
         precision_target=precision,
         orders=list(run.orders),
         pinned=bool(pinned),
-        checked_calls=checked,
+        checked_calls=cand.result.checked_calls,
         elapsed_s=clock() - start,
     )
 
@@ -594,18 +871,20 @@ def measure_alone(
     timeout_s: float,
     min_rounds: int = 2,
     limits: Limits = Limits(),
+    generate: Callable[[int], tuple[Sequence[Any], dict[str, Any]]] | None = None,
 ) -> SideResult:
     """Measure one side alone (the reference as its own candidate: its ratio is 1 by
-    definition): calibrated rounds until ``min_time_s`` of windows and ``min_rounds``."""
+    definition): calibrated rounds until ``min_time_s`` of windows and ``min_rounds``.
+    Its results are counted; there is nothing to compare them with."""
+    inputs = Inputs(calls, generate)
     side = Side(
         "code",
         code,
         entry_point,
-        calls,
         meter=meter,
         key=key,
         round_timeout_s=timeout_s,
-        total_timeout_s=4 * timeout_s + 4 * min_time_s + 10,
+        total_timeout_s=6 * timeout_s + 4 * min_time_s + 10,
         limits=limits,
     )
     side.result.run_id = side.run_id
@@ -613,37 +892,87 @@ def measure_alone(
         cpu = pin_cpu()
         if cpu is not None:
             side.pin(cpu)
-        n = side.calibrate(1)
+        calibrate_baseline([side])
+        n = side.calibrate(inputs, _count, 1)
         total_s = 0.0
         if side.last_calibration is not None:  # long enough to count as a measured round
             side.result.rounds.append(side.last_calibration)
-            total_s += side.last_calibration.duration_per_call_s * side.last_calibration.calls
+            total_s += side.last_calibration.window_s
         while len(side.result.rounds) < min_rounds or total_s < min_time_s:
-            rnd, _ = side.run_round(n)
+            rnd = side.measured_round(inputs, n, _count)
             side.result.rounds.append(rnd)
-            total_s += rnd.duration_per_call_s * rnd.calls
+            total_s += rnd.window_s
     except SandboxError as exc:
         exc.run_id = exc.run_id or side.run_id
         raise
     finally:
         side.close()
+        inputs.forget()
     side.result.finish("workload", side.guard)
     return side.result
 
 
 def failure(exc: SandboxError) -> tuple[bool | None, dict[str, Any] | None, str]:
     """``(correct, failed_case, kind)`` of a measurement that failed with ``exc``: an
-    incorrect answer (with its case), a protocol violation (correctness unknown), a
-    timeout or another failure of code whose tests passed."""
-    import json
-
+    incorrect answer (with its case); a timeout, a crash or a protocol violation of the
+    candidate's workload, which make the answer not correct (it must be right on every
+    measured call); a failure of the reference's side or of the sandbox itself, which
+    says nothing of the answer (correctness unknown)."""
     if isinstance(exc, WorkloadIncorrect):
         return False, json.loads(json.dumps(exc.case, default=repr)), "incorrect answer"
+    blame = getattr(exc, "side", None)
+    if blame == "reference":
+        return None, None, "workload failed"
     if isinstance(exc, ProtocolViolation):
-        return None, None, "protocol violation"
+        return False, None, "protocol violation"
     if isinstance(exc, WorkloadTimeout):
-        return True, None, "workload timed out"
-    return True, None, "workload failed"
+        return False, None, "workload timed out"
+    if isinstance(exc, WorkloadCrashed) or blame is not None:
+        return False, None, "workload failed"
+    return None, None, "workload failed"
+
+
+def generator(source: str) -> Callable[[int], tuple[list[Any], dict[str, Any]]]:
+    """``seed -> (args, kwargs)`` from a task's ``workload.generate``: Python source
+    defining ``generate(seed)``, which returns ``{"args": [...], "kwargs": {...}}`` (or
+    the list of args). Suite code, trusted like the reference: it runs here, in pytest's
+    process, never in the candidate's sandbox. Raises ValueError (a clear message) when
+    the source or a value it returns is not usable."""
+    try:
+        code = compile(source, "<workload.generate>", "exec")
+    except SyntaxError as exc:
+        raise ValueError(f"does not compile: {exc.msg} (line {exc.lineno})") from None
+    namespace: dict[str, Any] = {"__name__": "__workload_generate__"}
+    try:
+        exec(code, namespace)
+    except Exception as exc:
+        raise ValueError(f"raised while defined: {type(exc).__name__}: {exc}") from None
+    fn = namespace.get("generate")
+    if not callable(fn):
+        raise ValueError("defines no function generate(seed)")
+
+    def make(seed: int) -> tuple[list[Any], dict[str, Any]]:
+        try:
+            value = fn(seed)
+        except Exception as exc:
+            raise ValueError(f"generate({seed}) raised {type(exc).__name__}: {exc}") from None
+        if isinstance(value, list):
+            value = {"args": value}
+        if not isinstance(value, dict) or set(value) - {"args", "kwargs"}:
+            raise ValueError(
+                f"generate({seed}) must return {{'args': [...], 'kwargs': {{...}}}} or a "
+                f"list of args, not {_clip(value)}"
+            )
+        args, kwargs = value.get("args", []), value.get("kwargs", {})
+        if not isinstance(args, list) or not isinstance(kwargs, dict):
+            raise ValueError(f"generate({seed}): args must be a list and kwargs a mapping")
+        try:  # plain data only: it crosses into the sandbox as JSON
+            args, kwargs = json.loads(json.dumps([args, kwargs], allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"generate({seed}) returned data that is not JSON: {exc}") from None
+        return args, kwargs
+
+    return make
 
 
 def workload_calls(workload: Any) -> list[tuple[list[Any], dict[str, Any]]]:

@@ -8,6 +8,7 @@ is :mod:`pytest_carbon.prompts.isolation`; the child side of the protocol is
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -57,12 +58,12 @@ class VerifyResult:
 class WorkloadResult:
     """A measured workload.
 
-    ``measurement``: the measured rounds' windows combined (interpreter start-up, argument
-    decoding and calibration are outside them). ``rounds``: calls made in the windows.
-    ``per_call_duration_s`` / ``per_call_energy_j``: one sample per round of
-    ``batch_size`` calls, the round's window time and energy divided by its calls (no
-    sensor resolves single calls). Every call loads the code afresh: module-level work
-    is part of each call's cost.
+    ``measurement``: the measured rounds' windows combined (the workers' start, input
+    decoding and calibration are outside them). ``rounds``: calls made in the windows
+    (results that came back). ``per_call_duration_s`` / ``per_call_energy_j``: one sample
+    per round of ``batch_size`` calls, the round's window time and energy, less an empty
+    round's per worker, divided by its calls (no sensor resolves single calls). Every call
+    loads the code afresh: module-level work is part of each call's cost.
     """
 
     measurement: Measurement
@@ -235,14 +236,17 @@ def run_workload(
     key: str,
     limits: Limits = Limits(),
     calls: list[tuple[list[Any], dict[str, Any]]] | None = None,
+    generate: Callable[[int], tuple[list[Any], dict[str, Any]]] | None = None,
 ) -> WorkloadResult:
     """Measure ``entry_point`` alone, in calibrated rounds, for at least ``min_time_s``.
 
-    Each round is a fresh worker process that loads the code anew for every call and gets
-    fresh arguments (``calls``, cycled, else ``(args, kwargs)``); the meter's window
-    (opened and closed here) covers the round's calls, not interpreter start-up nor the
-    decoding of the arguments. ``per_call_*`` has one value per round (the round's figure
-    divided by its calls). Raises SandboxError when the code raises, times out (then
+    A round is one or more fresh worker processes, one after the other, each loading the
+    code anew for every call and getting distinct inputs, never one twice (``calls``, else
+    ``(args, kwargs)``; or fresh inputs from ``generate(seed)``, run here); the meter's
+    window (opened and closed here) covers the round's calls, not the workers' start nor
+    the decoding of their inputs, and an empty round's cost is taken off. ``per_call_*``
+    has one value per round (the round's net figure divided by the results that came
+    back). Raises SandboxError when the code raises, times out (then
     :class:`~pytest_carbon.prompts.measure.WorkloadTimeout`) or breaks the protocol.
     """
     from pytest_carbon.prompts.measure import measure_alone
@@ -255,6 +259,7 @@ def run_workload(
         code,
         entry_point,
         calls or [(list(args), dict(kwargs))],
+        generate=generate,
         meter=meter,
         key=key,
         min_time_s=min_time_s,

@@ -74,6 +74,11 @@ class Workload:
 
     calls: tuple[Call, ...] = field(default_factory=lambda: (Call(),))
     min_time_s: float = DEFAULT_MIN_TIME_S
+    #: Python source defining ``generate(seed) -> {"args": [...], "kwargs": {...}}``:
+    #: suite code, run in pytest's process only, giving each measured round fresh
+    #: inputs (see :func:`pytest_carbon.prompts.measure.generator`). ``calls`` then holds
+    #: the inputs of seeds 0-5, for tools that read a fixed list.
+    generate: str | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -247,7 +252,7 @@ REQUIRED = ("prompt", "entry_point", "reference", "tests", "workload")
 #: Keys a multi-task file's ``defaults:`` may set (shared by all its tasks).
 DEFAULT_KEYS = TASK_KEYS - {"id", "prompt", "entry_point", "reference", "tests", "check"}
 TEST_KEYS = {"args", "kwargs", "expect", "tol"}
-WORKLOAD_KEYS = {"args", "kwargs", "calls", "min_time_s"}
+WORKLOAD_KEYS = {"args", "kwargs", "calls", "min_time_s", "generate"}
 CALL_KEYS = {"args", "kwargs"}
 
 
@@ -348,7 +353,25 @@ def _calls(ctx: _Ctx, node: Any) -> tuple[Call, ...]:
 def _workload(ctx: _Ctx, node: Any) -> Workload:
     pairs = _pairs(ctx, node, "workload")
     _check_unknown(ctx, pairs, WORKLOAD_KEYS, "workload")
-    if "calls" in pairs:
+    generate = None
+    if "generate" in pairs:
+        gnode = pairs["generate"][1]
+        generate = _string(ctx, gnode, "workload.generate")
+        for other in ("calls", "args", "kwargs"):
+            if other in pairs:
+                raise ctx.err(
+                    pairs[other][0],
+                    f"workload.{other}",
+                    "not allowed next to 'workload.generate', which gives the inputs",
+                )
+        from pytest_carbon.prompts.measure import GENERATED_CALLS, generator
+
+        try:
+            make = generator(generate)
+            calls = tuple(Call(*make(seed)) for seed in range(GENERATED_CALLS))
+        except (ValueError, TypeError) as exc:
+            raise ctx.err(gnode, "workload.generate", str(exc)) from None
+    elif "calls" in pairs:
         for single in ("args", "kwargs"):
             if single in pairs:
                 raise ctx.err(
@@ -365,7 +388,7 @@ def _workload(ctx: _Ctx, node: Any) -> Workload:
     min_time_s = DEFAULT_MIN_TIME_S
     if "min_time_s" in pairs:
         min_time_s = _number(ctx, pairs["min_time_s"][1], "workload.min_time_s")
-    return Workload(calls=calls, min_time_s=min_time_s)
+    return Workload(calls=calls, min_time_s=min_time_s, generate=generate)
 
 
 def _string_list(
@@ -522,7 +545,7 @@ _WHAT = {
     "entry_point": "the name of the function to test",
     "reference": "a canonical solution",
     "tests": "a list of test cases {args, kwargs, expect}",
-    "workload": "what is measured: {calls: [{args, kwargs}, ...], min_time_s}",
+    "workload": "what is measured: {calls: [{args, kwargs}, ...] or generate, min_time_s}",
 }
 
 
