@@ -45,7 +45,18 @@ def twin(name: str) -> str:
 
 
 def measured_against_twin(name: str, calls: list = CALLS) -> float:
-    """The paired energy ratio of the gamed answer to its honest twin."""
+    """The paired energy ratio of the gamed answer to its honest twin: one short
+    comparison, or, when that one lands outside the band, the median of three (a
+    3-second comparison on a loaded 2-core machine read 0.795x once; the tricks this
+    corpus defeats read 0.004-0.04x, far outside any noise, so a median cannot hide one).
+    """
+    first = _one_ratio(name, calls)
+    if BAND[0] <= first <= BAND[1]:
+        return first
+    return sorted([first, _one_ratio(name, calls), _one_ratio(name, calls)])[1]
+
+
+def _one_ratio(name: str, calls: list) -> float:
     c = compare(
         hostile(name),
         twin(name),
