@@ -169,4 +169,4 @@ def test_budget_applies_per_call_with_the_fixture(pytester: pytest.Pytester) -> 
     )
     result = pytester.runpytest_subprocess("--carbon-min-time=0.02")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*energy_j = * J per call (mean) > max_energy_j=1e-12 J*"])
+    result.stdout.fnmatch_lines(["*energy_j = * J per call (median) > max_energy_j=1e-12 J*"])
