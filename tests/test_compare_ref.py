@@ -165,10 +165,15 @@ def by_test(comparison: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["nodeid"].split("::")[-1]: c for c in comparison["changes"]}
 
 
-def expected_log(test: str, orders: list[str], iterations: int) -> list[str]:
+def expected_log(
+    test: str, orders: list[str], iterations: int, calibration: list[int]
+) -> list[str]:
     """The calls of one test, in order: the base's warm-up call (the base runs setup and
-    one call before the head starts the test), the head's, then the rounds, AB or BA."""
+    one call before the head starts the test), the head's, the calibration rounds (head
+    then base, sizing the calls per round), then the rounds, AB or BA."""
     out = [f"base {test}", f"head {test}"]
+    for n in calibration:
+        out += [f"head {test}"] * n + [f"base {test}"] * n
     for order in orders:
         for side in ("head", "base") if order == "AB" else ("base", "head"):
             out += [f"{side} {test}"] * iterations
@@ -182,7 +187,7 @@ def test_compare_ref_judges_each_common_test_interleaved(repo: Path, tmp_path: P
         "--carbon",
         "--carbon-compare-ref=HEAD",
         "--carbon-compare-fail=energy:10%",
-        "--carbon-max-time=1.5",
+        "--carbon-max-time=5",
         "--carbon-json=out.json",
         env={"CALL_LOG": str(log)},
     )
@@ -199,7 +204,10 @@ def test_compare_ref_judges_each_common_test_interleaved(repo: Path, tmp_path: P
     assert work["method"] == "paired"
     assert work["paired"]["ratio"] == 3.0 and work["interval"] == [3.0, 3.0]
     assert work["failing"] is True and work["threshold"] == "energy:10%"
-    assert work["paired"]["reached"] is True and work["paired"]["pairs"] >= 6
+    # Four tests judged: each at 1 - 0.05/4 (Bonferroni), which needs 8 pairs at least.
+    assert work["paired"]["confidence"] == pytest.approx(1 - 0.05 / 4)
+    assert work["paired"]["reached"] is True and work["paired"]["pairs"] >= 8
+    assert comparison["family"]["judgements"] == 4
     assert [f["nodeid"] for f in comparison["failures"]] == ["test_work.py::test_work"]
 
     same = changes["test_same"]
@@ -229,7 +237,8 @@ def test_compare_ref_judges_each_common_test_interleaved(repo: Path, tmp_path: P
         orders = change["paired"]["orders"]
         assert orders == ["AB", "BA"] * (len(orders) // 2) + ["AB"] * (len(orders) % 2)
         mine = [c for c in calls if c.endswith(f" {test}")]
-        assert mine == expected_log(test, orders, change["paired"]["iterations"])
+        paired = change["paired"]
+        assert mine == expected_log(test, orders, paired["iterations"], paired["calibration"])
     assert not any(c.endswith(" gone") for c in calls)  # never run: only in the base
 
     # The worktree is gone.

@@ -394,6 +394,7 @@ class HeadSide:
         heads: list[dict[str, Any]] = []
         bases: list[dict[str, Any]] = []
         n_iter = [iterations]
+        calibration: list[int] = []
 
         def head_round(keep: bool = True) -> float:
             r = timed_round(item, meter, n_iter[0], "head")
@@ -415,7 +416,7 @@ class HeadSide:
         s = self.cs.settings
         confidence = paired.family_confidence(self.judgements())
         try:
-            window_s = self._calibrate(item, meter, n_iter, channel)
+            window_s = self._calibrate(item, meter, n_iter, channel, calibration)
             if window_s < MIN_ROUND_S * SHORT_FRACTION:
                 self._not_compared(
                     nodeid,
@@ -447,6 +448,7 @@ class HeadSide:
             "reached": run.reached,
             "orders": list(run.orders),
             "iterations": n_iter[0],
+            "calibration": calibration,
             "elapsed_s": run.elapsed_s,
             "rounds": trace,
             "source": heads[0].get("source") if heads else None,
@@ -459,19 +461,30 @@ class HeadSide:
             self._record_change(nodeid, metric, a, b, specs.get(metric), confidence, extra)
 
     def _calibrate(
-        self, item: pytest.Item, meter: Any, n_iter: list[int], channel: Channel
+        self,
+        item: pytest.Item,
+        meter: Any,
+        n_iter: list[int],
+        channel: Channel,
+        done: list[int],
     ) -> float:
-        """Grow the calls per round until both sides' rounds last :data:`MIN_ROUND_S` (a
-        first call is often slower: imports, caches, so it under-counts). Returns the
-        shorter side's round length; these rounds are warm-up, not samples."""
+        """Size the calls per round so that both sides' rounds last about
+        :data:`MIN_ROUND_S` (a first call is often slower, imports and caches, so it
+        mis-counts). Returns the shorter side's round length; these rounds (their calls
+        per round in ``done``) are warm-up, not samples."""
         shortest = 0.0
         for _ in range(CALIBRATION_TRIES):
+            done.append(n_iter[0])
             head = timed_round(item, meter, n_iter[0], "head")
             channel.send("round", iterations=n_iter[0])
             base = channel.recv()
             if base["op"] != "measured":
                 raise _BaseRoundError(str(base.get("message") or base))
             shortest = min(float(head["window_s"]), float(base["window_s"]))
+            if shortest > MIN_ROUND_S * 3 and n_iter[0] > 1:
+                # Far too long (the first call was the fast one): shrink, and look again.
+                n_iter[0] = max(1, int(n_iter[0] * MIN_ROUND_S * 1.5 / shortest))
+                continue
             if shortest >= MIN_ROUND_S * 0.8 or n_iter[0] >= MAX_ITERATIONS:
                 break
             grow = MIN_ROUND_S / max(shortest, 1e-6) * 1.2

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -290,6 +290,8 @@ class Meter:
         proc_stat: str = "/proc/stat",
         sharers: int = 1,
         idle_store: str | None = None,
+        cpu_time: Callable[[tuple[int, ...]], float] | None = None,
+        machine_busy: Callable[[], float | None] | None = None,
     ) -> None:
         if sensors is None:
             from pytest_carbon.measure.sensors.estimate import EstimateSensor
@@ -313,6 +315,9 @@ class Meter:
         #: Where trusted idle calibrations are kept and read back (None: neither).
         self.idle_store = idle_store
         self._proc_stat = proc_stat
+        # The tree's CPU time and the machine's busy CPU-seconds: /proc, or scripted.
+        self._cpu_time = cpu_time or tree_cpu_s
+        self._machine_busy = machine_busy or (lambda: machine_busy_cpu_s(self._proc_stat))
         # /proc/stat is read only where a machine-wide counter is split (~9 µs a read).
         self._machine_wide = attribution != "machine" and any(s.machine_wide for s in self.sensors)
         self._polled = [i for i, s in enumerate(self.sensors) if s.poll_interval_s is not None]
@@ -349,8 +354,8 @@ class Meter:
         """Open window ``key``. ``pids``: live processes that belong to the measured tree."""
         if key in self._windows:
             raise WindowError(f"window {key!r} is already open")
-        machine0 = machine_busy_cpu_s(self._proc_stat) if self._machine_wide else None
-        cpu0 = tree_cpu_s(pids)
+        machine0 = self._machine_busy() if self._machine_wide else None
+        cpu0 = self._cpu_time(pids)
         readings = self._read_all(pids)
         t0 = readings[0].time_s if readings else time.perf_counter()
         self._windows[key] = _Window(key, pids, t0, time.time(), readings, cpu0, machine0)
@@ -364,8 +369,8 @@ class Meter:
         except KeyError:
             raise WindowError(f"window {key!r} was not begun") from None
         readings = self._read_all(win.pids)
-        cpu1 = tree_cpu_s(win.pids)
-        machine1 = machine_busy_cpu_s(self._proc_stat) if win.machine0 is not None else None
+        cpu1 = self._cpu_time(win.pids)
+        machine1 = self._machine_busy() if win.machine0 is not None else None
         t1 = readings[0].time_s if readings else time.perf_counter()
         return self._compute(win, readings, t1, cpu1, machine1)
 
@@ -409,7 +414,7 @@ class Meter:
             fitted = calibrate(
                 lambda: self._read_all(()),
                 counting,
-                lambda: machine_busy_cpu_s(self._proc_stat),
+                self._machine_busy,
                 CALIBRATION_S if duration_s is None else duration_s,
             )
             fitted = self._keep_or_recall(fitted, replace_stored)
@@ -428,9 +433,7 @@ class Meter:
             for c, i in self.owner.items()
             if not callable(getattr(self.sensors[i], "idle_power_w", None))
         }
-        return Calibration(
-            lambda: self._read_all(()), counting, lambda: machine_busy_cpu_s(self._proc_stat)
-        )
+        return Calibration(lambda: self._read_all(()), counting, self._machine_busy)
 
     def idle_key(self) -> str:
         """This machine and its counters: what a stored idle calibration belongs to."""
