@@ -687,3 +687,15 @@ def test_end_to_end_first_compare_saves_a_baseline(pytester: pytest.Pytester) ->
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*no stored run found*saved this run as*0001_run.json*"])
     assert len(list(store.glob("*/0001_run.json"))) == 1
+
+
+def test_a_test_too_short_to_measure_is_said_so_never_gated() -> None:
+    """Sub-millisecond windows (a 1 µJ test, 23.5 W): listed as unmeasured, with why."""
+    tiny = "t::tiny"
+    base = report({tiny: [2e-5] * 5, HEAVY: [1.0] * 5})
+    cur = report({tiny: [4e-5] * 5, HEAVY: [1.0] * 5})
+    comp = compare(base, cur, ENERGY_10)
+    change = energy_changes(comp)[tiny]
+    assert change.status == "unmeasured" and "too short to measure" in change.detail
+    assert comp.failures == []
+    assert any("too short to measure" in w for w in comp.warnings)

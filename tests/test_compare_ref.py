@@ -330,3 +330,92 @@ def test_a_base_that_cannot_start_is_reported_with_its_output(repo: Path) -> Non
     assert "the base pytest did not start" in result.stderr
     assert "broken in the base" in result.stderr
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+# -- every kind of test can be compared -------------------------------------------------------
+
+FIXTURE_SUITE = """
+import time
+
+import pytest
+
+
+def parse(data):
+    return sum(int(x) for x in data.split(","))
+
+
+DATA = ",".join(str(i) for i in range(3000))
+
+
+def burn(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_call(carbon):
+    assert carbon(parse, DATA) == sum(range(3000))
+
+
+def test_blocks(carbon):
+    with carbon.measure("load"):
+        rows = DATA.split(",")
+    with carbon.measure("sum"):
+        assert sum(int(x) for x in rows) == sum(range(3000))
+
+
+@pytest.mark.carbon(max_energy_j=1000.0)
+def test_budget():
+    burn(0.005)
+
+
+def test_bench(benchmark):
+    assert benchmark(parse, DATA) == sum(range(3000))
+
+
+def test_tiny():
+    pass
+"""
+
+
+@pytest.fixture
+def fixture_repo(tmp_path: Path) -> Path:
+    """An unchanged repository whose tests use the carbon fixture, blocks, a budget and
+    pytest-benchmark, measured by the real estimate sensor."""
+    repo = tmp_path / "fixtures"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "pytest.ini").write_text("[pytest]\n")
+    (repo / "test_kinds.py").write_text(FIXTURE_SUITE)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "base")
+    return repo
+
+
+def test_fixture_blocks_budget_and_benchmark_are_compared(fixture_repo: Path) -> None:
+    result = run_pytest(
+        fixture_repo,
+        "--carbon",
+        "--carbon-compare-ref=HEAD",
+        "--carbon-min-time=0.02",
+        "--carbon-max-time=3",
+        "--benchmark-max-time=0.02",
+        "--carbon-json=out.json",
+    )
+    out = result.stdout + result.stderr
+    assert "FixtureAlreadyUsed" not in out and "already used" not in out, out
+    assert result.returncode == 0, out
+    changes = by_test(json.loads((fixture_repo / "out.json").read_text())["comparison"])
+    for name in ("test_call", "test_blocks", "test_budget", "test_bench"):
+        assert changes[name]["method"] == "paired", (name, changes[name])
+        assert changes[name]["paired"]["pairs"] >= 6
+    # What the fixture measured is the metric: per call, or its blocks per run.
+    assert changes["test_call"]["paired"]["source"] == "carbon fixture"
+    assert changes["test_blocks"]["paired"]["source"] == "carbon fixture"
+    assert changes["test_bench"]["paired"]["source"] == "call"
+    # An empty test is repeated until a round lasts about 50 ms on both sides (the
+    # calibration rounds), not judged on rounds of a few calls.
+    tiny = changes["test_tiny"]["paired"]
+    assert tiny["iterations"] > 10
+    lengths = [r["end_s"] - r["start_s"] for r in tiny["rounds"]]
+    assert sorted(lengths)[len(lengths) // 2] >= 0.04
