@@ -419,3 +419,215 @@ def test_fixture_blocks_budget_and_benchmark_are_compared(fixture_repo: Path) ->
     assert tiny["iterations"] > 10
     lengths = [r["end_s"] - r["start_s"] for r in tiny["rounds"]]
     assert sorted(lengths)[len(lengths) // 2] >= 0.04
+
+
+# -- the two sides are charged by one definition (scripted counters and clocks) -------------
+
+
+class ScriptedMachine:
+    """A 2-CPU machine that draws ``idle_w`` plus ``per_cpu_w`` per busy CPU, with a
+    clock, a machine-wide counter, the test's CPU time and the machine's busy time that
+    move only when the test says so."""
+
+    def __init__(self, idle_w: float = 8.0, per_cpu_w: float = 12.0) -> None:
+        self.idle_w, self.per_cpu_w = idle_w, per_cpu_w
+        self.now_s, self.energy_j, self.own_cpu_s, self.busy_s = 1000.0, 0.0, 0.0, 0.0
+
+    def work(self, cpu_s: float, neighbour_cpus: float = 0.0, stretch: float = 1.0) -> None:
+        """The test uses ``cpu_s`` of CPU over ``stretch`` x that wall time, while a
+        neighbour keeps ``neighbour_cpus`` CPUs busy."""
+        wall = cpu_s * stretch
+        others = neighbour_cpus * wall
+        self.now_s += wall
+        self.own_cpu_s += cpu_s
+        self.busy_s += cpu_s + others
+        self.energy_j += self.idle_w * wall + self.per_cpu_w * (cpu_s + others)
+
+
+class MachineCounter:
+    """A RAPL-like package counter over the scripted machine."""
+
+    name = "scripted-rapl"
+    method = "measured"
+    components = ("cpu",)
+    machine_wide = True
+    update_period_s = 0.0
+    poll_interval_s = None
+
+    def __init__(self, machine: ScriptedMachine) -> None:
+        self.machine = machine
+
+    def read(self, pids: tuple[int, ...] = ()) -> Any:
+        from pytest_carbon.measure.sensors.base import Reading
+
+        return Reading(time_s=self.machine.now_s, energy_j={"cpu": self.machine.energy_j})
+
+    def close(self) -> None:
+        pass
+
+
+class ModelSensor(MachineCounter):
+    """The estimate's kind: the test's own CPU time x watts per core, no idle in it."""
+
+    name = "scripted-estimate"
+    method = "estimated"
+    machine_wide = False
+    dynamic_components = ("cpu",)
+    watts_per_core = 3.1
+
+    def read(self, pids: tuple[int, ...] = ()) -> Any:
+        from pytest_carbon.measure.sensors.base import Reading
+
+        cpu_j = self.machine.own_cpu_s * self.watts_per_core
+        return Reading(time_s=self.machine.now_s, energy_j={"cpu": cpu_j})
+
+
+class ScriptedItem:
+    """What timed_round needs of a pytest item: a node id, a stash, runtest()."""
+
+    fixturenames = ()
+
+    def __init__(self, run: Any) -> None:
+        self.nodeid = "test_x.py::test_x"
+        self.stash: dict[Any, Any] = {}
+        self._run = run
+
+    def runtest(self) -> None:
+        self._run()
+
+
+def scripted_meter(kind: str, machine: ScriptedMachine, attribution: str) -> Any:
+    from pytest_carbon.measure.meter import Meter
+
+    sensor = MachineCounter(machine) if kind == "counter" else ModelSensor(machine)
+    meter = Meter(
+        [sensor],
+        attribution=attribution,
+        cpu_time=lambda pids: machine.own_cpu_s,
+        machine_busy=lambda: machine.busy_s,
+    )
+    meter.cpus = 2
+    return meter
+
+
+HEAD_IDLE = {"cpu": 8.0}
+
+
+@pytest.mark.parametrize("attribution", ["auto", "process", "machine"])
+@pytest.mark.parametrize("kind", ["counter", "model"])
+def test_the_head_and_the_base_charge_the_same_window_identically(
+    kind: str, attribution: str
+) -> None:
+    """The same window (the same work on the same scripted machine) through the head's
+    code and the base's: the base adopts the head's idle calibration from the plan, both
+    run serve.timed_round, so every figure is identical to the last bit."""
+    from pytest_carbon.compare.ref import fingerprint_differences
+    from pytest_carbon.compare.serve import adopt_idle, timed_round
+    from pytest_carbon.measure.idle import IdleEstimate
+
+    machines = [ScriptedMachine(), ScriptedMachine()]
+    head, base = (scripted_meter(kind, m, attribution) for m in machines)
+    head.idle = IdleEstimate(HEAD_IDLE, {"cpu": 0.2}, "fit (scripted)", {"cpu": 12.0})
+    # The base starts with no idle of its own (it never calibrates): before the plan its
+    # figures differ from the head's, which is the bug this protocol closes.
+    figures = []
+    for meter, machine in ((head, machines[0]), (base, machines[1])):
+        item = ScriptedItem(lambda m=machine: m.work(0.02, neighbour_cpus=0.7, stretch=1.6))
+        figures.append(timed_round(item, meter, 5, "x"))
+    if attribution != "machine" or kind == "model":
+        assert figures[0]["energy_j"] != figures[1]["energy_j"]
+    adopt_idle(base, head.idle.to_json())
+    assert (
+        fingerprint_differences(
+            {**head.settings_fingerprint(), "idle": "auto"},
+            {**base.settings_fingerprint(), "idle": "auto"},
+        )
+        == []
+    )
+    rounds = []
+    for meter, machine, side in ((head, machines[0], "head"), (base, machines[1], "base")):
+        item = ScriptedItem(lambda m=machine: m.work(0.02, neighbour_cpus=0.7, stretch=1.6))
+        rounds.append(timed_round(item, meter, 5, side))
+    keys = ("energy_j", "dynamic_energy_j", "duration_s", "cpu_time_s", "calls", "method")
+    assert {k: rounds[0][k] for k in keys} == {k: rounds[1][k] for k in keys}
+    assert rounds[0]["energy_j"] > 0
+
+
+@pytest.mark.parametrize("kind", ["counter", "model"])
+def test_a_neighbour_does_not_change_a_tests_energy(kind: str) -> None:
+    """A 1.5 s CPU-bound test alone and beside a CPU-bound neighbour that doubles its wall
+    time: the same energy (dynamic + idle per CPU x its CPU time); only the idle of the
+    wall time, reported beside, grows."""
+    from pytest_carbon.measure.idle import IdleEstimate
+
+    out = []
+    for neighbour, stretch in ((0.0, 1.0), (1.0, 2.0), (1.9, 2.5)):
+        machine = ScriptedMachine()
+        meter = scripted_meter(kind, machine, "auto")
+        meter.idle = IdleEstimate(HEAD_IDLE, {"cpu": 0.2}, "fit (scripted)", {"cpu": 12.0})
+        meter.begin("t")
+        machine.work(1.5, neighbour_cpus=neighbour, stretch=stretch)
+        out.append(meter.end("t"))
+    energies = [m.total_energy_j for m in out]
+    assert energies == pytest.approx([energies[0]] * 3, rel=1e-9)
+    if kind == "counter":
+        # The truth of the scripted machine: 12 W x 1.5 s dynamic, 8 W / 2 CPUs x 1.5 s.
+        assert out[0].total_dynamic_energy_j == pytest.approx(18.0)
+        assert energies[0] == pytest.approx(18.0 + 4.0 * 1.5)
+    walls = [m.idle_wall_energy_j for m in out]
+    assert walls == pytest.approx([8.0 * 1.5, 8.0 * 3.0, 8.0 * 3.75])
+
+
+def test_differing_settings_are_named() -> None:
+    from pytest_carbon.compare.ref import fingerprint_differences
+
+    head = {"sensors": ["rapl", "estimate"], "attribution": "auto", "idle": "auto"}
+    base = {"sensors": ["estimate"], "attribution": "process", "idle": "auto"}
+    diff = fingerprint_differences(head, base)
+    assert diff == [
+        "attribution: head 'auto', base 'process'",
+        "sensors: head ['rapl', 'estimate'], base ['estimate']",
+    ]
+    assert fingerprint_differences(head, {}) == [
+        "the base did not report its sensors and attribution"
+    ]
+
+
+def test_the_heads_plugin_options_reach_the_base() -> None:
+    from pytest_carbon.compare.ref import passed_options
+
+    args = [
+        "-p",
+        "no:randomly",
+        "-pno:cacheprovider",
+        "--carbon",
+        "-o",
+        "xfail_strict=true",
+        "--import-mode=importlib",
+        "-x",
+        "tests/",
+        "-p",
+        "pytest_carbon.compare.serve",
+    ]
+    assert passed_options(args) == [
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "xfail_strict=true",
+        "--import-mode=importlib",
+    ]
+
+
+def test_a_base_measured_with_other_sensors_is_refused(repo: Path, tmp_path: Path) -> None:
+    # The work tree's conftest measures with a renamed sensor: the two sides would not be
+    # measured the same way, so the comparison refuses to run, naming the difference.
+    (repo / "conftest.py").write_text(CONFTEST.replace('name = "cost"', 'name = "cost-v2"'))
+    result = run_pytest(
+        repo, "--carbon", "--carbon-compare-ref=HEAD", env={"CALL_LOG": str(tmp_path / "log")}
+    )
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "cannot be compared" in result.stderr
+    assert "sensors: head ['cost-v2'" in result.stderr and "base ['cost'" in result.stderr
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
