@@ -548,6 +548,13 @@ class Meter:
         ch = charge(
             inputs, self.idle, cpus=self.cpus, attribution=self.attribution, sharers=self.sharers
         )
+        if not self.idle.trusted and WIDE in inputs.kinds.values():
+            warnings = [
+                *warnings,
+                "idle power was not observable (other work kept the machine busy) and is "
+                f"{self.idle.method}; run `pytest-carbon sensors --calibrate` on a quieter "
+                "machine to store a measured figure",
+            ]
         return Measurement(
             key=key,
             start_unix_s=start_unix_s,
