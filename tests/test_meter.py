@@ -387,4 +387,14 @@ def test_idle_power_is_the_machines_not_a_share_of_it(
         stop.set()
         busy.join()
         no_poll_tree.stop()
-    assert idle["cpu"] == pytest.approx(35.0, rel=0.1)
+    # This package draws 35 W whatever the load, while the (fake) machine stays one CPU
+    # busy: idle is hardly observable; where the fit fails, the stated model splits the
+    # 35 W. Either way the figure is the machine's, not scaled by any share of it.
+    from pytest_carbon.measure.idle import modelled_idle
+
+    # (A jittery fake /proc/stat may still vary enough for a fit: then it is the truth.)
+    if meter.idle.trusted:
+        assert idle["cpu"] == pytest.approx(35.0, rel=0.1)
+    else:
+        assert "stated model" in meter.idle.method
+        assert idle["cpu"] == pytest.approx(modelled_idle(35.0, 1.0, meter.cpus)[0], rel=0.15)
