@@ -631,3 +631,36 @@ def test_a_base_measured_with_other_sensors_is_refused(repo: Path, tmp_path: Pat
     assert "cannot be compared" in result.stderr
     assert "sensors: head ['cost-v2'" in result.stderr and "base ['cost'" in result.stderr
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_every_metric_is_gated_relative_or_absolute(repo: Path, tmp_path: Path) -> None:
+    """`--carbon-compare-fail` means the same here as in the stored mode: dynamic energy,
+    duration and an absolute energy threshold are judged, none ignored."""
+    result = run_pytest(
+        repo,
+        "--carbon",
+        "--carbon-compare-ref=HEAD",
+        "--carbon-compare-fail=dynamic_energy:10%",
+        "--carbon-compare-fail=duration:500%",
+        "--carbon-compare-fail=energy:1.5",
+        "--carbon-max-time=4",
+        "--carbon-json=out.json",
+        env={"CALL_LOG": str(tmp_path / "log")},
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "ignored" not in out
+    comparison = json.loads((repo / "out.json").read_text())["comparison"]
+    assert comparison["fail"] == ["dynamic_energy:10%", "duration:500%", "energy:1.5"]
+    assert comparison["family"]["judgements"] == 4 * 3  # 4 common tests, 3 metrics
+    failing = sorted((f["nodeid"].split("::")[-1], f["metric"]) for f in comparison["failures"])
+    # test_work costs 3 J a call against 1 J: +200% dynamic energy, +2 J > 1.5 J.
+    assert failing == [("test_work", "dynamic_energy"), ("test_work", "energy")]
+    absolute = next(
+        c
+        for c in comparison["changes"]
+        if c["nodeid"].endswith("test_work") and c["threshold"] == "energy:1.5"
+    )
+    assert absolute["paired"]["relative"] is False and absolute["paired"]["ratio"] == 2.0
+    judged = {(c["nodeid"].split("::")[-1], c["metric"]) for c in comparison["changes"]}
+    assert ("test_same", "duration") in judged and ("test_work", "duration") in judged
