@@ -566,6 +566,13 @@ def compare(
             "tests): the machine was likely slower or busier in one run; per-test verdicts "
             "may reflect that, not the code (store runs to learn this machine's noise)"
         )
+    few = sorted({c.nodeid for c in changes if c.method == "too-few-samples"})
+    if few:
+        warnings.append(
+            f"{len(few)} test(s) have fewer than {MIN_SAMPLES} rounds a side: a change "
+            "cannot be told from noise, so they are inconclusive, never a regression; "
+            "measure both runs with --carbon-rounds=5 (or use --carbon-compare-ref)"
+        )
     if too_short:
         warnings.append(
             f"{too_short} test(s) too short to measure (windows under "

@@ -93,7 +93,8 @@ def _row(nodeid: str, per: Mapping[str, MetricChange], name_w: int) -> str:
     e = per.get("energy")
     if e is not None and e.status in ("new", "missing", "unmeasured"):
         energy = {"new": "(new test)", "missing": "(not in this run)"}.get(
-            e.status, "(nothing measured)"
+            e.status,
+            "(too short to measure)" if "too short" in e.detail else "(nothing measured)",
         )
     elif e is not None:
         energy = f"{fmt_value(e.base, 'energy')} -> {fmt_value(e.current, 'energy')} "
