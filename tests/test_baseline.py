@@ -636,7 +636,7 @@ def test_light():
     work(60_000)
 
 def test_heavy():
-    work(int(os.environ.get("HEAVY_N", "150000")))
+    work(int(os.environ.get("HEAVY_N", "400000")))
 """
 
 
@@ -660,18 +660,17 @@ def test_end_to_end_regression_fails_the_session(pytester: pytest.Pytester) -> N
         )
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HEAVY_N", "600000")  # 4x the loop
+        mp.setenv("HEAVY_N", "1600000")  # 4x the loop
         heavy = compare_run("10%")
     assert heavy.ret != 0
     heavy.stdout.fnmatch_lines(["*FAILED test_load.py::test_heavy: energy*exceeds 10%*"])
 
     # Same load. On this shared 2-core machine the CPU time of a whole run drifts by up to
     # ~30% when other processes compete (measured: both tests +27%, every round shifted);
-    # rounds within one run cannot see that, so the same-load check uses a wider gate. It
-    # gates dynamic energy: on the estimate path `energy` also holds the idle power for the
-    # test's wall time, which a CPU-bound neighbour doubles for a 3 ms test (measured: the
-    # same code +101% in energy); docs/ci-regression.md says so to users.
-    same = compare_run("50%", metric="dynamic_energy")
+    # rounds within one run cannot see that, so the same-load check uses a wider gate.
+    # (test_light, a few ms a round, is too short to measure: listed, never gated; the
+    # heavy test's rounds last tens of ms.)
+    same = compare_run("50%")
     assert same.ret == 0, same.stdout.str()
     assert "FAILED test_load.py::test_heavy" not in same.stdout.str()
     assert "carbon comparison" in same.stdout.str()
