@@ -664,3 +664,60 @@ def test_every_metric_is_gated_relative_or_absolute(repo: Path, tmp_path: Path) 
     assert absolute["paired"]["relative"] is False and absolute["paired"]["ratio"] == 2.0
     judged = {(c["nodeid"].split("::")[-1], c["metric"]) for c in comparison["changes"]}
     assert ("test_same", "duration") in judged and ("test_work", "duration") in judged
+
+
+CPU_COSTS_CONFTEST = (
+    CONFTEST
+    + """
+
+import os
+
+if os.environ.get("PYTEST_CARBON_COMPARE_FD") and os.environ.get("PIN_BASE_TO_CPU0"):
+    # The base process starts held on CPU 0 (as a scheduler may keep it there).
+    os.sched_setaffinity(0, {0})
+"""
+)
+
+CPU_COSTS_TESTS = """
+import os
+
+from costs import spend
+
+
+def test_same_code():
+    # The same code costs less where the process is held on CPU 0 (a persistent
+    # per-process speed difference that follows where the scheduler keeps it).
+    spend("same_code", 0.6 if os.sched_getaffinity(0) == {0} else 1.0)
+"""
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs two CPUs to pin to",
+)
+def test_both_processes_run_on_one_cpu(tmp_path: Path) -> None:
+    """Unchanged code whose speed depends on the CPU it runs on, with the base held on
+    CPU 0: the two processes are pinned to one CPU while comparing, so the per-CPU
+    difference cannot persist on one side (unpinned, the head reads 1/0.6 = 1.67x)."""
+    repo = tmp_path / "cpus"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "pytest.ini").write_text("[pytest]\n")
+    (repo / "conftest.py").write_text(CPU_COSTS_CONFTEST)
+    (repo / "costs.py").write_text(COSTS.format(side="x"))
+    (repo / "test_cpu.py").write_text(CPU_COSTS_TESTS)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "base")
+    result = run_pytest(
+        repo,
+        "--carbon",
+        "--carbon-compare-ref=HEAD",
+        "--carbon-compare-fail=energy:10%",
+        "--carbon-max-time=3",
+        "--carbon-json=out.json",
+        env={"CALL_LOG": str(tmp_path / "log"), "PIN_BASE_TO_CPU0": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    change = by_test(json.loads((repo / "out.json").read_text())["comparison"])["test_same_code"]
+    assert change["paired"]["ratio"] == 1.0 and change["verdict"] == "no change"
+    assert change["paired"]["cpu"] == max(os.sched_getaffinity(0))

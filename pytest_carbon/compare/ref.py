@@ -158,6 +158,10 @@ class HeadSide:
         self.ended: set[str] = set()
         self.changes: dict[str, list[MetricChange]] = {}
         self.dead: str | None = None
+        #: The CPU both processes are pinned to while comparing, and the head's affinity
+        #: before (restored at the end); None where pinning is not possible.
+        self.cpu: int | None = None
+        self.affinity: set[int] | None = None
         config.add_cleanup(self.cleanup)
 
     # -- the base tree and process -------------------------------------------------------
@@ -217,6 +221,8 @@ class HeadSide:
         self.base_only = [n for n in base if n not in head_set and n not in self.deselected]
         # Both sides charge their windows from the head's idle calibration.
         self.channel.send("plan", nodeids=self.common, idle=self.cs.meter.idle.to_json())
+        assert self.proc is not None
+        self.cpu, self.affinity = pin_pair(self.proc.pid)
 
     def fingerprint(self) -> dict[str, Any]:
         """The head's measuring settings, as the base reports its own."""
@@ -284,6 +290,10 @@ class HeadSide:
 
     def cleanup(self) -> None:
         """Stop the base and remove the worktree; safe to call twice, and on interrupt."""
+        if self.affinity is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, self.affinity)
+            self.affinity = None
         if self.channel is not None:
             with contextlib.suppress(ChannelClosed):
                 self.channel.send("quit")
@@ -449,6 +459,7 @@ class HeadSide:
             "orders": list(run.orders),
             "iterations": n_iter[0],
             "calibration": calibration,
+            "cpu": self.cpu,
             "elapsed_s": run.elapsed_s,
             "rounds": trace,
             "source": heads[0].get("source") if heads else None,
@@ -629,6 +640,29 @@ class HeadSide:
         )
         self.cs.comparison_lines = [*self.cs.comparison_lines, *lines]
         session.testsfailed += len(comp.failures)
+
+
+def pin_pair(base_pid: int) -> tuple[int | None, set[int] | None]:
+    """Pin this process (its main thread, which runs the tests) and the base to one CPU,
+    the last this process may use: the two sides then always run on the same CPU, so a
+    process that the scheduler keeps on a slower or busier CPU (beside a neighbour) cannot
+    make one side persistently slower. Returns (the CPU, this process's affinity before),
+    or (None, None) where it cannot pin (one CPU, no sched_setaffinity, refused)."""
+    try:
+        before = set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None, None
+    if len(before) < 2:
+        return None, None
+    cpu = max(before)
+    try:
+        os.sched_setaffinity(base_pid, {cpu})
+        os.sched_setaffinity(0, {cpu})
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, before)
+        return None, None
+    return cpu, before
 
 
 def passed_options(args: list[str]) -> list[str]:
