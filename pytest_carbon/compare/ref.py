@@ -7,12 +7,20 @@ virtual environment: installed packages, pytest-carbon included, are the head's;
 project's own files (tests, conftest, and the code under test, put first on the base's
 ``PYTHONPATH``) are REF's.
 
+Both processes run under the head's measuring settings (its sensors, attribution, idle
+option and ``-p``/``-o``/``--import-mode`` options are passed on); the base reports its
+own, and a difference is a usage error. The base is charged from the head's idle
+calibration, and both sides' rounds are :func:`pytest_carbon.compare.serve.timed_round`,
+whose energy is the meter's one ``charge()``. While comparing, both processes are pinned
+to one CPU.
+
 Each test both sides have is run round by round, alternating between the processes
 (AB then BA, :func:`pytest_carbon.compare.paired.interleave`), until the paired ratio
-head/base is known to ``--carbon-precision`` or ``--carbon-max-time`` passes; a round
-repeats the test until it lasts :data:`MIN_ROUND_S`, the same number of calls on both
-sides. The verdict is :func:`pytest_carbon.compare.paired.verdict`'s. A regression beyond
-``--carbon-compare-fail=energy:N%`` fails the session like a failed test. The worktree is
+head/base is known to ``--carbon-precision`` or ``--carbon-max-time`` passes; calibration
+rounds size a round to about :data:`MIN_ROUND_S`, the same number of calls on both
+sides. Every metric a fail spec names is judged on the same pairs, each interval at the
+family-wise level (Bonferroni over tests x metrics); a regression beyond a
+``--carbon-compare-fail`` threshold fails the session like a failed test. The worktree is
 removed afterwards, on error and on interrupt too.
 """
 
