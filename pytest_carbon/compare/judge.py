@@ -5,9 +5,11 @@ values (``samples``) of each side, lower being better for every metric:
 
 1. **Within the run.** Three or more samples on both sides: a one-sided Mann-Whitney U
    test of "the current values exceed the baseline values moved up by the threshold"
-   (p <= 0.05), or with ``test="bootstrap"`` a 95 % bootstrap interval of the ratio (or
-   difference) of medians beyond the threshold. Fewer samples: the medians' change must
-   exceed the threshold.
+   (p <= 0.05 / m for m judgements: Bonferroni, :data:`FAMILY_ALPHA` for the whole
+   comparison), or with ``test="bootstrap"`` an interval at that level of the ratio (or
+   difference) of medians beyond the threshold. Fewer samples: **inconclusive**, never a
+   regression, with what to run instead. A record whose windows last under
+   :data:`MIN_WINDOW_S` is too short to measure: unmeasured, never judged.
 2. **Between runs.** Rounds of one run share that run's drift, so a change supported
    within the run must also exceed the between-run noise: with 3 or more stored runs of
    this machine, the spread of their medians (:func:`~pytest_carbon.compare.stats.noise_level`);
