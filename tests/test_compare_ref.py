@@ -392,10 +392,12 @@ def fixture_repo(tmp_path: Path) -> Path:
     return repo
 
 
-def test_fixture_blocks_budget_and_benchmark_are_compared(fixture_repo: Path) -> None:
+@pytest.mark.parametrize("rounds", ["1", "3"])
+def test_fixture_blocks_budget_and_benchmark_are_compared(fixture_repo: Path, rounds: str) -> None:
     result = run_pytest(
         fixture_repo,
         "--carbon",
+        f"--carbon-rounds={rounds}",
         "--carbon-compare-ref=HEAD",
         "--carbon-min-time=0.02",
         "--carbon-max-time=3",
@@ -415,6 +417,12 @@ def test_fixture_blocks_budget_and_benchmark_are_compared(fixture_repo: Path) ->
     assert changes["test_bench"]["paired"]["source"] == "call"
     # An empty test is repeated until a round lasts about 50 ms on both sides (the
     # calibration rounds), not judged on rounds of a few calls.
+    records = {
+        r["nodeid"].split("::")[-1]: r
+        for r in json.loads((fixture_repo / "out.json").read_text())["tests"]
+    }
+    # The head's own records hold its --carbon-rounds (blocks: one sample per run).
+    assert records["test_blocks"]["rounds"] == int(rounds)
     tiny = changes["test_tiny"]["paired"]
     assert tiny["iterations"] > 10
     lengths = [r["end_s"] - r["start_s"] for r in tiny["rounds"]]
