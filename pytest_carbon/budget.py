@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,24 +38,40 @@ def parse_budget(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> dict[str, 
 
 
 def budget_values(record: Mapping[str, Any]) -> tuple[dict[str, float], str]:
-    """The values budgets apply to, and a word on what they are (per call or per test)."""
-    per_call = record.get("per_call") or {}
-    rounds_calls = per_call.get("calls") or 0
-    if per_call.get("energy_j") and per_call.get("duration_s"):
-        e = per_call["energy_j"]["mean"]
-        d = per_call["duration_s"]["mean"]
-        from pytest_carbon.carbon.accounting import edp_js
+    """The values budgets apply to, and a word on what they are: per call (the carbon
+    fixture's or pytest-benchmark's rounds), per round (the median round under
+    ``--carbon-rounds=N``: a budget is never checked against the sum of N rounds), or
+    for the call phase (one round)."""
+    from pytest_carbon.carbon.accounting import edp_js
 
-        gco2e = record["gco2e_g"] / rounds_calls if rounds_calls and record.get("gco2e_g") else None
-        vals = {"energy_j": e, "edp_js": edp_js(e, d), "power_w": e / d if d > 0 else 0.0}
-        if gco2e is not None:
-            vals["gco2e_g"] = gco2e
-        return vals, "per call (mean)"
-    return {
-        k: record[k]
-        for k in ("energy_j", "gco2e_g", "edp_js", "power_w")
-        if record.get(k) is not None
-    }, "for the call phase"
+    energy = record.get("energy_j")
+    g_per_j = (
+        record["gco2e_g"] / energy
+        if energy and isinstance(record.get("gco2e_g"), (int, float))
+        else None
+    )
+    per_call = record.get("per_call") or {}
+    if per_call.get("energy_j") and per_call.get("duration_s"):
+        e = per_call["energy_j"]["median"]
+        d = per_call["duration_s"]["median"]
+        scope = "per call (median)"
+    else:
+        samples = record.get("samples") or {}
+        es = [v for v in samples.get("energy_j") or [] if isinstance(v, (int, float))]
+        ds = [v for v in samples.get("duration_s") or [] if isinstance(v, (int, float))]
+        if len(es) > 1 and len(es) == len(ds):
+            e, d = statistics.median(es), statistics.median(ds)
+            scope = f"per round (median of {len(es)})"
+        else:
+            return {
+                k: record[k]
+                for k in ("energy_j", "gco2e_g", "edp_js", "power_w")
+                if record.get(k) is not None
+            }, "for the call phase"
+    vals = {"energy_j": e, "edp_js": edp_js(e, d), "power_w": e / d if d > 0 else 0.0}
+    if g_per_j is not None:
+        vals["gco2e_g"] = e * g_per_j
+    return vals, scope
 
 
 def check_budget(record: Mapping[str, Any], budget: Mapping[str, float]) -> list[str]:

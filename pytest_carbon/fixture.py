@@ -3,6 +3,14 @@
 Like pytest-benchmark's ``benchmark``, the fixture object is plain: its collaborators
 (meter, accounting, settings, a callback to store the record) are passed in, so it can
 be used and tested without pytest.
+
+**Runs.** A test may be run more than once with the same fixture: ``--carbon-rounds=N``
+runs its call phase N times, and ``--carbon-compare-ref`` runs it round after round on
+both sides. Before each further run the runner calls :meth:`CarbonFixture.start_run`:
+what the fixture measured so far is kept as a :class:`FixtureRun` and the fixture is
+fresh again (single use, unique block names: per run). The metric is what the fixture
+measured: in call mode the energy per call of its calibrated rounds, with blocks the sum
+of the blocks of one run (:attr:`FixtureRun.calls` is 1).
 """
 
 from __future__ import annotations
@@ -29,7 +37,39 @@ MAX_ROUNDS = 1000
 
 
 class FixtureAlreadyUsed(RuntimeError):
-    """The fixture's call mode can be used once per test, like ``benchmark``."""
+    """The fixture's call mode can be used once per test run, like ``benchmark``."""
+
+
+class FixtureRun:
+    """What the fixture measured in one run of a test: its calibrated rounds (call mode,
+    ``iterations`` calls each) or its blocks."""
+
+    def __init__(
+        self, rounds: Sequence[Measurement], phases: Mapping[str, Measurement], iterations: int
+    ) -> None:
+        self.rounds = list(rounds)
+        self.phases = dict(phases)
+        self.iterations = iterations
+
+    @property
+    def windows(self) -> list[Measurement]:
+        return [*self.rounds, *self.phases.values()]
+
+    @property
+    def calls(self) -> int:
+        """Calls the run's figure stands for: every call of call mode; 1 for blocks."""
+        return self.iterations * len(self.rounds) if self.rounds else 1
+
+    def per_call(self) -> tuple[float, float, float]:
+        """(energy, dynamic energy, duration) per call of call mode, or of the run's blocks
+        together; the metric of a run."""
+        ws = self.rounds or list(self.phases.values())
+        n = max(self.calls, 1)
+        return (
+            sum(m.total_energy_j for m in ws) / n,
+            sum(m.total_dynamic_energy_j for m in ws) / n,
+            sum(m.duration_s for m in ws) / n,
+        )
 
 
 class CarbonFixture:
@@ -54,8 +94,24 @@ class CarbonFixture:
         self.phases: dict[str, Measurement] = {}
         self.rounds: list[Measurement] = []
         self.iterations = 0
+        #: Earlier runs of the test (see the module docstring), oldest first.
+        self.runs: list[FixtureRun] = []
         self._used = False
         self._open_phase: str | None = None
+
+    # -- runs -----------------------------------------------------------------------
+    def start_run(self) -> None:
+        """Another run of the test begins: keep what was measured, be fresh again."""
+        if self.used:
+            self.runs.append(self.current_run())
+        self.rounds, self.phases, self.iterations, self._used = [], {}, 0, False
+
+    def current_run(self) -> FixtureRun:
+        return FixtureRun(self.rounds, self.phases, self.iterations)
+
+    def all_runs(self) -> list[FixtureRun]:
+        """Every run that used the fixture, this one included."""
+        return [*self.runs, *([self.current_run()] if self._used or self.phases else [])]
 
     # -- call mode ------------------------------------------------------------------
     def __call__(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
@@ -63,8 +119,8 @@ class CarbonFixture:
         ``min_time_s``; record per-call energy and time statistics; return its result."""
         if self._used:
             raise FixtureAlreadyUsed(
-                "the carbon fixture measures one function per test; use "
-                "`with carbon.measure(name):` for more blocks"
+                "the carbon fixture measures one function per test (per run under "
+                "--carbon-rounds); use `with carbon.measure(name):` for more blocks"
             )
         if not callable(func):
             raise TypeError(f"carbon(func, ...) needs a callable, got {type(func).__name__}")
@@ -114,7 +170,12 @@ class CarbonFixture:
     # -- results --------------------------------------------------------------------
     @property
     def used(self) -> bool:
+        """Whether this run used the fixture."""
         return self._used or bool(self.phases)
+
+    @property
+    def ever_used(self) -> bool:
+        return self.used or bool(self.runs)
 
     def build_record(
         self,
@@ -131,20 +192,31 @@ class CarbonFixture:
         ``extra_info`` (pytest-benchmark's rounds) come from the plugin's runner, so the
         record is built once. ``accounting_for(start_unix_s)``: the accounting at the
         record's start (the intensity hook); default: the fixture's own."""
-        if not self.used:
+        runs = self.all_runs()
+        if not runs:
             return None
-        if self.rounds:
-            total = combine(self.rounds, key=self.nodeid)
-            n = self.iterations
-            per_e = [m.total_energy_j / n for m in self.rounds]
-            per_d = [m.duration_s / n for m in self.rounds]
-            per_call = per_call_stats(per_e, per_d, iterations_per_round=n)
-            rounds = len(self.rounds)
+        call_runs = [r for r in runs if r.rounds]
+        block_runs = [r for r in runs if not r.rounds]
+        phases: dict[str, Measurement] = {}
+        for name in dict.fromkeys(n for r in runs for n in r.phases):
+            phases[name] = combine([r.phases[name] for r in runs if name in r.phases], key=name)
+        if call_runs:
+            # Call mode: every calibrated round of every run is a sample of energy per call.
+            windows = [m for r in call_runs for m in r.rounds]
+            total = combine(windows, key=self.nodeid)
+            per_e = [m.total_energy_j / r.iterations for r in call_runs for m in r.rounds]
+            per_d = [m.duration_s / r.iterations for r in call_runs for m in r.rounds]
+            n = call_runs[-1].iterations
+            per_call = per_call_stats(
+                per_e, per_d, iterations_per_round=n, calls=sum(r.calls for r in call_runs)
+            )
+            rounds = len(windows)
         else:
-            # Blocks only: the test's numbers are the sum of its blocks.
-            total = combine(list(self.phases.values()), key=self.nodeid)
-            rounds = 1
-            per_e, per_d = [total.total_energy_j], [total.duration_s]
+            # Blocks only: a run's figure is the sum of its blocks; one sample per run.
+            total = combine([m for r in block_runs for m in r.phases.values()], key=self.nodeid)
+            rounds = len(block_runs)
+            per_e = [sum(m.total_energy_j for m in r.phases.values()) for r in block_runs]
+            per_d = [sum(m.duration_s for m in r.phases.values()) for r in block_runs]
         accounting = (
             accounting_for(total.start_unix_s) if accounting_for else self._accounting_factory()
         )
@@ -156,7 +228,7 @@ class CarbonFixture:
             per_round_energy_j=per_e,
             per_round_duration_s=per_d,
             per_call=per_call,
-            phases={**self.phases, **(extra_phases or {})},
+            phases={**phases, **(extra_phases or {})},
             extra_info={**self.extra_info, **(extra_info or {})},
             worker=self._worker,
             warnings=warnings,

@@ -368,9 +368,9 @@ OPTIONS: tuple[Opt, ...] = (
     ),
     Opt(
         "carbon_attribution",
-        "share of a machine-wide counter charged to a test: auto (own dynamic energy + "
-        "idle shared among workers), machine (the whole counter) or process (own dynamic "
-        "energy + CPU share of idle)",
+        "how a machine-wide counter is charged to a test: auto and process (own dynamic "
+        "energy + idle per CPU x own CPU time; the wall time's idle, beside, split among "
+        "workers or by CPU share) or machine (the whole counter)",
         parse_attribution,
         "auto",
         metavar="auto|machine|process",

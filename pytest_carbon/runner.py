@@ -40,8 +40,13 @@ def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object
         raise
     windows.append(meter.end(key))
     _finish_benchmark(rounds)
-    # --carbon-rounds=N: run the call phase N-1 more times for per-round statistics.
-    for i in range(1, cs.settings.carbon_rounds):
+    # --carbon-rounds=N: run the call phase N-1 more times for per-round statistics. The
+    # carbon fixture starts a fresh run each time (its figure is per run); a
+    # pytest-benchmark test is not run again: its own rounds are its samples.
+    fx = item.stash.get(FIXTURE_KEY, None)
+    for i in range(1, cs.settings.carbon_rounds if rounds is None else 1):
+        if fx is not None:
+            fx.start_run()
         rkey = f"{key}#round{i}"
         meter.begin(rkey)
         try:
@@ -75,7 +80,7 @@ def build_record(
     fixture's own rounds and blocks (which then win, with the call phase as a phase), plus
     pytest-benchmark's rounds and the caveats of the run."""
     fx = item.stash.get(FIXTURE_KEY, None)
-    fixture_used = fx is not None and bool(fx.used)
+    fixture_used = fx is not None and bool(fx.ever_used)
     if not windows and not fixture_used:
         return None
     warnings: list[str] = []

@@ -219,12 +219,16 @@ def test_same_suite_twice_shows_no_regression(rounds: int) -> None:
     # No stored history: "no change" cannot be claimed, and nothing fails.
     assert {c.status for c in changes.values()} == {"inconclusive"}
     assert {c.verdict for c in changes.values()} == {"inconclusive"}
-    expected = "mann-whitney" if rounds >= 3 else "threshold+noise-floor"
+    expected = "mann-whitney" if rounds >= 3 else "too-few-samples"
     assert {c.method for c in changes.values()} == {expected}
-    assert comp.warnings == []
+    if rounds >= 3:
+        assert comp.warnings == []
+    else:
+        # Single runs: the one warning says why nothing could be judged, and what to run.
+        assert len(comp.warnings) == 1 and "--carbon-rounds=5" in comp.warnings[0]
 
 
-@pytest.mark.parametrize("rounds", [1, 3, 5])
+@pytest.mark.parametrize("rounds", [5, 8])
 def test_twice_heavier_test_fails_energy_10_percent(rounds: int) -> None:
     base = report(suite(rounds, 1))
     heavier = report(suite(rounds, 2, scale={HEAVY: 2.0}))
@@ -233,11 +237,11 @@ def test_twice_heavier_test_fails_energy_10_percent(rounds: int) -> None:
     fail = comp.failures[0]
     assert fail.status == "regression"
     assert fail.change == pytest.approx(1.0, abs=0.1)
-    if rounds >= 3:
-        assert fail.method == "mann-whitney"
-        assert fail.p_value is not None and fail.p_value <= 0.05
-    else:
-        assert fail.method == "threshold+noise-floor"
+    assert fail.method == "mann-whitney"
+    # Four tests share the run's 5% (Bonferroni): each is tested at 1.25%.
+    assert fail.p_value is not None and fail.p_value <= 0.05 / len(BASE_J)
+    assert comp.family == len(BASE_J)
+    assert comp.to_json()["family"]["per_judgement_alpha"] == pytest.approx(0.05 / len(BASE_J))
     others = {n: c.status for n, c in energy_changes(comp).items() if n != HEAVY}
     assert set(others.values()) == {"inconclusive"}
     text = "\n".join(comp.render_lines())
@@ -277,31 +281,20 @@ def test_bootstrap_test_agrees_on_clear_cases() -> None:
     assert heavier.failures[0].method == "bootstrap"
 
 
-def test_single_sample_uses_history_when_stored_and_says_so() -> None:
-    base = report(suite(1, 1, noise=0.0))
-    cur = report(suite(1, 2, scale={HEAVY: 1.14}, noise=0.0))
-    # Without history: +14% is beyond both 10% and the 5% floor.
-    comp = compare(base, cur, ENERGY_10)
-    change = energy_changes(comp)[HEAVY]
-    assert change.status == "regression" and change.method == "threshold+noise-floor"
-    assert change.noise == NOISE_FLOOR
-    assert "noise floor" in change.detail
-    # This test's stored runs spread by about +-8%: +14% is inside its noise.
-    history = [report(suite(1, 1, scale={HEAVY: f}, noise=0.0)) for f in (0.9, 1.0, 1.08, 0.95)]
-    comp = compare(base, cur, ENERGY_10, history)
-    change = energy_changes(comp)[HEAVY]
-    assert change.method == "threshold+history"
-    assert change.noise is not None and change.noise > 0.14
-    # Inside the between-run noise but beyond the threshold: neither a regression nor
-    # "no change".
-    assert change.status == "inconclusive"
-    assert comp.failures == []
-    assert "stored runs" in change.detail
-    assert "threshold+history" in "\n".join(comp.render_lines(verbose=True))
-    # A quiet history makes the same +14% a regression again.
-    quiet = [report(suite(1, 1, noise=0.0)) for _ in range(4)]
-    comp = compare(base, cur, ENERGY_10, quiet)
-    assert [f.method for f in comp.failures] == ["threshold+history"]
+@pytest.mark.parametrize("rounds", [1, 2])
+def test_two_single_runs_are_inconclusive_never_a_regression(rounds: int) -> None:
+    """`pytest-carbon compare A B` on two runs without rounds: even +74% (what two
+    back-to-back runs of an unchanged suite showed on a busy VM) cannot be told from
+    the machine's drift; the verdict says so and what to run instead."""
+    base = report(suite(rounds, 1, noise=0.0))
+    cur = report(suite(rounds, 2, scale=dict.fromkeys(BASE_J, 1.74), noise=0.0))
+    quiet = [report(suite(rounds, 1, noise=0.0)) for _ in range(4)]
+    for history in (None, quiet):
+        comp = compare(base, cur, [*ENERGY_10, parse_fail_spec("dynamic_energy:10%")], history)
+        assert comp.failures == []
+        for c in comp.changes:
+            assert c.status == "inconclusive" and c.method == "too-few-samples"
+        assert "--carbon-rounds=5" in energy_changes(comp)[HEAVY].detail
 
 
 def test_stored_run_to_run_noise_tempers_a_multi_sample_verdict() -> None:
@@ -332,8 +325,8 @@ def test_a_whole_suite_shift_is_warned_as_machine_drift() -> None:
 
 
 def test_absolute_threshold_in_the_metrics_unit() -> None:
-    base = report({HEAVY: [100.0]})
-    cur = report({HEAVY: [130.0]})  # +30 J = +30%, about +4 mg CO2e
+    base = report({HEAVY: [100.0, 101.0, 99.0, 100.5, 99.5]})
+    cur = report({HEAVY: [130.0, 131.0, 129.0, 130.5, 129.5]})  # +30 J = +30%
     g_per_j = INTENSITY_G_PER_KWH / J_PER_KWH
     loose = compare(base, cur, [parse_fail_spec(f"gco2e:{40 * g_per_j}")])
     assert loose.failures == []
@@ -363,22 +356,25 @@ def test_missing_new_and_unmeasured_are_listed_not_failures() -> None:
 
 
 def test_with_three_stored_runs_a_small_change_is_no_change() -> None:
-    base = report(suite(1, 1, noise=0.0))
-    cur = report(suite(1, 2, scale={HEAVY: 1.02}, noise=0.0))
-    quiet = [report(suite(1, 1, scale={HEAVY: f}, noise=0.0)) for f in (0.99, 1.0, 1.01)]
+    base = report(suite(5, 1, noise=0.0))
+    cur = report(suite(5, 2, scale={HEAVY: 1.02}, noise=0.0))
+    quiet = [report(suite(5, 1, scale={HEAVY: f}, noise=0.0)) for f in (0.99, 1.0, 1.01)]
     change = energy_changes(compare(base, cur, ENERGY_10, quiet))[HEAVY]
     assert (change.status, change.verdict, change.method) == (
         "noise",
         "no change",
-        "threshold+history",
+        "mann-whitney",
     )
+    # Identical stored runs spread by 0%: the noise used is never below the 5% floor.
+    same = [report(suite(5, 1, noise=0.0)) for _ in range(3)]
+    assert energy_changes(compare(base, cur, ENERGY_10, same))[HEAVY].noise == NOISE_FLOOR
     # Two stored runs are not enough to know the between-run spread: inconclusive.
     change = energy_changes(compare(base, cur, ENERGY_10, quiet[:2]))[HEAVY]
-    assert (change.status, change.method) == ("inconclusive", "threshold+noise-floor")
+    assert (change.status, change.method) == ("inconclusive", "mann-whitney")
     assert "too few stored runs" in change.detail
 
 
-@pytest.mark.parametrize("rounds", [1, 5])
+@pytest.mark.parametrize("rounds", [5, 8])
 def test_a_change_inside_the_measured_floor_is_inconclusive(rounds: int) -> None:
     # +15% on every round: beyond the 10% threshold, and Mann-Whitney supports it...
     base = report(suite(rounds, 1, noise=0.005))
@@ -393,7 +389,7 @@ def test_a_change_inside_the_measured_floor_is_inconclusive(rounds: int) -> None
     assert "inside the measured floor" in heavy.detail and "A/A floor 20.0%" in heavy.detail
     assert comp.to_json()["floor"] == {"relative": 0.20, "source": floor.source}
     # A floor below the default 5% is raised to it.
-    tiny = judge([1.0], [1.04], 0.01, True, floor=Floor(0.001, "tiny"))
+    tiny = judge([1.0, 1.0, 1.0], [1.04, 1.04, 1.04], 0.01, True, floor=Floor(0.001, "tiny"))
     assert (tiny.status, tiny.noise) == ("inconclusive", NOISE_FLOOR)
 
 
@@ -640,7 +636,7 @@ def test_light():
     work(60_000)
 
 def test_heavy():
-    work(int(os.environ.get("HEAVY_N", "150000")))
+    work(int(os.environ.get("HEAVY_N", "400000")))
 """
 
 
@@ -664,18 +660,17 @@ def test_end_to_end_regression_fails_the_session(pytester: pytest.Pytester) -> N
         )
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HEAVY_N", "600000")  # 4x the loop
+        mp.setenv("HEAVY_N", "1600000")  # 4x the loop
         heavy = compare_run("10%")
     assert heavy.ret != 0
     heavy.stdout.fnmatch_lines(["*FAILED test_load.py::test_heavy: energy*exceeds 10%*"])
 
     # Same load. On this shared 2-core machine the CPU time of a whole run drifts by up to
     # ~30% when other processes compete (measured: both tests +27%, every round shifted);
-    # rounds within one run cannot see that, so the same-load check uses a wider gate. It
-    # gates dynamic energy: on the estimate path `energy` also holds the idle power for the
-    # test's wall time, which a CPU-bound neighbour doubles for a 3 ms test (measured: the
-    # same code +101% in energy); docs/ci-regression.md says so to users.
-    same = compare_run("50%", metric="dynamic_energy")
+    # rounds within one run cannot see that, so the same-load check uses a wider gate.
+    # (test_light, a few ms a round, is too short to measure: listed, never gated; the
+    # heavy test's rounds last tens of ms.)
+    same = compare_run("50%")
     assert same.ret == 0, same.stdout.str()
     assert "FAILED test_load.py::test_heavy" not in same.stdout.str()
     assert "carbon comparison" in same.stdout.str()
@@ -695,3 +690,15 @@ def test_end_to_end_first_compare_saves_a_baseline(pytester: pytest.Pytester) ->
     assert result.ret == 0
     result.stdout.fnmatch_lines(["*no stored run found*saved this run as*0001_run.json*"])
     assert len(list(store.glob("*/0001_run.json"))) == 1
+
+
+def test_a_test_too_short_to_measure_is_said_so_never_gated() -> None:
+    """Sub-millisecond windows (a 1 µJ test, 23.5 W): listed as unmeasured, with why."""
+    tiny = "t::tiny"
+    base = report({tiny: [2e-5] * 5, HEAVY: [1.0] * 5})
+    cur = report({tiny: [4e-5] * 5, HEAVY: [1.0] * 5})
+    comp = compare(base, cur, ENERGY_10)
+    change = energy_changes(comp)[tiny]
+    assert change.status == "unmeasured" and "too short to measure" in change.detail
+    assert comp.failures == []
+    assert any("too short to measure" in w for w in comp.warnings)

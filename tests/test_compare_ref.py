@@ -165,10 +165,15 @@ def by_test(comparison: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {c["nodeid"].split("::")[-1]: c for c in comparison["changes"]}
 
 
-def expected_log(test: str, orders: list[str], iterations: int) -> list[str]:
+def expected_log(
+    test: str, orders: list[str], iterations: int, calibration: list[int]
+) -> list[str]:
     """The calls of one test, in order: the base's warm-up call (the base runs setup and
-    one call before the head starts the test), the head's, then the rounds, AB or BA."""
+    one call before the head starts the test), the head's, the calibration rounds (head
+    then base, sizing the calls per round), then the rounds, AB or BA."""
     out = [f"base {test}", f"head {test}"]
+    for n in calibration:
+        out += [f"head {test}"] * n + [f"base {test}"] * n
     for order in orders:
         for side in ("head", "base") if order == "AB" else ("base", "head"):
             out += [f"{side} {test}"] * iterations
@@ -182,7 +187,7 @@ def test_compare_ref_judges_each_common_test_interleaved(repo: Path, tmp_path: P
         "--carbon",
         "--carbon-compare-ref=HEAD",
         "--carbon-compare-fail=energy:10%",
-        "--carbon-max-time=1.5",
+        "--carbon-max-time=5",
         "--carbon-json=out.json",
         env={"CALL_LOG": str(log)},
     )
@@ -199,7 +204,10 @@ def test_compare_ref_judges_each_common_test_interleaved(repo: Path, tmp_path: P
     assert work["method"] == "paired"
     assert work["paired"]["ratio"] == 3.0 and work["interval"] == [3.0, 3.0]
     assert work["failing"] is True and work["threshold"] == "energy:10%"
-    assert work["paired"]["reached"] is True and work["paired"]["pairs"] >= 6
+    # Four tests judged: each at 1 - 0.05/4 (Bonferroni), which needs 8 pairs at least.
+    assert work["paired"]["confidence"] == pytest.approx(1 - 0.05 / 4)
+    assert work["paired"]["reached"] is True and work["paired"]["pairs"] >= 8
+    assert comparison["family"]["judgements"] == 4
     assert [f["nodeid"] for f in comparison["failures"]] == ["test_work.py::test_work"]
 
     same = changes["test_same"]
@@ -229,7 +237,8 @@ def test_compare_ref_judges_each_common_test_interleaved(repo: Path, tmp_path: P
         orders = change["paired"]["orders"]
         assert orders == ["AB", "BA"] * (len(orders) // 2) + ["AB"] * (len(orders) % 2)
         mine = [c for c in calls if c.endswith(f" {test}")]
-        assert mine == expected_log(test, orders, change["paired"]["iterations"])
+        paired = change["paired"]
+        assert mine == expected_log(test, orders, paired["iterations"], paired["calibration"])
     assert not any(c.endswith(" gone") for c in calls)  # never run: only in the base
 
     # The worktree is gone.
@@ -321,3 +330,402 @@ def test_a_base_that_cannot_start_is_reported_with_its_output(repo: Path) -> Non
     assert "the base pytest did not start" in result.stderr
     assert "broken in the base" in result.stderr
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+# -- every kind of test can be compared -------------------------------------------------------
+
+FIXTURE_SUITE = """
+import time
+
+import pytest
+
+
+def parse(data):
+    return sum(int(x) for x in data.split(","))
+
+
+DATA = ",".join(str(i) for i in range(3000))
+
+
+def burn(seconds):
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
+def test_call(carbon):
+    assert carbon(parse, DATA) == sum(range(3000))
+
+
+def test_blocks(carbon):
+    with carbon.measure("load"):
+        rows = DATA.split(",")
+    with carbon.measure("sum"):
+        assert sum(int(x) for x in rows) == sum(range(3000))
+
+
+@pytest.mark.carbon(max_energy_j=1000.0)
+def test_budget():
+    burn(0.005)
+
+
+def test_bench(benchmark):
+    assert benchmark(parse, DATA) == sum(range(3000))
+
+
+def test_tiny():
+    pass
+"""
+
+
+@pytest.fixture
+def fixture_repo(tmp_path: Path) -> Path:
+    """An unchanged repository whose tests use the carbon fixture, blocks, a budget and
+    pytest-benchmark, measured by the real estimate sensor."""
+    repo = tmp_path / "fixtures"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "pytest.ini").write_text("[pytest]\n")
+    (repo / "test_kinds.py").write_text(FIXTURE_SUITE)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "base")
+    return repo
+
+
+@pytest.mark.parametrize("rounds", ["1", "3"])
+def test_fixture_blocks_budget_and_benchmark_are_compared(fixture_repo: Path, rounds: str) -> None:
+    result = run_pytest(
+        fixture_repo,
+        "--carbon",
+        f"--carbon-rounds={rounds}",
+        "--carbon-compare-ref=HEAD",
+        "--carbon-min-time=0.02",
+        "--carbon-max-time=3",
+        "--benchmark-max-time=0.02",
+        "--carbon-json=out.json",
+    )
+    out = result.stdout + result.stderr
+    assert "FixtureAlreadyUsed" not in out and "already used" not in out, out
+    assert result.returncode == 0, out
+    changes = by_test(json.loads((fixture_repo / "out.json").read_text())["comparison"])
+    for name in ("test_call", "test_blocks", "test_budget", "test_bench"):
+        assert changes[name]["method"] == "paired", (name, changes[name])
+        assert changes[name]["paired"]["pairs"] >= 6
+    # What the fixture measured is the metric: per call, or its blocks per run.
+    assert changes["test_call"]["paired"]["source"] == "carbon fixture"
+    assert changes["test_blocks"]["paired"]["source"] == "carbon fixture"
+    assert changes["test_bench"]["paired"]["source"] == "call"
+    # An empty test is repeated until a round lasts about 50 ms on both sides (the
+    # calibration rounds), not judged on rounds of a few calls.
+    records = {
+        r["nodeid"].split("::")[-1]: r
+        for r in json.loads((fixture_repo / "out.json").read_text())["tests"]
+    }
+    # The head's own records hold its --carbon-rounds (blocks: one sample per run).
+    assert records["test_blocks"]["rounds"] == int(rounds)
+    tiny = changes["test_tiny"]["paired"]
+    assert tiny["iterations"] > 10
+    lengths = [r["end_s"] - r["start_s"] for r in tiny["rounds"]]
+    assert sorted(lengths)[len(lengths) // 2] >= 0.04
+
+
+# -- the two sides are charged by one definition (scripted counters and clocks) -------------
+
+
+class ScriptedMachine:
+    """A 2-CPU machine that draws ``idle_w`` plus ``per_cpu_w`` per busy CPU, with a
+    clock, a machine-wide counter, the test's CPU time and the machine's busy time that
+    move only when the test says so."""
+
+    def __init__(self, idle_w: float = 8.0, per_cpu_w: float = 12.0) -> None:
+        self.idle_w, self.per_cpu_w = idle_w, per_cpu_w
+        self.now_s, self.energy_j, self.own_cpu_s, self.busy_s = 1000.0, 0.0, 0.0, 0.0
+
+    def work(self, cpu_s: float, neighbour_cpus: float = 0.0, stretch: float = 1.0) -> None:
+        """The test uses ``cpu_s`` of CPU over ``stretch`` x that wall time, while a
+        neighbour keeps ``neighbour_cpus`` CPUs busy."""
+        wall = cpu_s * stretch
+        others = neighbour_cpus * wall
+        self.now_s += wall
+        self.own_cpu_s += cpu_s
+        self.busy_s += cpu_s + others
+        self.energy_j += self.idle_w * wall + self.per_cpu_w * (cpu_s + others)
+
+
+class MachineCounter:
+    """A RAPL-like package counter over the scripted machine."""
+
+    name = "scripted-rapl"
+    method = "measured"
+    components = ("cpu",)
+    machine_wide = True
+    update_period_s = 0.0
+    poll_interval_s = None
+
+    def __init__(self, machine: ScriptedMachine) -> None:
+        self.machine = machine
+
+    def read(self, pids: tuple[int, ...] = ()) -> Any:
+        from pytest_carbon.measure.sensors.base import Reading
+
+        return Reading(time_s=self.machine.now_s, energy_j={"cpu": self.machine.energy_j})
+
+    def close(self) -> None:
+        pass
+
+
+class ModelSensor(MachineCounter):
+    """The estimate's kind: the test's own CPU time x watts per core, no idle in it."""
+
+    name = "scripted-estimate"
+    method = "estimated"
+    machine_wide = False
+    dynamic_components = ("cpu",)
+    watts_per_core = 3.1
+
+    def read(self, pids: tuple[int, ...] = ()) -> Any:
+        from pytest_carbon.measure.sensors.base import Reading
+
+        cpu_j = self.machine.own_cpu_s * self.watts_per_core
+        return Reading(time_s=self.machine.now_s, energy_j={"cpu": cpu_j})
+
+
+class ScriptedItem:
+    """What timed_round needs of a pytest item: a node id, a stash, runtest()."""
+
+    fixturenames = ()
+
+    def __init__(self, run: Any) -> None:
+        self.nodeid = "test_x.py::test_x"
+        self.stash: dict[Any, Any] = {}
+        self._run = run
+
+    def runtest(self) -> None:
+        self._run()
+
+
+def scripted_meter(kind: str, machine: ScriptedMachine, attribution: str) -> Any:
+    from pytest_carbon.measure.meter import Meter
+
+    sensor = MachineCounter(machine) if kind == "counter" else ModelSensor(machine)
+    meter = Meter(
+        [sensor],
+        attribution=attribution,
+        cpu_time=lambda pids: machine.own_cpu_s,
+        machine_busy=lambda: machine.busy_s,
+    )
+    meter.cpus = 2
+    return meter
+
+
+HEAD_IDLE = {"cpu": 8.0}
+
+
+@pytest.mark.parametrize("attribution", ["auto", "process", "machine"])
+@pytest.mark.parametrize("kind", ["counter", "model"])
+def test_the_head_and_the_base_charge_the_same_window_identically(
+    kind: str, attribution: str
+) -> None:
+    """The same window (the same work on the same scripted machine) through the head's
+    code and the base's: the base adopts the head's idle calibration from the plan, both
+    run serve.timed_round, so every figure is identical to the last bit."""
+    from pytest_carbon.compare.ref import fingerprint_differences
+    from pytest_carbon.compare.serve import adopt_idle, timed_round
+    from pytest_carbon.measure.idle import IdleEstimate
+
+    machines = [ScriptedMachine(), ScriptedMachine()]
+    head, base = (scripted_meter(kind, m, attribution) for m in machines)
+    head.idle = IdleEstimate(HEAD_IDLE, {"cpu": 0.2}, "fit (scripted)", {"cpu": 12.0})
+    # The base starts with no idle of its own (it never calibrates): before the plan its
+    # figures differ from the head's, which is the bug this protocol closes.
+    figures = []
+    for meter, machine in ((head, machines[0]), (base, machines[1])):
+        item = ScriptedItem(lambda m=machine: m.work(0.02, neighbour_cpus=0.7, stretch=1.6))
+        figures.append(timed_round(item, meter, 5, "x"))
+    if attribution != "machine" or kind == "model":
+        assert figures[0]["energy_j"] != figures[1]["energy_j"]
+    adopt_idle(base, head.idle.to_json())
+    assert (
+        fingerprint_differences(
+            {**head.settings_fingerprint(), "idle": "auto"},
+            {**base.settings_fingerprint(), "idle": "auto"},
+        )
+        == []
+    )
+    rounds = []
+    for meter, machine, side in ((head, machines[0], "head"), (base, machines[1], "base")):
+        item = ScriptedItem(lambda m=machine: m.work(0.02, neighbour_cpus=0.7, stretch=1.6))
+        rounds.append(timed_round(item, meter, 5, side))
+    keys = ("energy_j", "dynamic_energy_j", "duration_s", "cpu_time_s", "calls", "method")
+    assert {k: rounds[0][k] for k in keys} == {k: rounds[1][k] for k in keys}
+    assert rounds[0]["energy_j"] > 0
+
+
+@pytest.mark.parametrize("kind", ["counter", "model"])
+def test_a_neighbour_does_not_change_a_tests_energy(kind: str) -> None:
+    """A 1.5 s CPU-bound test alone and beside a CPU-bound neighbour that doubles its wall
+    time: the same energy (dynamic + idle per CPU x its CPU time); only the idle of the
+    wall time, reported beside, grows."""
+    from pytest_carbon.measure.idle import IdleEstimate
+
+    out = []
+    for neighbour, stretch in ((0.0, 1.0), (1.0, 2.0), (1.9, 2.5)):
+        machine = ScriptedMachine()
+        meter = scripted_meter(kind, machine, "auto")
+        meter.idle = IdleEstimate(HEAD_IDLE, {"cpu": 0.2}, "fit (scripted)", {"cpu": 12.0})
+        meter.begin("t")
+        machine.work(1.5, neighbour_cpus=neighbour, stretch=stretch)
+        out.append(meter.end("t"))
+    energies = [m.total_energy_j for m in out]
+    assert energies == pytest.approx([energies[0]] * 3, rel=1e-9)
+    if kind == "counter":
+        # The truth of the scripted machine: 12 W x 1.5 s dynamic, 8 W / 2 CPUs x 1.5 s.
+        assert out[0].total_dynamic_energy_j == pytest.approx(18.0)
+        assert energies[0] == pytest.approx(18.0 + 4.0 * 1.5)
+    walls = [m.idle_wall_energy_j for m in out]
+    assert walls == pytest.approx([8.0 * 1.5, 8.0 * 3.0, 8.0 * 3.75])
+
+
+def test_differing_settings_are_named() -> None:
+    from pytest_carbon.compare.ref import fingerprint_differences
+
+    head = {"sensors": ["rapl", "estimate"], "attribution": "auto", "idle": "auto"}
+    base = {"sensors": ["estimate"], "attribution": "process", "idle": "auto"}
+    diff = fingerprint_differences(head, base)
+    assert diff == [
+        "attribution: head 'auto', base 'process'",
+        "sensors: head ['rapl', 'estimate'], base ['estimate']",
+    ]
+    assert fingerprint_differences(head, {}) == [
+        "the base did not report its sensors and attribution"
+    ]
+
+
+def test_the_heads_plugin_options_reach_the_base() -> None:
+    from pytest_carbon.compare.ref import passed_options
+
+    args = [
+        "-p",
+        "no:randomly",
+        "-pno:cacheprovider",
+        "--carbon",
+        "-o",
+        "xfail_strict=true",
+        "--import-mode=importlib",
+        "-x",
+        "tests/",
+        "-p",
+        "pytest_carbon.compare.serve",
+    ]
+    assert passed_options(args) == [
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        "-o",
+        "xfail_strict=true",
+        "--import-mode=importlib",
+    ]
+
+
+def test_a_base_measured_with_other_sensors_is_refused(repo: Path, tmp_path: Path) -> None:
+    # The work tree's conftest measures with a renamed sensor: the two sides would not be
+    # measured the same way, so the comparison refuses to run, naming the difference.
+    (repo / "conftest.py").write_text(CONFTEST.replace('name = "cost"', 'name = "cost-v2"'))
+    result = run_pytest(
+        repo, "--carbon", "--carbon-compare-ref=HEAD", env={"CALL_LOG": str(tmp_path / "log")}
+    )
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert "cannot be compared" in result.stderr
+    assert "sensors: head ['cost-v2'" in result.stderr and "base ['cost'" in result.stderr
+    assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
+
+
+def test_every_metric_is_gated_relative_or_absolute(repo: Path, tmp_path: Path) -> None:
+    """`--carbon-compare-fail` means the same here as in the stored mode: dynamic energy,
+    duration and an absolute energy threshold are judged, none ignored."""
+    result = run_pytest(
+        repo,
+        "--carbon",
+        "--carbon-compare-ref=HEAD",
+        "--carbon-compare-fail=dynamic_energy:10%",
+        "--carbon-compare-fail=duration:500%",
+        "--carbon-compare-fail=energy:1.5",
+        "--carbon-max-time=4",
+        "--carbon-json=out.json",
+        env={"CALL_LOG": str(tmp_path / "log")},
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 1, out
+    assert "ignored" not in out
+    comparison = json.loads((repo / "out.json").read_text())["comparison"]
+    assert comparison["fail"] == ["dynamic_energy:10%", "duration:500%", "energy:1.5"]
+    assert comparison["family"]["judgements"] == 4 * 3  # 4 common tests, 3 metrics
+    failing = sorted((f["nodeid"].split("::")[-1], f["metric"]) for f in comparison["failures"])
+    # test_work costs 3 J a call against 1 J: +200% dynamic energy, +2 J > 1.5 J.
+    assert failing == [("test_work", "dynamic_energy"), ("test_work", "energy")]
+    absolute = next(
+        c
+        for c in comparison["changes"]
+        if c["nodeid"].endswith("test_work") and c["threshold"] == "energy:1.5"
+    )
+    assert absolute["paired"]["relative"] is False and absolute["paired"]["ratio"] == 2.0
+    judged = {(c["nodeid"].split("::")[-1], c["metric"]) for c in comparison["changes"]}
+    assert ("test_same", "duration") in judged and ("test_work", "duration") in judged
+
+
+CPU_COSTS_CONFTEST = (
+    CONFTEST
+    + """
+
+import os
+
+if os.environ.get("PYTEST_CARBON_COMPARE_FD") and os.environ.get("PIN_BASE_TO_CPU0"):
+    # The base process starts held on CPU 0 (as a scheduler may keep it there).
+    os.sched_setaffinity(0, {0})
+"""
+)
+
+CPU_COSTS_TESTS = """
+import os
+
+from costs import spend
+
+
+def test_same_code():
+    # The same code costs less where the process is held on CPU 0 (a persistent
+    # per-process speed difference that follows where the scheduler keeps it).
+    spend("same_code", 0.6 if os.sched_getaffinity(0) == {0} else 1.0)
+"""
+
+
+@pytest.mark.skipif(
+    not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
+    reason="needs two CPUs to pin to",
+)
+def test_both_processes_run_on_one_cpu(tmp_path: Path) -> None:
+    """Unchanged code whose speed depends on the CPU it runs on, with the base held on
+    CPU 0: the two processes are pinned to one CPU while comparing, so the per-CPU
+    difference cannot persist on one side (unpinned, the head reads 1/0.6 = 1.67x)."""
+    repo = tmp_path / "cpus"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "pytest.ini").write_text("[pytest]\n")
+    (repo / "conftest.py").write_text(CPU_COSTS_CONFTEST)
+    (repo / "costs.py").write_text(COSTS.format(side="x"))
+    (repo / "test_cpu.py").write_text(CPU_COSTS_TESTS)
+    git(repo, "add", ".")
+    git(repo, "commit", "-q", "-m", "base")
+    result = run_pytest(
+        repo,
+        "--carbon",
+        "--carbon-compare-ref=HEAD",
+        "--carbon-compare-fail=energy:10%",
+        "--carbon-max-time=3",
+        "--carbon-json=out.json",
+        env={"CALL_LOG": str(tmp_path / "log"), "PIN_BASE_TO_CPU0": "1"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    change = by_test(json.loads((repo / "out.json").read_text())["comparison"])["test_same_code"]
+    assert change["paired"]["ratio"] == 1.0 and change["verdict"] == "no change"
+    assert change["paired"]["cpu"] == max(os.sched_getaffinity(0))

@@ -84,10 +84,12 @@ def test_sleeping_is_estimated_near_idle() -> None:
     assert m.dynamic_energy_j["cpu"] < 0.01 * sensor.watts_per_core
     assert m.total_dynamic_energy_j == pytest.approx(0.0, abs=0.01 * sensor.watts_per_core)
     assert m.energy_j["dram"] == pytest.approx(idle["dram"] * m.duration_s, rel=0.1)
-    # ...and the total is idle power x duration, give or take 1 ms of CPU (the reads).
-    assert m.total_energy_j == pytest.approx(
-        sum(idle.values()) * m.duration_s, abs=0.001 * sensor.watts_per_core
+    # ...its CPU is charged idle per CPU x its own (tiny) CPU time, not the machine's
+    # idle for the wall time: that is reported beside, in idle_wall_energy_j.
+    assert m.energy_j["cpu"] == pytest.approx(
+        idle["cpu"] / meter.cpus * m.cpu_time_s, abs=0.001 * sensor.watts_per_core
     )
+    assert m.idle_wall_energy_j == pytest.approx(sum(idle.values()) * m.duration_s)
     assert m.warnings == ()
 
 
@@ -110,9 +112,10 @@ def test_a_busy_cpu_second_costs_max_minus_min_above_the_shared_idle() -> None:
     # (The sensor and the meter read CPU time microseconds apart.)
     assert m.dynamic_energy_j["cpu"] == pytest.approx(m.cpu_time_s * model.watts_per_core, rel=0.01)
     # A whole 2-vCPU VM at 50 % (one vCPU busy) draws 2 x (min + 0.5 (max - min)) in CCF's
-    # formula: our busy vCPU's dynamic energy plus the idle, over the window.
+    # formula; the busy vCPU's part of it, charged to the test, is (min + (max - min)) per
+    # busy second: its dynamic energy plus one vCPU's idle for its CPU time.
     ccf_w = 2 * (CLOUD_MIN_W_PER_VCPU + 0.5 * (CLOUD_MAX_W_PER_VCPU - CLOUD_MIN_W_PER_VCPU))
-    expected_j = m.dynamic_energy_j["cpu"] + 2 * CLOUD_MIN_W_PER_VCPU * m.duration_s
+    expected_j = m.dynamic_energy_j["cpu"] + 2 * CLOUD_MIN_W_PER_VCPU / meter.cpus * m.cpu_time_s
     assert m.energy_j["cpu"] == pytest.approx(expected_j)
     assert ccf_w * m.duration_s == pytest.approx(
         (model.watts_per_core + 2 * CLOUD_MIN_W_PER_VCPU) * m.duration_s

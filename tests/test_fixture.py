@@ -169,4 +169,81 @@ def test_budget_applies_per_call_with_the_fixture(pytester: pytest.Pytester) -> 
     )
     result = pytester.runpytest_subprocess("--carbon-min-time=0.02")
     result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*energy_j = * J per call (mean) > max_energy_j=1e-12 J*"])
+    result.stdout.fnmatch_lines(["*energy_j = * J per call (median) > max_energy_j=1e-12 J*"])
+
+
+ROUNDS_SUITE = """
+import pytest
+
+def parse(data):
+    return sum(int(x) for x in data.split(","))
+
+DATA = ",".join(str(i) for i in range(2000))
+
+def test_call(carbon):
+    assert carbon(parse, DATA) == sum(range(2000))
+
+def test_blocks(carbon):
+    with carbon.measure("load"):
+        rows = DATA.split(",")
+    with carbon.measure("sum"):
+        assert sum(int(x) for x in rows) == sum(range(2000))
+
+@pytest.mark.carbon(max_energy_j=BUDGET)
+def test_budget():
+    end = __import__("time").process_time() + 0.03
+    while __import__("time").process_time() < end:
+        pass
+
+def test_bench(benchmark):
+    assert benchmark(parse, DATA) == sum(range(2000))
+"""
+
+
+def test_fixture_blocks_budgets_and_benchmark_under_rounds(pytester: pytest.Pytester) -> None:
+    """The README's examples under --carbon-rounds=3: every test is measured (a fresh
+    fixture each round), and a budget applies to the median round, never the sum."""
+    # One round burns ~30 ms of CPU; 3 rounds ~90 ms. A budget of 2.2x one round's energy
+    # is met by each round and would be exceeded by the sum of three.
+    probe = pytester.mkdir("probe")
+    (probe / "test_p.py").write_text(
+        ROUNDS_SUITE.replace("BUDGET", "1000.0").split("def test_bench")[0]
+    )
+    pytester.runpytest_subprocess(
+        str(probe), "--carbon", "-p", "no:randomly", "--carbon-json=probe.json", "-k", "budget"
+    )
+    one = json.loads((pytester.path / "probe.json").read_text())["tests"][0]["energy_j"]
+    pytester.makepyfile(test_suite=ROUNDS_SUITE.replace("BUDGET", repr(2.2 * one)))
+    result = pytester.runpytest_subprocess(
+        "test_suite.py",
+        "--carbon",
+        "--carbon-rounds=3",
+        "--carbon-min-time=0.02",
+        "-p",
+        "no:randomly",
+        "--benchmark-max-time=0.05",
+        "--carbon-json=out.json",
+    )
+    out = result.stdout.str()
+    assert "FixtureAlreadyUsed" not in out and "already used" not in out, out
+    result.assert_outcomes(passed=4)
+    recs = {
+        r["nodeid"].split("::")[-1]: r
+        for r in json.loads((pytester.path / "out.json").read_text())["tests"]
+    }
+    assert set(recs) == {"test_call", "test_blocks", "test_budget", "test_bench"}
+    # Call mode: every calibrated round of the three runs is a per-call sample.
+    call = recs["test_call"]
+    assert call["rounds"] == len(call["samples"]["energy_j"]) >= 3
+    assert call["per_call"]["calls"] >= call["rounds"]
+    # Blocks: one sample per run (the sum of its blocks), each block a phase over 3 runs.
+    blocks = recs["test_blocks"]
+    assert blocks["rounds"] == 3 and len(blocks["samples"]["energy_j"]) == 3
+    assert {"load", "sum"} <= set(blocks["phases"])
+    # The budget test ran 3 rounds, and its whole energy is above the budget: only the
+    # median round is checked.
+    budget = recs["test_budget"]
+    assert budget["rounds"] == 3 and budget["energy_j"] > 2.2 * one
+    # pytest-benchmark's own rounds are its samples: not run again.
+    bench = recs["test_bench"]
+    assert bench["per_call"]["source"] and bench["rounds"] == 1

@@ -117,3 +117,44 @@ def test_an_untrusted_run_uses_the_stored_figure_and_a_better_run_replaces_it(
     assert meter._keep_or_recall(better, replace=False) is better
     saved = json.loads((tmp_path / "idle.json").read_text())
     assert list(saved.values())[0]["power_w"] == {"cpu": 8.1}
+
+
+class SaturatedMachine:
+    """Two CPUs kept busy by other work all along (our busy steps change nothing):
+    8 W idle + 12 W per busy CPU, a scripted clock."""
+
+    def __init__(self) -> None:
+        self.t = 0.0
+
+    def work(self, seconds: float) -> None:
+        self.t += seconds
+
+    def sleep_and_read(self) -> list[Reading]:
+        self.t += 0.001
+        return [Reading(time_s=self.t, energy_j={"cpu": (8.0 + 12.0 * 2) * self.t})]
+
+    def busy(self) -> float:
+        return 2.0 * self.t
+
+
+def test_a_saturated_machine_gets_the_stated_model_not_its_neighbours_power() -> None:
+    """Idle cannot be observed; the median resting power (32 W: the neighbours' too)
+    would bill tests for other work. The stated model splits the 32 W into 6.2 W idle
+    and 12.9 W per busy CPU (truth: 8 and 12), and says so."""
+    from pytest_carbon.measure.idle import IDLE_FRACTION, modelled_idle
+
+    m = SaturatedMachine()
+    cal = Calibration(m.sleep_and_read, {"cpu": 0}, m.busy, m.work, cpus=2)
+    cal.run(duration_s=0.08)
+    est = cal.estimate()
+    assert not est.trusted
+    assert "stated model" in est.method and "not observable" in est.method
+    idle_w, k = modelled_idle(32.0, 2.0, 2)
+    assert est.power_w["cpu"] == pytest.approx(idle_w, rel=0.05)
+    assert est.per_cpu_w["cpu"] == pytest.approx(k, rel=0.05)
+    # The model's own statement: idle is IDLE_FRACTION of full-load power.
+    assert idle_w / (idle_w + 2 * k) == pytest.approx(IDLE_FRACTION)
+    # A test keeping one CPU busy 1.5 s on that machine: 12.9 W x 1.5 s, within 20% of
+    # the truth (18 J); far from the 0.4-2 J the resting-power fallback gave.
+    assert 1.5 * est.per_cpu_w["cpu"] == pytest.approx(18.0, rel=0.2)
+    assert est.power_w["cpu"] < 8.0 + 12.0 * 2 - 20.0

@@ -179,17 +179,19 @@ def test_cpu_bound_dynamic_energy_with_a_busy_neighbour(tree: Tree, tmp_path: Pa
 
 @pytest.mark.slow
 def test_a_sleeping_tests_energy_is_stable_over_three_runs(tree: Tree, tmp_path: Path) -> None:
-    energies = []
+    energies, walls_of = [], []
     for i in range(3):
         run_dir = tmp_path / f"run{i}"
         run_dir.mkdir()
         rec = record(run_pytest(tree, run_dir, "-k", "sleeps"), "test_sleeps")
         energies.append(rec["energy_j"])
+        walls_of.append(rec["idle_wall_energy_j"])
     print("sleep energies", energies)
-    assert min(energies) > 0, energies
-    assert max(energies) <= 2 * min(energies), energies
-    # Auto charges the machine's idle for the test's duration: about 10 W x 1 s here.
-    assert all(4.0 < e < 20.0 for e in energies), energies
+    # A sleeping test uses (almost) no CPU: its energy is its own few ms of CPU, not the
+    # machine's idle for its second, which is reported beside it (about 10 W x 1 s here).
+    assert all(e < 0.5 for e in energies), energies
+    walls = [float(r) for r in walls_of]
+    assert all(4.0 < w < 20.0 for w in walls), walls
 
 
 def _dram_dynamic(rec: dict[str, Any]) -> float:
@@ -241,3 +243,54 @@ def test_a_local_servers_generation_energy_is_counted(tree: Tree, tmp_path: Path
     truth_j = PER_CPU_W * 3 * 0.6
     # pytest's own CPU in the window (HTTP clients) adds a little: +- 20 % holds it.
     assert dynamic_j == pytest.approx(truth_j, rel=0.2), (gens, report["machine"]["idle"])
+
+
+@pytest.fixture
+def bare_tree(tmp_path: Path) -> Iterator[Path]:
+    """The load-following tree, with no stored calibration."""
+    root = tmp_path / "powercap"
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "powercap.py"), "follow", str(root)]
+        + [str(IDLE_W), str(PER_CPU_W), str(DRAM_W)]
+    )
+    try:
+        deadline = time.monotonic() + 30
+        while not (root / "ready").exists():
+            assert proc.poll() is None, "the load-following powercap tree did not start"
+            assert time.monotonic() < deadline, "the powercap tree took over 30 s to start"
+            time.sleep(0.02)
+        yield root
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.mark.slow
+def test_a_machine_busy_before_pytest_starts_never_charges_the_neighbours(
+    bare_tree: Path, tmp_path: Path
+) -> None:
+    """Every CPU busy with other work from before pytest starts, no stored calibration:
+    idle is not observable; the stated model is used and said so, the CPU-bound test's
+    dynamic energy stays within 20% of the truth, and the sleeping test is not charged
+    the neighbours' power (the former fallback charged it 48-53 J)."""
+    tree = Tree(bare_tree, tmp_path / "no-calibration.json")
+    neighbours = [
+        subprocess.Popen([sys.executable, "-c", "while True: pass"])
+        for _ in range(os.cpu_count() or 2)
+    ]
+    try:
+        time.sleep(0.5)
+        report = run_pytest(tree, tmp_path)
+    finally:
+        for n in neighbours:
+            n.kill()
+            n.wait()
+    idle = report["machine"]["idle"]
+    print("idle", idle["power_w"], idle["method"][:120])
+    if idle["trusted"]:
+        pytest.skip("the machine had idle moments during calibration: the fit saw idle")
+    assert "stated model" in idle["method"]
+    _dynamic_matches_the_truth(report, tmp_path)
+    sleeps = record(report, "test_sleeps")
+    assert sleeps["energy_j"] < 0.5, sleeps
+    assert any("idle power was not observable" in w for w in sleeps["warnings"])

@@ -5,9 +5,11 @@ values (``samples``) of each side, lower being better for every metric:
 
 1. **Within the run.** Three or more samples on both sides: a one-sided Mann-Whitney U
    test of "the current values exceed the baseline values moved up by the threshold"
-   (p <= 0.05), or with ``test="bootstrap"`` a 95 % bootstrap interval of the ratio (or
-   difference) of medians beyond the threshold. Fewer samples: the medians' change must
-   exceed the threshold.
+   (p <= 0.05 / m for m judgements: Bonferroni, :data:`FAMILY_ALPHA` for the whole
+   comparison), or with ``test="bootstrap"`` an interval at that level of the ratio (or
+   difference) of medians beyond the threshold. Fewer samples: **inconclusive**, never a
+   regression, with what to run instead. A record whose windows last under
+   :data:`MIN_WINDOW_S` is too short to measure: unmeasured, never judged.
 2. **Between runs.** Rounds of one run share that run's drift, so a change supported
    within the run must also exceed the between-run noise: with 3 or more stored runs of
    this machine, the spread of their medians (:func:`~pytest_carbon.compare.stats.noise_level`);
@@ -43,6 +45,12 @@ from pytest_carbon.compare.stats import (
 
 #: Lowest relative noise assumed between two runs; also the floor when none was measured.
 NOISE_FLOOR = 0.05
+#: The chance of any false alarm in a whole comparison (family-wise, Bonferroni): each of
+#: m judgements is tested at FAMILY_ALPHA / m.
+FAMILY_ALPHA = 0.05
+#: A record whose measured windows last less than this (duration / rounds) is too short
+#: to measure: said so, never judged (a counter's update period, /proc's 10 ms ticks).
+MIN_WINDOW_S = 0.01
 #: Common tests needed before a suite-wide shift is called machine drift.
 MIN_DRIFT_TESTS = 3
 #: Samples needed on each side for a statistical test.
@@ -138,27 +146,45 @@ def judge(
     noise_history: Sequence[float] = (),
     test: str = "mann-whitney",
     floor: Floor = DEFAULT_FLOOR,
+    alpha: float = ALPHA,
 ) -> Judgement:
     """Judge one metric's samples (see the module docstring for the rules).
 
     ``noise_history``: this test's per-run medians in the stored runs of this machine.
-    ``floor``: the between-run noise to assume when fewer than 3 runs are stored."""
+    ``floor``: the between-run noise to assume when fewer than 3 runs are stored.
+    ``alpha``: the significance level of this judgement (the family's share of 5%)."""
     mb, mc = statistics.median(base), statistics.median(current)
     rel = relative_change(mb, mc)
     limit = f"{threshold * 100:g}%" if relative else f"{threshold:g}"
+    if len(base) < MIN_SAMPLES or len(current) < MIN_SAMPLES:
+        # One or two values a side carry no noise estimate: a change cannot be told from
+        # the machine's drift. Never a regression; say what would tell.
+        return Judgement(
+            "inconclusive",
+            "too-few-samples",
+            detail=(
+                f"n={len(base)}/{len(current)}: change {_pct(rel)}, but with fewer than "
+                f"{MIN_SAMPLES} rounds a side a change cannot be told from noise; run both "
+                "sides with --carbon-rounds=5 (or use --carbon-compare-ref, interleaved)"
+            ),
+        )
     between = noise_level(noise_history)
     few_runs = between is None
     if between is None:
         noise = max(floor.relative, NOISE_FLOOR)
         source = f"{floor.source}; fewer than 3 stored runs"
     else:
-        noise = between
+        # Identical stored medians (a coarse counter) would say 0%: never below the floor.
+        noise = max(between, NOISE_FLOOR)
         source = f"between-run spread of {len(noise_history)} stored runs"
-    up, down, p, interval = _within_run(base, current, threshold, relative, rel, test)
+    up, down, p, interval = _within_run(base, current, threshold, relative, rel, test, alpha)
     n = f"n={len(base)}/{len(current)}"
     if p is not None:
         method = "mann-whitney"
-        detail = f"one-sided Mann-Whitney U: p={p:.3g} that the change exceeds {limit} ({n})"
+        detail = (
+            f"one-sided Mann-Whitney U: p={p:.3g} that the change exceeds {limit}, "
+            f"against alpha {alpha:.3g} ({n})"
+        )
     elif interval is not None:
         method = "bootstrap"
         what = "ratio" if relative else "difference"
@@ -196,12 +222,13 @@ def _within_run(
     relative: bool,
     rel: float | None,
     test: str,
+    alpha: float = ALPHA,
 ) -> tuple[bool, bool, float | None, tuple[float, float] | None]:
     """(supports a rise, supports a fall, p-value, bootstrap interval) from one run's data."""
     mb, mc = statistics.median(base), statistics.median(current)
     if len(base) >= MIN_SAMPLES and len(current) >= MIN_SAMPLES:
         if test == "bootstrap":
-            lo, hi = bootstrap_interval(base, current, relative)
+            lo, hi = bootstrap_interval(base, current, relative, level=1 - alpha)
             rise, fall = (1 + threshold, 1 - threshold) if relative else (threshold, -threshold)
             return lo > rise, hi < fall, None, (lo, hi)
         if relative:
@@ -212,8 +239,8 @@ def _within_run(
             lowered = [b - threshold for b in base]
         p_up = mann_whitney_greater(current, raised)
         p_down = mann_whitney_greater(lowered, current)
-        up = p_up <= ALPHA and (rel is None or rel > 0)
-        down = p_down <= ALPHA and (rel is None or rel < 0) and not up
+        up = p_up <= alpha and (rel is None or rel > 0)
+        down = p_down <= alpha and (rel is None or rel < 0) and not up
         p = p_up if up else p_down if down else min(p_up, p_down)
         return up, down, p, None
     if rel is None:
@@ -314,6 +341,8 @@ class Comparison:
     #: "stored" (against a stored run) or "paired" (--carbon-compare-ref, interleaved).
     mode: str = "stored"
     floor: Floor | None = None
+    #: How many judgements share the family-wise 5% (Bonferroni; None: not corrected).
+    family: int | None = None
 
     def by_test(self) -> dict[str, dict[str, MetricChange]]:
         out: dict[str, dict[str, MetricChange]] = {}
@@ -343,6 +372,13 @@ class Comparison:
         }
         if self.floor is not None:
             out["floor"] = self.floor.to_json()
+        if self.family is not None:
+            out["family"] = {
+                "judgements": self.family,
+                "alpha": FAMILY_ALPHA,
+                "per_judgement_alpha": FAMILY_ALPHA / max(self.family, 1),
+                "correction": "bonferroni",
+            }
         return out
 
     def render_lines(self, width: int = 100, verbose: bool = False, top: int = 20) -> list[str]:
@@ -434,8 +470,12 @@ def compare(
     ordered = list(DISPLAY_METRICS) + [m for m in METRICS if m not in DISPLAY_METRICS]
     metrics = [m for m in ordered if m in DISPLAY_METRICS or m in specs_by_metric]
 
+    common = [k for k in ib if k in ic]
+    family = max(len(common), 1) * max(len(specs_by_metric), 1)
+    alpha = FAMILY_ALPHA / family
     changes: list[MetricChange] = []
     mixed_methods = 0
+    too_short = 0
     totals: dict[str, list[float]] = {m: [0.0, 0.0] for m in DISPLAY_METRICS}
     for key in list(ib) + [k for k in ic if k not in ib]:
         rb, rc = ib.get(key), ic.get(key)
@@ -450,6 +490,23 @@ def compare(
         both = classes[0] | classes[1]
         comparable = not ("measured" in both and "estimated" in both and classes[0] != classes[1])
         mixed_methods += not comparable
+        short = [w for w in (_window_s(rb), _window_s(rc)) if w is not None and w < MIN_WINDOW_S]
+        if short:
+            too_short += 1
+            changes += [
+                MetricChange(
+                    nodeid=key,
+                    metric=m,
+                    status="unmeasured",
+                    detail=(
+                        f"too short to measure: its windows last {min(short) * 1e3:.2f} ms, "
+                        f"under {MIN_WINDOW_S * 1e3:g} ms; not judged (measure it with the "
+                        "carbon fixture, which repeats it, or with --carbon-compare-ref)"
+                    ),
+                )
+                for m in metrics
+            ]
+            continue
         for metric in metrics:
             sb, sc = _pooled(rb, metric), _pooled(rc, metric)
             if not sb or not sc:
@@ -480,6 +537,7 @@ def compare(
                     hist_values(key, metric),
                     test,
                     floor,
+                    alpha,
                 )
                 detail = j.detail
                 if not comparable:
@@ -510,6 +568,18 @@ def compare(
             "tests): the machine was likely slower or busier in one run; per-test verdicts "
             "may reflect that, not the code (store runs to learn this machine's noise)"
         )
+    few = sorted({c.nodeid for c in changes if c.method == "too-few-samples"})
+    if few:
+        warnings.append(
+            f"{len(few)} test(s) have fewer than {MIN_SAMPLES} rounds a side: a change "
+            "cannot be told from noise, so they are inconclusive, never a regression; "
+            "measure both runs with --carbon-rounds=5 (or use --carbon-compare-ref)"
+        )
+    if too_short:
+        warnings.append(
+            f"{too_short} test(s) too short to measure (windows under "
+            f"{MIN_WINDOW_S * 1e3:g} ms): listed as unmeasured, never gated"
+        )
     if mixed_methods:
         warnings.append(
             f"{mixed_methods} test(s) were measured with hardware counters on one side and "
@@ -532,7 +602,18 @@ def compare(
         specs=list(fail),
         totals={m: (b, c) for m, (b, c) in totals.items()} if has_common else {},
         floor=floor,
+        family=family,
     )
+
+
+def _window_s(records: Sequence[Mapping[str, Any]]) -> float | None:
+    """The median length of a record's measured windows (duration / rounds)."""
+    vals = []
+    for r in records:
+        d, n = r.get("duration_s"), r.get("rounds")
+        if isinstance(d, (int, float)) and isinstance(n, int) and n > 0:
+            vals.append(float(d) / n)
+    return statistics.median(vals) if vals else None
 
 
 def floor_of_reports(*reports: Mapping[str, Any]) -> Floor | None:

@@ -19,6 +19,12 @@ coverage, and the precision counts as not reached.
 
 Stopping is driven by precision: pairs are added until the interval's half-width,
 relative to the median, is at most ``precision`` (default 5%) or a time cap is reached.
+
+**Many tests at once.** A CI gate judges every test of a suite; at 95% per test, one
+of 20 unchanged tests would be expected to stray. :func:`family_confidence` gives the
+Bonferroni level ``1 - 0.05 / m`` for ``m`` judgements, so that the chance of *any*
+false alarm in the run stays at most 5% (family-wise); every interval, its stopping
+rule and the least number of pairs (:func:`pairs_needed`) then use that level.
 """
 
 from __future__ import annotations
@@ -41,6 +47,21 @@ REGRESSION = "regression"
 IMPROVEMENT = "improvement"
 NO_CHANGE = "no change"
 INCONCLUSIVE = "inconclusive"
+
+
+def family_confidence(judgements: int, alpha: float = 1.0 - CONFIDENCE) -> float:
+    """The per-judgement confidence that keeps the family-wise error of ``judgements``
+    judgements at ``alpha`` (Bonferroni: valid whatever their dependence)."""
+    return 1.0 - alpha / max(int(judgements), 1)
+
+
+def pairs_needed(confidence: float = CONFIDENCE) -> int:
+    """The fewest pairs with which an order-statistic interval reaches ``confidence``
+    (6 at 95%; 13 at 1 - 0.05/200)."""
+    n = 1
+    while 2.0 * 0.5**n > 1.0 - confidence + 1e-15:
+        n += 1
+    return max(n, 2)
 
 
 def _binom_cdf_half(k: int, n: int) -> float:
@@ -93,12 +114,14 @@ class PairedRatio:
     pairs: int
     coverage: float
     method: str = METHOD
+    #: The confidence asked (95%, or the family-wise level of :func:`family_confidence`).
+    confidence: float = CONFIDENCE
 
     @property
     def precision(self) -> float:
         """Half-width of the interval relative to the ratio (0.05 = ±5%); infinite when
-        the interval does not reach the nominal confidence."""
-        if self.coverage + 1e-12 < CONFIDENCE or self.ratio <= 0:
+        the interval does not reach the asked confidence."""
+        if self.coverage + 1e-12 < self.confidence or self.ratio <= 0:
             return math.inf
         return max(self.high / self.ratio - 1.0, 1.0 - self.low / self.ratio)
 
@@ -115,12 +138,13 @@ class PairedRatio:
         from pytest_carbon.report.format import sig
 
         span = f"{sig(self.low)}–{sig(self.high)}"
-        if self.coverage + 1e-12 < CONFIDENCE:
+        if self.coverage + 1e-12 < self.confidence:
             return (
                 f"{fmt_ratio(self.ratio)} (range {span} over {self.pairs} pairs, covering "
                 f"{self.coverage:.0%}): too few pairs"
             )
-        text = f"{fmt_ratio(self.ratio)} (95% CI {span}, {self.pairs} pairs)"
+        level = f"{self.confidence * 100:.4g}%"
+        text = f"{fmt_ratio(self.ratio)} ({level} CI {span}, {self.pairs} pairs)"
         if self.contains_one:
             return text + f": indistinguishable from {subject}"
         side = "costlier" if self.low > 1 else "cheaper"
@@ -136,6 +160,7 @@ class PairedRatio:
             int(data["pairs"]),
             float(data["coverage"]),
             str(data.get("method", METHOD)),
+            float(data.get("confidence", CONFIDENCE)),
         )
 
     @classmethod
@@ -159,6 +184,7 @@ class PairedRatio:
             "precision": None if math.isinf(self.precision) else self.precision,
             "contains_one": self.contains_one,
             "method": self.method,
+            "confidence": self.confidence,
         }
 
 
@@ -172,7 +198,7 @@ def paired_ratio(
     if not ratios:
         raise ValueError("no pair with a positive denominator")
     low, high, coverage = median_interval(ratios, confidence)
-    return PairedRatio(_median(ratios), low, high, len(ratios), coverage)
+    return PairedRatio(_median(ratios), low, high, len(ratios), coverage, METHOD, confidence)
 
 
 def verdict(pr: PairedRatio, threshold: float, precision: float) -> str:
@@ -183,7 +209,7 @@ def verdict(pr: PairedRatio, threshold: float, precision: float) -> str:
     otherwise ``inconclusive`` when the precision was not reached, else ``no change``.
     A wide interval entirely beyond a bound is still a verdict: precision only decides
     whether "no change" may be claimed."""
-    if pr.coverage + 1e-12 >= CONFIDENCE:
+    if pr.coverage + 1e-12 >= pr.confidence:
         if pr.low > 1.0 + threshold:
             return REGRESSION
         if pr.high < 1.0 / (1.0 + threshold):
@@ -214,6 +240,7 @@ def interleave(
     min_pairs: int = MIN_PAIRS,
     max_pairs: int = 200,
     clock: Callable[[], float] = time.monotonic,
+    confidence: float = CONFIDENCE,
 ) -> Interleaved:
     """Measure A and B in alternating pairs, AB then BA (so that a drift within a pair
     favours neither side), until the paired ratio's interval is within ±``precision``
@@ -221,7 +248,10 @@ def interleave(
 
     ``measure_a``/``measure_b`` return one round's cost (energy per call, say); they may
     raise, which ends the comparison with the exception. ``clock`` is injectable so tests
-    script time."""
+    script time. ``confidence``: of the interval that decides when to stop (the
+    family-wise level when many tests are judged); ``min_pairs`` is raised to what that
+    level needs (:func:`pairs_needed`)."""
+    min_pairs = max(min_pairs, pairs_needed(confidence))
     out = Interleaved()
     start = clock()
     while True:
@@ -237,7 +267,9 @@ def interleave(
         n = len(out.pairs)
         out.elapsed_s = clock() - start
         try:
-            out.result = paired_ratio([p[0] for p in out.pairs], [p[1] for p in out.pairs])
+            out.result = paired_ratio(
+                [p[0] for p in out.pairs], [p[1] for p in out.pairs], confidence
+            )
         except ValueError:
             out.result = None
         if out.result is not None and n >= min_pairs and out.result.reached(precision):

@@ -7,12 +7,20 @@ virtual environment: installed packages, pytest-carbon included, are the head's;
 project's own files (tests, conftest, and the code under test, put first on the base's
 ``PYTHONPATH``) are REF's.
 
+Both processes run under the head's measuring settings (its sensors, attribution, idle
+option and ``-p``/``-o``/``--import-mode`` options are passed on); the base reports its
+own, and a difference is a usage error. The base is charged from the head's idle
+calibration, and both sides' rounds are :func:`pytest_carbon.compare.serve.timed_round`,
+whose energy is the meter's one ``charge()``. While comparing, both processes are pinned
+to one CPU.
+
 Each test both sides have is run round by round, alternating between the processes
 (AB then BA, :func:`pytest_carbon.compare.paired.interleave`), until the paired ratio
-head/base is known to ``--carbon-precision`` or ``--carbon-max-time`` passes; a round
-repeats the test until it lasts :data:`MIN_ROUND_S`, the same number of calls on both
-sides. The verdict is :func:`pytest_carbon.compare.paired.verdict`'s. A regression beyond
-``--carbon-compare-fail=energy:N%`` fails the session like a failed test. The worktree is
+head/base is known to ``--carbon-precision`` or ``--carbon-max-time`` passes; calibration
+rounds size a round to about :data:`MIN_ROUND_S`, the same number of calls on both
+sides. Every metric a fail spec names is judged on the same pairs, each interval at the
+family-wise level (Bonferroni over tests x metrics); a regression beyond a
+``--carbon-compare-fail`` threshold fails the session like a failed test. The worktree is
 removed afterwards, on error and on interrupt too.
 """
 
@@ -37,6 +45,7 @@ import pytest
 from pytest_carbon.compare import paired
 from pytest_carbon.compare.judge import (
     DISPLAY_THRESHOLD,
+    UNITS,
     Comparison,
     FailSpec,
     MetricChange,
@@ -52,6 +61,14 @@ MIN_ROUND_S = 0.05
 MAX_ITERATIONS = 10_000
 #: How long the base may take to start and collect before the head gives up, s.
 START_TIMEOUT_S = 300.0
+#: Calibration rounds (both sides) to grow the calls per round to MIN_ROUND_S.
+CALIBRATION_TRIES = 4
+#: A test whose rounds stay under this part of MIN_ROUND_S at MAX_ITERATIONS calls is
+#: too short to measure: said so, never gated.
+SHORT_FRACTION = 0.2
+#: Options of the head's command line passed to the base as they are (plugins, ini
+#: overrides, import mode), so that both sides run under the same settings.
+PASSED_OPTIONS = ("-p", "-o", "--override-ini", "--import-mode")
 
 _STATUS = {
     paired.REGRESSION: "regression",
@@ -129,14 +146,11 @@ class HeadSide:
         specs: list[FailSpec],
     ) -> None:
         self.config, self.cs, self.ref, self.top, self.sha = config, cs, ref, top, sha
-        energy = [sp for sp in specs if sp.metric == "energy" and sp.relative]
+        # Every metric a record has is judged here, each on its own paired series.
+        self.specs = list(specs)
+        energy = [sp for sp in specs if sp.metric == "energy"]
         self.spec: FailSpec | None = energy[0] if energy else None
         self.warnings: list[str] = []
-        if len(energy) < len(specs):
-            self.warnings.append(
-                "--carbon-compare-ref judges the energy ratio only: fail specs other than "
-                "energy:N% are ignored in this mode"
-            )
         self.tmp: Path | None = None
         self.tree: Path | None = None
         self.proc: subprocess.Popen[bytes] | None = None
@@ -150,8 +164,12 @@ class HeadSide:
         self.self_measured: list[str] = []
         self.ready: dict[str, float] = {}
         self.ended: set[str] = set()
-        self.changes: dict[str, MetricChange] = {}
+        self.changes: dict[str, list[MetricChange]] = {}
         self.dead: str | None = None
+        #: The CPU both processes are pinned to while comparing, and the head's affinity
+        #: before (restored at the end); None where pinning is not possible.
+        self.cpu: int | None = None
+        self.affinity: set[int] | None = None
         config.add_cleanup(self.cleanup)
 
     # -- the base tree and process -------------------------------------------------------
@@ -189,6 +207,14 @@ class HeadSide:
         except (ChannelClosed, TimeoutError) as exc:
             raise RefError(f"the base pytest did not start ({exc}): {self._log_tail()}") from None
         ours.settimeout(None)
+        differences = fingerprint_differences(
+            self.fingerprint(), dict(msg.get("fingerprint") or {})
+        )
+        if differences:
+            raise RefError(
+                "the base would be measured differently from the head, so their energies "
+                "cannot be compared: " + "; ".join(differences)
+            )
         base = list(msg.get("nodeids") or [])
         self.base_errors = [str(e) for e in msg.get("errors") or []]
         # Prompt items measure themselves against their reference: not re-run here.
@@ -201,7 +227,14 @@ class HeadSide:
         self.head_only = [n for n in head if n not in base_set]
         # Tests the head deselected (-k, -m, --deselect) are not "missing" from it.
         self.base_only = [n for n in base if n not in head_set and n not in self.deselected]
-        self.channel.send("plan", nodeids=self.common)
+        # Both sides charge their windows from the head's idle calibration.
+        self.channel.send("plan", nodeids=self.common, idle=self.cs.meter.idle.to_json())
+        assert self.proc is not None
+        self.cpu, self.affinity = pin_pair(self.proc.pid)
+
+    def fingerprint(self) -> dict[str, Any]:
+        """The head's measuring settings, as the base reports its own."""
+        return {**self.cs.meter.settings_fingerprint(), "idle": str(self.cs.settings.carbon_idle)}
 
     def _command(self) -> tuple[list[str], Path]:
         """The base's command line and directory: the head's, mapped into the worktree."""
@@ -223,7 +256,10 @@ class HeadSide:
             f"--carbon-sensors={s.carbon_sensors}",
             f"--carbon-rapl-root={s.carbon_rapl_root}",
             f"--carbon-interval={s.carbon_interval}",
-            "--carbon-idle=off",
+            f"--carbon-idle={s.carbon_idle}",
+            f"--carbon-attribution={s.carbon_attribution}",
+            f"--carbon-min-time={s.carbon_min_time}",
+            *passed_options(list(self.config.invocation_params.args)),
         ]
         # One process, one test at a time; "-n 0" also overrides an "addopts = -n auto".
         cmd += ["-n", "0"] if self.config.pluginmanager.hasplugin("xdist") else ["-p", "no:xdist"]
@@ -262,6 +298,10 @@ class HeadSide:
 
     def cleanup(self) -> None:
         """Stop the base and remove the worktree; safe to call twice, and on interrupt."""
+        if self.affinity is not None:
+            with contextlib.suppress(OSError):
+                os.sched_setaffinity(0, self.affinity)
+            self.affinity = None
         if self.channel is not None:
             with contextlib.suppress(ChannelClosed):
                 self.channel.send("quit")
@@ -354,6 +394,12 @@ class HeadSide:
         return result
 
     # -- one test --------------------------------------------------------------------------
+    def judgements(self) -> int:
+        """How many verdicts this run gives (tests x judged metrics): the family whose
+        chance of any false alarm is held at 5% (:func:`paired.family_confidence`)."""
+        metrics = {sp.metric for sp in self.specs} or {"energy"}
+        return max(len(self.common), 1) * len(metrics)
+
     def _compare(self, item: pytest.Item, head_call_s: float) -> None:
         nodeid = item.nodeid
         base_call_s = self.ready[nodeid]
@@ -363,27 +409,46 @@ class HeadSide:
         channel = self.channel
         assert channel is not None
         trace: list[dict[str, Any]] = []
+        heads: list[dict[str, Any]] = []
+        bases: list[dict[str, Any]] = []
+        n_iter = [iterations]
+        calibration: list[int] = []
 
-        def head_round() -> float:
-            m, start, end = timed_round(item, meter, iterations, "head")
-            trace.append({"side": "head", "start_s": start, "end_s": end})
-            return float(m.total_energy_j) / iterations
+        def head_round(keep: bool = True) -> float:
+            r = timed_round(item, meter, n_iter[0], "head")
+            if keep:
+                heads.append(r)
+                trace.append({"side": "head", "start_s": r["start_s"], "end_s": r["end_s"]})
+            return float(r["energy_j"])
 
-        def base_round() -> float:
-            channel.send("round", iterations=iterations)
+        def base_round(keep: bool = True) -> float:
+            channel.send("round", iterations=n_iter[0])
             msg = channel.recv()
             if msg["op"] != "measured":
                 raise _BaseRoundError(str(msg.get("message") or msg))
-            trace.append({"side": "base", "start_s": msg["start_s"], "end_s": msg["end_s"]})
-            return float(msg["energy_j"]) / iterations
+            if keep:
+                bases.append(msg)
+                trace.append({"side": "base", "start_s": msg["start_s"], "end_s": msg["end_s"]})
+            return float(msg["energy_j"])
 
         s = self.cs.settings
+        confidence = paired.family_confidence(self.judgements())
         try:
+            window_s = self._calibrate(item, meter, n_iter, channel, calibration)
+            if window_s < MIN_ROUND_S * SHORT_FRACTION:
+                self._not_compared(
+                    nodeid,
+                    f"too short to measure: {n_iter[0]} calls last {window_s * 1e3:.2f} ms, "
+                    f"under the {MIN_ROUND_S * SHORT_FRACTION * 1e3:g} ms a round needs; "
+                    "not gated (measure it with the carbon fixture, or a larger input)",
+                )
+                return
             run = paired.interleave(
                 head_round,
                 base_round,
                 precision=s.carbon_precision,
                 max_time_s=s.carbon_max_time,
+                confidence=confidence,
             )
         except _BaseRoundError as exc:
             self._not_compared(nodeid, f"base failed in a round: {exc}")
@@ -395,48 +460,124 @@ class HeadSide:
         if pr is None:
             self._not_compared(nodeid, "no pair had a positive base energy")
             return
-        threshold = self.spec.value if self.spec else DISPLAY_THRESHOLD
-        word = paired.verdict(pr, threshold, s.carbon_precision)
-        heads = [a for a, _ in run.pairs]
-        bases = [b for _, b in run.pairs]
-        self.changes[nodeid] = MetricChange(
-            nodeid=nodeid,
-            metric="energy",
-            status=_STATUS[word],
-            base=statistics.median(bases),
-            current=statistics.median(heads),
-            change=pr.ratio - 1.0,
-            method="paired",
-            interval=(pr.low, pr.high),
-            spec=self.spec,
-            n_base=len(bases),
-            n_current=len(heads),
-            detail=f"head/base {pr.describe('the base')}; {run.stopped}",
-            paired={
-                **pr.to_json(),
-                "verdict": word,
-                "threshold": threshold,
-                "precision_target": s.carbon_precision,
-                "stopped": run.stopped,
-                "reached": run.reached,
-                "orders": list(run.orders),
-                "iterations": iterations,
-                "elapsed_s": run.elapsed_s,
-                "head_j": heads,
-                "base_j": bases,
-                "rounds": trace,
-            },
+        g_per_j = self.cs.accounting.gco2e_g(1.0)
+        extra = {
+            "stopped": run.stopped,
+            "reached": run.reached,
+            "orders": list(run.orders),
+            "iterations": n_iter[0],
+            "calibration": calibration,
+            "cpu": self.cpu,
+            "elapsed_s": run.elapsed_s,
+            "rounds": trace,
+            "source": heads[0].get("source") if heads else None,
+        }
+        specs = {sp.metric: sp for sp in self.specs}
+        for metric in dict.fromkeys(["energy", *specs]):
+            a = [metric_value(r, metric, g_per_j) for r in heads]
+            b = [metric_value(r, metric, g_per_j) for r in bases]
+            self.changes.setdefault(nodeid, [])
+            self._record_change(nodeid, metric, a, b, specs.get(metric), confidence, extra)
+
+    def _calibrate(
+        self,
+        item: pytest.Item,
+        meter: Any,
+        n_iter: list[int],
+        channel: Channel,
+        done: list[int],
+    ) -> float:
+        """Size the calls per round so that both sides' rounds last about
+        :data:`MIN_ROUND_S` (a first call is often slower, imports and caches, so it
+        mis-counts). Returns the shorter side's round length; these rounds (their calls
+        per round in ``done``) are warm-up, not samples."""
+        shortest = 0.0
+        for _ in range(CALIBRATION_TRIES):
+            done.append(n_iter[0])
+            head = timed_round(item, meter, n_iter[0], "head")
+            channel.send("round", iterations=n_iter[0])
+            base = channel.recv()
+            if base["op"] != "measured":
+                raise _BaseRoundError(str(base.get("message") or base))
+            shortest = min(float(head["window_s"]), float(base["window_s"]))
+            if shortest > MIN_ROUND_S * 3 and n_iter[0] > 1:
+                # Far too long (the first call was the fast one): shrink, and look again.
+                n_iter[0] = max(1, int(n_iter[0] * MIN_ROUND_S * 1.5 / shortest))
+                continue
+            if shortest >= MIN_ROUND_S * 0.8 or n_iter[0] >= MAX_ITERATIONS:
+                break
+            grow = MIN_ROUND_S / max(shortest, 1e-6) * 1.2
+            n_iter[0] = int(min(MAX_ITERATIONS, max(n_iter[0] + 1, math.ceil(n_iter[0] * grow))))
+        return shortest
+
+    def _record_change(
+        self,
+        nodeid: str,
+        metric: str,
+        heads: list[float],
+        bases: list[float],
+        spec: FailSpec | None,
+        confidence: float,
+        extra: dict[str, Any],
+    ) -> None:
+        s = self.cs.settings
+        relative = spec.relative if spec is not None else True
+        threshold = spec.value if spec is not None else DISPLAY_THRESHOLD
+        try:
+            if relative:
+                pr = paired.paired_ratio(heads, bases, confidence)
+            else:
+                pr = paired_difference(heads, bases, confidence)
+        except ValueError as exc:
+            self.changes[nodeid].append(self._unmeasured(nodeid, str(exc), metric))
+            return
+        if relative:
+            word = paired.verdict(pr, threshold, s.carbon_precision)
+            change: float | None = pr.ratio - 1.0
+            detail = f"head/base {pr.describe('the base')}"
+        else:
+            word = absolute_verdict(pr, threshold)
+            change = None
+            detail = (
+                f"head - base {pr.ratio:.4g} {UNITS[metric]} (CI {pr.low:.4g} to "
+                f"{pr.high:.4g}, {pr.pairs} pairs) against {threshold:g} {UNITS[metric]}"
+            )
+        self.changes[nodeid].append(
+            MetricChange(
+                nodeid=nodeid,
+                metric=metric,
+                status=_STATUS[word],
+                base=statistics.median(bases),
+                current=statistics.median(heads),
+                change=change,
+                method="paired",
+                interval=(pr.low, pr.high),
+                spec=spec,
+                n_base=len(bases),
+                n_current=len(heads),
+                detail=f"{detail}; {extra['stopped']}",
+                paired={
+                    **pr.to_json(),
+                    **extra,
+                    "verdict": word,
+                    "threshold": threshold,
+                    "relative": relative,
+                    "precision_target": s.carbon_precision,
+                    "head": heads,
+                    "base": bases,
+                },
+            )
         )
 
     @staticmethod
-    def _unmeasured(nodeid: str, why: str) -> MetricChange:
+    def _unmeasured(nodeid: str, why: str, metric: str = "energy") -> MetricChange:
         return MetricChange(
-            nodeid=nodeid, metric="energy", status="unmeasured", detail=f"not compared: {why}"
+            nodeid=nodeid, metric=metric, status="unmeasured", detail=f"not compared: {why}"
         )
 
     def _not_compared(self, nodeid: str, why: str) -> None:
         if nodeid not in self.changes:
-            self.changes[nodeid] = self._unmeasured(nodeid, why)
+            self.changes[nodeid] = [self._unmeasured(nodeid, why)]
 
     def _base_died(self, exc: Exception) -> None:
         if self.dead is None:
@@ -444,7 +585,7 @@ class HeadSide:
 
     # -- the end -------------------------------------------------------------------------
     def finish(self, session: pytest.Session) -> None:
-        changes = [self.changes[n] for n in self.common if n in self.changes]
+        changes = [c for n in self.common for c in self.changes.get(n, [])]
         for n in self.common:
             if n not in self.changes:
                 why = self.dead or "the session stopped before this test"
@@ -482,7 +623,7 @@ class HeadSide:
             warnings.append(f"collecting {self.ref} failed: {err}")
         if self.dead:
             warnings.append(self.dead)
-        compared = [c for c in changes if c.method == "paired"]
+        compared = [c for c in changes if c.method == "paired" and c.metric == "energy"]
         totals = {}
         if compared:
             totals["energy"] = (
@@ -493,9 +634,10 @@ class HeadSide:
             changes=changes,
             failures=[c for c in changes if c.failing],
             warnings=warnings,
-            specs=[self.spec] if self.spec else [],
+            specs=list(self.specs),
             totals=totals,
             base_label=f"{self.ref} ({self.sha[:10]}, a git worktree, interleaved)",
+            family=self.judgements(),
             current_label="the work tree",
             mode="paired",
         )
@@ -506,6 +648,117 @@ class HeadSide:
         )
         self.cs.comparison_lines = [*self.cs.comparison_lines, *lines]
         session.testsfailed += len(comp.failures)
+
+
+def pin_pair(base_pid: int) -> tuple[int | None, set[int] | None]:
+    """Pin this process (its main thread, which runs the tests) and the base to one CPU,
+    the last this process may use: the two sides then always run on the same CPU, so a
+    process that the scheduler keeps on a slower or busier CPU (beside a neighbour) cannot
+    make one side persistently slower. Returns (the CPU, this process's affinity before),
+    or (None, None) where it cannot pin (one CPU, no sched_setaffinity, refused)."""
+    try:
+        before = set(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return None, None
+    if len(before) < 2:
+        return None, None
+    cpu = max(before)
+    try:
+        os.sched_setaffinity(base_pid, {cpu})
+        os.sched_setaffinity(0, {cpu})
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(0, before)
+        return None, None
+    return cpu, before
+
+
+def passed_options(args: list[str]) -> list[str]:
+    """The head's options the base must share (:data:`PASSED_OPTIONS`), from its command
+    line: ``-p no:randomly``, ``-pno:randomly``, ``-o k=v``, ``--import-mode=importlib``.
+    ``-p pytest_carbon.compare.serve`` is the base's own and never passed twice."""
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        arg = str(args[i])
+        for opt in PASSED_OPTIONS:
+            if arg == opt and i + 1 < len(args):
+                value = str(args[i + 1])
+                i += 1
+                break
+            if arg.startswith(opt + "=") or (len(opt) == 2 and arg.startswith(opt) and arg != opt):
+                value = arg[len(opt) + 1 :] if arg.startswith(opt + "=") else arg[len(opt) :]
+                break
+        else:
+            i += 1
+            continue
+        if not (opt == "-p" and value == "pytest_carbon.compare.serve"):
+            out.append(f"{opt}={value}" if opt.startswith("--") else opt)
+            if not opt.startswith("--"):
+                out.append(value)
+        i += 1
+    return out
+
+
+def fingerprint_differences(head: dict[str, Any], base: dict[str, Any]) -> list[str]:
+    """What differs between the two sides' measuring settings, in words (empty: none)."""
+    if not base:
+        return ["the base did not report its sensors and attribution"]
+    out = []
+    for key in sorted(set(head) | set(base)):
+        if head.get(key) != base.get(key):
+            out.append(f"{key}: head {head.get(key)!r}, base {base.get(key)!r}")
+    return out
+
+
+def metric_value(r: dict[str, Any], metric: str, g_per_j: float) -> float:
+    """One round's value of ``metric`` (per call) from :func:`serve.timed_round`'s figures."""
+    e, d = float(r["energy_j"]), float(r["duration_s"])
+    if metric == "energy":
+        return e
+    if metric == "dynamic_energy":
+        return float(r.get("dynamic_energy_j") or 0.0)
+    if metric == "duration":
+        return d
+    if metric == "gco2e":
+        return e * g_per_j
+    if metric == "edp":
+        return e * d
+    raise ValueError(f"unknown metric {metric!r}")
+
+
+def paired_difference(
+    a: list[float], b: list[float], confidence: float = paired.CONFIDENCE
+) -> paired.PairedRatio:
+    """The median of per-pair differences ``a - b`` with its order-statistic interval (for
+    absolute thresholds), in a :class:`~pytest_carbon.compare.paired.PairedRatio`."""
+    if len(a) != len(b) or not a:
+        raise ValueError("no pairs")
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    low, high, coverage = paired.median_interval(diffs, confidence)
+    return paired.PairedRatio(
+        statistics.median(diffs),
+        low,
+        high,
+        len(diffs),
+        coverage,
+        "median of paired differences; exact binomial order-statistic interval",
+        confidence,
+    )
+
+
+def absolute_verdict(pr: paired.PairedRatio, threshold: float) -> str:
+    """Regression when the difference's interval lies above ``threshold``; improvement
+    below ``-threshold``; no change when it lies within ±threshold; else inconclusive."""
+    if pr.coverage + 1e-12 < pr.confidence:
+        return paired.INCONCLUSIVE
+    if pr.low > threshold:
+        return paired.REGRESSION
+    if pr.high < -threshold:
+        return paired.IMPROVEMENT
+    if -threshold <= pr.low and pr.high <= threshold:
+        return paired.NO_CHANGE
+    return paired.INCONCLUSIVE
 
 
 class _BaseRoundError(Exception):

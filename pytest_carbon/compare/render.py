@@ -32,6 +32,11 @@ def render_lines(
     lines = [f"carbon comparison: {comp.base_label} -> {comp.current_label}"]
     if comp.specs:
         lines.append("  fail on: " + ", ".join(s.text for s in comp.specs))
+    if comp.family:
+        lines.append(
+            f"  {comp.family} judgement(s), each at {(1 - 0.05 / comp.family) * 100:.4g}% "
+            "(Bonferroni): at most a 5% chance of any false alarm in this run"
+        )
     if comp.totals:
         parts = [
             f"{m} {fmt_value(b, m)} -> {fmt_value(c, m)} ({fmt_change(relative_change(b, c))})"
@@ -88,7 +93,8 @@ def _row(nodeid: str, per: Mapping[str, MetricChange], name_w: int) -> str:
     e = per.get("energy")
     if e is not None and e.status in ("new", "missing", "unmeasured"):
         energy = {"new": "(new test)", "missing": "(not in this run)"}.get(
-            e.status, "(nothing measured)"
+            e.status,
+            "(too short to measure)" if "too short" in e.detail else "(nothing measured)",
         )
     elif e is not None:
         energy = f"{fmt_value(e.base, 'energy')} -> {fmt_value(e.current, 'energy')} "
@@ -123,8 +129,10 @@ def _verdict(per: Mapping[str, MetricChange]) -> str:
 def _how(c: MetricChange) -> str:
     if c.method == "paired" and c.interval is not None and c.paired is not None:
         ratio = c.paired.get("ratio")
+        level = f"{float(c.paired.get('confidence') or 0.95) * 100:.4g}%"
+        what = f"{ratio:.3g}x" if c.paired.get("relative", True) else f"{ratio:+.3g}"
         return (
-            f"paired {ratio:.3g}x, 95% CI [{c.interval[0]:.3g}, {c.interval[1]:.3g}], "
+            f"paired {what}, {level} CI [{c.interval[0]:.3g}, {c.interval[1]:.3g}], "
             f"{c.paired.get('pairs')} pairs"
         )
     if c.method == "mann-whitney" and c.p_value is not None:

@@ -29,6 +29,7 @@ class _State:
         self.ready_sent = False
         self.outcome = "passed"
         self.errors: list[str] = []
+        self.idle_option = ""
 
 
 # One base process serves one head; logreport and collectreport hooks get no config, so
@@ -52,10 +53,16 @@ def pytest_configure(config: pytest.Config) -> None:
     _STATE.append(_State(Channel(sock)))
     cs = config.stash.get(SESSION_KEY, None)
     if cs is not None:
+        # The head passes its own settings (sensors, attribution, idle, plugins); they are
+        # reported back and checked (fingerprint). The idle power itself is the head's
+        # calibration, sent with the plan, so both sides charge from one figure: the base
+        # does not calibrate its own (it would read a different machine moment).
+        _STATE[0].idle_option = str(cs.settings.carbon_idle)
         # The base only measures what the head asks: no reports, no stored baselines, and
         # never a comparison of its own (the head's environment is inherited).
         cs.settings = dataclasses.replace(
             cs.settings,
+            carbon_idle="off",
             carbon_json=None,
             carbon_csv=None,
             carbon_html=None,
@@ -81,7 +88,16 @@ def _short(text: str, limit: int = 300) -> str:
 
 def pytest_collection_finish(session: pytest.Session) -> None:
     st = _state(session.config)
-    st.channel.send("collected", nodeids=[item.nodeid for item in session.items], errors=st.errors)
+    cs = session.config.stash.get(SESSION_KEY, None)
+    fingerprint: dict[str, Any] = {}
+    if cs is not None:
+        fingerprint = {**cs.meter.settings_fingerprint(), "idle": st.idle_option}
+    st.channel.send(
+        "collected",
+        nodeids=[item.nodeid for item in session.items],
+        errors=st.errors,
+        fingerprint=fingerprint,
+    )
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -100,6 +116,7 @@ def _serve(session: pytest.Session, st: _State) -> None:
     plan_msg = st.channel.recv()
     if plan_msg["op"] != "plan":
         return
+    adopt_idle(session.config.stash[SESSION_KEY].meter, plan_msg.get("idle"))
     by_id = {item.nodeid: item for item in session.items}
     plan = [by_id[n] for n in plan_msg["nodeids"] if n in by_id]
     index = {item.nodeid: i for i, item in enumerate(plan)}
@@ -148,33 +165,105 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
     return result
 
 
-def timed_round(
-    item: pytest.Item, meter: Any, iterations: int, side: str
-) -> tuple[Any, float, float]:
-    """One measured round, on either side: ``iterations`` calls of the test in one meter
-    window. Returns ``(measurement, start_s, end_s)`` (wall clock, for the order log);
-    an exception from the test propagates once the window is closed."""
+def adopt_idle(meter: Any, idle: Any) -> None:
+    """Charge this side's windows from the head's idle calibration (``idle``: its
+    :meth:`~pytest_carbon.measure.idle.IdleEstimate.to_json`-like fields)."""
+    if not isinstance(idle, dict):
+        return
+    from pytest_carbon.measure.idle import IdleEstimate
+
+    meter.idle = IdleEstimate(
+        {str(k): float(v) for k, v in (idle.get("components") or {}).items()},
+        {str(k): float(v) for k, v in (idle.get("component_uncertainty_w") or {}).items()},
+        f"the head's: {idle.get('method', '?')}",
+        {str(k): float(v) for k, v in (idle.get("per_cpu_w") or {}).items()},
+        bool(idle.get("trusted", True)),
+    )
+
+
+def timed_round(item: pytest.Item, meter: Any, iterations: int, side: str) -> dict[str, Any]:
+    """One measured round, on either side (the head's and the base's rounds are this one
+    function): ``iterations`` runs of the test in one meter window, whose energy the
+    meter's one :func:`~pytest_carbon.measure.meter.charge` computes.
+
+    Returns per-call figures (energy, dynamic energy, duration, CPU time), the method,
+    the window's length and its wall-clock start and end. A test that uses the ``carbon``
+    fixture is measured by what the fixture measured (a fresh fixture each run: per call
+    of its calibrated rounds, or its blocks per run); a pytest-benchmark test runs its
+    benchmarked function once per run (the benchmark is disabled during rounds). An
+    exception from the test propagates once the window is closed."""
+    from pytest_carbon.session import FIXTURE_KEY
+
     key = f"{item.nodeid}#{side}-round"
+    fx = item.stash.get(FIXTURE_KEY, None)
+    bench = _benchmark(item)
+    runs: list[Any] = []
+    saved = (bench.disabled, bench._mode) if bench is not None else None
     start = time.time()
     meter.begin(key)
     try:
         for _ in range(iterations):
+            if fx is not None:
+                fx.start_run()
+            if bench is not None:
+                bench.disabled, bench._mode = True, None
             item.runtest()
+            if fx is not None and fx.used:
+                runs.append(fx.current_run())
     finally:
         m = meter.end(key)
-    return m, start, time.time()
+        if saved is not None:
+            bench.disabled, bench._mode = saved
+    end = time.time()
+    if runs:
+        calls = sum(r.calls for r in runs)
+        per = [r.per_call() for r in runs]
+        weights = [r.calls for r in runs]
+        energy = sum(p[0] * w for p, w in zip(per, weights, strict=True)) / calls
+        dynamic = sum(p[1] * w for p, w in zip(per, weights, strict=True)) / calls
+        duration = sum(p[2] * w for p, w in zip(per, weights, strict=True)) / calls
+        windows = [w for r in runs for w in r.windows]
+        cpu = sum(w.cpu_time_s for w in windows) / calls
+        method = _weakest([w.overall_method for w in windows])
+        source = "carbon fixture"
+    else:
+        calls = iterations
+        energy = m.total_energy_j / calls
+        dynamic = m.total_dynamic_energy_j / calls
+        duration = m.duration_s / calls
+        cpu = m.cpu_time_s / calls
+        method = m.overall_method
+        source = "call"
+    return {
+        "energy_j": energy,
+        "dynamic_energy_j": dynamic,
+        "duration_s": duration,
+        "cpu_time_s": cpu,
+        "calls": calls,
+        "method": method,
+        "source": source,
+        "window_s": m.duration_s,
+        "start_s": start,
+        "end_s": end,
+    }
+
+
+def _weakest(methods: list[str]) -> str:
+    from pytest_carbon.measure.sensors.base import weakest_method
+
+    return weakest_method(tuple(methods))
+
+
+def _benchmark(item: pytest.Item) -> Any:
+    from pytest_carbon.benchmark_rounds import benchmark_of
+
+    return benchmark_of(item)
 
 
 def _round(item: pytest.Item, meter: Any, iterations: int) -> tuple[str, dict[str, Any]]:
     """The base's round, as the message the head reads."""
     try:
-        m, start, end = timed_round(item, meter, iterations, "base")
+        fields = timed_round(item, meter, iterations, "base")
     except Exception as exc:  # the base test failed in a round: the head must know why
         return "error", {"message": f"{type(exc).__name__}: {exc}"[:500]}
-    return "measured", {
-        "energy_j": m.total_energy_j,
-        "duration_s": m.duration_s,
-        "method": m.overall_method,
-        "start_s": start,
-        "end_s": end,
-    }
+    return "measured", fields

@@ -124,8 +124,9 @@ def metric_samples(record: Mapping[str, Any], metric: str) -> list[float]:
     """Per-round values of ``metric`` in a record; empty when it measured nothing.
 
     Energy and duration come from ``samples``. The others are derived per round from the
-    record's own totals: gCO2e by its g/J factor, dynamic energy by its idle power
-    ((energy - dynamic) / duration), EDP as energy x duration of the round.
+    record's own totals: gCO2e by its g/J factor, dynamic energy by its dynamic fraction
+    (dynamic / energy: the idle part follows CPU time, as energy does), EDP as energy x
+    duration of the round.
     """
     energy = num(record.get("energy_j"))
     duration = num(record.get("duration_s"))
@@ -156,10 +157,11 @@ def metric_samples(record: Mapping[str, Any], metric: str) -> list[float]:
         dyn = num(record.get("dynamic_energy_j"))
         if dyn is None:
             return []
-        if len(d) != len(e) or not duration:
+        # The idle part of energy follows CPU time, not wall time: each round keeps the
+        # record's own dynamic fraction.
+        if energy <= 0:
             return [dyn / rounds]
-        idle_w = max(0.0, (energy - dyn) / duration)
-        return [max(0.0, x - idle_w * t) for x, t in zip(e, d, strict=True)]
+        return [x * dyn / energy for x in e]
     if metric == "edp":
         if len(d) != len(e):
             return [] if duration is None else [energy * duration / rounds / rounds]

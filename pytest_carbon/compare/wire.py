@@ -3,13 +3,18 @@
 The head (the user's pytest) drives; the base (a second pytest in a git worktree of REF,
 started with ``-p pytest_carbon.compare.serve``) answers. Messages, in order:
 
-* base -> head ``{"op": "collected", "nodeids": [...], "errors": [...]}``
-* head -> base ``{"op": "plan", "nodeids": [...]}``: the tests both sides have, in order.
+* base -> head ``{"op": "collected", "nodeids": [...], "errors": [...], "fingerprint":
+  {...}}``: the fingerprint is the base's sensors, attribution, components' methods and
+  idle setting; the head refuses to go on when it differs from its own.
+* head -> base ``{"op": "plan", "nodeids": [...], "idle": {...}}``: the tests both sides
+  have, in order, and the head's idle calibration, which the base charges from.
 * for each planned test, head -> base ``{"op": "run", "nodeid": X}``; the base runs X's
   setup and one call, then answers ``{"op": "ready", "call_s": s}`` (or, when X was
   skipped or failed, ``{"op": "done", "ran": false, "outcome": ...}``);
-  head -> base ``{"op": "round", "iterations": k}`` -> base ``{"op": "measured",
-  "energy_j": e, "duration_s": d, "start_s": t0, "end_s": t1}`` (or ``{"op": "error"}``),
+  head -> base ``{"op": "round", "iterations": k}`` -> base ``{"op": "measured", ...}``
+  with :func:`~pytest_carbon.compare.serve.timed_round`'s per-call figures (energy,
+  dynamic energy, duration, CPU time, window length, start and end) (or ``{"op":
+  "error"}``),
   as often as the head asks; head -> base ``{"op": "end"}`` -> base runs the teardown,
   then ``{"op": "done", "ran": true, "outcome": ...}``.
 * head -> base ``{"op": "quit"}``.

@@ -15,8 +15,14 @@ machine kept saturated by other work cannot show its idle power: power = idle + 
 has two unknowns and one busy level). A trusted fit is stored per machine and sensor set
 (:func:`store_path`); an untrusted one falls back to the stored figure (``pytest-carbon
 sensors --calibrate`` writes one, retrying until the machine is quiet enough), and
-without one to the median power of the resting steps (an upper bound), said so in
-``method`` with a wide uncertainty.
+without one to a **stated model** (:func:`modelled_idle`): idle is
+:data:`IDLE_FRACTION` of the machine's full-load power (Cloud Carbon Footprint's min/max
+watts per vCPU, from SPECpower), the full-load power extrapolated from the power and busy
+CPUs the steps saw. It is said so in ``method``, with a wide uncertainty, and the meter
+adds a caveat to every record. The median resting power is never used as idle: on a
+machine kept busy by others it is their power, and charging it would bill the tests for
+the neighbours. Only where the machine's busy time is unreadable is it the (upper-bound)
+fallback.
 """
 
 from __future__ import annotations
@@ -43,6 +49,22 @@ MARK_TRIES = 5
 MIN_SPREAD_CPUS = 0.2
 #: Where trusted fits are kept: ``$PYTEST_CARBON_IDLE_STORE``, else the user's cache.
 STORE_ENV = "PYTEST_CARBON_IDLE_STORE"
+#: The stated model's idle fraction of full-load power: Cloud Carbon Footprint's average
+#: min / max watts per vCPU over AWS, GCP and Azure (0.743 / 3.84, SPECpower-based).
+IDLE_FRACTION = 0.743 / 3.84
+
+
+def modelled_idle(mean_w: float, mean_busy_cpus: float, cpus: int) -> tuple[float, float]:
+    """(idle W, W per busy CPU) from one operating point, by the stated model.
+
+    ``power = idle + k x busy`` has two unknowns; the model adds ``idle = f x (idle +
+    k x cpus)`` (f = :data:`IDLE_FRACTION`), so ``k = mean_w / (f/(1-f) x cpus + busy)``
+    and ``idle = f/(1-f) x k x cpus``. Other work moves the operating point along the
+    line, so it is not charged as idle."""
+    ratio = IDLE_FRACTION / (1.0 - IDLE_FRACTION)
+    denom = ratio * max(cpus, 1) + max(mean_busy_cpus, 0.0)
+    k = max(mean_w, 0.0) / denom if denom > 0 else 0.0
+    return ratio * k * max(cpus, 1), k
 
 
 @dataclass(frozen=True)
@@ -139,8 +161,11 @@ class Calibration:
         components: Mapping[str, int],
         busy_cpu_s: Callable[[], float | None],
         work: Callable[[float], None] = burn_cpu,
+        cpus: int | None = None,
     ) -> None:
         self.read = read
+        #: Logical CPUs of the machine (default: this one's), for the stated model.
+        self.cpus = cpus
         #: What a busy step does (keep one CPU busy for the given seconds).
         self.work = work
         self.components = dict(components)
@@ -206,21 +231,38 @@ class Calibration:
                     f"fit of power against machine busy CPUs over {fit.points} steps of "
                     f"{step_ms}, alternately resting and keeping one CPU busy (intercept)"
                 )
+            elif pts:
+                trusted = False
+                total_s = sum(dt for dt, _, _ in pts)
+                mean_w = sum(e for _, e, _ in pts) / total_s
+                busy = sum(b for _, _, b in pts) / total_s
+                from pytest_carbon.measure.proctime import logical_cpus
+
+                cpus = self.cpus or logical_cpus()
+                idle_w, k = modelled_idle(mean_w, busy, cpus)
+                power[comp] = idle_w
+                per_cpu[comp] = k
+                # The model's own uncertainty: idle fractions of real servers span about
+                # half to twice this one.
+                unc[comp] = idle_w
+                why = (
+                    f"the machine's busy CPUs varied by "
+                    f"{fit.spread_cpus if fit is not None else 0.0:.2f} (other work kept it "
+                    f"busy at {busy:.2f} of {cpus} CPUs), too little to fit"
+                )
+                methods.add(
+                    f"stated model, idle not observable: idle = {IDLE_FRACTION:.1%} of "
+                    f"full-load power (Cloud Carbon Footprint's min/max W per vCPU), "
+                    f"extrapolated from {mean_w:.3g} W at {busy:.2f} busy CPUs; {why}"
+                )
             elif rest:
                 trusted = False
-                # The median resting power: an upper bound while other work runs, and
-                # unlike the minimum not biased low by one short, noisy step.
+                # Busy time unreadable: the median resting power, an upper bound while
+                # other work runs, and unlike the minimum not biased low by one noisy step.
                 power[comp] = statistics.median(rest)
                 # Idle lies between 0 and that: half the range is the honest uncertainty.
                 unc[comp] = power[comp] / 2
-                why = (
-                    "the machine's busy time is unreadable"
-                    if not pts
-                    else "the machine's busy CPUs varied by "
-                    f"{fit.spread_cpus if fit is not None else 0.0:.2f} with a fit error of "
-                    f"{fit.idle_se_w if fit is not None else math.inf:.2g} W (other work "
-                    "kept it busy), too little to fit"
-                )
+                why = "the machine's busy time is unreadable"
                 methods.add(
                     f"median power of {len(rest)} resting steps of {step_ms}, an upper bound: {why}"
                 )

@@ -4,20 +4,25 @@ Pytest-free. ``begin(key)`` / ``end(key) -> Measurement``, or ``with meter.measu
 A sampler thread runs only while a window is open and some sensor needs polling (a
 counter that could wrap, or a sensor that reads power, not energy).
 
-Attribution (``docs/how-numbers-are-computed.md``, "Shared machines"): a machine-wide
-counter's window is split into idle power x duration and the dynamic rest. A test's
-dynamic energy is its own CPU time x the machine's marginal power per busy CPU in the
-window, so it does not depend on what else runs; the idle part is charged whole
-(``machine``), shared among the concurrent workers (``auto``), or by the test's share of
-the machine's CPU capacity (``process``). The idle power comes from
-:mod:`pytest_carbon.measure.idle`.
+**One definition of a window's energy** (``docs/how-numbers-are-computed.md``, "What a
+test is charged"): :func:`charge` is the only place a window's raw counter deltas become
+its energy, and every path (plain tests, rounds, the ``carbon`` fixture,
+pytest-benchmark rounds, both sides of ``--carbon-compare-ref``, prompt items through
+:meth:`Meter.with_cpu_time`) goes through it. A test's ``energy`` is its dynamic energy
+plus the machine's idle power *per CPU* times the test's own CPU time (the way Cloud
+Carbon Footprint charges a vCPU-hour), so a neighbour that stretches the test's wall
+time does not change it. The idle power of the wall-clock time the machine was kept on
+(``idle_wall_energy_j``) is reported beside it, never added to it. A machine-wide
+counter's dynamic energy is the test's CPU time x the machine's marginal power per busy
+CPU in the window. ``--carbon-attribution=machine`` is the exception, by request: the
+raw counter, neighbours and all.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,6 +75,12 @@ class Measurement:
     attribution: str = "auto"
     #: This tree's part of the machine's busy CPU time in the window (None: not read).
     cpu_share: float | None = None
+    #: Idle power x the window's wall time x ``share``: what keeping the machine on while
+    #: the test ran cost. Reported beside ``energy_j``, never part of it.
+    idle_wall_energy_j: float = 0.0
+    #: The window's raw inputs, so :meth:`Meter.with_cpu_time` can charge it again through
+    #: :func:`charge` (None for combined or hand-made measurements).
+    inputs: WindowInputs | None = field(default=None, compare=False, repr=False)
 
     @property
     def total_energy_j(self) -> float:
@@ -106,11 +117,140 @@ class Measurement:
             "cpu_time_s": self.cpu_time_s,
             "share": self.share,
             "cpu_share": self.cpu_share,
+            "idle_wall_energy_j": self.idle_wall_energy_j,
             "machine_energy_j": self.machine_energy_j,
             "attribution": self.attribution,
             "sensors": list(self.sensors),
             "warnings": list(self.warnings),
         }
+
+
+#: How a component's reading relates to the test (see :func:`charge`).
+WIDE = "wide"  # a machine-wide counter: everything the machine drew
+DYNAMIC = "dynamic"  # a per-process model without idle (the estimate's CPU)
+OWN = "own"  # a per-process or per-device reading that includes its own idle
+
+
+@dataclass(frozen=True)
+class WindowInputs:
+    """What one window read: per component its raw energy delta, the sensor's method and
+    kind (:data:`WIDE`, :data:`DYNAMIC`, :data:`OWN`), and the times. The input of
+    :func:`charge`; kept on the Measurement so a window can be charged again."""
+
+    deltas: Mapping[str, float]
+    methods: Mapping[str, str]
+    kinds: Mapping[str, str]
+    duration_s: float
+    cpu_s: float
+    #: The machine's busy CPU-seconds in the window (None: not read).
+    machine_s: float | None
+
+
+@dataclass(frozen=True)
+class Charge:
+    """What :func:`charge` decided for one window."""
+
+    energy_j: dict[str, float]
+    dynamic_energy_j: dict[str, float]
+    method: dict[str, str]
+    share: float | None
+    cpu_share: float | None
+    machine_energy_j: float | None
+    idle_wall_energy_j: float
+
+
+def idle_share(
+    attribution: str, sharers: int, cpus: int, cpu_s: float, duration_s: float
+) -> float | None:
+    """The part of the machine's idle power *for the wall time* given to a window: 1 /
+    workers (``auto``), the window's share of the machine's CPU capacity (``process``),
+    None (the whole machine) with ``machine``. Used for ``idle_wall_energy_j`` and the
+    embodied share; ``energy`` charges idle by CPU time, whatever the rule."""
+    if attribution == "machine":
+        return None
+    if attribution == "auto":
+        return 1.0 / max(sharers, 1)
+    capacity_s = cpus * duration_s
+    return min(cpu_s / capacity_s, 1.0) if capacity_s > 0 else 0.0
+
+
+def charge(
+    inputs: WindowInputs,
+    idle: IdleEstimate,
+    *,
+    cpus: int,
+    attribution: str = "auto",
+    sharers: int = 1,
+) -> Charge:
+    """A window's energy, the one definition (module docstring).
+
+    Per component, with ``P`` its idle power and ``t`` the test's CPU time:
+
+    * ``dynamic``: a machine-wide counter's is ``t`` x the machine's watts per busy CPU
+      in the window (:func:`per_cpu_watts`); a per-process model's is its reading; a
+      reading that includes idle loses ``P`` x wall time.
+    * ``energy = dynamic + P / cpus x t`` (the vCPU-hour charge), except a reading that is
+      the test's own total (``OWN``: kept as read) and ``machine`` attribution (the raw
+      machine-wide counter; a model's dynamic energy plus ``P`` x wall time).
+    * ``idle_wall_energy_j = sum(P) x wall time x share`` (:func:`idle_share`), beside.
+    """
+    if attribution not in ATTRIBUTIONS:
+        raise ValueError(f"attribution must be one of {', '.join(ATTRIBUTIONS)}")
+    duration, cpu_s = inputs.duration_s, inputs.cpu_s
+    share = idle_share(attribution, sharers, cpus, cpu_s, duration)
+    idle_w = idle.power_w
+    energy: dict[str, float] = {}
+    dynamic: dict[str, float] = {}
+    method: dict[str, str] = {}
+    machine_energy: float | None = None
+    cpu_share: float | None = None
+    wall_j = 0.0
+    for c, e in inputs.deltas.items():
+        kind = inputs.kinds.get(c, OWN)
+        p = idle_w.get(c, 0.0)
+        wall_idle_j = p * duration
+        cpu_idle_j = p / max(cpus, 1) * cpu_s
+        wall_j += wall_idle_j * (share if share is not None else 1.0)
+        method[c] = inputs.methods.get(c, "estimated")
+        if kind == WIDE:
+            machine_energy = (machine_energy or 0.0) + e
+            if attribution == "machine":
+                dynamic[c] = max(e - wall_idle_j, 0.0)
+                energy[c] = e
+                continue
+            w = per_cpu_watts(e - wall_idle_j, cpu_s, inputs.machine_s, idle.per_cpu_w.get(c))
+            dynamic[c] = cpu_s * w
+            energy[c] = dynamic[c] + cpu_idle_j
+            method[c] = "attributed"
+            if inputs.machine_s:
+                cpu_share = min(cpu_s / max(inputs.machine_s, cpu_s), 1.0)
+        elif kind == DYNAMIC:
+            dynamic[c] = e
+            energy[c] = e + (wall_idle_j if attribution == "machine" else cpu_idle_j)
+        else:
+            dynamic[c] = max(e - wall_idle_j, 0.0)
+            energy[c] = e
+    return Charge(energy, dynamic, method, share, cpu_share, machine_energy, wall_j)
+
+
+def per_cpu_watts(
+    dynamic_j: float, cpu_s: float, machine_s: float | None, prior: float | None
+) -> float:
+    """Watts per busy CPU in a window: the machine's dynamic energy over its busy
+    CPU-seconds, blended with the calibrated figure (``prior``) in proportion to how much
+    busy time the window saw (no threshold: the weight moves smoothly)."""
+    if prior is not None and prior < MIN_PRIOR_W_PER_CPU:
+        # A component that does not follow CPU load (a GPU's counter) has no useful
+        # slope: its window speaks for itself.
+        prior = None
+    if machine_s is None:
+        # Machine busy time unreadable: assume this tree was all of the machine's work.
+        machine_s = cpu_s
+    # The tree's time is part of the machine's; 10 ms ticks may count less of it.
+    machine_s = max(machine_s, cpu_s)
+    if prior is None:
+        return max(dynamic_j / machine_s, 0.0) if machine_s > 0 else 0.0
+    return max((dynamic_j + prior * PRIOR_CPU_S) / (machine_s + PRIOR_CPU_S), 0.0)
 
 
 @dataclass
@@ -150,6 +290,8 @@ class Meter:
         proc_stat: str = "/proc/stat",
         sharers: int = 1,
         idle_store: str | None = None,
+        cpu_time: Callable[[tuple[int, ...]], float] | None = None,
+        machine_busy: Callable[[], float | None] | None = None,
     ) -> None:
         if sensors is None:
             from pytest_carbon.measure.sensors.estimate import EstimateSensor
@@ -173,6 +315,9 @@ class Meter:
         #: Where trusted idle calibrations are kept and read back (None: neither).
         self.idle_store = idle_store
         self._proc_stat = proc_stat
+        # The tree's CPU time and the machine's busy CPU-seconds: /proc, or scripted.
+        self._cpu_time = cpu_time or tree_cpu_s
+        self._machine_busy = machine_busy or (lambda: machine_busy_cpu_s(self._proc_stat))
         # /proc/stat is read only where a machine-wide counter is split (~9 µs a read).
         self._machine_wide = attribution != "machine" and any(s.machine_wide for s in self.sensors)
         self._polled = [i for i, s in enumerate(self.sensors) if s.poll_interval_s is not None]
@@ -209,8 +354,8 @@ class Meter:
         """Open window ``key``. ``pids``: live processes that belong to the measured tree."""
         if key in self._windows:
             raise WindowError(f"window {key!r} is already open")
-        machine0 = machine_busy_cpu_s(self._proc_stat) if self._machine_wide else None
-        cpu0 = tree_cpu_s(pids)
+        machine0 = self._machine_busy() if self._machine_wide else None
+        cpu0 = self._cpu_time(pids)
         readings = self._read_all(pids)
         t0 = readings[0].time_s if readings else time.perf_counter()
         self._windows[key] = _Window(key, pids, t0, time.time(), readings, cpu0, machine0)
@@ -224,8 +369,8 @@ class Meter:
         except KeyError:
             raise WindowError(f"window {key!r} was not begun") from None
         readings = self._read_all(win.pids)
-        cpu1 = tree_cpu_s(win.pids)
-        machine1 = machine_busy_cpu_s(self._proc_stat) if win.machine0 is not None else None
+        cpu1 = self._cpu_time(win.pids)
+        machine1 = self._machine_busy() if win.machine0 is not None else None
         t1 = readings[0].time_s if readings else time.perf_counter()
         return self._compute(win, readings, t1, cpu1, machine1)
 
@@ -269,7 +414,7 @@ class Meter:
             fitted = calibrate(
                 lambda: self._read_all(()),
                 counting,
-                lambda: machine_busy_cpu_s(self._proc_stat),
+                self._machine_busy,
                 CALIBRATION_S if duration_s is None else duration_s,
             )
             fitted = self._keep_or_recall(fitted, replace_stored)
@@ -288,9 +433,7 @@ class Meter:
             for c, i in self.owner.items()
             if not callable(getattr(self.sensors[i], "idle_power_w", None))
         }
-        return Calibration(
-            lambda: self._read_all(()), counting, lambda: machine_busy_cpu_s(self._proc_stat)
-        )
+        return Calibration(lambda: self._read_all(()), counting, self._machine_busy)
 
     def idle_key(self) -> str:
         """This machine and its counters: what a stored idle calibration belongs to."""
@@ -360,100 +503,109 @@ class Meter:
         cpu1: float,
         machine1: float | None,
     ) -> Measurement:
-        duration = max(t1 - win.t0, 0.0)
-        cpu_s = max(cpu1 - win.cpu0, 0.0)
-        energy: dict[str, float] = {}
-        method: dict[str, str] = {}
+        deltas: dict[str, float] = {}
+        methods: dict[str, str] = {}
+        kinds: dict[str, str] = {}
         for c, i in self.owner.items():
             before = win.readings[i].energy_j.get(c)
             after = readings[i].energy_j.get(c)
             if before is None or after is None:
                 continue
-            energy[c] = max(after - before, 0.0)
-            method[c] = self._methods[i]
-
-        warnings: list[str] = list(win.errors)
-        idle = self.idle.power_w
+            deltas[c] = max(after - before, 0.0)
+            methods[c] = self._methods[i]
+            if self._wide[i]:
+                kinds[c] = WIDE
+            elif c in self._dynamic_only[i]:
+                kinds[c] = DYNAMIC
+            else:
+                kinds[c] = OWN
         machine_s = (
             max(machine1 - win.machine0, 0.0)
             if machine1 is not None and win.machine0 is not None
             else None
         )
-        share = self._idle_share(cpu_s, duration)
-        dynamic: dict[str, float] = {}
-        machine_energy: float | None = None
-        cpu_share: float | None = None
-        for c, e in list(energy.items()):
-            i = self.owner[c]
-            idle_j = idle.get(c, 0.0) * duration
-            if self._wide[i]:
-                machine_energy = (machine_energy or 0.0) + e
-                if self.attribution == "machine":
-                    dynamic[c] = max(e - idle_j, 0.0)
-                    continue
-                per_cpu_w = self._per_cpu_w(c, e - idle_j, cpu_s, machine_s)
-                dynamic[c] = cpu_s * per_cpu_w
-                energy[c] = dynamic[c] + idle_j * (share if share is not None else 1.0)
-                method[c] = "attributed"
-                if machine_s:
-                    cpu_share = min(cpu_s / machine_s, 1.0)
-            elif c in self._dynamic_only[i]:
-                dynamic[c] = e
-                energy[c] = e + idle_j * (share if share is not None else 1.0)
-            else:
-                dynamic[c] = max(e - idle_j, 0.0)
+        inputs = WindowInputs(
+            deltas, methods, kinds, max(t1 - win.t0, 0.0), max(cpu1 - win.cpu0, 0.0), machine_s
+        )
+        warnings: list[str] = list(win.errors)
         period = self._update_period_s
-        if duration < period:
+        if inputs.duration_s < period:
             warnings.append(
-                f"window {win.key!r} lasted {duration * 1e3:.3f} ms, shorter than the "
+                f"window {win.key!r} lasted {inputs.duration_s * 1e3:.3f} ms, shorter than the "
                 f"counters' update period ({period * 1e3:g} ms): its energy is unreliable; "
                 "repeat the work (the carbon fixture does) to measure it"
             )
+        return self._measurement(win.key, win.unix0, inputs, tuple(win.samples), warnings)
+
+    def _measurement(
+        self,
+        key: str,
+        start_unix_s: float,
+        inputs: WindowInputs,
+        samples: tuple[tuple[float, Mapping[str, float]], ...],
+        warnings: Sequence[str],
+    ) -> Measurement:
+        ch = charge(
+            inputs, self.idle, cpus=self.cpus, attribution=self.attribution, sharers=self.sharers
+        )
+        if not self.idle.trusted and WIDE in inputs.kinds.values():
+            warnings = [
+                *warnings,
+                "idle power was not observable (other work kept the machine busy) and is "
+                f"{self.idle.method}; run `pytest-carbon sensors --calibrate` on a quieter "
+                "machine to store a measured figure",
+            ]
         return Measurement(
-            key=win.key,
-            start_unix_s=win.unix0,
-            duration_s=duration,
-            energy_j=energy,
-            dynamic_energy_j=dynamic,
-            method=method,
-            cpu_time_s=cpu_s,
-            share=share,
+            key=key,
+            start_unix_s=start_unix_s,
+            duration_s=inputs.duration_s,
+            energy_j=ch.energy_j,
+            dynamic_energy_j=ch.dynamic_energy_j,
+            method=ch.method,
+            cpu_time_s=inputs.cpu_s,
+            share=ch.share,
             sensors=self._sensor_names,
-            samples=tuple(win.samples),
+            samples=samples,
             warnings=tuple(warnings),
-            machine_energy_j=machine_energy,
+            machine_energy_j=ch.machine_energy_j,
             attribution=self.attribution,
-            cpu_share=cpu_share,
+            cpu_share=ch.cpu_share,
+            idle_wall_energy_j=ch.idle_wall_energy_j,
+            inputs=inputs,
         )
 
-    def _idle_share(self, cpu_s: float, duration_s: float) -> float | None:
-        """The part of the machine's idle power charged to a window."""
-        if self.attribution == "machine":
-            return None
-        if self.attribution == "auto":
-            return 1.0 / self.sharers
-        capacity_s = self.cpus * duration_s
-        return min(cpu_s / capacity_s, 1.0) if capacity_s > 0 else 0.0
+    def with_cpu_time(self, m: Measurement, cpu_s: float) -> Measurement:
+        """``m`` charged again through :func:`charge` with a more precise CPU time (a
+        sandbox's cgroup figure): a per-process model's reading is recomputed from it
+        (its watts per core x ``cpu_s``), counters are kept as read. ``m`` unchanged when
+        it carries no inputs (a combined measurement)."""
+        if m.inputs is None:
+            return m
+        deltas = dict(m.inputs.deltas)
+        for c, kind in m.inputs.kinds.items():
+            i = self.owner.get(c)
+            w = getattr(self.sensors[i], "watts_per_core", None) if i is not None else None
+            if kind == DYNAMIC and isinstance(w, (int, float)) and c in deltas:
+                deltas[c] = max(cpu_s, 0.0) * float(w)
+        inputs = WindowInputs(
+            deltas,
+            m.inputs.methods,
+            m.inputs.kinds,
+            m.inputs.duration_s,
+            max(cpu_s, 0.0),
+            m.inputs.machine_s,
+        )
+        return self._measurement(m.key, m.start_unix_s, inputs, m.samples, m.warnings)
 
-    def _per_cpu_w(
-        self, component: str, dynamic_j: float, cpu_s: float, machine_s: float | None
-    ) -> float:
-        """Watts per busy CPU in this window: the machine's dynamic energy over its busy
-        CPU-seconds, blended with the calibrated figure in proportion to how much busy time
-        the window saw (no threshold: the weight moves smoothly)."""
-        prior = self.idle.per_cpu_w.get(component)
-        if prior is not None and prior < MIN_PRIOR_W_PER_CPU:
-            # A component that does not follow CPU load (a GPU's counter) has no useful
-            # slope: its window speaks for itself.
-            prior = None
-        if machine_s is None:
-            # Machine busy time unreadable: assume this tree was all of the machine's work.
-            machine_s = cpu_s
-        # The tree's time is part of the machine's; 10 ms ticks may count less of it.
-        machine_s = max(machine_s, cpu_s)
-        if prior is None:
-            return max(dynamic_j / machine_s, 0.0) if machine_s > 0 else 0.0
-        return max((dynamic_j + prior * PRIOR_CPU_S) / (machine_s + PRIOR_CPU_S), 0.0)
+    def settings_fingerprint(self) -> dict[str, Any]:
+        """What must be equal on two sides of a comparison for their energies to be
+        comparable: the sensors, the attribution rule, the components' methods."""
+        return {
+            "sensors": list(self._sensor_names),
+            "attribution": self.attribution,
+            "methods": {c: self._methods[i] for c, i in sorted(self.owner.items())},
+            "sharers": self.sharers,
+        }
 
     def _ensure_sampler(self) -> None:
         if self._sampler is not None and self._sampler.is_alive():
@@ -549,6 +701,7 @@ def combine(measurements: Sequence[Measurement], key: str | None = None) -> Meas
         warnings=tuple(warnings),
         machine_energy_j=_sum_or_none([m.machine_energy_j for m in measurements]),
         attribution=first.attribution,
+        idle_wall_energy_j=sum(m.idle_wall_energy_j for m in measurements),
     )
 
 

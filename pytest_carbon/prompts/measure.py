@@ -529,10 +529,8 @@ class Side:
         """The round's energy with the estimate's CPU part recomputed from ``cpu_s`` (the
         tree's precise CPU time, this process's own waiting left out). Measured counters
         are kept as the meter read them."""
-        w = _watts_per_core(self.meter)
-        if w is None or m.method.get("cpu") != "estimated":
-            return m.total_energy_j
-        return m.total_energy_j - m.energy_j.get("cpu", 0.0) + cpu_s * w
+        # The meter's one charge function, with the precise CPU time (meter.with_cpu_time).
+        return self.meter.with_cpu_time(m, cpu_s).total_energy_j
 
     def empty_round(self) -> Round:
         rnd, _ = self.run_round([])

@@ -91,6 +91,9 @@ class MeasuredFields(_MeasuredRequired, total=False):
     attribution: str | None
     #: Dynamic (above idle) energy per component, J.
     dynamic_components: dict[str, float]
+    #: The machine's idle power x the wall time x ``share``: what keeping the machine on
+    #: while the test ran cost. Beside ``energy_j``, never part of it (J).
+    idle_wall_energy_j: float
 
 
 class Generation(TypedDict):
@@ -238,6 +241,7 @@ def measurement_fields(m: Measurement, accounting: Accounting) -> MeasuredFields
         "gco2e_g": None,
         "machine_energy_j": m.machine_energy_j,
         "attribution": m.attribution if m.machine_energy_j is not None else None,
+        "idle_wall_energy_j": m.idle_wall_energy_j,
     }
     out.update(accounting.record_fields(energy, m.duration_s, share=m.share))  # type: ignore[typeddict-item]
     return out
