@@ -713,8 +713,8 @@ class Truth:
     def _compare(self, i: int, got_text: str, want_text: str) -> None:
         try:  # a result text is the worker's: bounded in size and depth before decoding
             got = decode_message(got_text.encode("utf-8", "surrogatepass"))
-        except (WireLimitError, ValueError, UnicodeError) as exc:
-            violation = ProtocolViolation(f"a measured call (input {i}) sent a bad result: {exc}")
+        except (WireLimitError, ValueError, UnicodeError) as bad:
+            violation = ProtocolViolation(f"a measured call (input {i}) sent a bad result: {bad}")
             if self.candidate is not None:
                 raise self.candidate._fail(violation) from None
             raise violation from None
