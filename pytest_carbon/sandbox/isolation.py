@@ -97,8 +97,10 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import functools
+import importlib.util
 import io
 import json
+import marshal
 import math
 import os
 import resource
@@ -236,16 +238,29 @@ _isolation_cache: dict[tuple[int, str], Isolation] = {}
 
 @functools.cache
 def child_app() -> bytes:
-    """The child package (:data:`CHILD_DIR`) as one zipapp: ``child/*.py`` and a
-    ``__main__.py`` that runs ``child.__main__.main``. Built once per process, in memory
-    (nothing is read back from a shared directory another user could write), with fixed
-    timestamps, so the same sources give the same bytes. Each run writes it into its
-    directory as :data:`CHILD_APP` and starts ``python -I child.pyz CTL_OUT CTL_IN``."""
+    """The child package (:data:`CHILD_DIR`) as one zipapp: ``child/*.py``, each with its
+    compiled form (an unchecked hash-based ``.pyc``, so a run does not compile the runner
+    again: ``python -I`` of a zipapp already imports ``runpy``, which a plain script did
+    not need), and a ``__main__.py`` that runs ``child.__main__.main``. The code's file
+    names are ``child.pyz/child/NAME.py``, relative to the run's directory, where the
+    runner starts. Built once per process, in memory (nothing is read back from a shared
+    directory another user could write), with fixed timestamps: the same sources give
+    the same bytes. Each run writes it into its directory as :data:`CHILD_APP` and starts
+    ``python -I child.pyz CTL_OUT CTL_IN``; an interpreter with another bytecode format
+    ignores the ``.pyc`` files and compiles the sources."""
+    members = {"__main__.py": b"from child.__main__ import main\n\nmain()\n"}
+    for path in sorted(CHILD_DIR.glob("*.py")):
+        source = path.read_bytes()
+        code = compile(source, f"{CHILD_APP}/child/{path.name}", "exec", dont_inherit=True)
+        members[f"child/{path.name}"] = source
+        members[f"child/{path.name}c"] = (
+            importlib.util.MAGIC_NUMBER
+            + (1).to_bytes(4, "little")  # hash-based, unchecked (PEP 552)
+            + importlib.util.source_hash(source)
+            + marshal.dumps(code)
+        )
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
-        members = {"__main__.py": b"from child.__main__ import main\n\nmain()\n"}
-        for path in sorted(CHILD_DIR.glob("*.py")):
-            members[f"child/{path.name}"] = path.read_bytes()
         for name, data in members.items():
             z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
     return buf.getvalue()

@@ -11,6 +11,7 @@ import json
 import linecache
 import os
 import sys
+import types
 from typing import Any
 
 from .bench import run_bench, worker_program
@@ -22,13 +23,21 @@ USAGE = "usage: python -I child.pyz CTL_OUT_FD CTL_IN_FD (started by pytest-carb
 
 
 def _cache_sources() -> None:
-    """Put the source of every module of this package in linecache, so that tracebacks
-    show their lines once containment hides the file they come from."""
+    """Put the source of every module of this package in linecache, under the file name
+    its code carries, so that tracebacks show their lines once containment hides the
+    file they come from."""
     package = __package__ or __name__.rpartition(".")[0]
     for name, module in list(sys.modules.items()):
-        filename = getattr(module, "__file__", None)
-        if filename and (name == package or name.startswith(package + ".")):
-            linecache.getlines(filename, module.__dict__)
+        if name != package and not name.startswith(package + "."):
+            continue
+        names = {
+            value.__code__.co_filename
+            for value in vars(module).values()
+            if isinstance(value, types.FunctionType) and value.__module__ == name
+        }
+        for filename in names or {getattr(module, "__file__", None) or ""}:
+            if filename:
+                linecache.getlines(filename, module.__dict__)
 
 
 def main() -> None:
