@@ -11,7 +11,7 @@ import sys
 from typing import Any
 
 from . import kernel
-from .kernel import check, mounts
+from .kernel import check_rc, mounts
 from .seccomp import PR_SET_NO_NEW_PRIVS, install_filter, syscall_numbers
 
 # Mount flags from <sys/mount.h>.
@@ -140,14 +140,14 @@ def contain(job: dict[str, Any]) -> dict[str, Any]:
 
     # No new privileges, an empty bounding set (exec as uid 0 regains nothing) and empty
     # capability sets: the code cannot remount, raise pid_max or re-enter namespaces.
-    check(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+    check_rc(libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
     with open("/proc/sys/kernel/cap_last_cap") as f:
         last_cap = int(f.read())
     for cap in range(last_cap + 1):
         libc.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0)
     header = (ctypes.c_uint32 * 2)(_LINUX_CAPABILITY_VERSION_3, 0)
     data = (ctypes.c_uint32 * 6)()
-    check(libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
+    check_rc(libc.capset(ctypes.byref(header), ctypes.byref(data)), "capset")
     with open("/proc/self/status") as f:
         eff = next(line for line in f if line.startswith("CapEff:")).split()[1]
     if int(eff, 16):
@@ -174,7 +174,7 @@ def _forbid_nested_namespaces() -> list[str] | str:
 def _mount(
     libc: ctypes.CDLL, source: str | None, target: str, fstype: str | None, flags: int, data: str
 ) -> None:
-    check(
+    check_rc(
         libc.mount(
             source.encode() if source is not None else None,
             target.encode(),
@@ -192,7 +192,7 @@ def _remount_read_only(libc: ctypes.CDLL, target: str, opts: set[str]) -> None:
     for name, bit in _LOCKED_FLAGS.items():
         if name in opts:
             flags |= bit
-    check(libc.mount(None, target.encode(), None, flags, None), f"remount {target} read-only")
+    check_rc(libc.mount(None, target.encode(), None, flags, None), f"remount {target} read-only")
 
 
 def _system_dirs(system: list[str]) -> list[str]:
@@ -278,7 +278,7 @@ def whitelist_root(
     # Past the pivot there is no going back to the host's filesystem: a failure here
     # is a setup error (RuntimeError), never the fallback.
     try:
-        check(libc.umount2(b".", MNT_DETACH), "detach the host's root")
+        check_rc(libc.umount2(b".", MNT_DETACH), "detach the host's root")
         os.chdir("/")
         os.chdir(workdir)
     except OSError as exc:
@@ -335,7 +335,7 @@ def _cover_host(
     for target in (workdir, "/dev/shm"):
         if not os.path.isdir(target):
             continue
-        check(
+        check_rc(
             libc.mount(b"tmpfs", target.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, size),
             f"mount tmpfs on {target}",
         )
@@ -362,7 +362,7 @@ def _minimal_dev(libc: ctypes.CDLL, dev: str) -> list[str]:
             fds[name] = os.open(f"/dev/{name}", os.O_PATH)
     mounted: list[str] = []
     try:
-        check(
+        check_rc(
             libc.mount(
                 b"tmpfs", dev.encode(), b"tmpfs", MS_NOSUID | MS_NOEXEC, b"size=1m,mode=0755"
             ),
@@ -372,7 +372,7 @@ def _minimal_dev(libc: ctypes.CDLL, dev: str) -> list[str]:
         for name, fd in fds.items():
             target = f"{dev}/{name}"
             os.close(os.open(target, os.O_CREAT | os.O_WRONLY, 0o666))
-            check(
+            check_rc(
                 libc.mount(f"/proc/self/fd/{fd}".encode(), target.encode(), None, MS_BIND, None),
                 f"bind-mount {target}",
             )
@@ -407,7 +407,7 @@ def _cover_rendezvous(libc: ctypes.CDLL, tmpfs_bytes: int) -> list[str]:
                 continue
             opts = f"size={tmpfs_bytes},mode=1777" if real == "/tmp" else "size=1m,mode=0755"
             flags = MS_NOSUID | MS_NODEV
-            check(
+            check_rc(
                 libc.mount(b"tmpfs", real.encode(), b"tmpfs", flags, opts.encode()),
                 f"mount tmpfs on {real}",
             )

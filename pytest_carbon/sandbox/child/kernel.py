@@ -10,7 +10,8 @@ def libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
 
-def check(rc: int, what: str) -> None:
+def check_rc(rc: int, what: str) -> None:
+    """OSError with errno's text when a C call returned non-zero (``what`` names it)."""
     if rc != 0:
         err = ctypes.get_errno()
         raise OSError(err, f"{what}: {os.strerror(err)}")

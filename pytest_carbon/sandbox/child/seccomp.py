@@ -6,7 +6,7 @@ import ctypes
 import os
 from typing import Any
 
-from .kernel import check, libc
+from .kernel import check_rc, libc
 
 PR_SET_NO_NEW_PRIVS = 38
 #: Linux system call numbers and seccomp constants, per machine (x86_64, aarch64).
@@ -168,8 +168,8 @@ def install_filter() -> None:
     filters = (_SockFilter * len(program))(*(_SockFilter(*ins) for ins in program))
     prog = _SockFprog(len(program), filters)
     c = libc()
-    check(c.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
-    check(
+    check_rc(c.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), "PR_SET_NO_NEW_PRIVS")
+    check_rc(
         c.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0),
         "PR_SET_SECCOMP",
     )
