@@ -2,7 +2,7 @@
 
 Run: ``python -m pytest benchmarks/bench_integrity.py -p no:cacheprovider --benchmark-only
 -s`` (a few minutes). Each case measures, interleaved with the same loop the prompt items
-use (:func:`pytest_carbon.prompts.measure.compare`), a gaming trick from issue 12 against
+use (:func:`pytest_carbon.sandbox.measure.compare`), a gaming trick from issue 12 against
 the same code without the trick, and prints the paired energy ratio with its 95%
 interval: "within the noise of its honest equivalent" means an interval around 1.0, not
 the 1e-4 the tricks got before. Tricks that now fail the measurement print how. The A/A
@@ -21,8 +21,8 @@ from typing import Any
 import pytest
 
 from pytest_carbon.measure.meter import Meter
-from pytest_carbon.prompts.isolation import SandboxError
-from pytest_carbon.prompts.measure import compare
+from pytest_carbon.sandbox.isolation import SandboxError
+from pytest_carbon.sandbox.measure import compare
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -127,7 +127,7 @@ def _shipped_tasks() -> list[Any]:
 
 def test_aa_spread_of_the_shipped_suite(benchmark: Any) -> None:
     """Each task's reference against itself: the spread of the ratio, and the time per item."""
-    from pytest_carbon.prompts.measure import workload_calls
+    from pytest_carbon.sandbox.measure import workload_calls
 
     def run() -> dict[str, Any]:
         ratios, seconds, reached = [], [], 0

@@ -99,7 +99,7 @@ def test_carbon_fixture_per_call_four_times_the_loop(benchmark: Any) -> None:
 
 
 def test_sandbox_workload_twice_the_childs_work(benchmark: Any) -> None:
-    from pytest_carbon.prompts.sandbox import run_workload
+    from pytest_carbon.sandbox.verify import run_workload
 
     meter = Meter()
     n = calibrate(0.2)

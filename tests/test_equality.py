@@ -8,7 +8,10 @@ from typing import Any
 
 import pytest
 
-from pytest_carbon.prompts import _runner
+from pytest_carbon.sandbox.child import bench as child_bench
+from pytest_carbon.sandbox.child import plain
+from pytest_carbon.sandbox.child import verify as child_verify
+from pytest_carbon.sandbox.child import worker as child_worker
 from pytest_carbon.sandbox.equality import difference, equal
 
 NAN = float("nan")
@@ -133,8 +136,8 @@ def test_nesting_deeper_than_the_bound_is_a_difference_not_a_crash() -> None:
 def test_values_crossing_the_sandbox_as_plain_data_stay_equal(value: Any) -> None:
     import json
 
-    text = json.dumps(_runner.encode_plain(value), allow_nan=False)
-    back = _runner.decode_plain(json.loads(text))
+    text = json.dumps(plain.encode_plain(value), allow_nan=False)
+    back = plain.decode_plain(json.loads(text))
     assert equal(back, value) and type(back) is type(value)
     assert repr(back) == repr(value) or any(isinstance(v, float) and math.isnan(v) for v in value)
 
@@ -151,22 +154,22 @@ def test_values_crossing_the_sandbox_as_plain_data_stay_equal(value: Any) -> Non
 )
 def test_decoding_refuses_anything_but_the_tagged_form(data: Any) -> None:
     with pytest.raises(ValueError, match="not plain data"):
-        _runner.decode_plain(data)
+        plain.decode_plain(data)
 
 
 def test_decoding_is_bounded_in_depth() -> None:
     data: Any = 1
-    for _ in range(_runner.PLAIN_DEPTH + 5):
+    for _ in range(plain.PLAIN_DEPTH + 5):
         data = [data]
     with pytest.raises(ValueError, match="levels deep"):
-        _runner.decode_plain(data)
+        plain.decode_plain(data)
 
 
 def test_every_correct_decision_uses_the_one_rule() -> None:
     import importlib.util
     from pathlib import Path
 
-    from pytest_carbon.prompts import measure
+    from pytest_carbon.sandbox import measure
 
     path = Path(__file__).resolve().parent.parent / "tools" / "check_suite.py"
     spec = importlib.util.spec_from_file_location("check_suite_for_equality", path)
@@ -188,4 +191,6 @@ def test_every_correct_decision_uses_the_one_rule() -> None:
         want = equal(got, expect, tol=tol)
         assert check_suite.same(got, expect, tol) is want, (got, expect)
         assert measure.same(got, expect, tol or 0.0) is want, (got, expect)
-    assert not hasattr(_runner, "matches")  # judgement left the sandbox's process
+    # Judgement left the sandbox's process: no module of the child compares values.
+    for module in (child_bench, child_verify, child_worker, plain):
+        assert not hasattr(module, "matches"), module.__name__

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from pytest_carbon.prompts.isolation import SandboxError
-from pytest_carbon.prompts.sandbox import verify
-from pytest_carbon.prompts.wire_limits import (
+from pytest_carbon.sandbox.isolation import SandboxError
+from pytest_carbon.sandbox.verify import verify
+from pytest_carbon.sandbox.wire_limits import (
     MAX_MESSAGE_BYTES,
     MAX_MESSAGE_DEPTH,
     WireLimitError,
@@ -308,7 +308,7 @@ def test_a_crash_of_the_plugin_fails_its_item_and_makes_the_report_incomplete(
     # A bug of pytest-carbon met on one answer: verify raises on code marked BOOM.
     pytester.makeconftest(
         """
-        import pytest_carbon.prompts.sandbox as sandbox
+        import pytest_carbon.sandbox.verify as sandbox
 
         _verify = sandbox.verify
 

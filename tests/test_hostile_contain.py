@@ -22,11 +22,11 @@ import pytest
 from listener import accepting
 
 from pytest_carbon.cli import sandbox as doctor
-from pytest_carbon.prompts import _runner
-from pytest_carbon.prompts import cgroup as cgroups
-from pytest_carbon.prompts import isolation as sandbox
-from pytest_carbon.prompts.isolation import Limits, isolation
-from pytest_carbon.prompts.sandbox import verify
+from pytest_carbon.sandbox import cgroup as cgroups
+from pytest_carbon.sandbox import isolation as sandbox
+from pytest_carbon.sandbox.child import seccomp
+from pytest_carbon.sandbox.isolation import Limits, isolation
+from pytest_carbon.sandbox.verify import verify
 
 HOSTILE = Path(__file__).with_name("hostile")
 MIB = 1024**2
@@ -86,17 +86,17 @@ def run_filter(program: list[tuple[int, int, int, int]], arch: int, nr: int, arg
             pc += jt if taken else jf
 
 
-@pytest.mark.parametrize("machine", sorted(_runner._SYSCALLS))
+@pytest.mark.parametrize("machine", sorted(seccomp.SYSCALLS))
 def test_the_filter_denies_namespaces_and_mounts_and_allows_the_rest(machine: str) -> None:
-    numbers = _runner._SYSCALLS[machine]
-    program = _runner.seccomp_program(numbers)
+    numbers = seccomp.SYSCALLS[machine]
+    program = seccomp.seccomp_program(numbers)
     arch = numbers["audit_arch"]
-    allow = _runner.SECCOMP_RET_ALLOW
+    allow = seccomp.SECCOMP_RET_ALLOW
 
     def errno(k: int) -> int:
-        return _runner.SECCOMP_RET_ERRNO | k
+        return seccomp.SECCOMP_RET_ERRNO | k
 
-    for name in _runner.DENIED:
+    for name in seccomp.DENIED:
         assert run_filter(program, arch, numbers[name], 0) == errno(EPERM), name
     thread = 0x3D0F00  # CLONE_VM | FS | FILES | SIGHAND | THREAD | SYSVSEM | SETTLS | ...
     assert run_filter(program, arch, numbers["clone"], thread) == allow

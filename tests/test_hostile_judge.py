@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pytest_carbon.prompts.sandbox import verify
+from pytest_carbon.sandbox.verify import verify
 
 HOSTILE = Path(__file__).with_name("hostile")
 

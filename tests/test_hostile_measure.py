@@ -16,8 +16,8 @@ from pathlib import Path
 import pytest
 
 from pytest_carbon.measure.meter import Meter
-from pytest_carbon.prompts.isolation import SandboxError, isolation, run_processes
-from pytest_carbon.prompts.measure import (
+from pytest_carbon.sandbox.isolation import SandboxError, isolation, run_processes
+from pytest_carbon.sandbox.measure import (
     ProtocolViolation,
     WorkloadCrashed,
     WorkloadTimeout,

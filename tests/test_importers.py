@@ -18,8 +18,8 @@ from pytest_carbon.importers.base import (
     dump_task,
     safe_id,
 )
-from pytest_carbon.prompts.sandbox import verify
 from pytest_carbon.prompts.spec import Call, loads
+from pytest_carbon.sandbox.verify import verify
 
 #: HumanEval tasks whose checks compare tuples (they failed when tuples became lists),
 #: task 32 (its check calls the prompt's `poly`), 38 (`encode_cyclic`) and task 0.

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from pytest_carbon.measure.meter import Meter
-from pytest_carbon.prompts.isolation import SandboxError, run_processes
-from pytest_carbon.prompts.measure import (
+from pytest_carbon.sandbox.isolation import SandboxError, run_processes
+from pytest_carbon.sandbox.measure import (
     BASELINE_ROUNDS,
     ProtocolViolation,
     Side,
@@ -124,7 +124,7 @@ def f(token):
 
 
 def test_a_round_finds_nothing_an_earlier_round_left() -> None:
-    from pytest_carbon.prompts.isolation import isolation
+    from pytest_carbon.sandbox.isolation import isolation
 
     meter = Meter()
     s = side(LEFTOVERS, meter)
@@ -461,7 +461,7 @@ def test_float_results_use_the_tasks_tolerance() -> None:
 
 
 def test_the_runs_cgroup_cpu_time_is_read_where_the_sandbox_has_one(tmp_path: Path) -> None:
-    from pytest_carbon.prompts.measure import _cgroup_cpu_s
+    from pytest_carbon.sandbox.measure import cgroup_cpu_s
 
     (tmp_path / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")
 
@@ -471,5 +471,5 @@ def test_the_runs_cgroup_cpu_time_is_read_where_the_sandbox_has_one(tmp_path: Pa
     class Without:
         pass
 
-    assert _cgroup_cpu_s(WithCgroup()) == pytest.approx(2.5)  # type: ignore[arg-type]
-    assert _cgroup_cpu_s(Without()) is None  # type: ignore[arg-type]
+    assert cgroup_cpu_s(WithCgroup()) == pytest.approx(2.5)  # type: ignore[arg-type]
+    assert cgroup_cpu_s(Without()) is None  # type: ignore[arg-type]

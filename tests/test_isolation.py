@@ -25,11 +25,11 @@ import pytest
 from listener import accepting
 
 from pytest_carbon.cli import sandbox as doctor
-from pytest_carbon.prompts import _runner
-from pytest_carbon.prompts import cgroup as cgroups
-from pytest_carbon.prompts.isolation import Limits, _Child, isolation
-from pytest_carbon.prompts.safe_text import escape_controls, has_controls
-from pytest_carbon.prompts.sandbox import verify
+from pytest_carbon.sandbox import cgroup as cgroups
+from pytest_carbon.sandbox.child import plain
+from pytest_carbon.sandbox.isolation import Child, Limits, isolation
+from pytest_carbon.sandbox.safe_text import escape_controls, has_controls
+from pytest_carbon.sandbox.verify import verify
 
 HOSTILE = Path(__file__).with_name("hostile")
 SYSCALLS = {"x86_64": {"add_key": 248, "keyctl": 250}, "aarch64": {"add_key": 217, "keyctl": 219}}
@@ -277,11 +277,11 @@ def test_the_child_lives_in_its_cgroup_which_is_removed_at_the_end() -> None:
         """
     )
     job = {"mode": "verify", "code": code, "entry_point": "run"}
-    child = _Child(job, iso, Limits(), timeout_s=40)
+    child = Child(job, iso, Limits(), timeout_s=40)
     members: set[int] = set()
     try:
         assert child.expect("defined")
-        child.send({"type": "call", "id": 0, "args": [], "kwargs": _runner.encode_plain({})})
+        child.send({"type": "call", "id": 0, "args": [], "kwargs": plain.encode_plain({})})
         assert child.cgroup is not None
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
@@ -373,8 +373,8 @@ def test_the_check_sees_plain_data_only() -> None:
     [(1, [2, (3,)]), {1: "a", None: True, "k": 1.5, (1, 2): {3}}, float("inf"), None, b"x"],
 )
 def test_plain_data_round_trips_keeping_tuples(value: Any) -> None:
-    data = json.loads(json.dumps(_runner.encode_plain(value)))
-    back = _runner.decode_plain(data)
+    data = json.loads(json.dumps(plain.encode_plain(value)))
+    back = plain.decode_plain(data)
     assert back == value and type(back) is type(value)
 
 
@@ -406,8 +406,8 @@ class _Float(float):
     ],
 )
 def test_plain_rejects_anything_else_naming_it(value: Any, needle: str) -> None:
-    with pytest.raises(_runner.NotPlain, match=needle.replace(".", r"\.")):
-        _runner.encode_plain(value)
+    with pytest.raises(plain.NotPlain, match=needle.replace(".", r"\.")):
+        plain.encode_plain(value)
 
 
 # -- safe output -------------------------------------------------------------------------------
@@ -559,7 +559,7 @@ def _describe_key(serial: int) -> int:
 
 def test_the_runs_session_keyring_dies_with_it() -> None:
     job = {"mode": "verify", "code": "def f():\n    return 1\n", "entry_point": "f"}
-    child = _Child(job, isolation(), Limits(), timeout_s=20)
+    child = Child(job, isolation(), Limits(), timeout_s=20)
     try:
         assert child.expect("defined")
         serial = child.setup.get("keyring")
@@ -585,13 +585,13 @@ def test_a_run_whose_cgroup_cannot_be_made_goes_on_without_and_says_so(
 ) -> None:
     from dataclasses import replace
 
-    from pytest_carbon.prompts import isolation as iso_mod
+    from pytest_carbon.sandbox import isolation as iso_mod
 
     iso = isolation()
     # A parent that vanished since the probe: mkdir fails for real.
     gone = replace(iso, cgroups=cgroups.CgroupPlan(v2=str(tmp_path / "gone")))
     monkeypatch.setattr(iso_mod, "isolation", lambda: gone)
-    monkeypatch.setattr("pytest_carbon.prompts.sandbox.isolation", lambda: gone)
+    monkeypatch.setattr("pytest_carbon.sandbox.verify.isolation", lambda: gone)
     r = verify("def add(a, b):\n    return a + b\n", "add", [{"args": [1, 2], "expect": 3}], None)
     assert r.passed, r.message
     assert not any(p.startswith("cgroup") for p in r.protections)

@@ -16,8 +16,8 @@ import pytest
 from listener import accepting
 
 from pytest_carbon.measure.meter import Meter
-from pytest_carbon.prompts import isolation as sandbox
-from pytest_carbon.prompts.isolation import (
+from pytest_carbon.sandbox import isolation as sandbox
+from pytest_carbon.sandbox.isolation import (
     MARKER,
     Limits,
     SandboxError,
@@ -25,8 +25,8 @@ from pytest_carbon.prompts.isolation import (
     kill_run,
     run_processes,
 )
-from pytest_carbon.prompts.measure import WorkloadTimeout
-from pytest_carbon.prompts.sandbox import run_workload, verify
+from pytest_carbon.sandbox.measure import WorkloadTimeout
+from pytest_carbon.sandbox.verify import run_workload, verify
 
 HOSTILE = Path(__file__).with_name("hostile")
 SMALL = Limits(memory_bytes=256 * 1024**2)

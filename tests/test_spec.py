@@ -372,7 +372,7 @@ def _nested(n: int) -> str:
 
 
 def test_a_value_may_nest_as_deep_as_max_data_depth() -> None:
-    from pytest_carbon.prompts.wire_limits import MAX_DATA_DEPTH
+    from pytest_carbon.sandbox.wire_limits import MAX_DATA_DEPTH
 
     text = GOOD.replace("expect: 17", f"expect: {_nested(MAX_DATA_DEPTH)}")
     expect = loads(text)[0].tests[0]["expect"]

@@ -87,7 +87,7 @@ def test_a_generated_workload_gives_fresh_inputs_beyond_its_first_six(
 
 
 def test_generated_inputs_are_plain_data_from_a_generate_function() -> None:
-    from pytest_carbon.prompts.measure import generator
+    from pytest_carbon.sandbox.measure import generator
 
     make = generator("def generate(seed):\n    return [seed, {'k': seed * 2}]\n")
     assert make(3) == ([3, {"k": 6}], {})

@@ -32,7 +32,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def survey() -> dict[str, Any]:
     """The sandbox's protections on this machine, as a JSON-ready dict."""
-    from pytest_carbon.prompts.isolation import isolation
+    from pytest_carbon.sandbox.isolation import isolation
 
     iso = isolation()
     return {

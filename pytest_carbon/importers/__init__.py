@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str]) -> int:
     from pytest_carbon.importers.base import ImporterError, prepare_tasks, write_tasks
-    from pytest_carbon.prompts.isolation import SandboxError
+    from pytest_carbon.sandbox.isolation import SandboxError
 
     args = build_parser().parse_args(argv)
     module = importlib.import_module(SOURCES[args.source])

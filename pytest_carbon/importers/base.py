@@ -272,14 +272,14 @@ def record_cases(
 ) -> list[dict[str, Any]]:
     """Cases for a task whose check holds no literal assertion, from its reference.
 
-    The check runs in the sandbox (:func:`pytest_carbon.prompts.sandbox.record_check`),
+    The check runs in the sandbox (:func:`pytest_carbon.sandbox.verify.record_check`),
     against the reference run in a sandbox of its own: nothing of the suite runs on the
     host. Each call the check made without keyword arguments, whose arguments and result
     are YAML data (tuples written as lists; no sets, bytes or non-string keys), becomes
     a case ``{"args", "expect"}`` (float results get a small tolerance), up to ``limit``.
     Raises :class:`ReferenceFailed` when the reference fails its own check.
     """
-    from pytest_carbon.prompts.sandbox import record_check
+    from pytest_carbon.sandbox.verify import record_check
 
     result, calls = record_check(reference, entry_point, check, timeout_s=timeout_s)
     if not result.passed:
@@ -311,7 +311,7 @@ def _has_float(value: Any) -> bool:
 def vet_reference(task: ImportedTask, *, timeout_s: float = 60.0) -> None:
     """Raise :class:`ReferenceFailed` unless the task's reference passes its own tests
     and check in the sandbox, exactly as a candidate's answer would be judged."""
-    from pytest_carbon.prompts.sandbox import verify
+    from pytest_carbon.sandbox.verify import verify
 
     result = verify(
         task.reference,

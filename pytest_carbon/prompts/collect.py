@@ -68,7 +68,7 @@ PLUGIN_ERROR = "plugin error"
 
 
 def _exc_text(exc: BaseException) -> str:
-    from pytest_carbon.prompts.safe_text import escape_controls
+    from pytest_carbon.sandbox.safe_text import escape_controls
 
     text = f"{type(exc).__name__}: {exc}"
     return escape_controls(text if len(text) <= 2000 else text[:2000] + "...")
@@ -305,7 +305,7 @@ def _store_record(item: pytest.Item, record: dict[str, Any]) -> None:
     """Hand the item's record to the session, which puts it on the item's report. Lone
     surrogates (from a traceback, a returned string, a suite file) are escaped here, once:
     no writer, and no xdist channel, can encode them."""
-    from pytest_carbon.prompts.safe_text import scrub_surrogates
+    from pytest_carbon.sandbox.safe_text import scrub_surrogates
 
     cs = _carbon_session(item.config)
     if cs is not None:
@@ -394,7 +394,7 @@ class PromptItem(pytest.Item):
             f"  {gen.error}",
         ]
         if gen.answer:
-            from pytest_carbon.prompts.safe_text import escape_controls
+            from pytest_carbon.sandbox.safe_text import escape_controls
 
             lines += ["the answer was:", _indent(_clip(escape_controls(gen.answer), 2000))]
         return "\n".join(lines)
@@ -414,10 +414,10 @@ class PromptItem(pytest.Item):
             self._broken(gen, code, exc)
 
     def _broken(self, gen: Generated, code: str, exc: Exception) -> None:
-        from pytest_carbon.prompts.isolation import SandboxError
-        from pytest_carbon.prompts.safe_text import escape_controls
         from pytest_carbon.results.io import PLUGIN_ERROR_KEY
         from pytest_carbon.results.record import unmeasured_record
+        from pytest_carbon.sandbox.isolation import SandboxError
+        from pytest_carbon.sandbox.safe_text import escape_controls
 
         cs = _carbon_session(self.config)
         if isinstance(exc, SandboxError):
@@ -444,8 +444,8 @@ class PromptItem(pytest.Item):
         raise WorkloadFailed(code, reason, kind=kind) from exc
 
     def _judge_and_measure(self, gen: Generated, code: str) -> None:
-        from pytest_carbon.prompts.sandbox import verify
         from pytest_carbon.results.record import unmeasured_record
+        from pytest_carbon.sandbox.verify import verify
 
         task = self.task
         result = verify(
@@ -479,11 +479,11 @@ class PromptItem(pytest.Item):
 
     def _measure(self, cs: Any, gen: Generated, code: str, worker: str | None) -> None:
         """Measure the workload: the reference alone (its ratio is 1 by definition), any
-        other answer interleaved with the reference (see prompts/measure.py)."""
-        from pytest_carbon.prompts.isolation import SandboxError
-        from pytest_carbon.prompts.measure import compare, failure, generator, workload_calls
-        from pytest_carbon.prompts.sandbox import run_workload, workload_result
+        other answer interleaved with the reference (see sandbox/measure.py)."""
         from pytest_carbon.results.record import unmeasured_record
+        from pytest_carbon.sandbox.isolation import SandboxError
+        from pytest_carbon.sandbox.measure import compare, failure, generator, workload_calls
+        from pytest_carbon.sandbox.verify import run_workload, workload_result
 
         task = self.task
         calls = workload_calls(task.workload)
@@ -637,7 +637,7 @@ def _indent(text: str) -> str:
 
 
 def numbered(code: str) -> str:
-    from pytest_carbon.prompts.safe_text import escape_controls
+    from pytest_carbon.sandbox.safe_text import escape_controls
 
     # Generated code is shown on the terminal: its control characters, escaped.
     lines = escape_controls(code).splitlines() or [""]

@@ -11,7 +11,7 @@ Nesting is bounded (:data:`MAX_YAML_DEPTH`), checked on the parser's events befo
 node is built: a composer and a converter that recurse once per level would otherwise
 raise ``RecursionError`` on a 600-level list (or crash the interpreter, in C, on a far
 deeper one), and that is no error with a file and a line. Values may nest
-:data:`~pytest_carbon.prompts.wire_limits.MAX_DATA_DEPTH` deep, what the sandbox's
+:data:`~pytest_carbon.sandbox.wire_limits.MAX_DATA_DEPTH` deep, what the sandbox's
 messages carry back.
 """
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_carbon.prompts.wire_limits import MAX_DATA_DEPTH
+from pytest_carbon.sandbox.wire_limits import MAX_DATA_DEPTH
 
 SCHEMA = "pytest-carbon/prompt/1"
 #: Task ids and variant names: they appear in pytest node ids and file names.
@@ -76,7 +76,7 @@ class Workload:
     min_time_s: float = DEFAULT_MIN_TIME_S
     #: Python source defining ``generate(seed) -> {"args": [...], "kwargs": {...}}``:
     #: suite code, run in pytest's process only, giving each measured round fresh
-    #: inputs (see :func:`pytest_carbon.prompts.measure.generator`). ``calls`` then holds
+    #: inputs (see :func:`pytest_carbon.sandbox.measure.generator`). ``calls`` then holds
     #: the inputs of seeds 0-5, for tools that read a fixed list.
     generate: str | None = None
 
@@ -364,7 +364,7 @@ def _workload(ctx: _Ctx, node: Any) -> Workload:
                     f"workload.{other}",
                     "not allowed next to 'workload.generate', which gives the inputs",
                 )
-        from pytest_carbon.prompts.measure import GENERATED_CALLS, generator
+        from pytest_carbon.sandbox.measure import GENERATED_CALLS, generator
 
         try:
             make = generator(generate)

@@ -5,7 +5,7 @@ values, reasons and warnings that quote generated code, machine facts. In Markdo
 must stay text: :func:`text` backslash-escapes every character that could start syntax
 (CommonMark allows a backslash before any ASCII punctuation), :func:`code` makes a code
 span that no backtick inside can close. Both flatten line breaks and escape control
-characters and lone surrogates (:mod:`pytest_carbon.prompts.safe_text`). Used by the
+characters and lone surrogates (:mod:`pytest_carbon.sandbox.safe_text`). Used by the
 Markdown summary (:mod:`.markdown`) and the card (:mod:`.card`).
 
 What remains: GitHub's renderer (cmark-gfm) makes a bare e-mail address a ``mailto:``
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from pytest_carbon.prompts.safe_text import escape_controls
+from pytest_carbon.sandbox.safe_text import escape_controls
 
 #: What Markdown, GitHub or HTML could read as syntax inside a line of text (data never
 #: starts a line here): code, emphasis, strike-through, links, images and link

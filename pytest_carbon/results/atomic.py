@@ -2,7 +2,7 @@
 
 Text is written as UTF-8 with ``backslashreplace``: a lone surrogate that reached a
 writer (reports are scrubbed of them where they are built and read, see
-:mod:`pytest_carbon.prompts.safe_text`) is written as its escape, ``\\udc80``, and never
+:mod:`pytest_carbon.sandbox.safe_text`) is written as its escape, ``\\udc80``, and never
 stops a report from being written.
 """
 

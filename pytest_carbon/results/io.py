@@ -83,7 +83,7 @@ def build_report(
     why. Every string is free of lone surrogates (:func:`scrub_surrogates`), so every
     writer can encode the report."""
     from pytest_carbon.measure.machine import machine_json
-    from pytest_carbon.prompts.safe_text import scrub_surrogates
+    from pytest_carbon.sandbox.safe_text import scrub_surrogates
 
     machine = machine_json(gpus=cs.gpus)
     machine["sensors"] = cs.sensor_statuses()
@@ -157,7 +157,7 @@ def load_report(path: str | Path) -> dict[str, Any]:
     except OSError as exc:
         raise ReportError(f"{p}: cannot read ({exc.strerror or exc})") from None
     check_report(data, str(p))
-    from pytest_carbon.prompts.safe_text import scrub_surrogates
+    from pytest_carbon.sandbox.safe_text import scrub_surrogates
 
     # JSON can carry a lone surrogate as an escape ("\\udc80"): none reaches a writer.
     return scrub_surrogates(data)  # type: ignore[no-any-return]

@@ -2,7 +2,7 @@
 
 Verification (a case's ``expect``), measurement (each measured call against the
 reference's result) and ``tools/check_suite.py`` all call :func:`equal`. The values are
-plain data decoded in pytest's process (``decode_plain`` in ``prompts/_runner.py``, or
+plain data decoded in pytest's process (``decode_plain`` in ``sandbox/child/plain.py``, or
 YAML), so only the interpreter's own types reach this module; a value of any other type,
 a subclass of a built-in type included, is never equal to anything and none of its
 methods is called (``type(x) is ...`` tests only).

@@ -144,7 +144,7 @@ def render_html(
     """
     if not isinstance(report, Mapping):
         raise TypeError(f"render_html expects a report dict, got {type(report).__name__}")
-    from pytest_carbon.prompts.safe_text import scrub_surrogates
+    from pytest_carbon.sandbox.safe_text import scrub_surrogates
 
     # A lone surrogate stops matplotlib's text layout and every encoder: escaped first.
     report = scrub_surrogates(dict(report))

@@ -1,6 +1,6 @@
 """Measure a workload in the sandbox, round by round, from outside the candidate's process.
 
-One side (the candidate, or the reference) is one sandboxed runner (``_runner.py``,
+One side (the candidate, or the reference) is one sandboxed runner (:mod:`.child`,
 bench mode), started up front and kept for the whole comparison. The runner never runs
 the code: a **round** is a new interpreter (``python -c``, started by posix_spawn, so it
 inherits none of the runner's memory), given only the round's inputs, which are distinct
@@ -40,9 +40,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pytest_carbon.prompts.isolation import Limits, SandboxError, _Child, isolation
-from pytest_carbon.prompts.safe_text import escape_controls
-from pytest_carbon.prompts.wire_limits import WireLimitError, decode_message
+from pytest_carbon.sandbox.isolation import Child, Limits, SandboxError, isolation
+from pytest_carbon.sandbox.safe_text import escape_controls
+from pytest_carbon.sandbox.wire_limits import WireLimitError, decode_message
 
 if TYPE_CHECKING:
     from pytest_carbon.compare.paired import PairedRatio
@@ -147,7 +147,7 @@ class SideResult:
             )
 
 
-def _cgroup_cpu_s(child: _Child) -> float | None:
+def cgroup_cpu_s(child: Child) -> float | None:
     """The run's cgroup CPU time, µs-precise, where the sandbox has a cgroup."""
     path = getattr(child, "cgroup", None)
     if not path:
@@ -173,9 +173,9 @@ def _children_of(pid: int) -> list[int]:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             return [int(x) for x in f.read().split()]
     except OSError:
-        from pytest_carbon.prompts.isolation import _child_of
+        from pytest_carbon.sandbox.isolation import child_of
 
-        found = _child_of(pid)
+        found = child_of(pid)
         return [found] if found else []
 
 
@@ -298,7 +298,7 @@ class Side:
         self.round_timeout_s = round_timeout_s
         self.iso = isolation()
         job = {"mode": "bench", "code": code, "entry_point": entry_point}
-        self.child = _Child(job, self.iso, limits, total_timeout_s)
+        self.child = Child(job, self.iso, limits, total_timeout_s)
         self.seq = 0
         self.result = SideResult()
         self.guard: str | None = None
@@ -342,12 +342,7 @@ class Side:
         """The one reply asked for. A reply of another kind or sequence number, or one more
         message already waiting behind it, is a protocol violation."""
         child = self.child
-        deadline = child.deadline
-        child.deadline = min(deadline, time.monotonic() + self.round_timeout_s)
-        try:
-            msg = child.recv()
-        finally:
-            child.deadline = deadline
+        msg = child.recv(within=self.round_timeout_s)
         if msg is None:
             child.close()
             reason = child.stop_reason()
@@ -370,12 +365,12 @@ class Side:
                     f"the {self.name}'s code failed ({msg.get('stage')}):\n{msg.get('error')}"
                 )
             )
-        if msg.get("type") != kind or msg.get("seq") != seq or b"\n" in child._ctl_buf:
+        if msg.get("type") != kind or msg.get("seq") != seq or child.message_waiting():
             raise self._fail(
                 ProtocolViolation(
                     f"protocol violation by the {self.name}: expected {kind!r} (round {seq}), "
                     f"got {_clip(msg)}"
-                    + (" followed by more unasked messages" if b"\n" in child._ctl_buf else "")
+                    + (" followed by more unasked messages" if child.message_waiting() else "")
                 )
             )
         return msg
@@ -416,7 +411,7 @@ class Side:
         runner = self.child.code_pid()
         workers = tuple(p for p in _children_of(runner) if p not in self.zygotes)
         pids = (runner, *workers)
-        cg0 = _cgroup_cpu_s(self.child)
+        cg0 = cgroup_cpu_s(self.child)
         # The worker is idle, waiting for go: what it used starting and decoding its
         # inputs is before the window, and is taken off the runner's total below.
         before_s = sum(_schedstat_s(p) for p in workers)
@@ -435,7 +430,7 @@ class Side:
         window_s = time.perf_counter() - t0
         self_cpu_s = _self_cpu_s() - self_cpu0
         m = self.meter.end(key)
-        cg1 = _cgroup_cpu_s(self.child)
+        cg1 = cgroup_cpu_s(self.child)
         results = self._results(done, len(msg["batches"]))
         if len(results) != n:
             raise self._fail(

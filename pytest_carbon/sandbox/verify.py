@@ -1,8 +1,9 @@
 """Verify generated code against its test cases, and measure its workload, in the sandbox.
 
 The containment itself (limits, namespaces, the child process handle, the final sweep)
-is :mod:`pytest_carbon.prompts.isolation`; the child side of the protocol is
-``_runner.py``, which runs inside the sandbox and never imports this package.
+is :mod:`pytest_carbon.sandbox.isolation`; the child side of the protocol is
+:mod:`pytest_carbon.sandbox.child`, which runs inside the sandbox and never imports the
+rest of pytest_carbon.
 """
 
 from __future__ import annotations
@@ -12,14 +13,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pytest_carbon.prompts._runner import NotPlain, encode_plain
-from pytest_carbon.prompts.isolation import (
+from pytest_carbon.sandbox.child.plain import NotPlain, encode_plain
+from pytest_carbon.sandbox.isolation import (
+    Child,
     Limits,
     SandboxError,
-    _Child,
     isolation,
 )
-from pytest_carbon.prompts.judge import Judge, Outcome
+from pytest_carbon.sandbox.judge import Judge, Outcome
 
 if TYPE_CHECKING:
     from pytest_carbon.measure.meter import Measurement, Meter
@@ -160,10 +161,10 @@ def _verify(
 ) -> tuple[VerifyResult, Outcome]:
     _validate(code, entry_point, tests)
     iso = isolation()
-    child = _Child(
+    child = Child(
         {"mode": "verify", "code": code, "entry_point": entry_point}, iso, limits, timeout_s
     )
-    checker: _Child | None = None
+    checker: Child | None = None
     try:
         if check:
             job = {
@@ -172,7 +173,7 @@ def _verify(
                 "context": reference or "",
                 "entry_point": entry_point,
             }
-            checker = _Child(job, iso, limits, timeout_s)
+            checker = Child(job, iso, limits, timeout_s)
         judge = Judge(
             child,
             entry_point,
@@ -206,7 +207,7 @@ def _verify(
 
 # -- workload --------------------------------------------------------------------------
 def workload_result(side: Any, iso_mode: str = "none", network_cut: bool = False) -> WorkloadResult:
-    """A :class:`WorkloadResult` from the rounds of :mod:`pytest_carbon.prompts.measure`."""
+    """A :class:`WorkloadResult` from the rounds of :mod:`pytest_carbon.sandbox.measure`."""
     from pytest_carbon.measure.meter import combine
 
     rounds = side.rounds
@@ -247,9 +248,9 @@ def run_workload(
     the decoding of their inputs, and an empty round's cost is taken off. ``per_call_*``
     has one value per round (the round's net figure divided by the results that came
     back). Raises SandboxError when the code raises, times out (then
-    :class:`~pytest_carbon.prompts.measure.WorkloadTimeout`) or breaks the protocol.
+    :class:`~pytest_carbon.sandbox.measure.WorkloadTimeout`) or breaks the protocol.
     """
-    from pytest_carbon.prompts.measure import measure_alone
+    from pytest_carbon.sandbox.measure import measure_alone
 
     if min_time_s < 0:
         raise ValueError(f"min_time_s must be >= 0, not {min_time_s}")

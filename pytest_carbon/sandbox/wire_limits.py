@@ -12,7 +12,7 @@ without bound. So, on pytest's side:
 * a message's nesting depth is measured on its bytes (:func:`exceeds_depth`, no
   recursion) and refused above :data:`MAX_MESSAGE_DEPTH` before ``json.loads`` sees it;
 * reads honour the run's absolute deadline, however slowly the bytes trickle in (see
-  ``_Child.recv``), and one call reads at most :data:`READ_SLICE_BYTES` before the
+  ``Child.recv``), and one call reads at most :data:`READ_SLICE_BYTES` before the
   deadline is looked at again;
 * text meant for people (tracebacks, reprs) is kept to :data:`MAX_DISPLAY_CHARS`.
 

@@ -1,6 +1,6 @@
 """The verdict on a candidate, given in pytest's process under one rule.
 
-The candidate's process (``run_verify`` in ``_runner.py``) knows the code and, one call
+The candidate's process (``run_verify`` in ``child/verify.py``) knows the code and, one call
 at a time, the arguments: never an expected value, never the check, never a verdict. It
 answers each ``call`` with the returned value as plain data (``value``), the exception
 (``raised``) or why the value is not plain (``unplain``). Everything else it could say is
@@ -11,7 +11,7 @@ violation and fails the item.
 Here, each value is decoded (exact built-in types only, bounded depth) and compared with
 the case's ``expect`` by :func:`pytest_carbon.sandbox.equality.difference`, the one rule
 for "equal". The task's ``check`` (trusted suite code) runs in a process of its own
-(``run_check`` in ``_runner.py``), with the reference's globals and a proxy
+(``run_check`` in ``child/verify.py``), with the reference's globals and a proxy
 ``candidate``: each call it makes is relayed here, run by the candidate's process, and
 its plain result relayed back. So the check sees the candidate only through the values
 it returned, and its assertions run in a process the candidate cannot reach.
@@ -23,9 +23,9 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_carbon.prompts._runner import NotPlain, decode_plain, encode_plain, short_repr
-from pytest_carbon.prompts.safe_text import escape_controls
+from pytest_carbon.sandbox.child.plain import NotPlain, decode_plain, encode_plain, short_repr
 from pytest_carbon.sandbox.equality import difference
+from pytest_carbon.sandbox.safe_text import escape_controls
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,7 +37,7 @@ CALL_CHARS = 300
 
 
 class Channel(Protocol):
-    """What the judge needs of a sandboxed process (``isolation._Child``)."""
+    """What the judge needs of a sandboxed process (``isolation.Child``)."""
 
     timed_out: bool
 
@@ -58,7 +58,7 @@ def _reason(channel: Channel) -> str:
 @dataclass
 class Outcome:
     """The verdict: ``passed``, and when not, ``failed_case`` and a one-paragraph ``message``
-    (see :class:`pytest_carbon.prompts.sandbox.VerifyResult`)."""
+    (see :class:`pytest_carbon.sandbox.verify.VerifyResult`)."""
 
     passed: bool
     failed_case: dict[str, Any] | None = None
@@ -96,7 +96,7 @@ def _violation(what: str) -> Outcome:
 
 class Judge:
     """Drives the candidate's process through the cases, then the check; judges every
-    value it returns. ``tests`` as :func:`~pytest_carbon.prompts.sandbox.verify` takes
+    value it returns. ``tests`` as :func:`~pytest_carbon.sandbox.verify.verify` takes
     them; ``checker`` is the check's process, or None when the task has no check."""
 
     def __init__(

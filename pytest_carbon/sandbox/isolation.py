@@ -26,14 +26,14 @@ Always, whatever the machine allows:
   sweep, then killed);
 * in the runner, before any generated code: a new anonymous session keyring
   (``keyctl(JOIN_SESSION_KEYRING)``), so no key of pytest's session is possessed, and a
-  seccomp filter (``_runner.seccomp_program``, with no_new_privs) that fails unshare,
+  seccomp filter (``child.seccomp.seccomp_program``, with no_new_privs) that fails unshare,
   setns, clone with a namespace flag, clone3 (ENOSYS: the C library falls back to clone),
   mount and the rest of the mount API, and ``socket(AF_VSOCK)`` (a VM's channel to its
   host, which no namespace cuts);
 * where the machine allows one, a control group per run (:mod:`.cgroup`), joined before
   exec so every descendant is in it: ``memory.max`` and ``pids.max`` for the whole tree
   (five forked children share one memory budget), its CPU time in ``cpu.stat``
-  (``_Child.cgroup``), ``cgroup.kill`` at the end, removed afterwards.
+  (``Child.cgroup``), ``cgroup.kill`` at the end, removed afterwards.
 
 Best mode, ``namespaces`` (used when ``unshare --user`` works, as root or not: it does on
 this machine): the child runs under ``unshare --user --map-root-user --mount --net --ipc
@@ -41,7 +41,7 @@ this machine): the child runs under ``unshare --user --map-root-user --mount --n
 root of its user namespace, caps the namespace's ``pid_max`` (Linux >= 6.14;
 ``RLIMIT_NPROC`` is not enforced for a user namespace created by root) and its limits on
 nested namespaces (0), enters a cgroup namespace rooted at the run's group, builds the
-code's root filesystem and moves into it (``_runner.whitelist_root``, ``pivot_root``): a
+code's root filesystem and moves into it (``child.containment.whitelist_root``, ``pivot_root``): a
 tmpfs holding only Python's installation and the system's programs and libraries
 (read-only binds), a few files in ``/etc``, ``/dev`` with ``null``, ``zero``,
 ``urandom`` and ``random``, a ``/proc`` of its own, and the run's own size-limited tmpfs
@@ -96,7 +96,11 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
+import importlib.util
+import io
 import json
+import marshal
 import math
 import os
 import resource
@@ -108,14 +112,15 @@ import sys
 import tempfile
 import time
 import uuid
+import zipfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from pytest_carbon.prompts import cgroup as cgroups
-from pytest_carbon.prompts.protections import Protection, protections
-from pytest_carbon.prompts.safe_text import escape_controls
-from pytest_carbon.prompts.wire_limits import (
+from pytest_carbon.sandbox import cgroup as cgroups
+from pytest_carbon.sandbox.protections import Protection, protections
+from pytest_carbon.sandbox.safe_text import escape_controls
+from pytest_carbon.sandbox.wire_limits import (
     MAX_MESSAGE_BYTES,
     READ_SLICE_BYTES,
     WireLimitError,
@@ -148,9 +153,12 @@ UNSHARE_ARGS = (
 )
 #: How long a child that has reported its result may take to exit before it is killed.
 EXIT_GRACE_S = 2.0
-_RUNNER = Path(__file__).with_name("_runner.py")
+#: The child package (``child/``), run in the sandbox as one zipapp file (:func:`child_app`).
+CHILD_DIR = Path(__file__).with_name("child")
+#: The zipapp's name in a run's directory.
+CHILD_APP = "child.pyz"
 #: The code's root filesystem in the namespaces mode: "whitelist" (a root built for it,
-#: see ``_runner.whitelist_root``) or "covered" (the host's, read-only, with /tmp, /run
+#: see ``child.containment.whitelist_root``) or "covered" (the host's, read-only, with /tmp, /run
 #: and /var/run covered: the fallback when the first cannot be built).
 ROOT = "whitelist"
 #: Host directories shown to the code, read-only, besides Python's installation (a
@@ -226,6 +234,36 @@ class Isolation:
 
 
 _isolation_cache: dict[tuple[int, str], Isolation] = {}
+
+
+@functools.cache
+def child_app() -> bytes:
+    """The child package (:data:`CHILD_DIR`) as one zipapp: ``child/*.py``, each with its
+    compiled form (an unchecked hash-based ``.pyc``, so a run does not compile the runner
+    again: ``python -I`` of a zipapp already imports ``runpy``, which a plain script did
+    not need), and a ``__main__.py`` that runs ``child.__main__.main``. The code's file
+    names are ``child.pyz/child/NAME.py``, relative to the run's directory, where the
+    runner starts. Built once per process, in memory (nothing is read back from a shared
+    directory another user could write), with fixed timestamps: the same sources give
+    the same bytes. Each run writes it into its directory as :data:`CHILD_APP` and starts
+    ``python -I child.pyz CTL_OUT CTL_IN``; an interpreter with another bytecode format
+    ignores the ``.pyc`` files and compiles the sources."""
+    members = {"__main__.py": b"from child.__main__ import main\n\nmain()\n"}
+    for path in sorted(CHILD_DIR.glob("*.py")):
+        source = path.read_bytes()
+        code = compile(source, f"{CHILD_APP}/child/{path.name}", "exec", dont_inherit=True)
+        members[f"child/{path.name}"] = source
+        members[f"child/{path.name}c"] = (
+            importlib.util.MAGIC_NUMBER
+            + (1).to_bytes(4, "little")  # hash-based, unchecked (PEP 552)
+            + importlib.util.source_hash(source)
+            + marshal.dumps(code)
+        )
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for name, data in members.items():
+            z.writestr(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), data)
+    return buf.getvalue()
 
 
 def isolation() -> Isolation:
@@ -307,7 +345,7 @@ def _probe_mode(plan: cgroups.CgroupPlan | None) -> Isolation:
 
 
 def _run_probe(iso: Isolation) -> dict[str, Any]:
-    child = _Child({"mode": "probe"}, iso, Limits(), timeout_s=10.0)
+    child = Child({"mode": "probe"}, iso, Limits(), timeout_s=10.0)
     try:
         msg = child.expect("result")
         return {**child.setup, **{k: v for k, v in msg.items() if k != "type"}}
@@ -378,7 +416,7 @@ def _make_preexec(rlimits: list[Any], uid: int | None, join: tuple[str, ...] = (
     return preexec
 
 
-class _Child:
+class Child:
     """One sandboxed runner: spawn, talk over the control pipes, drain output, clean up.
 
     ``cgroup``: the run's cgroup v2 directory (every process of the run is in it from
@@ -437,7 +475,8 @@ class _Child:
             "processes": self.limits.processes,
             "tmpfs_bytes": max(64 * 1024**2, 4 * self.limits.file_bytes),
         }
-        shutil.copyfile(_RUNNER, os.path.join(self.dir, "_runner.py"))
+        with open(os.path.join(self.dir, CHILD_APP), "wb") as app:
+            app.write(child_app())
         try:
             text = json.dumps(job, allow_nan=True)
         except (TypeError, ValueError) as exc:
@@ -455,7 +494,7 @@ class _Child:
         argv = [sys.executable, "-s", "-B"]
         if sys.version_info >= (3, 11):
             argv.append("-P")
-        argv += ["_runner.py", str(child_w), str(child_r)]
+        argv += [CHILD_APP, str(child_w), str(child_r)]
         if self.iso.mode == "namespaces":
             argv = [_unshare() or "unshare", *UNSHARE_ARGS, "--", *argv]
         env = {**ENV_ALLOW, "HOME": self.dir, "TMPDIR": self.dir, MARKER: self.run_id}
@@ -495,14 +534,18 @@ class _Child:
         self._sel.register(ctl_r, selectors.EVENT_READ)
 
     # -- protocol --------------------------------------------------------------------
-    def recv(self) -> dict[str, Any] | None:
+    def recv(self, within: float | None = None) -> dict[str, Any] | None:
         """The next control message; None when the child is gone or the deadline passed.
 
-        The deadline is absolute: bytes that trickle in never extend it. Raises
+        The deadline is absolute: bytes that trickle in never extend it. ``within``: wait
+        at most that many seconds from now (never past the run's :attr:`deadline`). Raises
         SandboxError, naming the bound, when the child broke one of :mod:`.wire_limits`
         (a message over ``MAX_MESSAGE_BYTES``, or nested deeper than
         ``MAX_MESSAGE_DEPTH``): checked before the message is decoded.
         """
+        deadline = self.deadline
+        if within is not None:
+            deadline = min(deadline, time.monotonic() + within)
         while True:
             if self.wire_error is not None:
                 raise SandboxError(self.wire_error)
@@ -530,7 +573,7 @@ class _Child:
                 continue
             if self._ctl_eof:
                 return None
-            remaining = self.deadline - time.monotonic()
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self.timed_out = True
                 return None
@@ -547,6 +590,10 @@ class _Child:
                     self._read_ctl()
                 else:
                     self._read_stream(fd)
+
+    def message_waiting(self) -> bool:
+        """Whether a whole message has already come and not been taken by :meth:`recv`."""
+        return b"\n" in self._ctl_buf
 
     def expect(self, *types: str) -> dict[str, Any]:
         """The next message, which must be of one of ``types``; else SandboxError."""
@@ -580,7 +627,7 @@ class _Child:
         if self._code_pid is None:
             pid = self.proc.pid
             if self.iso.mode == "namespaces":
-                pid = _child_of(self.proc.pid) or pid
+                pid = child_of(self.proc.pid) or pid
             self._code_pid = pid
         return self._code_pid
 
@@ -736,7 +783,7 @@ class _Child:
             "(os._exit, or the interpreter itself failed)"
         )
 
-    def __enter__(self) -> _Child:
+    def __enter__(self) -> Child:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -762,7 +809,7 @@ def _proc_pids() -> list[str]:
         return [e.name for e in it if e.name.isdigit()]
 
 
-def _child_of(ppid: int) -> int | None:
+def child_of(ppid: int) -> int | None:
     for name in _proc_pids():
         try:
             with open(f"/proc/{name}/stat", "rb") as f:

@@ -14,7 +14,7 @@ all: no UTF-8 writer accepts them, so one of them in a traceback used to stop ev
 report of the run. :func:`escape_controls` writes them as escapes too, and
 :func:`scrub_surrogates` does the same to every string of a record or report (keys
 included) without touching anything else: it runs where records are stored
-(``collect._store_record``), where reports are built and read (:mod:`..results.io`), and
+(``prompts/collect.py``), where reports are built and read (:mod:`..results.io`), and
 file writers encode what may still slip through with ``backslashreplace``
 (:mod:`..results.atomic`).
 """

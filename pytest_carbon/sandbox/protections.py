@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_carbon.prompts import cgroup as cgroups
-    from pytest_carbon.prompts.isolation import Isolation
+    from pytest_carbon.sandbox import cgroup as cgroups
+    from pytest_carbon.sandbox.isolation import Isolation
 
 
 @dataclass(frozen=True)
