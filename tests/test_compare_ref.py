@@ -157,7 +157,11 @@ def run_pytest(
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, **(env or {})},
+        # Not an xdist worker's environment: pytest-benchmark would disable itself.
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")},
+            **(env or {}),
+        },
     )
 
 

@@ -200,9 +200,15 @@ def test_bench(benchmark):
 """
 
 
-def test_fixture_blocks_budgets_and_benchmark_under_rounds(pytester: pytest.Pytester) -> None:
+def test_fixture_blocks_budgets_and_benchmark_under_rounds(
+    pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The README's examples under --carbon-rounds=3: every test is measured (a fresh
     fixture each round), and a budget applies to the median round, never the sum."""
+    # Under xdist the inner pytest would inherit PYTEST_XDIST_WORKER, and pytest-benchmark
+    # then disables itself (no benchmark record to check).
+    for name in ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_TESTRUNUID"):
+        monkeypatch.delenv(name, raising=False)
     # One round burns ~30 ms of CPU; 3 rounds ~90 ms. A budget of 2.2x one round's energy
     # is met by each round and would be exceeded by the sum of three.
     probe = pytester.mkdir("probe")
