@@ -164,6 +164,7 @@ def prompt(
         "task": task,
         "model": model,
         "sample": sample,
+        "strategy": "plain",
         "samples": 1,
         "temperature": None,
         "correct": correct,

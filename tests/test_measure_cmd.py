@@ -55,11 +55,15 @@ def test_a_cpu_burning_child_is_estimated_by_its_cpu_time() -> None:
 
     w = EstimateSensor().watts_per_core
     assert r["dynamic_components"]["cpu"] == pytest.approx(r["cpu_time_s"] * w, rel=0.01)
-    # Plus the machine's idle CPU power for the duration (vCPUs x min in a VM, else 0).
+    # Plus the machine's idle CPU power per CPU for its own CPU time (the vCPU-hour
+    # charge); the idle power of the wall time is reported beside it, never mixed in.
+    from pytest_carbon.measure.meter import logical_cpus
+
     idle_w = r["idle_power_w"]["cpu"]
     assert r["components"]["cpu"] == pytest.approx(
-        r["cpu_time_s"] * w + idle_w * r["duration_s"], rel=0.01
+        r["cpu_time_s"] * w + idle_w / logical_cpus() * r["cpu_time_s"], rel=0.01
     )
+    assert r["idle_wall_energy_j"] >= idle_w * r["duration_s"] * 0.99
     assert r["energy_j"] == pytest.approx(sum(r["components"].values()))
     assert r["power_w"] == pytest.approx(r["energy_j"] / r["duration_s"])
     assert r["edp_js"] == pytest.approx(r["energy_j"] * r["duration_s"])

@@ -159,6 +159,10 @@ def _measure(task: Any) -> tuple[Any, Any, Any]:
     return task, ref, naive
 
 
+def _ratio(ref: Any, naive: Any) -> float:
+    return statistics.median(naive.call_s) / max(ref.cpu_s_per_call, 1e-9)
+
+
 def _measured() -> list[tuple[Any, Any, Any]]:
     with ThreadPoolExecutor(max_workers=2) as pool:
         rows = list(pool.map(_measure, TASKS))
@@ -181,12 +185,17 @@ def test_naive_variants_against_the_reference() -> None:
     assert differ == {}
     assert all(len(ref.results) == len(t.calls) for t, ref, _ in measured)
 
-    cheap = [
-        f"{t.id}: naive {statistics.median(naive.call_s):.4f} s/call "
-        f"vs reference {ref.cpu_s_per_call:.4f} s/call"
-        for t, ref, naive in measured
-        if statistics.median(naive.call_s) < MIN_RATIO * max(ref.cpu_s_per_call, 1e-9)
-    ]
+    # The two sides are timed one after the other (CPU time, but a loaded machine still
+    # slows a process's CPU time through shared caches and SMT siblings: 4.3-4.8x alone read
+    # 2.6x once under a full test run). A task under the bound is measured twice more, one
+    # task at a time, and judged on the median of its three ratios.
+    cheap = []
+    for t, ref, naive in measured:
+        ratios = [_ratio(ref, naive)]
+        if ratios[0] < MIN_RATIO:
+            ratios += [_ratio(*_measure(t)[1:]) for _ in range(2)]
+        if statistics.median(ratios) < MIN_RATIO:
+            cheap.append(f"{t.id}: naive/reference CPU per call {sorted(ratios)}")
     assert cheap == []
     # A per-call time of zero would make every ratio meaningless.
     assert all(ref.cpu_s_per_call > 0 for _, ref, _ in measured)

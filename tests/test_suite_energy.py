@@ -37,6 +37,6 @@ def test_naive_variants_cost_at_least_3x_the_reference(pytester: pytest.Pytester
         assert t["per_call"]["energy_j"]["median"] > 0
     # The per-model summary puts the gap in plain sight.
     # (Rows come in order of first appearance, so each line is matched on its own.)
-    result.stdout.fnmatch_lines(["model * items * pass@1 * energy/call * ratio*"])
+    result.stdout.fnmatch_lines(["model * items * pass@1 * frugality * 95% CI*"])
     result.stdout.fnmatch_lines([f"variant:naive * {tasks}/{tasks} * 100% *× *"])
     result.stdout.fnmatch_lines([f"reference * {tasks}/{tasks} * 100% * 1.00× *"])
