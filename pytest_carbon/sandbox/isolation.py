@@ -118,6 +118,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_carbon.sandbox import cgroup as cgroups
+from pytest_carbon.sandbox.child import containment as _child_containment
 from pytest_carbon.sandbox.protections import Protection, protections
 from pytest_carbon.sandbox.safe_text import escape_controls
 from pytest_carbon.sandbox.wire_limits import (
@@ -162,17 +163,9 @@ CHILD_APP = "child.pyz"
 #: and /var/run covered: the fallback when the first cannot be built).
 ROOT = "whitelist"
 #: Host directories shown to the code, read-only, besides Python's installation (a
-#: directory that does not exist here is left out; links are recreated as links).
-SYSTEM_DIRS = (
-    "/usr/bin",
-    "/usr/lib",
-    "/usr/lib64",
-    "/usr/libexec",
-    "/usr/share/zoneinfo",
-    "/bin",
-    "/lib",
-    "/lib64",
-)
+#: directory that does not exist here is left out; links are recreated as links). One list,
+#: the child's default, sent in the job so that a test can change it here.
+SYSTEM_DIRS = _child_containment.SYSTEM_DIRS
 #: Fields of the runner's messages that are shown to people (tracebacks, reprs).
 _DISPLAY_KEYS = ("error", "got")
 _PR_SET_PDEATHSIG = 1
