@@ -281,17 +281,20 @@ def test_candidate_and_reference_alternate_ab_ba_until_the_time_cap() -> None:
 
 
 SKIPS_CALLS = """
-import inspect, json, os
+import json, os, sys
 def f(xs):
-    # Find the runner's loop, report all its calls as done, and leave.
-    for fr in inspect.stack():
-        if fr.function == "_worker":
-            loc = fr.frame.f_locals
-            answer = json.dumps(sorted(xs))
-            report = {"type": "ran", "calls": loc["n"], "claimed_s": 0.0,
-                      "results": [answer] * loc["n"]}
-            os.write(loc["report_fd"], (json.dumps(report) + "\\n").encode())
-            os._exit(0)
+    # Find the runner's loop, report all its calls as done, and leave. The forged report
+    # costs next to nothing (no source read, no result list): the CPU the kernel counted
+    # for the round stays far below n x MIN_CALL_CPU_S on any machine, however slow or
+    # busy, so the verdict does not depend on this machine's speed.
+    fr = sys._getframe()
+    while fr is not None and fr.f_code.co_name != "_worker":
+        fr = fr.f_back
+    if fr is not None:
+        loc = fr.f_locals
+        report = {"type": "ran", "calls": loc["n"], "claimed_s": 0.0, "results": []}
+        os.write(loc["report_fd"], (json.dumps(report) + "\\n").encode())
+        os._exit(0)
     return sorted(xs)
 """
 
@@ -299,6 +302,10 @@ def f(xs):
 def test_a_forged_report_of_skipped_calls_is_a_protocol_violation() -> None:
     # A candidate written against the runner can forge its worker's report (it shares
     # the process); the parent checks the claim against the CPU time the kernel counted.
+    # 100,000 calls: the floor is 50 ms of CPU; the forged round used 7.4 ms here (the
+    # worker's exit, the runner's sweep and reply), 0.055 us per claimed call against the
+    # floor's 0.5. The forger used to build and encode 100,000 results (55 ms: the
+    # verdict then depended on the machine's speed).
     meter = Meter()
     s = side(SKIPS_CALLS, meter, calls=[([[3, 1, 2]], {})])
     try:
