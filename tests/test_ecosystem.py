@@ -386,6 +386,18 @@ def test_warning_kinds_drop_the_node_id_and_the_numbers() -> None:
     assert strip_nodeid("test 'a::b' slow", "a::b") == "test <test> slow"
 
 
+def test_warning_kinds_group_ids_holding_escapes() -> None:
+    # dateutil-style ids hold backslashes; a window key is written with !r, which doubles
+    # them: the id is found in either form, so 200 tests make one kind, not 200.
+    ids = [f"t.py::test_x[a\\b{i}\\n]" for i in range(100)] + [
+        f"t.py::test_y[\u00e9\t{i}]" for i in range(100)
+    ]
+    recs = [{"nodeid": n, "warnings": [f"window {n!r} lasted 0.{i} ms"]} for i, n in enumerate(ids)]
+    kinds = aggregate(recs)
+    assert [(k["kind"], k["count"]) for k in kinds] == [("window <test> lasted … ms", 200)]
+    assert strip_nodeid("w 'a[\\\\]::bench' and a[\\] x", "a[\\]") == "w <test> and <test> x"
+
+
 def test_html_report_lists_kinds_and_the_trust_note() -> None:
     from pytest_carbon.report.html import render_html
 
