@@ -85,8 +85,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
     # Only when a prompt file was collected has the prompts package been imported.
     if "pytest_carbon.prompts.collect" in sys.modules:
+        from pytest_carbon.prompts.collect import check_model_selection
         from pytest_carbon.prompts.generate import prefetch
 
+        check_model_selection(session.config)
         prefetch(session)
 
 

@@ -100,8 +100,8 @@ def test_a_bare_variant_name_as_model_hints_at_variant_prefix(
     result = pytester.runpytest_subprocess(
         "prompts/", "--carbon-model=naive", "-p", "no:cacheprovider", timeout=120
     )
-    result.assert_outcomes(errors=1)  # at setup: no answer was asked for
-    result.stdout.fnmatch_lines(["*did you mean --carbon-model=variant:naive?*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # at start-up: nothing was asked for
+    result.stderr.fnmatch_lines(["*did you mean --carbon-model=variant:naive?*"])
     # No LLM was asked: nothing went to a cache.
     assert not (pytester.path / ".carbon" / "llm-cache").exists()
 
