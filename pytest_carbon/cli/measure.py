@@ -88,10 +88,18 @@ class _Forwarder:
     alone (``kill -INT``, a CI runner, no terminal) is passed on.
     """
 
-    def __init__(self, child: subprocess.Popen[bytes]) -> None:
-        self.child = child
+    def __init__(self) -> None:
+        # Installed before the child starts: a signal that arrives while it starts (a
+        # busy machine can take long) is held and passed on once it exists.
+        self.child: subprocess.Popen[bytes] | None = None
         self.signals: list[int] = []
+        self._pending: list[int] = []
         self._old: dict[int, Any] = {}
+
+    def attach(self, child: subprocess.Popen[bytes]) -> None:
+        self.child = child
+        while self._pending:
+            self._forward(self._pending.pop(0))
 
     def __enter__(self) -> _Forwarder:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -102,21 +110,28 @@ class _Forwarder:
         for sig, old in self._old.items():
             signal.signal(sig, old)
 
-    def _terminal_delivered(self) -> bool:
+    def _terminal_delivered(self, child: subprocess.Popen[bytes]) -> bool:
         try:
             fd = sys.stdin.fileno()
-            return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp() == os.getpgid(self.child.pid)
+            return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp() == os.getpgid(child.pid)
         except (OSError, ValueError, AttributeError):
             return False
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.signals.append(signum)
-        if self.child.poll() is not None:
+        if self.child is None:
+            self._pending.append(signum)
             return
-        if signum == signal.SIGINT and self._terminal_delivered():
+        self._forward(signum)
+
+    def _forward(self, signum: int) -> None:
+        child = self.child
+        if child is None or child.poll() is not None:
+            return
+        if signum == signal.SIGINT and self._terminal_delivered(child):
             return
         with contextlib.suppress(OSError):
-            self.child.send_signal(signum)
+            child.send_signal(signum)
 
 
 def _exit_code(returncode: int) -> int:
@@ -157,13 +172,14 @@ def main(argv: list[str]) -> int:
             meter.idle_power_w[cpu_owner] = args.idle
         elif args.idle == "auto":
             meter.measure_idle()
-        try:
-            child = subprocess.Popen(command)
-        except OSError as exc:
-            print(f"pytest-carbon measure: cannot run {command[0]!r}: {exc}", file=sys.stderr)
-            return 127 if isinstance(exc, FileNotFoundError) else 126
-        meter.begin("command", pids=(child.pid,))
-        with _Forwarder(child) as fwd:
+        with _Forwarder() as fwd:
+            try:
+                child = subprocess.Popen(command)
+            except OSError as exc:
+                print(f"pytest-carbon measure: cannot run {command[0]!r}: {exc}", file=sys.stderr)
+                return 127 if isinstance(exc, FileNotFoundError) else 126
+            fwd.attach(child)
+            meter.begin("command", pids=(child.pid,))
             returncode = _wait(child, found.sensors, interval_s)
         measurement = meter.end("command")
     finally:
