@@ -150,6 +150,7 @@ def _brute_force_p(x: list[float], y: list[float]) -> float:
     return hits / total
 
 
+@pytest.mark.slow
 def test_mann_whitney_exact_matches_enumeration() -> None:
     rng = random.Random(7)
     for m, n in ((3, 3), (4, 6), (5, 5), (7, 4)):
@@ -590,6 +591,7 @@ def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_compare_exit_codes(tmp_path: Path) -> None:
     base, same, heavy = tmp_path / "base.json", tmp_path / "same.json", tmp_path / "heavy.json"
     base.write_text(json.dumps(report(suite(5, 1))))
@@ -644,6 +646,7 @@ def test_heavy():
 """
 
 
+@pytest.mark.slow
 def test_end_to_end_regression_fails_the_session(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_load=SUITE)
     store = pytester.path / "store"
@@ -681,6 +684,7 @@ def test_end_to_end_regression_fails_the_session(pytester: pytest.Pytester) -> N
     assert "carbon comparison" in same.stdout.str()
 
 
+@pytest.mark.slow
 def test_end_to_end_first_compare_saves_a_baseline(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_load=SUITE)
     store = pytester.path / "store"

@@ -60,6 +60,7 @@ def _bench_median_s(pytester: pytest.Pytester, *extra: str) -> tuple[float, dict
     return float(bench["stats"]["median"]), bench
 
 
+@pytest.mark.slow
 def test_benchmark_results_unchanged_and_energy_follows_cpu_time(
     pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -242,7 +243,8 @@ def test_steady():
 
 
 @pytest.mark.parametrize(
-    "extra", [pytest.param((), id="local"), pytest.param(("-n", "2"), id="xdist")]
+    "extra",
+    [pytest.param((), id="local"), pytest.param(("-n", "2"), id="xdist", marks=pytest.mark.slow)],
 )
 def test_a_rerun_replaces_the_earlier_attempt(
     pytester: pytest.Pytester, extra: tuple[str, ...]

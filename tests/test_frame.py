@@ -479,6 +479,7 @@ def test_fails():
 """
 
 
+@pytest.mark.slow
 def test_round_trip_of_a_real_carbon_run(pytester: pytest.Pytester) -> None:
     from pytest_carbon import read_report
 

@@ -43,9 +43,12 @@ XDIST = [
     pytest.param(
         ["-n", "2"],
         id="xdist",
-        marks=pytest.mark.skipif(
-            not HAS_XDIST, reason="pytest-xdist is not installed (tox's noxdist environment)"
-        ),
+        marks=[
+            pytest.mark.skipif(
+                not HAS_XDIST, reason="pytest-xdist is not installed (tox's noxdist environment)"
+            ),
+            pytest.mark.slow,  # two more interpreters: the local run stays in the fast tier
+        ],
     ),
 ]
 
@@ -230,6 +233,7 @@ def test_rounds_repeat_the_call_phase(pytester: pytest.Pytester) -> None:
     assert sum(rec["samples"]["energy_j"]) == pytest.approx(rec["energy_j"])
 
 
+@pytest.mark.slow
 def test_ini_and_environment_precedence(pytester: pytest.Pytester) -> None:
     pytester.makeini(
         """
@@ -385,6 +389,7 @@ def test_unknown_country_is_one_usage_error_with_suggestions(pytester: pytest.Py
     result.stderr.fnmatch_lines(["*unknown country code 'FRN'*Did you mean*FRA (France)*"])
 
 
+@pytest.mark.slow
 def test_html_and_markdown_reports_from_a_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_work=WORK)
     result = pytester.runpytest_subprocess(

@@ -113,6 +113,7 @@ def test_reference_suite_runs_offline_with_no_key(pytester: pytest.Pytester) -> 
     assert not (pytester.path / ".carbon" / "llm-cache").exists()  # no cache for built-ins
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("clean_env")
 def test_variants_fail_skip_and_measure_against_the_reference(pytester: pytest.Pytester) -> None:
     (pytester.path / "prompts").mkdir()
@@ -162,6 +163,7 @@ def test_variants_fail_skip_and_measure_against_the_reference(pytester: pytest.P
     assert wrong["prompt"]["reference_comparison"] is None
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("clean_env")
 def test_a_timeout_while_measured_is_a_timeout_not_an_incorrect_answer(
     pytester: pytest.Pytester,
@@ -225,6 +227,7 @@ def script_endpoint(server: LLMServer) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("clean_env")
 def test_every_endpoint_behaviour_ends_in_the_right_outcome(
     pytester: pytest.Pytester, server: LLMServer
@@ -280,6 +283,7 @@ def test_every_endpoint_behaviour_ends_in_the_right_outcome(
     assert recs["prompts/suite.yaml::wrong[m-0]"]["prompt"]["correct"] is False
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("clean_env")
 def test_the_cache_serves_reruns_and_the_modes_behave(
     pytester: pytest.Pytester, server: LLMServer
@@ -310,6 +314,7 @@ def test_the_cache_serves_reruns_and_the_modes_behave(
     assert len(server.completions()) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("clean_env")
 def test_a_model_without_key_or_endpoint_says_what_to_set(pytester: pytest.Pytester) -> None:
     (pytester.path / "prompts").mkdir()
@@ -351,6 +356,7 @@ BAD_FILES = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("clean_env")
 def test_malformed_yaml_errors_name_file_line_and_problem(pytester: pytest.Pytester) -> None:
     prompts = pytester.path / "prompts"
@@ -369,6 +375,7 @@ def test_malformed_yaml_errors_name_file_line_and_problem(pytester: pytest.Pytes
             assert f"key {key}" in matching[0]
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("clean_env")
 def test_yaml_outside_prompt_dirs_is_never_collected(pytester: pytest.Pytester) -> None:
     (pytester.path / "tests" / "data").mkdir(parents=True)
@@ -384,6 +391,7 @@ def test_yaml_outside_prompt_dirs_is_never_collected(pytester: pytest.Pytester) 
     named.assert_outcomes(passed=1)
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("clean_env")
 def test_task_marks_become_pytest_marks(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\nmarkers =\n    slow: slow tasks\n")
