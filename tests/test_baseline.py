@@ -165,6 +165,7 @@ def test_mann_whitney_exact_matches_enumeration() -> None:
     assert mann_whitney_greater([2, 3, 4, 5, 6], [1, 1.1, 1.2, 1.3, 1.4]) == pytest.approx(1 / 252)
 
 
+@pytest.mark.slow
 def test_mann_whitney_large_samples_use_a_sound_approximation() -> None:
     rng = random.Random(3)
     same = [rng.gauss(1.0, 0.05) for _ in range(80)]

@@ -281,7 +281,7 @@ STOPS = "".join(
     [
         pytest.param(("-x",), id="x"),
         pytest.param(("--maxfail=1",), id="maxfail"),
-        pytest.param(("-x", "-n", "2"), id="xdist"),
+        pytest.param(("-x", "-n", "2"), id="xdist", marks=pytest.mark.slow),
     ],
 )
 def test_stopping_early_makes_the_report_incomplete(
@@ -478,6 +478,7 @@ def _checker(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     return pytester.run(sys.executable, str(CHECKER), str(pytester.path), *args)
 
 
+@pytest.mark.slow
 def test_ci_checker_accepts_a_suite_with_every_outcome_and_a_rerun(
     pytester: pytest.Pytester,
 ) -> None:
@@ -487,6 +488,7 @@ def test_ci_checker_accepts_a_suite_with_every_outcome_and_a_rerun(
     result.stdout.fnmatch_lines(["*'rerun': 3}; executed: 8; records: 8", "ok: *"])
 
 
+@pytest.mark.slow
 def test_ci_checker_fails_when_carbon_changes_an_outcome(pytester: pytest.Pytester) -> None:
     pytester.makeconftest(
         """

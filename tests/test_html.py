@@ -221,6 +221,7 @@ def test_comparison_renders_the_changes() -> None:
     assert 'id="changes"' in other and 'data-v="1.5"' in other
 
 
+@pytest.mark.slow
 def test_output_is_deterministic_and_written_atomically(tmp_path: Path) -> None:
     rep = prompt_report()
     assert render_html(rep) == render_html(rep)

@@ -92,6 +92,7 @@ def humaneval_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return dest
 
 
+@pytest.mark.slow
 def test_humaneval_round_trip_all_164_pass_with_the_reference(humaneval_dir: Path) -> None:
     files = sorted(humaneval_dir.glob("*.yaml"))
     assert len(files) == 164
