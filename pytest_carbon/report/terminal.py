@@ -40,11 +40,15 @@ def _row(name: str, cells: Sequence[str], widths: Sequence[int], name_w: int) ->
 
 
 def table_lines(
-    records: Sequence[Mapping[str, Any]], width: int = 100, limit: int | None = 20
+    records: Sequence[Mapping[str, Any]],
+    width: int = 100,
+    limit: int | None = 20,
+    totals: Totals | None = None,
 ) -> list[str]:
     """Rows ranked by energy per call where there is one (else energy), unmeasured last;
-    per-component columns; a total line whose label is never cut."""
-    t = compute(records)
+    per-component columns; a total line whose label is never cut. ``totals``: the records'
+    totals when the caller has them (computed once per summary)."""
+    t = totals if totals is not None else compute(records)
     comps = sorted(t.components, key=lambda c: ({"cpu": 0, "dram": 1, "gpu": 2}.get(c, 9), c))
     per_call = any(per_call_energy_j(r) is not None for r in records)
     ratio = any(rowinfo.reference_ratio(r) is not None for r in records)
@@ -173,9 +177,9 @@ def terminal_summary(cs: CarbonSession, tr: Any) -> None:
             tr.write_line(line)
         tr.write_line("")
         limit = None if verbose else cs.settings.carbon_top
-        for line in table_lines(records, width=_width(tr), limit=limit):
-            tr.write_line(line)
         totals = compute(records)
+        for line in table_lines(records, width=_width(tr), limit=limit, totals=totals):
+            tr.write_line(line)
         for line in extra_total_lines(totals):
             tr.write_line(line)
         tr.write_line(outcomes_line(records))
