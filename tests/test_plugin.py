@@ -43,13 +43,16 @@ XDIST = [
     pytest.param(
         ["-n", "2"],
         id="xdist",
-        marks=[
-            pytest.mark.skipif(
-                not HAS_XDIST, reason="pytest-xdist is not installed (tox's noxdist environment)"
-            ),
-            pytest.mark.slow,  # two more interpreters: the local run stays in the fast tier
-        ],
+        marks=pytest.mark.skipif(
+            not HAS_XDIST, reason="pytest-xdist is not installed (tox's noxdist environment)"
+        ),
     ),
+]
+#: The same, the xdist run in the slow tier (two more interpreters; the fast tier keeps
+#: one xdist run, test_json_fields_consistent's).
+XDIST_SLOW = [
+    XDIST[0],
+    pytest.param(*XDIST[1].values, id="xdist", marks=[*XDIST[1].marks, pytest.mark.slow]),
 ]
 
 
@@ -136,7 +139,7 @@ def test_bad_budget_fails_the_test_with_a_clear_message(pytester: pytest.Pyteste
     )
 
 
-@pytest.mark.parametrize("extra", XDIST)
+@pytest.mark.parametrize("extra", XDIST_SLOW)
 def test_interrupted_run_still_writes_what_it_measured(
     pytester: pytest.Pytester, extra: list[str]
 ) -> None:
