@@ -81,7 +81,8 @@ def table_lines(
     lines = [header, rule]
     ordered = rowinfo.ranked(records)
     shown = ordered if limit is None else ordered[:limit]
-    for r in shown:
+    names = rowinfo.shorten_all([str(r.get("nodeid", "")) for r in shown], name_w)
+    for r, name in zip(shown, names, strict=True):
         measured = fmt.num(r.get("energy_j")) is not None
         cells: list[str] = []
         if per_call:
@@ -94,7 +95,7 @@ def table_lines(
         cells.append(r.get("method") or "not meas.")
         cells += [fmt.si(r.get("edp_js"), "J·s")] if show_edp else []
         cells += [fmt.carbon(r.get("gco2e_g")), fmt.duration(r.get("duration_s"))]
-        lines.append(_row(rowinfo.shorten(str(r.get("nodeid", "")), name_w), cells, widths, name_w))
+        lines.append(_row(name, cells, widths, name_w))
     if limit is not None and len(ordered) > limit:
         lines.append(f"... {len(ordered) - limit} more (use -v or --carbon-top=N to see them)")
     cells = [""] * (int(per_call) + int(ratio))
