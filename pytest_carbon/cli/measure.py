@@ -220,18 +220,15 @@ def _wait(child: subprocess.Popen[bytes], sensors: list[Any], interval_s: float)
             time.sleep(0)
 
 
-def _fmt_j(energy_j: float) -> str:
-    if energy_j >= 3600:
-        return f"{energy_j / 3600:.3f} Wh"
-    if energy_j >= 1:
-        return f"{energy_j:.3f} J"
-    return f"{energy_j * 1000:.3f} mJ"
-
-
 def _text(r: dict[str, Any]) -> str:
+    """What a person reads: 3 significant digits with SI prefixes, never scientific
+    notation (the report's one formatter); the attributed share only where a machine-wide
+    counter was attributed."""
+    from pytest_carbon.report import format as fmt
+
     methods = r["component_methods"]
     comps = ", ".join(
-        f"{c} {_fmt_j(e)} ({methods.get(c, '?')})" for c, e in r["components"].items()
+        f"{c} {fmt.energy(e)} ({methods.get(c, '?')})" for c, e in r["components"].items()
     )
     acc = r["accounting"]
     where = acc["country"] or "world average (default; pass --country ISO3)"
@@ -239,16 +236,16 @@ def _text(r: dict[str, Any]) -> str:
         "",
         f"pytest-carbon measure: {shlex.join(r['command'])}",
         f"  exit code   {r['exit_code']}" + ("  (interrupted)" if r["interrupted"] else ""),
-        f"  duration    {r['duration_s']:.3f} s   CPU time {r['cpu_time_s']:.3f} s",
-        f"  energy      {_fmt_j(r['energy_j'])}   [{comps}]",
-        f"  dynamic     {_fmt_j(r['dynamic_energy_j'])}   (minus idle power x duration)",
-        f"  power       {r['power_w']:.2f} W",
-        f"  EDP         {r['edp_js']:.4g} J*s",
-        f"  carbon      {r['gco2e_g']:.4g} gCO2e   ({acc['intensity_g_per_kwh']:g} g/kWh, "
+        f"  duration    {fmt.duration(r['duration_s'])}   CPU time {fmt.duration(r['cpu_time_s'])}",
+        f"  energy      {fmt.energy(r['energy_j'])}   [{comps}]",
+        f"  dynamic     {fmt.energy(r['dynamic_energy_j'])}   (minus idle power x duration)",
+        f"  power       {fmt.power(r['power_w'])}",
+        f"  EDP         {fmt.si(r['edp_js'], 'J·s')}",
+        f"  carbon      {fmt.carbon(r['gco2e_g'])}   ({acc['intensity_g_per_kwh']:g} g/kWh, "
         f"{where}, PUE {acc['pue']:g})",
         f"  method      {r['method']} (sensors: {', '.join(r['sensors'])})",
     ]
-    if r["share"] is not None:
-        lines.append(f"  share       {r['share']:.3f} of machine-wide counters (attributed)")
+    if r["share"] is not None and "attributed" in methods.values():
+        lines.append(f"  share       {fmt.sig(r['share'])} of machine-wide counters (attributed)")
     lines += [f"  warning     {w}" for w in r["warnings"]]
     return "\n".join(lines)

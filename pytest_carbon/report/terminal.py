@@ -20,7 +20,8 @@ METHOD_NOTE = (
 )
 PER_CALL_NOTE = (
     "per call: median energy of one call, where the work was repeated; rows are ranked by "
-    "it. energy: the test's total; for per-call rows, the whole measuring window."
+    "it. energy: the test's total; for per-call rows, the whole measuring window (the "
+    "total's 'N window totals' counts those tests)."
 )
 
 #: Comparison metric -> the word in pytest's last line ("1 energy regression").
