@@ -184,7 +184,7 @@ def terminal_summary(cs: CarbonSession, tr: Any) -> None:
             tr.write_line(line)
         for line in extra_total_lines(totals):
             tr.write_line(line)
-        tr.write_line(outcomes_line(records))
+        tr.write_line(outcomes_line(records, pytest_counts(tr)))
         tr.write_line(METHOD_NOTE)
         if any(per_call_energy_j(r) is not None for r in records):
             tr.write_line(PER_CALL_NOTE)
@@ -241,16 +241,40 @@ def count_regressions(comparison: Any, tr: Any) -> None:
 KINDS_SHOWN = 5
 
 
-def outcomes_line(records: Sequence[Mapping[str, Any]]) -> str:
-    """``outcomes: 3 passed, 1 xfailed; 1 test rerun`` in pytest's order and words."""
+def pytest_counts(tr: Any) -> dict[str, int] | None:
+    """The outcome counts of pytest's own last line, from the terminal reporter's stats
+    (a test skipped at setup has no call phase, hence no record, but pytest counts it)."""
     from pytest_carbon.results.record import OUTCOMES
 
+    stats = getattr(tr, "stats", None)
+    if not isinstance(stats, dict):
+        return None
     counts: dict[str, int] = {}
+    for word in OUTCOMES:
+        n = sum(1 for rep in stats.get(word, ()) if getattr(rep, "count_towards_summary", True))
+        if n:
+            counts[word] = n
+    return counts
+
+
+def outcomes_line(
+    records: Sequence[Mapping[str, Any]], counts: Mapping[str, int] | None = None
+) -> str:
+    """``outcomes: 3 passed, 1 xfailed; 1 test rerun`` in pytest's order and words.
+    ``counts``: pytest's own (:func:`pytest_counts`), which then give the figures, and
+    the tests without a record (no call phase: skipped at setup) are said to be so."""
+    from pytest_carbon.results.record import OUTCOMES
+
+    own: dict[str, int] = {}
     for r in records:
         word = str(r.get("outcome") or "unknown")
-        counts[word] = counts.get(word, 0) + 1
+        own[word] = own.get(word, 0) + 1
+    counts = dict(counts) if counts else own
     order = [*OUTCOMES, *sorted(set(counts) - set(OUTCOMES))]
     text = ", ".join(f"{counts[w]} {w}" for w in order if w in counts)
+    without = sum(counts.values()) - len(records)
+    if counts is not own and without > 0:
+        text += f" ({without} without a call phase, so without a record)"
     reruns = sum(1 for r in records if (r.get("attempts") or 1) > 1)
     if reruns:
         text += f"; {reruns} test{'s' if reruns != 1 else ''} rerun (last attempt kept)"
