@@ -20,9 +20,9 @@ XDIST_VARS = ("PYTEST_XDIST_WORKER", "PYTEST_XDIST_WORKER_COUNT", "PYTEST_XDIST_
 
 
 def run_json(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict[str, Any]]:
-    result = pytester.runpytest_subprocess(
-        "--carbon", "--carbon-json=out.json", "-p", "no:randomly", *args
-    )
+    # In-process unless xdist is asked for: no interpreter start per run.
+    run = pytester.runpytest_subprocess if "-n" in args else pytester.runpytest
+    result = run("--carbon", "--carbon-json=out.json", "-p", "no:randomly", *args)
     return result, json.loads((pytester.path / "out.json").read_text())
 
 
