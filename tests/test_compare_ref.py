@@ -266,6 +266,7 @@ def test_a_ref_that_does_not_resolve_is_a_usage_error(repo: Path) -> None:
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
+@pytest.mark.slow
 def test_not_a_git_repository_is_a_usage_error(tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()

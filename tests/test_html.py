@@ -334,6 +334,7 @@ def test_prompt_report_in_headless_chromium(tmp_path: Path, pytestconfig: pytest
         shutil.copyfile(shot, dest)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium_path() is None, reason=SKIP_REASON)
 def test_real_prompt_suite_report_in_headless_chromium(pytester: pytest.Pytester) -> None:
     """End to end: a prompt suite run by pytest, rendered by ``pytest-carbon report``,
@@ -493,6 +494,7 @@ def _shoot(page_html: str, tmp_path: Path, name: str, pytestconfig: pytest.Confi
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium_path() is None, reason=SKIP_REASON)
 def test_two_model_report_in_headless_chromium(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     found = _shoot(render_html(two_model_report()), tmp_path, "two-models", pytestconfig)
