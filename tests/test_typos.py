@@ -122,3 +122,16 @@ def test_an_ini_or_environment_value_out_of_range_is_a_usage_error_too(
     monkeypatch.setenv("PYTEST_CARBON_ATTRIBUTION", "machin")
     text = usage_error(pytester, "--carbon", "--carbon-precision=0.1")
     assert "$PYTEST_CARBON_ATTRIBUTION" in text and "did you mean machine?" in text
+
+
+@pytest.mark.slow
+def test_under_xdist_a_model_that_matches_nothing_is_a_usage_error_too(
+    suite: pytest.Pytester,
+) -> None:
+    # Each worker finds the typo; none runs anything, and the controller says why.
+    result = suite.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-n", "2", "prompts/", "--carbon-model=variant:naiv"
+    )
+    assert result.ret == USAGE
+    result.stderr.fnmatch_lines(["*did you mean --carbon-model=variant:naive?*"])
+    assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()

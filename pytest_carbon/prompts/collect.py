@@ -150,13 +150,32 @@ def collect_file(file_path: Path, parent: pytest.Collector) -> PromptFile | None
 _VARIANTS_SEEN = pytest.StashKey[set[str]]()
 
 
-def check_model_selection(config: pytest.Config) -> None:
+#: Under xdist, a worker's usage error travels to the controller in its workeroutput.
+USAGE_ERROR_KEY = "pytest_carbon_usage_error"
+
+
+def check_model_selection(config: pytest.Config, items: list[pytest.Item]) -> None:
     """After collection: a ``--carbon-model`` that matches nothing stops the run
     (``variant:naiv``, ``naive`` for ``variant:naive``, ``refrence``), with the closest
     valid name. Checked only when a prompt file was collected."""
     variants = config.stash.get(_VARIANTS_SEEN, None)
     if variants is None:
         return
+    problem = _model_problem(config, variants)
+    if problem is None:
+        return
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        # An xdist worker: raising would crash it (an INTERNALERROR without the message).
+        # It runs nothing, and the controller reports the usage error (exit status 4).
+        workeroutput[USAGE_ERROR_KEY] = problem
+        config.hook.pytest_deselected(items=list(items))
+        items[:] = []
+        return
+    raise pytest.UsageError(problem)
+
+
+def _model_problem(config: pytest.Config, variants: set[str]) -> str | None:
     import difflib
 
     from pytest_carbon.prompts.llm import VARIANT_PREFIX
@@ -169,12 +188,12 @@ def check_model_selection(config: pytest.Config) -> None:
         hint = f"; did you mean --carbon-model={close[0]}?" if close else ""
         shown = ", ".join(valid[:8]) + (", …" if len(valid) > 8 else "")
         if model.startswith(VARIANT_PREFIX):
-            raise pytest.UsageError(
+            return (
                 f"--carbon-model={model}: no collected task has a variant "
                 f"{model[len(VARIANT_PREFIX) :]!r} (built-in models: {shown}){hint}"
             )
         if model in variants:
-            raise pytest.UsageError(
+            return (
                 f"--carbon-model={model}: no built-in model has that name, and it is a task's "
                 f"variant: did you mean --carbon-model={VARIANT_PREFIX}{model}?"
             )
@@ -182,10 +201,11 @@ def check_model_selection(config: pytest.Config) -> None:
         # built-in name (``refrence``, ``variant-naive``) is taken for a typo.
         near = difflib.get_close_matches(model, valid, n=1, cutoff=0.85)
         if near:
-            raise pytest.UsageError(
+            return (
                 f"--carbon-model={model}: not a built-in model (built-in: {shown}), and "
                 f"too close to one to be an LLM's name: did you mean --carbon-model={near[0]}?"
             )
+    return None
 
 
 def safe_model_id(model: str) -> str:
