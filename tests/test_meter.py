@@ -113,8 +113,11 @@ def test_idle_baseline_gives_dynamic_energy(no_poll_tree: FakePowercap) -> None:
     try:
         meter = Meter([RaplSensor(no_poll_tree.root)], attribution="never")
         idle = meter.measure_idle(1.0)
-        assert idle["cpu"] == pytest.approx(35.0, rel=0.05)
-        assert idle["dram"] == pytest.approx(4.0, rel=0.05)
+        # The fake counters move in a thread (real time, 1 ms ticks): on a busy machine a
+        # read can find them tens of ms stale, so the bounds leave room for that (3% failed
+        # once under load) and still tell 35 W from 55 W, and 20 W of work from none.
+        assert idle["cpu"] == pytest.approx(35.0, rel=0.15)
+        assert idle["dram"] == pytest.approx(4.0, rel=0.15)
         no_poll_tree.zones["intel-rapl:0"].power_w = 55.0  # 20 W of work above idle
         with meter.measure("work") as h:
             time.sleep(0.5)
@@ -123,8 +126,8 @@ def test_idle_baseline_gives_dynamic_energy(no_poll_tree: FakePowercap) -> None:
         no_poll_tree.stop()
     m = h.measurement
     assert m is not None
-    assert m.energy_j["cpu"] == pytest.approx(55.0 * m.duration_s, rel=0.03)
-    assert m.dynamic_energy_j["cpu"] == pytest.approx(20.0 * m.duration_s, rel=0.1)
+    assert m.energy_j["cpu"] == pytest.approx(55.0 * m.duration_s, rel=0.15)
+    assert m.dynamic_energy_j["cpu"] == pytest.approx(20.0 * m.duration_s, rel=0.4)
     assert m.dynamic_energy_j["dram"] == pytest.approx(0.0, abs=0.1)
 
 
