@@ -359,8 +359,9 @@ def test_sampler_thread_runs_for_a_wrapping_counter(tmp_path: Path) -> None:
         pc.close()
     assert len(sampler_threads()) == before
     assert pc.zones["intel-rapl:0"].wraps >= 4
-    # Four or more wraps in the window, all caught by the sampler's reads.
-    assert m.energy_j["cpu"] == pytest.approx(35.0 * m.duration_s, rel=0.03)
+    # Four or more wraps in the window, all caught by the sampler's reads (a missed wrap
+    # is 7 J, 20% of the window; 10% leaves room for a busy machine's stale fake counters).
+    assert m.energy_j["cpu"] == pytest.approx(35.0 * m.duration_s, rel=0.1)
     assert len(m.samples) >= 10
     # The trace's power comes from successive counter reads, wraps included.
     powers = sorted(p["cpu"] for _, p in m.samples if "cpu" in p)
