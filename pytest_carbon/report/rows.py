@@ -150,9 +150,9 @@ def shorten_all(nodeids: Sequence[str], width: int) -> list[str]:
         tails = [n.partition("::")[2] or n for n in names]
         prefix = os.path.commonprefix(tails)
         suffix = os.path.commonprefix([t[len(prefix) :][::-1] for t in tails])[::-1]
-        short = {
+        again = {
             n: _distinct_part(t, prefix, suffix, width) for n, t in zip(names, tails, strict=True)
         }
         for i in members:
-            out[i] = short[nodeids[i]]
+            out[i] = again[nodeids[i]]
     return out
