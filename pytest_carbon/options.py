@@ -10,22 +10,50 @@ from __future__ import annotations
 import argparse
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 # -- value parsers (argparse ``type=`` functions: they raise ArgumentTypeError) -------------
 
 
-def _parse_number(value: str, kind: type[Any], low: float, *, inclusive: bool) -> Any:
+def closest(value: str, choices: Sequence[str]) -> str:
+    """`` (did you mean X?)`` for the closest valid choice, else ``""``: every usage error
+    names what was expected and the nearest valid value."""
+    import difflib
+
+    close = difflib.get_close_matches(value.strip().lower(), list(choices), n=1, cutoff=0.5)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _choice(value: str, choices: Sequence[str]) -> str:
+    if value in choices:
+        return value
+    raise argparse.ArgumentTypeError(
+        f"expected {', '.join(choices[:-1])} or {choices[-1]}, got {value!r}"
+        + closest(value, choices)
+    )
+
+
+def _parse_number(
+    value: str, kind: type[Any], low: float, *, inclusive: bool, high: float | None = None
+) -> Any:
     noun = "an integer" if kind is int else "a number"
     try:
         v = kind(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {noun}, got {value!r}") from None
+    if v != v or v in (float("inf"), float("-inf")):  # nan, inf
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {value!r}")
     if v < low or (v == low and not inclusive):
         bound = f"{'>=' if inclusive else '>'} {low:g}"
-        raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {value!r}")
+        nearest = low if inclusive else (1 if kind is int else None)
+        hint = f"; the closest valid value is {nearest:g}" if nearest is not None else ""
+        raise argparse.ArgumentTypeError(f"expected {noun} {bound}, got {value!r}{hint}")
+    if high is not None and v > high:
+        raise argparse.ArgumentTypeError(
+            f"expected {noun} <= {high:g}, got {value!r}; the closest valid value is {high:g}"
+        )
     return v
 
 
@@ -37,10 +65,61 @@ def parse_nonnegative_float(value: str) -> float:
     return float(_parse_number(value, float, 0, inclusive=True))
 
 
+def parse_fraction(value: str) -> float:
+    """A fraction in (0, 1): ``0.05``, or ``5%``. A bare number >= 1 is a percentage given
+    as a number (``5`` for 5%): an error that suggests the fraction, never ±500%."""
+    text = value.strip()
+    if text.endswith("%"):
+        pct = float(_parse_number(text[:-1], float, 0, inclusive=False))
+        if pct >= 100:
+            raise argparse.ArgumentTypeError(
+                f"expected a percentage below 100%, got {value!r}; e.g. 5% (= 0.05)"
+            )
+        return pct / 100
+    v = float(_parse_number(text, float, 0, inclusive=False))
+    if v >= 1:
+        expected = f"expected a fraction between 0 and 1 (0.05 = ±5%), got {value!r}"
+        if v < 100:
+            raise argparse.ArgumentTypeError(
+                f"{expected}: a percentage given as a number? did you mean {v / 100:g} (or {v:g}%)?"
+            )
+        raise argparse.ArgumentTypeError(f"{expected}; did you mean 0.05?")
+    return v
+
+
+def parse_interval_ms(value: str) -> float:
+    """The sampler's interval in ms: 1 ms to 1 h (``0.1`` is probably seconds)."""
+    v = float(_parse_number(value, float, 0, inclusive=False))
+    if v < 1:
+        raise argparse.ArgumentTypeError(
+            f"expected milliseconds between 1 and 3600000, got {value!r} (seconds?); "
+            f"did you mean {max(v * 1000, 1):g}?"
+        )
+    if v > 3_600_000:
+        raise argparse.ArgumentTypeError(
+            f"expected milliseconds between 1 and 3600000, got {value!r}; the closest "
+            "valid value is 3600000"
+        )
+    return v
+
+
+def parse_intensity(value: str) -> float:
+    """Grid intensity in gCO2e/kWh: 0 to 2000 (the dirtiest grids are near 1,100)."""
+    return float(_parse_number(value, float, 0, inclusive=True, high=2000))
+
+
 def parse_pue(value: str) -> float:
     v = parse_positive_float(value)
     if v < 1.0:
-        raise argparse.ArgumentTypeError(f"PUE is total facility / IT energy, >= 1.0; got {value}")
+        raise argparse.ArgumentTypeError(
+            f"PUE is total facility / IT energy, >= 1.0; got {value}; the closest valid "
+            "value is 1.0"
+        )
+    if v > 5.0:
+        raise argparse.ArgumentTypeError(
+            f"PUE is total facility / IT energy, between 1.0 and 5.0 (typical data centres: "
+            f"1.1-1.6); got {value}; the closest valid value is 5.0"
+        )
     return v
 
 
@@ -58,9 +137,12 @@ def parse_idle(value: str) -> str | float:
     except ValueError:
         raise argparse.ArgumentTypeError(
             f"--carbon-idle takes auto, off or WATTS, got {value!r}"
+            + closest(value, ("auto", "off"))
         ) from None
-    if w < 0:
-        raise argparse.ArgumentTypeError("idle power must be >= 0 W")
+    if w < 0 or w != w or w == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"idle power must be a number of W >= 0, got {value!r}; the closest valid value is 0"
+        )
     return w
 
 
@@ -70,19 +152,19 @@ def parse_sensors(value: str) -> str:
     try:
         return ",".join(parse_sensor_names(value))
     except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+        from pytest_carbon.measure.sensors.discover import ALL_SENSORS
+
+        bad = [n.strip() for n in value.split(",") if n.strip() not in (*ALL_SENSORS, "auto")]
+        hint = closest(bad[0], ("auto", *ALL_SENSORS)) if bad else ""
+        raise argparse.ArgumentTypeError(str(exc) + hint) from None
 
 
 def parse_llm_mode(value: str) -> str:
-    if value not in ("auto", "replay", "live"):
-        raise argparse.ArgumentTypeError(f"expected auto, replay or live, got {value!r}")
-    return value
+    return _choice(value, ("auto", "replay", "live"))
 
 
 def parse_attribution(value: str) -> str:
-    if value not in ("auto", "machine", "process"):
-        raise argparse.ArgumentTypeError(f"expected auto, machine or process, got {value!r}")
-    return value
+    return _choice(value, ("auto", "machine", "process"))
 
 
 def parse_country(value: str) -> str:
@@ -116,9 +198,11 @@ _COMPARE_FAIL = re.compile(
 def parse_compare_fail(value: str) -> str:
     """``METRIC:N%`` or ``METRIC:N`` (absolute, in the metric's unit)."""
     if not _COMPARE_FAIL.match(value.strip()):
+        metric = value.strip().partition(":")[0]
         raise argparse.ArgumentTypeError(
             f"expected METRIC:N% or METRIC:N with METRIC one of energy, dynamic_energy, "
             f"duration, gco2e, edp; got {value!r}"
+            + closest(metric, ("energy", "dynamic_energy", "duration", "gco2e", "edp"))
         )
     return value.strip()
 
@@ -184,8 +268,8 @@ OPTIONS: tuple[Opt, ...] = (
     ),
     Opt(
         "carbon_intensity",
-        "grid intensity in gCO2e/kWh, overrides country and region",
-        parse_nonnegative_float,
+        "grid intensity in gCO2e/kWh (0-2000), overrides country and region",
+        parse_intensity,
         metavar="G_PER_KWH",
     ),
     Opt(
@@ -231,8 +315,8 @@ OPTIONS: tuple[Opt, ...] = (
     ),
     Opt(
         "carbon_interval",
-        "sampler interval for power-only sensors, in ms (default: 100)",
-        parse_positive_float,
+        "sampler interval for power-only sensors, in ms (1-3600000; default: 100)",
+        parse_interval_ms,
         100.0,
         metavar="MS",
     ),
@@ -347,8 +431,9 @@ OPTIONS: tuple[Opt, ...] = (
     Opt(
         "carbon_precision",
         "prompt items and --carbon-compare-ref: keep adding interleaved pairs until the "
-        "energy ratio's 95% interval is within +-this fraction (default: 0.05)",
-        parse_positive_float,
+        "energy ratio's 95% interval is within +-this fraction, 0 to 1, or N% "
+        "(default: 0.05)",
+        parse_fraction,
         0.05,
         metavar="FRACTION",
     ),

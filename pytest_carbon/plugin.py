@@ -80,6 +80,16 @@ def pytest_collect_file(file_path: Any, parent: pytest.Collector) -> pytest.Coll
     return collect_file(file_path, parent)
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    import sys
+
+    # A --carbon-model that matches no collected prompt task is a usage error.
+    if "pytest_carbon.prompts.collect" in sys.modules:
+        from pytest_carbon.prompts.collect import check_model_selection
+
+        check_model_selection(config, items)
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     import sys
 
@@ -110,11 +120,23 @@ class _XdistHooks:
 
     def __init__(self, cs: CarbonSession) -> None:
         self.cs = cs
+        self.usage_errors: list[str] = []
 
     def pytest_testnodedown(self, node: Any, error: Any) -> None:
         output = getattr(node, "workeroutput", {}).get("pytest_carbon")
         if output:
             self.cs.merge_worker_output(output)
+        usage = getattr(node, "workeroutput", {}).get("pytest_carbon_usage_error")
+        if usage and usage not in self.usage_errors:
+            self.usage_errors.append(usage)
+            import sys
+
+            print(f"ERROR: {usage}", file=sys.stderr)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+        if self.usage_errors:  # a worker's typo (prompts/collect.py): exit status 4
+            session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
 class _RecordCollector:

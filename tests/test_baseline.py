@@ -150,6 +150,7 @@ def _brute_force_p(x: list[float], y: list[float]) -> float:
     return hits / total
 
 
+@pytest.mark.slow
 def test_mann_whitney_exact_matches_enumeration() -> None:
     rng = random.Random(7)
     for m, n in ((3, 3), (4, 6), (5, 5), (7, 4)):
@@ -164,6 +165,7 @@ def test_mann_whitney_exact_matches_enumeration() -> None:
     assert mann_whitney_greater([2, 3, 4, 5, 6], [1, 1.1, 1.2, 1.3, 1.4]) == pytest.approx(1 / 252)
 
 
+@pytest.mark.slow
 def test_mann_whitney_large_samples_use_a_sound_approximation() -> None:
     rng = random.Random(3)
     same = [rng.gauss(1.0, 0.05) for _ in range(80)]
@@ -586,6 +588,7 @@ def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_cli_compare_exit_codes(tmp_path: Path) -> None:
     base, same, heavy = tmp_path / "base.json", tmp_path / "same.json", tmp_path / "heavy.json"
     base.write_text(json.dumps(report(suite(5, 1))))
@@ -640,6 +643,7 @@ def test_heavy():
 """
 
 
+@pytest.mark.slow
 def test_end_to_end_regression_fails_the_session(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_load=SUITE)
     store = pytester.path / "store"
@@ -676,6 +680,7 @@ def test_end_to_end_regression_fails_the_session(pytester: pytest.Pytester) -> N
     assert "carbon comparison" in same.stdout.str()
 
 
+@pytest.mark.slow
 def test_end_to_end_first_compare_saves_a_baseline(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_load=SUITE)
     store = pytester.path / "store"

@@ -184,6 +184,7 @@ def expected_log(
     return out
 
 
+@pytest.mark.slow
 def test_compare_ref_judges_each_common_test_interleaved(repo: Path, tmp_path: Path) -> None:
     log = tmp_path / "calls.log"
     result = run_pytest(
@@ -249,6 +250,7 @@ def test_compare_ref_judges_each_common_test_interleaved(repo: Path, tmp_path: P
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
+@pytest.mark.slow
 def test_a_selection_applies_to_both_sides(repo: Path, tmp_path: Path) -> None:
     result = run_pytest(
         repo,
@@ -268,6 +270,7 @@ def test_a_selection_applies_to_both_sides(repo: Path, tmp_path: Path) -> None:
     }
 
 
+@pytest.mark.slow
 def test_a_ref_that_does_not_resolve_is_a_usage_error(repo: Path) -> None:
     result = run_pytest(repo, "--carbon", "--carbon-compare-ref=no-such-branch")
     assert result.returncode == 4  # pytest's usage error
@@ -276,6 +279,7 @@ def test_a_ref_that_does_not_resolve_is_a_usage_error(repo: Path) -> None:
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
+@pytest.mark.slow
 def test_not_a_git_repository_is_a_usage_error(tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
@@ -296,6 +300,7 @@ def test_compare_ref_needs_carbon_and_no_xdist(repo: Path) -> None:
     assert result.returncode == 4 and "needs --carbon" in result.stderr
 
 
+@pytest.mark.slow
 def test_the_worktree_is_removed_on_interrupt(repo: Path, tmp_path: Path) -> None:
     # The head's test_work is interrupted (Ctrl-C) in its first measured round.
     (repo / "test_work.py").write_text(
@@ -315,6 +320,7 @@ def test_the_worktree_is_removed_on_interrupt(repo: Path, tmp_path: Path) -> Non
     assert (repo / ".git").is_dir() and not list((repo / ".git").glob("worktrees/*"))
 
 
+@pytest.mark.slow
 def test_the_base_plugin_refuses_to_run_by_hand(tmp_path: Path) -> None:
     (tmp_path / "test_x.py").write_text("def test_x():\n    pass\n")
     result = run_pytest(
@@ -324,6 +330,7 @@ def test_the_base_plugin_refuses_to_run_by_hand(tmp_path: Path) -> None:
     assert "base side of --carbon-compare-ref" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_base_that_cannot_start_is_reported_with_its_output(repo: Path) -> None:
     # REF's conftest is broken (fixed in the work tree): the base pytest cannot start.
     (repo / "conftest.py").write_text("raise RuntimeError('broken in the base')\n")

@@ -157,6 +157,7 @@ def test_fixture_end_to_end_with_and_without_carbon(pytester: pytest.Pytester) -
             )
 
 
+@pytest.mark.slow
 def test_budget_applies_per_call_with_the_fixture(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(
         """

@@ -479,6 +479,7 @@ def test_fails():
 """
 
 
+@pytest.mark.slow
 def test_round_trip_of_a_real_carbon_run(pytester: pytest.Pytester) -> None:
     from pytest_carbon import read_report
 
@@ -537,7 +538,7 @@ def test_round_trip_of_a_real_prompt_suite(pytester: pytest.Pytester) -> None:
     from pytest_carbon import read_report
 
     pytester.makefile(".yaml", add_squares=TASK_YAML)
-    result = pytester.runpytest_subprocess(
+    result = pytester.runpytest(
         "add_squares.yaml",
         "--carbon",
         "--carbon-json=r.json",

@@ -224,6 +224,7 @@ def test_comparison_renders_the_changes() -> None:
     assert 'id="changes"' in other and 'data-v="1.5"' in other
 
 
+@pytest.mark.slow
 def test_output_is_deterministic_and_written_atomically(tmp_path: Path) -> None:
     rep = prompt_report()
     assert render_html(rep) == render_html(rep)
@@ -337,6 +338,7 @@ def test_prompt_report_in_headless_chromium(tmp_path: Path, pytestconfig: pytest
         shutil.copyfile(shot, dest)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium_path() is None, reason=SKIP_REASON)
 def test_real_prompt_suite_report_in_headless_chromium(pytester: pytest.Pytester) -> None:
     """End to end: a prompt suite run by pytest, rendered by ``pytest-carbon report``,
@@ -509,6 +511,7 @@ def _shoot(page_html: str, tmp_path: Path, name: str, pytestconfig: pytest.Confi
     return found
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium_path() is None, reason=SKIP_REASON)
 def test_two_model_report_in_headless_chromium(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     found = _shoot(render_html(two_model_report()), tmp_path, "two-models", pytestconfig)

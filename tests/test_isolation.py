@@ -480,6 +480,7 @@ def _processes_with(token: str) -> list[int]:
     return found
 
 
+@pytest.mark.slow
 def test_nothing_stays_behind_after_a_pytest_run(pytester: pytest.Pytester) -> None:
     """A pytest run whose candidate litters (a SysV segment, a file in its temp dir, a
     detached grandchild with no environment) in verify and in the workload. The run is

@@ -110,10 +110,11 @@ def test_rapl_counters_of_a_fake_tree(tmp_path: Path) -> None:
     assert r["sensors"] == ["rapl"]
     # The whole counter, and the command's part of it: with no idle power, its CPU time's
     # share of the machine's busy time (this constant-power tree does not follow load).
-    assert r["machine_energy_j"] == pytest.approx(35.0 * r["duration_s"], rel=0.05)
+    # (10%: the fake counters move in a thread, which a busy machine can leave stale.)
+    assert r["machine_energy_j"] == pytest.approx(35.0 * r["duration_s"], rel=0.1)
     assert r["attribution"] == "auto" and r["method"] == "attributed"
     share = 1.0 if r["cpu_share"] is None else r["cpu_share"]
-    assert r["components"]["cpu"] == pytest.approx(35.0 * r["duration_s"] * share, rel=0.05)
+    assert r["components"]["cpu"] == pytest.approx(35.0 * r["duration_s"] * share, rel=0.1)
 
 
 #: Counts the SIGINTs it gets: a signal delivered twice would interrupt a child's clean-up.

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from fake_pynvml import FakeGpu, FakeNvml
 from powercap import FakePowercap, server_tree
+from scripted import Scripted
 
 from pytest_carbon.measure.meter import Measurement, Meter, WindowError
 from pytest_carbon.measure.proctime import tree_cpu_s
@@ -113,8 +114,10 @@ def test_idle_baseline_gives_dynamic_energy(no_poll_tree: FakePowercap) -> None:
         meter = Meter([RaplSensor(no_poll_tree.root)], attribution="never")
         idle = meter.measure_idle(1.0)
         if meter.idle.trusted:
-            assert idle["cpu"] == pytest.approx(35.0, rel=0.05)
-            assert idle["dram"] == pytest.approx(4.0, rel=0.05)
+            # The fake counters move in a thread (real time, 1 ms ticks): on a busy machine a
+            # read can find them tens of ms stale, so the bounds leave room for that.
+            assert idle["cpu"] == pytest.approx(35.0, rel=0.15)
+            assert idle["dram"] == pytest.approx(4.0, rel=0.15)
         else:
             # Other work kept this machine's CPUs saturated through the calibration: idle
             # was not observable, and the stated model (not this tree's truth) is used.
@@ -128,13 +131,34 @@ def test_idle_baseline_gives_dynamic_energy(no_poll_tree: FakePowercap) -> None:
         no_poll_tree.stop()
     m = h.measurement
     assert m is not None
-    assert m.energy_j["cpu"] == pytest.approx(55.0 * m.duration_s, rel=0.03)
-    assert m.dynamic_energy_j["cpu"] == pytest.approx(20.0 * m.duration_s, rel=0.1)
+    assert m.energy_j["cpu"] == pytest.approx(55.0 * m.duration_s, rel=0.15)
+    assert m.dynamic_energy_j["cpu"] == pytest.approx(20.0 * m.duration_s, rel=0.4)
     assert m.dynamic_energy_j["dram"] == pytest.approx(0.0, abs=0.1)
 
 
 IDLE = {"cpu": 8.0, "dram": 2.0}
 PER_CPU_W = 12.0
+
+
+#: Set while the RAPL sensor's clock is scripted (``rapl_clock``), and that clock.
+_CLOCK: list[float] = []
+_RAPL_NOW = [1000.0]
+
+
+@pytest.fixture
+def rapl_clock(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
+    """A scripted clock for the RAPL sensor's readings: a window lasts what the test says.
+    With the real clock, a busy machine paused the test between the meter's reading and
+    its own, and the idle power of those milliseconds went missing from the counter's
+    truth (dynamic energy 7% low: a verdict that depended on the machine)."""
+    import types
+
+    from pytest_carbon.measure.sensors import rapl
+
+    monkeypatch.setattr(rapl, "time", types.SimpleNamespace(perf_counter=lambda: _RAPL_NOW[0]))
+    _CLOCK[:] = [1.0]
+    yield _RAPL_NOW
+    _CLOCK[:] = []
 
 
 def shared_window(
@@ -156,8 +180,12 @@ def shared_window(
     if own_cpu_s:
         burn(own_cpu_s)
     own = tree_cpu_s() - c0
-    time.sleep(max(min_s - (time.perf_counter() - t0), 0.0))
-    seconds = time.perf_counter() - t0
+    if _CLOCK:  # the scripted clock: the window lasts min_s (or the CPU it burnt)
+        seconds = max(min_s, own)
+        _RAPL_NOW[0] += seconds
+    else:
+        time.sleep(max(min_s - (time.perf_counter() - t0), 0.0))
+        seconds = time.perf_counter() - t0
     busy = own + other_cpus * seconds
     tree.zones["intel-rapl:0"].power_w = IDLE["cpu"] + PER_CPU_W * busy / seconds
     tree.zones["intel-rapl:0:2"].power_w = IDLE["dram"]
@@ -166,6 +194,7 @@ def shared_window(
     return meter.end(key)
 
 
+@pytest.mark.usefixtures("rapl_clock")
 @pytest.mark.parametrize("attribution", ["auto", "process"])
 def test_dynamic_energy_does_not_depend_on_other_work(
     no_poll_tree: FakePowercap, tmp_path: Path, attribution: str
@@ -199,6 +228,7 @@ def test_dynamic_energy_does_not_depend_on_other_work(
     assert alone.cpu_share == pytest.approx(1.0, abs=0.1)
 
 
+@pytest.mark.usefixtures("rapl_clock")
 def test_energy_charges_idle_by_own_cpu_time_and_reports_the_wall_idle_beside(
     no_poll_tree: FakePowercap, tmp_path: Path
 ) -> None:
@@ -222,6 +252,7 @@ def test_energy_charges_idle_by_own_cpu_time_and_reports_the_wall_idle_beside(
     assert m1.to_json()["idle_wall_energy_j"] == m1.idle_wall_energy_j
 
 
+@pytest.mark.usefixtures("rapl_clock")
 def test_a_sleeping_test_is_charged_no_idle_whatever_else_runs(
     no_poll_tree: FakePowercap, tmp_path: Path
 ) -> None:
@@ -241,6 +272,7 @@ def test_a_sleeping_test_is_charged_no_idle_whatever_else_runs(
         assert m.idle_wall_energy_j == pytest.approx(sum(IDLE.values()) * m.duration_s)
 
 
+@pytest.mark.usefixtures("rapl_clock")
 def test_process_attribution_shares_the_wall_idle_by_cpu_capacity(
     no_poll_tree: FakePowercap, tmp_path: Path
 ) -> None:
@@ -260,6 +292,7 @@ def test_process_attribution_shares_the_wall_idle_by_cpu_capacity(
     assert m.idle_wall_energy_j == pytest.approx(sum(IDLE.values()) * m.duration_s * m.share)
 
 
+@pytest.mark.usefixtures("rapl_clock")
 def test_machine_attribution_is_the_raw_counter(no_poll_tree: FakePowercap, tmp_path: Path) -> None:
     stat = ProcStat(tmp_path / "stat")
     meter = Meter(
@@ -284,15 +317,20 @@ def test_the_former_attribution_names_are_accepted() -> None:
         Meter([], attribution="sometimes")
 
 
-def test_short_window_warns(no_poll_tree: FakePowercap) -> None:
-    meter = Meter([RaplSensor(no_poll_tree.root)], attribution="never")
+def test_short_window_warns() -> None:
+    # A scripted clock: a busy machine can stretch a real begin/end past 1 ms.
+    script = Scripted()
+    sensor = script.sensor()
+    sensor.update_period_s = 0.001  # as RAPL's
+    meter = Meter([sensor], attribution="never")
     meter.begin("tiny")
+    script.sleep(0.0002)
     short = meter.end("tiny")
     meter.begin("long")
-    time.sleep(0.005)
+    script.sleep(0.005)
     long = meter.end("long")
     meter.close()
-    assert short.duration_s < 0.001
+    assert short.duration_s == pytest.approx(0.0002)
     assert any("shorter than the counters' update period" in w for w in short.warnings)
     assert long.warnings == ()
 
@@ -334,8 +372,9 @@ def test_sampler_thread_runs_for_a_wrapping_counter(tmp_path: Path) -> None:
         pc.close()
     assert len(sampler_threads()) == before
     assert pc.zones["intel-rapl:0"].wraps >= 4
-    # Four or more wraps in the window, all caught by the sampler's reads.
-    assert m.energy_j["cpu"] == pytest.approx(35.0 * m.duration_s, rel=0.03)
+    # Four or more wraps in the window, all caught by the sampler's reads (a missed wrap
+    # is 7 J, 20% of the window; 10% leaves room for a busy machine's stale fake counters).
+    assert m.energy_j["cpu"] == pytest.approx(35.0 * m.duration_s, rel=0.1)
     assert len(m.samples) >= 10
     # The trace's power comes from successive counter reads, wraps included.
     powers = sorted(p["cpu"] for _, p in m.samples if "cpu" in p)
@@ -394,7 +433,7 @@ def test_idle_power_is_the_machines_not_a_share_of_it(
 
     # (A jittery fake /proc/stat may still vary enough for a fit: then it is the truth.)
     if meter.idle.trusted:
-        assert idle["cpu"] == pytest.approx(35.0, rel=0.1)
+        assert idle["cpu"] == pytest.approx(35.0, rel=0.25)  # stale fake counters under load
     else:
         # The fake machine's busy rate is a thread's (about one CPU, less under load):
         # the model's own statement is what can be checked, and that it is below 35 W.

@@ -48,10 +48,18 @@ XDIST = [
         ),
     ),
 ]
+#: The same, the xdist run in the slow tier (two more interpreters; the fast tier keeps
+#: one xdist run, test_json_fields_consistent's).
+XDIST_SLOW = [
+    XDIST[0],
+    pytest.param(*XDIST[1].values, id="xdist", marks=[*XDIST[1].marks, pytest.mark.slow]),
+]
 
 
 def run_json(pytester: pytest.Pytester, *args: str) -> tuple[pytest.RunResult, dict]:
-    result = pytester.runpytest_subprocess("--carbon", "--carbon-json=out.json", *args)
+    # In-process unless xdist is asked for: no interpreter start per run.
+    run = pytester.runpytest_subprocess if "-n" in args else pytester.runpytest
+    result = run("--carbon", "--carbon-json=out.json", *args)
     report = json.loads((pytester.path / "out.json").read_text())
     return result, report
 
@@ -106,7 +114,7 @@ def test_budget_failure_shows_value_budget_and_method(pytester: pytest.Pytester)
         """
     )
     # No --carbon: a test with a budget is measured anyway.
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest()
     result.assert_outcomes(passed=1, failed=1)
     result.stdout.fnmatch_lines(
         [
@@ -126,14 +134,14 @@ def test_bad_budget_fails_the_test_with_a_clear_message(pytester: pytest.Pyteste
             pass
         """
     )
-    result = pytester.runpytest_subprocess()
+    result = pytester.runpytest()
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(
         ["*@pytest.mark.carbon: unknown budget max_joules; use max_energy_j*"]
     )
 
 
-@pytest.mark.parametrize("extra", XDIST)
+@pytest.mark.parametrize("extra", XDIST_SLOW)
 def test_interrupted_run_still_writes_what_it_measured(
     pytester: pytest.Pytester, extra: list[str]
 ) -> None:
@@ -159,7 +167,7 @@ def test_interrupted_run_still_writes_what_it_measured(
 
 def test_csv_has_codecarbon_columns(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_work=WORK)
-    pytester.runpytest_subprocess("--carbon", "--carbon-csv=out.csv", "--carbon-json=out.json")
+    pytester.runpytest("--carbon", "--carbon-csv=out.csv", "--carbon-json=out.json")
     with open(pytester.path / "out.csv", newline="") as f:
         rows = list(csv.DictReader(f))
     report = json.loads((pytester.path / "out.json").read_text())
@@ -178,7 +186,7 @@ def test_csv_has_codecarbon_columns(pytester: pytest.Pytester) -> None:
 
 def test_without_carbon_nothing_is_measured(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_work=WORK)
-    result = pytester.runpytest_subprocess("--carbon-json=out.json")
+    result = pytester.runpytest("--carbon-json=out.json")
     result.assert_outcomes(passed=3, failed=1)
     assert "pytest-carbon" not in result.stdout.str()
     report = json.loads((pytester.path / "out.json").read_text())
@@ -189,7 +197,7 @@ def test_terminal_summary_states_location_pue_sensors_and_methods(
     pytester: pytest.Pytester,
 ) -> None:
     pytester.makepyfile(test_work=WORK)
-    result = pytester.runpytest_subprocess("--carbon", "--carbon-country=FRA")
+    result = pytester.runpytest("--carbon", "--carbon-country=FRA")
     out = result.stdout.str()
     result.stdout.fnmatch_lines(
         [
@@ -230,6 +238,7 @@ def test_rounds_repeat_the_call_phase(pytester: pytest.Pytester) -> None:
     assert sum(rec["samples"]["energy_j"]) == pytest.approx(rec["energy_j"])
 
 
+@pytest.mark.slow
 def test_ini_and_environment_precedence(pytester: pytest.Pytester) -> None:
     pytester.makeini(
         """
@@ -270,7 +279,7 @@ def test_ini_and_environment_precedence(pytester: pytest.Pytester) -> None:
 
 
 def test_bad_option_value_is_a_clear_usage_error(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("--carbon", "--carbon-pue=0.5")
+    result = pytester.runpytest("--carbon", "--carbon-pue=0.5")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*PUE is total facility / IT energy, >= 1.0*"])
 
@@ -380,11 +389,12 @@ def test_intensity_hook_charges_each_test_at_its_own_time(pytester: pytest.Pytes
 
 def test_unknown_country_is_one_usage_error_with_suggestions(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x():\n    pass\n")
-    result = pytester.runpytest_subprocess("--carbon", "--carbon-country=FRN")
+    result = pytester.runpytest("--carbon", "--carbon-country=FRN")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unknown country code 'FRN'*Did you mean*FRA (France)*"])
 
 
+@pytest.mark.slow
 def test_html_and_markdown_reports_from_a_run(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_work=WORK)
     result = pytester.runpytest_subprocess(
@@ -407,7 +417,7 @@ def test_ed2p_is_defined_beside_edp(pytester: pytest.Pytester) -> None:
 def test_help_renders_with_the_plugin_installed(pytester: pytest.Pytester) -> None:
     """`pytest --help` must work in any project where the plugin is installed: argparse
     %-formats help strings, so a bare % in one of ours crashed it for everyone."""
-    result = pytester.runpytest_subprocess("--help")
+    result = pytester.runpytest("--help")
     assert result.ret == 0, result.stderr.str()
     out = result.stdout.str()
     assert "--carbon-compare-fail" in out

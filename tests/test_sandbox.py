@@ -292,7 +292,7 @@ def test_fallback_without_namespaces_still_sweeps_escaped_processes(
     t0 = time.monotonic()
     r = verify(hostile("detached_grandchild"), "run", [{"args": [], "expect": 1}], None)
     assert r.passed, r.message
-    assert time.monotonic() - t0 < 10
+    assert time.monotonic() - t0 < 30  # not the grandchild's 60 s sleep (half: a busy machine)
     assert_no_leftovers(r.run_id)
 
 
@@ -317,7 +317,7 @@ def test_infinite_loop_times_out_and_is_killed() -> None:
     assert not r.passed and r.timed_out
     assert r.failed_case is not None and r.failed_case["index"] == 0
     assert "timed out after 1 s" in r.message
-    assert r.duration_s < 5
+    assert r.duration_s < 30  # killed, not left looping (a wide bound: a busy machine)
     assert_no_leftovers(r.run_id)
 
 
@@ -408,7 +408,7 @@ def test_a_detached_grandchild_does_not_outlive_the_run() -> None:
     t0 = time.monotonic()
     r = verify(hostile("detached_grandchild"), "run", [{"args": [], "expect": 1}], None)
     assert r.passed, r.message
-    assert time.monotonic() - t0 < 10  # nobody waited for its 60 s sleep
+    assert time.monotonic() - t0 < 30  # nobody waited for its 60 s sleep (half of it: load)
     assert_no_leftovers(r.run_id)
 
 

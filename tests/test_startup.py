@@ -1,5 +1,8 @@
 """Start-up checks: a typo in a sensor or a baseline is a usage error (exit 4), not a
-gate quietly off; and the hints for a country or a model typed the wrong way."""
+gate quietly off; and the hints for a country or a model typed the wrong way.
+
+Runs are in-process (``pytester.runpytest``): start-up is what is checked, and an
+interpreter start per run would cost more than the check."""
 
 from __future__ import annotations
 
@@ -22,13 +25,13 @@ def test_a():
 def test_explicit_missing_baseline_is_a_usage_error(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_load=SUITE)
     for spec in ("missing.json", "9999"):
-        result = pytester.runpytest_subprocess(
+        result = pytester.runpytest(
             "--carbon", f"--carbon-compare={spec}", f"--carbon-storage={pytester.path / 's'}"
         )
         assert result.ret == 4, result.stdout.str()
         assert f"no baseline {spec!r}" in result.stderr.str()
     # The implicit "latest" may still start a first baseline.
-    first = pytester.runpytest_subprocess(
+    first = pytester.runpytest(
         "--carbon", "--carbon-compare", f"--carbon-storage={pytester.path / 's'}"
     )
     assert first.ret == 0
@@ -41,18 +44,16 @@ def test_unreadable_named_sensor_is_a_usage_error_with_the_doctors_fix(
     pytester.makepyfile(test_load=SUITE)
     empty = tmp_path / "powercap"  # a sysfs root without any RAPL zone
     empty.mkdir()
-    result = pytester.runpytest_subprocess(
-        "--carbon", "--carbon-sensors=rapl", f"--carbon-rapl-root={empty}"
-    )
+    result = pytester.runpytest("--carbon", "--carbon-sensors=rapl", f"--carbon-rapl-root={empty}")
     assert result.ret == 4, result.stdout.str()
     err = result.stderr.str()
     assert "--carbon-sensors=rapl: rapl cannot be read here:" in err
     assert "no RAPL zones" in err and "pytest-carbon sensors" in err  # the doctor's reason
     # auto takes what it finds: the estimate, and the run passes.
-    auto = pytester.runpytest_subprocess("--carbon", f"--carbon-rapl-root={empty}")
+    auto = pytester.runpytest("--carbon", f"--carbon-rapl-root={empty}")
     assert auto.ret == 0
     # The estimate can always be read: naming it is fine.
-    est = pytester.runpytest_subprocess("--carbon", "--carbon-sensors=estimate")
+    est = pytester.runpytest("--carbon", "--carbon-sensors=estimate")
     assert est.ret == 0
 
 
@@ -76,13 +77,13 @@ def test_import_prints_the_command_that_runs_what_it_wrote(pytester: pytest.Pyte
     command = out.getvalue().strip().splitlines()[-1]
     assert command == f"run them with: pytest {dest} --carbon"
     # Run what it says (without --carbon: collection is the point, and fast).
-    result = pytester.runpytest_subprocess(str(dest), "--collect-only", "-q")
+    result = pytester.runpytest(str(dest), "--collect-only", "-q")
     assert result.ret == 0, result.stdout.str()
     collected = [line for line in result.stdout.lines if "::" in line]
     assert len(collected) == 2 and all("[reference-plain-0]" in line for line in collected)
     # YAML that does not declare the schema is data, not tests, even in a named folder.
     (dest / "config.yaml").write_text("name: not a prompt suite\n", encoding="utf-8")
-    again = pytester.runpytest_subprocess(str(dest), "--collect-only", "-q")
+    again = pytester.runpytest(str(dest), "--collect-only", "-q")
     assert len([line for line in again.stdout.lines if "::" in line]) == 2
 
 
@@ -97,11 +98,9 @@ def test_a_bare_variant_name_as_model_hints_at_variant_prefix(
     (pytester.path / "prompts" / "t.yaml").write_text(
         task_yaml("t", extra="variants:\n  naive: |\n    def double(x):\n        return x + x\n")
     )
-    result = pytester.runpytest_subprocess(
-        "prompts/", "--carbon-model=naive", "-p", "no:cacheprovider", timeout=120
-    )
-    result.assert_outcomes(errors=1)  # at setup: no answer was asked for
-    result.stdout.fnmatch_lines(["*did you mean --carbon-model=variant:naive?*"])
+    result = pytester.runpytest("prompts/", "--carbon-model=naive", "-p", "no:cacheprovider")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # at start-up: nothing was asked for
+    result.stderr.fnmatch_lines(["*did you mean --carbon-model=variant:naive?*"])
     # No LLM was asked: nothing went to a cache.
     assert not (pytester.path / ".carbon" / "llm-cache").exists()
 

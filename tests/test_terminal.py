@@ -143,6 +143,7 @@ def _shrink(report: dict[str, Any], nodeid: str, factor: float) -> None:
         r["samples"]["energy_j"] = [v * factor for v in r["samples"]["energy_j"]]
 
 
+@pytest.mark.slow
 def test_last_line_names_the_energy_regression(pytester: pytest.Pytester) -> None:
     pytester.makepyfile(test_load=SUITE)
     base = pytester.path / "base.json"

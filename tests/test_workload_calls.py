@@ -35,6 +35,7 @@ def _run(pytester: pytest.Pytester, trap: int) -> pytest.RunResult:
     )
 
 
+@pytest.mark.slow
 def test_the_last_call_of_the_list_is_made(pytester: pytest.Pytester) -> None:
     # Only the third input raises: the item fails in its workload, so the list was followed
     # past its first entries (the tests themselves only call f(1)).
@@ -44,6 +45,7 @@ def test_the_last_call_of_the_list_is_made(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines(["*call with x=3 reached*"])
 
 
+@pytest.mark.slow
 def test_a_workload_whose_calls_all_succeed_is_measured(pytester: pytest.Pytester) -> None:
     result = _run(pytester, trap=99)
     result.assert_outcomes(passed=1)

@@ -88,10 +88,18 @@ class _Forwarder:
     alone (``kill -INT``, a CI runner, no terminal) is passed on.
     """
 
-    def __init__(self, child: subprocess.Popen[bytes]) -> None:
-        self.child = child
+    def __init__(self) -> None:
+        # Installed before the child starts: a signal that arrives while it starts (a
+        # busy machine can take long) is held and passed on once it exists.
+        self.child: subprocess.Popen[bytes] | None = None
         self.signals: list[int] = []
+        self._pending: list[int] = []
         self._old: dict[int, Any] = {}
+
+    def attach(self, child: subprocess.Popen[bytes]) -> None:
+        self.child = child
+        while self._pending:
+            self._forward(self._pending.pop(0))
 
     def __enter__(self) -> _Forwarder:
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -102,21 +110,28 @@ class _Forwarder:
         for sig, old in self._old.items():
             signal.signal(sig, old)
 
-    def _terminal_delivered(self) -> bool:
+    def _terminal_delivered(self, child: subprocess.Popen[bytes]) -> bool:
         try:
             fd = sys.stdin.fileno()
-            return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp() == os.getpgid(self.child.pid)
+            return os.isatty(fd) and os.tcgetpgrp(fd) == os.getpgrp() == os.getpgid(child.pid)
         except (OSError, ValueError, AttributeError):
             return False
 
     def _handle(self, signum: int, frame: FrameType | None) -> None:
         self.signals.append(signum)
-        if self.child.poll() is not None:
+        if self.child is None:
+            self._pending.append(signum)
             return
-        if signum == signal.SIGINT and self._terminal_delivered():
+        self._forward(signum)
+
+    def _forward(self, signum: int) -> None:
+        child = self.child
+        if child is None or child.poll() is not None:
+            return
+        if signum == signal.SIGINT and self._terminal_delivered(child):
             return
         with contextlib.suppress(OSError):
-            self.child.send_signal(signum)
+            child.send_signal(signum)
 
 
 def _exit_code(returncode: int) -> int:
@@ -157,13 +172,14 @@ def main(argv: list[str]) -> int:
             meter.idle_power_w[cpu_owner] = args.idle
         elif args.idle == "auto":
             meter.measure_idle()
-        try:
-            child = subprocess.Popen(command)
-        except OSError as exc:
-            print(f"pytest-carbon measure: cannot run {command[0]!r}: {exc}", file=sys.stderr)
-            return 127 if isinstance(exc, FileNotFoundError) else 126
-        meter.begin("command", pids=(child.pid,))
-        with _Forwarder(child) as fwd:
+        with _Forwarder() as fwd:
+            try:
+                child = subprocess.Popen(command)
+            except OSError as exc:
+                print(f"pytest-carbon measure: cannot run {command[0]!r}: {exc}", file=sys.stderr)
+                return 127 if isinstance(exc, FileNotFoundError) else 126
+            fwd.attach(child)
+            meter.begin("command", pids=(child.pid,))
             returncode = _wait(child, found.sensors, interval_s)
         measurement = meter.end("command")
     finally:
@@ -204,18 +220,15 @@ def _wait(child: subprocess.Popen[bytes], sensors: list[Any], interval_s: float)
             time.sleep(0)
 
 
-def _fmt_j(energy_j: float) -> str:
-    if energy_j >= 3600:
-        return f"{energy_j / 3600:.3f} Wh"
-    if energy_j >= 1:
-        return f"{energy_j:.3f} J"
-    return f"{energy_j * 1000:.3f} mJ"
-
-
 def _text(r: dict[str, Any]) -> str:
+    """What a person reads: 3 significant digits with SI prefixes, never scientific
+    notation (the report's one formatter); the attributed share only where a machine-wide
+    counter was attributed."""
+    from pytest_carbon.report import format as fmt
+
     methods = r["component_methods"]
     comps = ", ".join(
-        f"{c} {_fmt_j(e)} ({methods.get(c, '?')})" for c, e in r["components"].items()
+        f"{c} {fmt.energy(e)} ({methods.get(c, '?')})" for c, e in r["components"].items()
     )
     acc = r["accounting"]
     where = acc["country"] or "world average (default; pass --country ISO3)"
@@ -223,16 +236,16 @@ def _text(r: dict[str, Any]) -> str:
         "",
         f"pytest-carbon measure: {shlex.join(r['command'])}",
         f"  exit code   {r['exit_code']}" + ("  (interrupted)" if r["interrupted"] else ""),
-        f"  duration    {r['duration_s']:.3f} s   CPU time {r['cpu_time_s']:.3f} s",
-        f"  energy      {_fmt_j(r['energy_j'])}   [{comps}]",
-        f"  dynamic     {_fmt_j(r['dynamic_energy_j'])}   (minus idle power x duration)",
-        f"  power       {r['power_w']:.2f} W",
-        f"  EDP         {r['edp_js']:.4g} J*s",
-        f"  carbon      {r['gco2e_g']:.4g} gCO2e   ({acc['intensity_g_per_kwh']:g} g/kWh, "
+        f"  duration    {fmt.duration(r['duration_s'])}   CPU time {fmt.duration(r['cpu_time_s'])}",
+        f"  energy      {fmt.energy(r['energy_j'])}   [{comps}]",
+        f"  dynamic     {fmt.energy(r['dynamic_energy_j'])}   (minus idle power x duration)",
+        f"  power       {fmt.power(r['power_w'])}",
+        f"  EDP         {fmt.si(r['edp_js'], 'J·s')}",
+        f"  carbon      {fmt.carbon(r['gco2e_g'])}   ({acc['intensity_g_per_kwh']:g} g/kWh, "
         f"{where}, PUE {acc['pue']:g})",
         f"  method      {r['method']} (sensors: {', '.join(r['sensors'])})",
     ]
-    if r["share"] is not None:
-        lines.append(f"  share       {r['share']:.3f} of machine-wide counters (attributed)")
+    if r["share"] is not None and "attributed" in methods.values():
+        lines.append(f"  share       {fmt.sig(r['share'])} of machine-wide counters (attributed)")
     lines += [f"  warning     {w}" for w in r["warnings"]]
     return "\n".join(lines)

@@ -164,6 +164,68 @@ def collect_file(file_path: Path, parent: pytest.Collector) -> PromptFile | None
     return PromptFile.from_parent(parent, path=file_path)
 
 
+#: The variant names of every task collected: ``--carbon-model`` is checked against them.
+_VARIANTS_SEEN = pytest.StashKey[set[str]]()
+
+
+#: Under xdist, a worker's usage error travels to the controller in its workeroutput.
+USAGE_ERROR_KEY = "pytest_carbon_usage_error"
+
+
+def check_model_selection(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """After collection: a ``--carbon-model`` that matches nothing stops the run
+    (``variant:naiv``, ``naive`` for ``variant:naive``, ``refrence``), with the closest
+    valid name. Checked only when a prompt file was collected."""
+    variants = config.stash.get(_VARIANTS_SEEN, None)
+    if variants is None:
+        return
+    problem = _model_problem(config, variants)
+    if problem is None:
+        return
+    workeroutput = getattr(config, "workeroutput", None)
+    if workeroutput is not None:
+        # An xdist worker: raising would crash it (an INTERNALERROR without the message).
+        # It runs nothing, and the controller reports the usage error (exit status 4).
+        workeroutput[USAGE_ERROR_KEY] = problem
+        config.hook.pytest_deselected(items=list(items))
+        items[:] = []
+        return
+    raise pytest.UsageError(problem)
+
+
+def _model_problem(config: pytest.Config, variants: set[str]) -> str | None:
+    import difflib
+
+    from pytest_carbon.prompts.llm import VARIANT_PREFIX
+
+    valid = [REFERENCE, *(VARIANT_PREFIX + v for v in sorted(variants))]
+    for model in _settings(config).carbon_model:
+        if model in valid:
+            continue
+        close = difflib.get_close_matches(model, valid, n=1, cutoff=0.6)
+        hint = f"; did you mean --carbon-model={close[0]}?" if close else ""
+        shown = ", ".join(valid[:8]) + (", …" if len(valid) > 8 else "")
+        if model.startswith(VARIANT_PREFIX):
+            return (
+                f"--carbon-model={model}: no collected task has a variant "
+                f"{model[len(VARIANT_PREFIX) :]!r} (built-in models: {shown}){hint}"
+            )
+        if model in variants:
+            return (
+                f"--carbon-model={model}: no built-in model has that name, and it is a task's "
+                f"variant: did you mean --carbon-model={VARIANT_PREFIX}{model}?"
+            )
+        # Any other name is an LLM's, asked from the endpoint: only a near miss of a
+        # built-in name (``refrence``, ``variant-naive``) is taken for a typo.
+        near = difflib.get_close_matches(model, valid, n=1, cutoff=0.85)
+        if near:
+            return (
+                f"--carbon-model={model}: not a built-in model (built-in: {shown}), and "
+                f"too close to one to be an LLM's name: did you mean --carbon-model={near[0]}?"
+            )
+    return None
+
+
 def safe_model_id(model: str) -> str:
     return re.sub(r"[/:\s\[\]]", "_", model)
 
@@ -211,7 +273,9 @@ class PromptFile(pytest.File):
                 return
             reported[str(exc)] = True
             raise self.CollectError(str(exc)) from None
+        seen = self.config.stash.setdefault(_VARIANTS_SEEN, set())
         for task in tasks:
+            seen.update(task.variants)
             marks, bad_mark = _marks(task)
             if bad_mark is not None:  # this task's item, not a session-wide CollectError
                 yield SpecErrorItem.from_parent(self, name=f"{task.id}[spec]", error=bad_mark)

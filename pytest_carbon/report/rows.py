@@ -107,3 +107,52 @@ def shorten(nodeid: str, width: int) -> str:
     params = bracket + params
     base_w = min(len(base), max(width // 2, width - len(params)))
     return middle(base, base_w) + middle(params, width - base_w)
+
+
+def _fit(text: str, width: int, *, keep_end: bool) -> str:
+    """``text`` in ``width`` characters: its start (or its end) kept, ``…`` for the rest."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    return "…" + text[len(text) - width + 1 :] if keep_end else text[: width - 1] + "…"
+
+
+def _distinct_part(name: str, prefix: str, suffix: str, width: int) -> str:
+    """``name`` in ``width`` characters with what tells it from its neighbours whole: the
+    part between the ``prefix`` and ``suffix`` they share, which are cut first."""
+    end = len(name) - len(suffix)
+    core = name[len(prefix) : end]
+    if len(core) + 2 >= width:  # the distinct part alone fills the room: cut its middle
+        return "…" + middle(core, width - 1) if prefix else middle(core, width)
+    room = width - len(core)
+    head_w = min(len(prefix), max(room // 2, room - len(suffix)))
+    tail_w = room - head_w
+    return _fit(prefix, head_w, keep_end=False) + core + _fit(suffix, tail_w, keep_end=True)
+
+
+def shorten_all(nodeids: Sequence[str], width: int) -> list[str]:
+    """:func:`shorten` for the rows of one table, which must stay distinct at any width:
+    rows whose short names collide (``TestDraft201…uated_items`` five times at 80 columns)
+    are shortened again, their common start and end cut before what tells them apart.
+    Linear in the number of rows (a collision group's common parts are computed once)."""
+    import os.path
+
+    out = [shorten(n, width) for n in nodeids]
+    groups: dict[str, list[int]] = {}
+    for i, short in enumerate(out):
+        groups.setdefault(short, []).append(i)
+    for members in groups.values():
+        names = list(dict.fromkeys(nodeids[i] for i in members))
+        if len(names) < 2:
+            continue
+        # The test's own name (the file is the same, or did not fit anyway).
+        tails = [n.partition("::")[2] or n for n in names]
+        prefix = os.path.commonprefix(tails)
+        suffix = os.path.commonprefix([t[len(prefix) :][::-1] for t in tails])[::-1]
+        again = {
+            n: _distinct_part(t, prefix, suffix, width) for n, t in zip(names, tails, strict=True)
+        }
+        for i in members:
+            out[i] = again[nodeids[i]]
+    return out

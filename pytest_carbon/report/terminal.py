@@ -20,7 +20,8 @@ METHOD_NOTE = (
 )
 PER_CALL_NOTE = (
     "per call: median energy of one call, where the work was repeated; rows are ranked by "
-    "it. energy: the test's total; for per-call rows, the whole measuring window."
+    "it. energy: the test's total; for per-call rows, the whole measuring window (the "
+    "total's 'N window totals' counts those tests)."
 )
 
 #: Comparison metric -> the word in pytest's last line ("1 energy regression").
@@ -40,11 +41,15 @@ def _row(name: str, cells: Sequence[str], widths: Sequence[int], name_w: int) ->
 
 
 def table_lines(
-    records: Sequence[Mapping[str, Any]], width: int = 100, limit: int | None = 20
+    records: Sequence[Mapping[str, Any]],
+    width: int = 100,
+    limit: int | None = 20,
+    totals: Totals | None = None,
 ) -> list[str]:
     """Rows ranked by energy per call where there is one (else energy), unmeasured last;
-    per-component columns; a total line whose label is never cut."""
-    t = compute(records)
+    per-component columns; a total line whose label is never cut. ``totals``: the records'
+    totals when the caller has them (computed once per summary)."""
+    t = totals if totals is not None else compute(records)
     comps = sorted(t.components, key=lambda c: ({"cpu": 0, "dram": 1, "gpu": 2}.get(c, 9), c))
     per_call = any(per_call_energy_j(r) is not None for r in records)
     ratio = any(rowinfo.reference_ratio(r) is not None for r in records)
@@ -77,7 +82,8 @@ def table_lines(
     lines = [header, rule]
     ordered = rowinfo.ranked(records)
     shown = ordered if limit is None else ordered[:limit]
-    for r in shown:
+    names = rowinfo.shorten_all([str(r.get("nodeid", "")) for r in shown], name_w)
+    for r, name in zip(shown, names, strict=True):
         measured = fmt.num(r.get("energy_j")) is not None
         cells: list[str] = []
         if per_call:
@@ -90,7 +96,7 @@ def table_lines(
         cells.append(r.get("method") or "not meas.")
         cells += [fmt.si(r.get("edp_js"), "J·s")] if show_edp else []
         cells += [fmt.carbon(r.get("gco2e_g")), fmt.duration(r.get("duration_s"))]
-        lines.append(_row(rowinfo.shorten(str(r.get("nodeid", "")), name_w), cells, widths, name_w))
+        lines.append(_row(name, cells, widths, name_w))
     if limit is not None and len(ordered) > limit:
         lines.append(f"... {len(ordered) - limit} more (use -v or --carbon-top=N to see them)")
     cells = [""] * (int(per_call) + int(ratio))
@@ -173,12 +179,12 @@ def terminal_summary(cs: CarbonSession, tr: Any) -> None:
             tr.write_line(line)
         tr.write_line("")
         limit = None if verbose else cs.settings.carbon_top
-        for line in table_lines(records, width=_width(tr), limit=limit):
-            tr.write_line(line)
         totals = compute(records)
+        for line in table_lines(records, width=_width(tr), limit=limit, totals=totals):
+            tr.write_line(line)
         for line in extra_total_lines(totals):
             tr.write_line(line)
-        tr.write_line(outcomes_line(records))
+        tr.write_line(outcomes_line(records, pytest_counts(tr)))
         tr.write_line(METHOD_NOTE)
         if any(per_call_energy_j(r) is not None for r in records):
             tr.write_line(PER_CALL_NOTE)
@@ -240,16 +246,40 @@ def count_regressions(comparison: Any, tr: Any) -> None:
 KINDS_SHOWN = 5
 
 
-def outcomes_line(records: Sequence[Mapping[str, Any]]) -> str:
-    """``outcomes: 3 passed, 1 xfailed; 1 test rerun`` in pytest's order and words."""
+def pytest_counts(tr: Any) -> dict[str, int] | None:
+    """The outcome counts of pytest's own last line, from the terminal reporter's stats
+    (a test skipped at setup has no call phase, hence no record, but pytest counts it)."""
     from pytest_carbon.results.record import OUTCOMES
 
+    stats = getattr(tr, "stats", None)
+    if not isinstance(stats, dict):
+        return None
     counts: dict[str, int] = {}
+    for word in OUTCOMES:
+        n = sum(1 for rep in stats.get(word, ()) if getattr(rep, "count_towards_summary", True))
+        if n:
+            counts[word] = n
+    return counts
+
+
+def outcomes_line(
+    records: Sequence[Mapping[str, Any]], counts: Mapping[str, int] | None = None
+) -> str:
+    """``outcomes: 3 passed, 1 xfailed; 1 test rerun`` in pytest's order and words.
+    ``counts``: pytest's own (:func:`pytest_counts`), which then give the figures, and
+    the tests without a record (no call phase: skipped at setup) are said to be so."""
+    from pytest_carbon.results.record import OUTCOMES
+
+    own: dict[str, int] = {}
     for r in records:
         word = str(r.get("outcome") or "unknown")
-        counts[word] = counts.get(word, 0) + 1
+        own[word] = own.get(word, 0) + 1
+    counts = dict(counts) if counts else own
     order = [*OUTCOMES, *sorted(set(counts) - set(OUTCOMES))]
     text = ", ".join(f"{counts[w]} {w}" for w in order if w in counts)
+    without = sum(counts.values()) - len(records)
+    if counts is not own and without > 0:
+        text += f" ({without} without a call phase, so without a record)"
     reruns = sum(1 for r in records if (r.get("attempts") or 1) > 1)
     if reruns:
         text += f"; {reruns} test{'s' if reruns != 1 else ''} rerun (last attempt kept)"

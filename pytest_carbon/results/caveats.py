@@ -17,17 +17,52 @@ from typing import Any
 EXAMPLES = 3
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:e[-+]?\d+)?(?![\w.])")
-#: A quoted name that holds the node id (a window key: "nodeid", "nodeid::benchmark" ...).
-_QUOTED = r"""(['"]){nodeid}[^'"]*\1"""
+_QUOTES = "'\""
+_NEXT_QUOTE = re.compile("['\"]")
+
+
+def _forms(nodeid: str) -> list[str]:
+    """How a node id can appear in a warning: as is, or escaped as ``repr`` writes it (a
+    window key is quoted with ``!r``: ``test_x[a\\b]`` appears as ``test_x[a\\\\b]``)."""
+    forms = [nodeid]
+    for escaped in (repr(nodeid)[1:-1], nodeid.encode("unicode_escape").decode("ascii")):
+        if escaped not in forms:
+            forms.append(escaped)
+    # The longest first: an escaped form contains the plain one's pieces, not the reverse.
+    return sorted(forms, key=len, reverse=True)
+
+
+def _replace(text: str, form: str) -> str:
+    """Each occurrence of ``form`` becomes ``<test>``; a quoted name that starts with it
+    (a window key: ``'nodeid::benchmark'``) becomes ``<test>`` whole, quotes included.
+    One pass over the text, no regular expression compiled per node id."""
+    out: list[str] = []
+    pos = 0
+    while True:
+        i = text.find(form, pos)
+        if i < 0:
+            out.append(text[pos:])
+            return "".join(out)
+        start, end = i, i + len(form)
+        if i > pos and text[i - 1] in _QUOTES:
+            m = _NEXT_QUOTE.search(text, end)
+            if m is not None and m.group() == text[i - 1]:
+                start, end = i - 1, m.end()
+        out.append(text[pos:start])
+        out.append("<test>")
+        pos = end
 
 
 def strip_nodeid(text: str, nodeid: str) -> str:
     """The warning without its test's name: ``window 'a.py::t' lasted`` -> ``window lasted``
-    would lose the subject, so the name becomes ``<test>``."""
-    if not nodeid or nodeid not in text:
+    would lose the subject, so the name becomes ``<test>``. Linear in the text's length;
+    the name is found as is and as ``repr`` escapes it."""
+    if not nodeid:
         return text
-    out = re.sub(_QUOTED.format(nodeid=re.escape(nodeid)), "<test>", text)
-    return out.replace(nodeid, "<test>")
+    for form in _forms(nodeid):
+        if form in text:
+            text = _replace(text, form)
+    return text
 
 
 def kind_of(text: str, nodeid: str = "") -> str:

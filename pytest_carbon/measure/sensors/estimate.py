@@ -146,7 +146,9 @@ class EstimateSensor:
     #: ``cpu`` readings hold only the work above idle: the meter adds the idle share.
     dynamic_components: tuple[str, ...] = ("cpu",)
     machine_wide = False
-    update_period_s = 0.001
+    #: No counter that updates on a period: the model is read when asked (its CPU-time
+    #: input has clock-tick resolution, a caveat of its own, not an update period).
+    update_period_s = 0.0
     poll_interval_s: float | None = None
 
     def __init__(

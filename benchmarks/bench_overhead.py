@@ -1,0 +1,129 @@
+"""What ``--carbon`` costs on trivial tests: the ratio to plain pytest and the cost per test.
+
+Issue 23's targets: at most 1.05x plain pytest on 2,000 trivial tests (median of paired
+runs) and under 50 us per test (the slope between 200 and 2,000 tests, so that start-up
+costs paid once are not counted per test). Nothing in the summary may grow faster than
+linearly with the number of tests: the slope is taken between the two sizes, and the
+summary's own share is timed separately at 2,000 and 20,000 records.
+
+Run: ``pytest benchmarks/bench_overhead.py --benchmark-only -p no:cacheprovider -s``
+(``BENCH_PAIRS=N`` for more pairs; 5 by default). Each pair runs the same suite in-process
+(warm imports: interpreter start-up stays out), plain then ``--carbon``, alternating, and
+times both by wall clock and by this process's CPU time: on a shared machine the CPU time
+is the steadier figure (a neighbour stretches wall time, not our CPU seconds).
+
+Figures are printed and kept in the benchmark's ``extra_info``; the targets are checked
+and reported, never asserted in the test suite (a busy machine would cross them).
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+PAIRS = int(os.environ.get("BENCH_PAIRS", "5"))
+SIZES = (200, 2000)
+RATIO_TARGET = 1.05
+PER_TEST_TARGET_US = 50.0
+ARGS = ("-q", "-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly", "-p", "no:benchmark")
+
+
+def _suite(root: Path, n: int) -> Path:
+    d = root / f"trivial_{n}"
+    d.mkdir()
+    (d / f"test_trivial_{n}.py").write_text(
+        "".join(f"def test_{i}():\n    pass\n\n" for i in range(n))
+    )
+    return d
+
+
+def _timed(pytester: pytest.Pytester, path: Path, *extra: str) -> tuple[float, float]:
+    w0, c0 = time.perf_counter(), time.process_time()
+    result = pytester.runpytest_inprocess(*ARGS, str(path), *extra)
+    w1, c1 = time.perf_counter(), time.process_time()
+    assert result.ret == 0
+    return w1 - w0, c1 - c0
+
+
+def measure_pairs(pytester: pytest.Pytester, pairs: int) -> dict[str, Any]:
+    suites = {n: _suite(pytester.path, n) for n in SIZES}
+    # One warm-up of each, so the first pair does not pay the imports.
+    for path in suites.values():
+        _timed(pytester, path)
+        _timed(pytester, path, "--carbon", "--carbon-idle=off")
+    runs: dict[tuple[int, str], list[tuple[float, float]]] = {}
+    for _ in range(pairs):
+        for n, path in suites.items():
+            runs.setdefault((n, "plain"), []).append(_timed(pytester, path))
+            runs.setdefault((n, "carbon"), []).append(
+                _timed(pytester, path, "--carbon", "--carbon-idle=off")
+            )
+    out: dict[str, Any] = {"pairs": pairs}
+    for i, clock in enumerate(("wall", "cpu")):
+        for n in SIZES:
+            plain = [r[i] for r in runs[(n, "plain")]]
+            carbon = [r[i] for r in runs[(n, "carbon")]]
+            out[f"{clock}_ratio_{n}"] = statistics.median(
+                c / p for c, p in zip(carbon, plain, strict=True)
+            )
+            out[f"{clock}_extra_s_{n}"] = statistics.median(
+                c - p for c, p in zip(carbon, plain, strict=True)
+            )
+        # The slope: extra seconds per extra test between the two sizes.
+        lo, hi = SIZES
+        out[f"{clock}_us_per_test"] = (
+            (out[f"{clock}_extra_s_{hi}"] - out[f"{clock}_extra_s_{lo}"]) / (hi - lo) * 1e6
+        )
+    return out
+
+
+def summary_cost(records: int) -> float:
+    """Seconds to build the terminal table, totals and warning kinds of ``records``."""
+    from pytest_carbon.report.terminal import table_lines
+    from pytest_carbon.report.totals import compute
+    from pytest_carbon.results.caveats import aggregate
+
+    recs = [
+        {
+            "nodeid": f"t.py::test_{i}[a\\b{i}]",
+            "outcome": "passed",
+            "energy_j": 0.001 * (i % 97 + 1),
+            "components": {"cpu": 0.001, "dram": 0.0001},
+            "gco2e_g": 1e-7,
+            "duration_s": 0.0001,
+            "edp_js": 1e-7,
+            "method": "estimated",
+            "warnings": [f"window 't.py::test_{i}[a\\\\b{i}]' lasted 0.0{i % 9} ms"],
+        }
+        for i in range(records)
+    ]
+    t0 = time.process_time()
+    totals = compute(recs)
+    table_lines(recs, width=100, limit=20, totals=totals)
+    aggregate(recs)
+    return time.process_time() - t0
+
+
+def test_carbon_overhead_on_trivial_tests(benchmark: Any, pytester: pytest.Pytester) -> None:
+    figures: dict[str, Any] = {}
+    benchmark.pedantic(
+        lambda: figures.update(measure_pairs(pytester, PAIRS)), rounds=1, iterations=1
+    )
+    small, large = summary_cost(2_000), summary_cost(20_000)
+    figures["summary_us_per_record_2000"] = small / 2_000 * 1e6
+    figures["summary_us_per_record_20000"] = large / 20_000 * 1e6
+    figures["targets"] = {
+        "ratio_2000": RATIO_TARGET,
+        "us_per_test": PER_TEST_TARGET_US,
+        "met_cpu": figures["cpu_ratio_2000"] <= RATIO_TARGET
+        and figures["cpu_us_per_test"] < PER_TEST_TARGET_US,
+    }
+    benchmark.extra_info.update(figures)
+    print()
+    for key, value in figures.items():
+        print(f"{key}: {value:.4g}" if isinstance(value, float) else f"{key}: {value}")
