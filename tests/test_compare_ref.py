@@ -403,7 +403,10 @@ def fixture_repo(tmp_path: Path) -> Path:
     return repo
 
 
-@pytest.mark.parametrize("rounds", ["1", "3"])
+@pytest.mark.parametrize(
+    "rounds",
+    ["1", pytest.param("3", marks=pytest.mark.slow)],  # one in the fast tier
+)
 def test_fixture_blocks_budget_and_benchmark_are_compared(fixture_repo: Path, rounds: str) -> None:
     result = run_pytest(
         fixture_repo,
@@ -655,6 +658,7 @@ def test_a_base_measured_with_other_sensors_is_refused(repo: Path, tmp_path: Pat
     assert git(repo, "worktree", "list", "--porcelain").count("worktree ") == 1
 
 
+@pytest.mark.slow
 def test_every_metric_is_gated_relative_or_absolute(repo: Path, tmp_path: Path) -> None:
     """`--carbon-compare-fail` means the same here as in the stored mode: dynamic energy,
     duration and an absolute energy threshold are judged, none ignored."""

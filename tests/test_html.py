@@ -265,6 +265,7 @@ def test_report_command_writes_html(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------ real browser
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(chromium_path() is None, reason=SKIP_REASON)
 def test_browser_detects_errors_and_requests(tmp_path: Path) -> None:
     """The harness itself: a page that errs and fetches must be caught, or the real test

@@ -145,6 +145,7 @@ def _records(pytester: pytest.Pytester) -> dict[str, dict[str, Any]]:
     return {r["nodeid"]: r for r in report["tests"]}
 
 
+@pytest.mark.slow
 @pytest.mark.usefixtures("clean_env")
 def test_two_models_by_two_strategies_through_a_local_server(
     pytester: pytest.Pytester, server: LLMServer
