@@ -403,10 +403,8 @@ def fixture_repo(tmp_path: Path) -> Path:
     return repo
 
 
-@pytest.mark.parametrize(
-    "rounds",
-    ["1", pytest.param("3", marks=pytest.mark.slow)],  # one in the fast tier
-)
+@pytest.mark.slow  # two full compare-ref runs of a small repository (~15 s each)
+@pytest.mark.parametrize("rounds", ["1", "3"])
 def test_fixture_blocks_budget_and_benchmark_are_compared(fixture_repo: Path, rounds: str) -> None:
     result = run_pytest(
         fixture_repo,

@@ -138,8 +138,12 @@ def study_lines(study: Study, limit: int | None = MAX_PAIRS, width: int = WIDTH)
     return lines
 
 
-def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+def _md(value: str) -> str:
+    """Report text as Markdown text (a model's or a warning's words are shown, never
+    read as markup): the one escaping of ``report/mdtext.py``."""
+    from pytest_carbon.report.mdtext import text
+
+    return text(value)
 
 
 def markdown_lines(study: Study) -> list[str]:
@@ -153,7 +157,9 @@ def markdown_lines(study: Study) -> list[str]:
     ]
     for i, c in enumerate(study.cells, 1):
         cells = row_cells(c, several)
-        lines.append(f"| {i} | `{_md(cells[0])}` | " + " | ".join(_md(x) for x in cells[1:]) + " |")
+        from pytest_carbon.report.mdtext import code
+
+        lines.append(f"| {i} | {code(cells[0])} | " + " | ".join(_md(x) for x in cells[1:]) + " |")
     lines += ["", "<sub>" + " ".join(_md(n) + "." for n in notes(study)) + "</sub>"]
     if study.pairs:
         lines += ["", f"Head-to-head ({TEST_METHOD}):", ""]
