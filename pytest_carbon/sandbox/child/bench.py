@@ -193,26 +193,25 @@ def _private_dirs(contained: bool) -> list[str]:
 
 
 def _wipe(dirs: list[str]) -> None:
-    """Remove everything in ``dirs`` (never crossing into another mount), so that the next
-    round finds them as empty as the first did."""
-    import shutil
+    """Remove everything in ``dirs`` (never crossing into another mount, at any depth), so
+    that the next round finds them as empty as the first did.
+
+    A read-only bind can sit below a tmpfs: a virtual environment under /tmp is shown at
+    its own path inside the sandbox's /tmp. ``shutil.rmtree`` would descend into it and
+    try every file of it on every round (seconds of CPU charged to the round), so the walk
+    checks the device of every entry, not only of the top-level ones."""
     import stat
 
-    def retry(func: Any, path: str, _exc: Any) -> None:
+    def chmod_dir(path: str) -> None:
         with contextlib.suppress(OSError):  # the code may have removed its permissions
-            os.chmod(os.path.dirname(path), 0o700)
-            if not os.path.islink(path):
-                os.chmod(path, 0o700)
-            func(path)
+            os.chmod(path, stat.S_IMODE(os.lstat(path).st_mode) | 0o700)
 
-    for top in dirs:
+    def empty(top: str, dev: int) -> None:
+        chmod_dir(top)
         try:
-            dev = os.lstat(top).st_dev
-            with contextlib.suppress(OSError):
-                os.chmod(top, stat.S_IMODE(os.lstat(top).st_mode) | 0o700)
             names = os.listdir(top)
         except OSError:
-            continue
+            return
         for name in names:
             path = os.path.join(top, name)
             try:
@@ -222,10 +221,19 @@ def _wipe(dirs: list[str]) -> None:
             if st.st_dev != dev:
                 continue  # a mount point: not ours
             if stat.S_ISDIR(st.st_mode):
-                shutil.rmtree(path, onerror=retry)
+                empty(path, dev)
+                with contextlib.suppress(OSError):  # it may hold a mount point
+                    os.rmdir(path)
             else:
                 with contextlib.suppress(OSError):
                     os.unlink(path)
+
+    for top in dirs:
+        try:
+            dev = os.lstat(top).st_dev
+        except OSError:
+            continue
+        empty(top, dev)
 
 
 def _remove_sysv_ipc(libc: ctypes.CDLL) -> int:
