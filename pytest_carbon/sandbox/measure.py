@@ -601,15 +601,6 @@ def calibrate_baseline(sides: Sequence[Side], rounds: int = BASELINE_ROUNDS) -> 
     return base
 
 
-def _watts_per_core(meter: Meter) -> float | None:
-    """The estimate's power per busy core, when the estimate owns the ``cpu`` component."""
-    i = meter.owner.get("cpu")
-    if i is None:
-        return None
-    w = getattr(meter.sensors[i], "watts_per_core", None)
-    return float(w) if isinstance(w, (int, float)) else None
-
-
 def _wait_status(status: Any) -> str:
     if not isinstance(status, int):
         return "wait status unknown"

@@ -175,60 +175,6 @@ class _Charts:
         )
 
     # -- prompt suites -------------------------------------------------------------------
-    def frontier(self, rows: Sequence[Mapping[str, Any]]) -> str | None:
-        pts = [
-            (str(r["model"]), e, p * 100.0)
-            for r in rows
-            if (e := num(r.get("median_energy_j"))) is not None
-            and (p := num(r.get("pass_at_1"))) is not None
-        ]
-        if len(pts) < 2:
-            return None  # one model is one dot: the table says it better
-        fig = self.figure(10.0, 4.6)
-        ax = fig.add_subplot()
-        energies = [e for _, e, _ in pts]
-        if min(energies) > 0 and max(energies) / min(energies) > 20:
-            ax.set_xscale("log")
-        ax.scatter(
-            energies,
-            [p for _, _, p in pts],
-            s=60,
-            color=COMPONENT_COLORS["cpu"],
-            edgecolor=PALETTE["text"],
-            zorder=3,
-        )
-        for model, e, p in pts:
-            ax.annotate(
-                _plain(model, 40), (e, p), xytext=(6, 6), textcoords="offset points", fontsize=10
-            )
-        # The frontier: models no other model beats on both energy and pass rate.
-        frontier, best = [], -1.0
-        for _model, e, p in sorted(pts, key=lambda t: (t[1], -t[2])):
-            if p > best:
-                frontier.append((e, p))
-                best = p
-        if len(frontier) > 1:
-            ax.step(
-                [e for e, _ in frontier],
-                [p for _, p in frontier],
-                where="post",
-                color=PALETTE["muted"],
-                linestyle="--",
-                linewidth=1,
-                label="frugality frontier",
-            )
-            ax.legend(loc="lower right", fontsize=9)
-        ax.set_ylim(-5, 108)
-        ax.set_xlabel("median energy of one call of a correct answer (J)")
-        self.si_axis(ax.xaxis, "J")
-        ax.set_ylabel("pass rate (%)")
-        ax.set_title("Pass rate vs energy per model (up and left is better)")
-        return self.svg(
-            fig,
-            "chart-frontier",
-            "Pass rate in percent against median execution energy in joules, per model",
-        )
-
     def generation_vs_execution(self, rows: Sequence[Mapping[str, Any]]) -> str | None:
         data = [
             (

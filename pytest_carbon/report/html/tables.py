@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_carbon.report import rows as rowinfo
-from pytest_carbon.report.format import NOT_MEASURED, num
+from pytest_carbon.report.format import NOT_MEASURED
 from pytest_carbon.report.html.common import (
     _cell,
     _component_order,
@@ -134,44 +134,4 @@ def _records_table(records: Sequence[Mapping[str, Any]], rounds: int | None = No
         f"{len(records)} records, the most energy per call first. Click a column header "
         f"to sort; {NOT_MEASURED} means not measured.</caption>"
         f"<thead><tr>{''.join(heads)}</tr></thead><tbody>{''.join(rows)}</tbody></table></div>"
-    )
-
-
-def _model_table(rows: Sequence[Mapping[str, Any]]) -> str:
-    if not rows:
-        return ""
-    body = []
-    for r in rows:
-        pr = num(r.get("pass_at_1"))
-        body.append(
-            "<tr>"
-            f'<th scope="row" data-v="{_esc(r.get("model"))}">{_esc(r.get("model"))}</th>'
-            + _cell(r.get("median_energy_j"), unit="J")
-            + _cell(r.get("median_ratio_energy"), title="median over the model's items", unit="×")
-            + _cell(r.get("items"))
-            + _cell(r.get("correct"))
-            + _cell(pr * 100 if pr is not None else None)
-            + _cell(r.get("execution_gco2e_g"), unit="gCO2e")
-            + _cell(r.get("execution_method"), "method")
-            + _cell(r.get("generation_gco2e_g"), unit="gCO2e")
-            + _cell(r.get("generation_method"), "method")
-            + _cell(r.get("gco2e_per_correct_g"), unit="gCO2e")
-            + "</tr>"
-        )
-    heads = [
-        _th("model"),
-        _th("energy per call", "num", "median energy of one call, over correct answers"),
-        _th("ratio to reference", "num", "energy per call / the reference solution's"),
-        _th("items", "num"),
-        _th("correct", "num"),
-        _th("pass@1 (%)", "num", "share of correct samples, averaged over tasks"),
-        _th("execution", "num", "gCO2e of one call per answer, summed"),
-        _th("execution method"),
-        _th("generation", "num", "gCO2e of the LLM calls"),
-        _th("generation method"),
-        _th("gCO2e per correct", "num", "(execution + generation) / correct answers"),
-    ]
-    return (
-        '<div class="tablewrap"><table class="sortable" id="models">'
-        f"<thead><tr>{''.join(heads)}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
     )
