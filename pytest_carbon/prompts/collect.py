@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -555,6 +555,7 @@ class PromptItem(pytest.Item):
         generate = generator(source) if source else None
         warnings = list(gen.warnings)
         comparison = None
+        graded: dict[str, Any] | None = None
         try:
             if self.model == REFERENCE:
                 workload = run_workload(
@@ -571,19 +572,28 @@ class PromptItem(pytest.Item):
                 )
                 ratio: dict[str, float | None] | None = {"energy": 1.0, "duration": 1.0}
             else:
-                comparison = compare(
-                    code,
-                    task.reference,
-                    task.entry_point,
-                    calls,
-                    meter=cs.meter,
-                    key=self.nodeid,
-                    precision=getattr(cs.settings, "carbon_precision", 0.05),
-                    max_time_s=getattr(cs.settings, "carbon_max_time", 10.0),
-                    timeout_s=task.timeout_s,
-                    tol=max((float(t.get("tol") or 0.0) for t in task.tests), default=0.0),
-                    generate=generate,
-                )
+                max_time_s = getattr(cs.settings, "carbon_max_time", 10.0)
+
+                def against(reference: str, share: int = 1) -> Any:
+                    return compare(
+                        code,
+                        reference,
+                        task.entry_point,
+                        calls,
+                        meter=cs.meter,
+                        key=self.nodeid,
+                        precision=getattr(cs.settings, "carbon_precision", 0.05),
+                        max_time_s=max_time_s / share,
+                        timeout_s=task.timeout_s,
+                        tol=max((float(t.get("tol") or 0.0) for t in task.tests), default=0.0),
+                        generate=generate,
+                    )
+
+                graded_refs = tuple(getattr(task, "references", ()) or ())
+                if graded_refs:
+                    comparison, graded = self._graded(cs, against, graded_refs)
+                else:
+                    comparison = against(task.reference)
                 workload = workload_result(comparison.candidate)
                 warnings += comparison.candidate.notes + comparison.reference.notes
                 ratio = {
@@ -603,7 +613,40 @@ class PromptItem(pytest.Item):
                 ),
             )
             raise WorkloadFailed(code, str(exc), kind=kind, case=failed) from None
-        _store_record(self, self._record(cs, workload, gen, ratio, warnings, comparison))
+        _store_record(
+            self, self._record(cs, workload, gen, ratio, warnings, comparison, graded)
+        )
+
+    # -- graded references ------------------------------------------------------------
+    def _graded(
+        self, cs: Any, against: Callable[..., Any], refs: tuple[Any, ...]
+    ) -> tuple[Any, dict[str, Any]]:
+        """Measure the answer interleaved against every graded reference (the time
+        budget shared equally), after vetting them all; the comparison with the task's
+        reference is the one with the graded reference of the same code, else its own.
+        Returns that comparison and the record's graded fields."""
+        from pytest_carbon.compare.graded import energy_percentile
+        from pytest_carbon.sandbox.isolation import SandboxError
+
+        problem = _vet_graded(self.config, self.task)
+        if problem is not None:
+            raise SandboxError(problem)
+        share = len(refs) + (0 if any(r.code == self.task.reference for r in refs) else 1)
+        results = [against(r.code, share) for r in refs]
+        main = next(
+            (c for r, c in zip(refs, results, strict=True) if r.code == self.task.reference),
+            None,
+        )
+        if main is None:
+            main = against(self.task.reference, share)
+        per_ref = [
+            {"index": i, "score": r.score, **(c.reference_comparison() or {})}
+            for i, (r, c) in enumerate(zip(refs, results, strict=True))
+        ]
+        percentile = energy_percentile(
+            [r.score for r in refs], [c.reference_comparison() for c in results]
+        )
+        return main, {"energy_percentile": percentile, "graded_references": per_ref}
 
     # -- helpers ------------------------------------------------------------------------
     def _prompt_fields(
@@ -614,8 +657,9 @@ class PromptItem(pytest.Item):
         failed_case: Any,
         ratio: dict[str, float | None] | None = None,
         comparison: Any = None,
+        graded: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        return {
+        fields = {
             "task": self.task.id,
             "model": self.model,
             "strategy": self.strategy.name,
@@ -628,6 +672,9 @@ class PromptItem(pytest.Item):
             "reference_ratio": ratio,
             "reference_comparison": None if comparison is None else comparison.record_json(),
         }
+        if graded is not None:  # graded references: the percentile and the paired ratios
+            fields.update(graded)
+        return fields
 
     def _record(
         self,
@@ -637,6 +684,7 @@ class PromptItem(pytest.Item):
         ratio: Any,
         warnings: list[str],
         comparison: Any = None,
+        graded: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         from pytest_carbon.results.record import make_record, per_call_stats
 
@@ -656,7 +704,12 @@ class PromptItem(pytest.Item):
             per_round_energy_j=workload.per_call_energy_j,
             per_round_duration_s=workload.per_call_duration_s,
             prompt=self._prompt_fields(
-                gen, correct=True, failed_case=None, ratio=ratio, comparison=comparison
+                gen,
+                correct=True,
+                failed_case=None,
+                ratio=ratio,
+                comparison=comparison,
+                graded=graded,
             ),
             worker=cs.worker_id,
             warnings=warnings,
@@ -684,6 +737,36 @@ class PromptItem(pytest.Item):
                 lines += [f"  {k}: {_clip(repr(v), 500)}" for k, v in exc.case.items()]
             return "\n".join([*lines, "code:", numbered(exc.code)])
         return super().repr_failure(excinfo, style=style)
+
+
+_GRADED_VETTED = pytest.StashKey[dict[tuple[str, str], str | None]]()
+
+
+def _vet_graded(config: pytest.Config, task: Task) -> str | None:
+    """Why the task's graded references cannot be used (one fails the task's tests or
+    check in the sandbox, judged as an answer would be), or None; once per task and run."""
+    from pytest_carbon.sandbox.verify import verify
+
+    cache = config.stash.setdefault(_GRADED_VETTED, {})
+    key = (task.path, task.id)
+    if key not in cache:
+        cache[key] = None
+        for i, ref in enumerate(task.references):
+            result = verify(
+                ref.code,
+                task.entry_point,
+                [dict(t) for t in task.tests],
+                task.check,
+                reference=task.reference,
+                timeout_s=task.timeout_s,
+            )
+            if not result.passed:
+                cache[key] = (
+                    f"graded reference {i} (score {ref.score:g}) of task {task.id!r} fails "
+                    f"the task's tests: {result.message}"
+                )
+                break
+    return cache[key]
 
 
 def _jsonable(value: Any) -> Any:

@@ -124,6 +124,8 @@ def extract_code(text: str, entry_point: str) -> str:
     if not text or not text.strip():
         raise ExtractError("the answer is empty")
     body = strip_reasoning(text)
+    # ``Solution.divideArray``: the block that defines the class.
+    entry_point = entry_point.partition(".")[0]
     blocks = [b for b in fenced_blocks(body) if b.lang in _PYTHON_TAGS and b.code.strip()]
     parsed = [(b, _parse(b.code)) for b in blocks]
     defining = [(b, t) for b, t in parsed if t is not None and entry_point in _defined(t)]

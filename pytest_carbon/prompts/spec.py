@@ -81,6 +81,15 @@ class Workload:
     generate: str | None = None
 
 
+@dataclass(frozen=True)
+class GradedReference:
+    """One of a task's graded references (``references:``): its code and its efficiency
+    score on the benchmark's scale (higher: faster). See :mod:`pytest_carbon.compare.graded`."""
+
+    code: str
+    score: float
+
+
 @dataclass(frozen=True, eq=False)
 class Task:
     """One validated task. ``line`` is the 1-based line where the task starts."""
@@ -103,6 +112,8 @@ class Task:
     source: str | None = None
     path: str = ""
     line: int = 1
+    #: Graded references, slow to fast (empty: the task has one reference only).
+    references: tuple[GradedReference, ...] = ()
 
 
 # -- node helpers ------------------------------------------------------------------------
@@ -247,10 +258,19 @@ TASK_KEYS = {
     "model_params",
     "description",
     "source",
+    "references",
 }
 REQUIRED = ("prompt", "entry_point", "reference", "tests", "workload")
 #: Keys a multi-task file's ``defaults:`` may set (shared by all its tasks).
-DEFAULT_KEYS = TASK_KEYS - {"id", "prompt", "entry_point", "reference", "tests", "check"}
+DEFAULT_KEYS = TASK_KEYS - {
+    "id",
+    "prompt",
+    "entry_point",
+    "reference",
+    "tests",
+    "check",
+    "references",
+}
 TEST_KEYS = {"args", "kwargs", "expect", "tol"}
 WORKLOAD_KEYS = {"args", "kwargs", "calls", "min_time_s", "generate"}
 CALL_KEYS = {"args", "kwargs"}
@@ -471,6 +491,8 @@ def _task(
         return f"{prefix}.{name}" if prefix else name
 
     for name in REQUIRED:
+        if name == "reference" and "references" in merged:
+            continue  # the fastest graded reference is then the reference
         if name not in merged:
             raise ctx.err(node, key(name), f"missing required key ({_WHAT[name]})")
 
@@ -499,13 +521,10 @@ def _task(
     def n(name: str) -> Any:
         return merged[name][1]
 
-    entry_point = _string(ctx, n("entry_point"), key("entry_point"))
-    if not entry_point.isidentifier():
-        raise ctx.err(
-            n("entry_point"),
-            key("entry_point"),
-            f"expected a Python identifier, got {_show(entry_point)}",
-        )
+    entry_point = _entry_point(ctx, n("entry_point"), key("entry_point"))
+    references: tuple[GradedReference, ...] = ()
+    if "references" in merged:
+        references = _references(ctx, n("references"), key("references"))
     models = None
     if "models" in merged:
         models = _string_list(ctx, n("models"), key("models"), None, "a model name")
@@ -515,7 +534,9 @@ def _task(
         id=task_id,
         prompt=_string(ctx, n("prompt"), key("prompt")),
         entry_point=entry_point,
-        reference=_string(ctx, n("reference"), key("reference")),
+        reference=_string(ctx, n("reference"), key("reference"))
+        if "reference" in merged
+        else references[-1].code,
         tests=_tests(ctx, n("tests")),
         workload=_workload(ctx, n("workload")),
         check=_string(ctx, n("check"), key("check")) if "check" in merged else None,
@@ -537,12 +558,69 @@ def _task(
         else None,
         path=str(ctx.path),
         line=_line(node) or 1,
+        references=references,
     )
+
+
+# -- entry points: a function or Class.method (issue 22, item 1) -------------------------
+def _entry_point(ctx: _Ctx, node: Any, key: str) -> str:
+    """``f`` (a function) or ``Class.method`` (the class instantiated afresh, without
+    arguments, for every call, then the method called: see ``resolve_entry``)."""
+    from pytest_carbon.sandbox.child.worker import entry_point_ok
+
+    entry_point = _string(ctx, node, key)
+    if not entry_point_ok(entry_point):
+        raise ctx.err(
+            node,
+            key,
+            "expected a Python identifier (a function) or Class.method (a public method "
+            f"of a class), got {_show(entry_point)}",
+        )
+    return entry_point
+
+
+# -- graded references (issue 22, item 3) ------------------------------------------------
+REFERENCE_KEYS = {"code", "score"}
+
+
+def _references(ctx: _Ctx, node: Any, key: str) -> tuple[GradedReference, ...]:
+    """``references: [{code, score}, ...]``, slow to fast: scores strictly increasing,
+    each in [0, 100] (the benchmark's efficiency scale, as EvalPerf's)."""
+    items = _list_node(ctx, node, key)
+    if not items:
+        raise ctx.err(node, key, "expected at least one graded reference {code, score}")
+    out: list[GradedReference] = []
+    for i, rnode in enumerate(items):
+        rkey = f"{key}[{i}]"
+        pairs = _pairs(ctx, rnode, rkey)
+        _check_unknown(ctx, pairs, REFERENCE_KEYS, rkey)
+        for name in ("code", "score"):
+            if name not in pairs:
+                raise ctx.err(rnode, f"{rkey}.{name}", "missing required key")
+        code = _string(ctx, pairs["code"][1], f"{rkey}.code")
+        snode = pairs["score"][1]
+        score = _scalar(ctx, snode, f"{rkey}.score")
+        if (
+            isinstance(score, bool)
+            or not isinstance(score, (int, float))
+            or not 0 <= score <= 100
+        ):
+            got = _kind(snode) if score is _Unset else _show(score)
+            raise ctx.err(snode, f"{rkey}.score", f"expected a number from 0 to 100, got {got}")
+        if out and not score > out[-1].score:
+            raise ctx.err(
+                snode,
+                f"{rkey}.score",
+                f"expected a score above {out[-1].score:g} (references go slow to fast, "
+                "scores strictly increasing)",
+            )
+        out.append(GradedReference(code=code, score=float(score)))
+    return tuple(out)
 
 
 _WHAT = {
     "prompt": "the text sent to the model",
-    "entry_point": "the name of the function to test",
+    "entry_point": "the name of the function to test, or Class.method",
     "reference": "a canonical solution",
     "tests": "a list of test cases {args, kwargs, expect}",
     "workload": "what is measured: {calls: [{args, kwargs}, ...] or generate, min_time_s}",

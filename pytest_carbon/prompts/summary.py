@@ -76,7 +76,8 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ``methods`` (sorted methods seen, execution and generation),
     ``compared`` (items measured interleaved with the reference), ``indistinguishable``
     (of those, items whose ratio's 95% interval contains 1.0), ``comparisons`` (per item:
-    ``(task, sample, PairedRatio.describe())``, in record order).
+    ``(task, sample, PairedRatio.describe())``, in record order), ``percentiles`` (per
+    item of a task with graded references: ``(task, sample, graded.describe())``).
     """
     by_model: dict[str, list[dict[str, Any]]] = defaultdict(list)
     skipped: dict[str, int] = defaultdict(int)
@@ -96,6 +97,7 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         exec_g: list[float] = []
         methods: set[str] = set()
         comparisons: list[tuple[str, int, str]] = []
+        percentiles: list[tuple[str, int, str]] = []
         indistinguishable = 0
         for rec in recs:
             prompt = rec["prompt"]
@@ -115,6 +117,13 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         int(prompt.get("sample") or 0),
                         pr.describe(),
                     )
+                )
+            pct = prompt.get("energy_percentile")
+            if isinstance(pct, dict) and pct.get("value") is not None:
+                from pytest_carbon.compare.graded import describe
+
+                percentiles.append(
+                    (str(prompt.get("task")), int(prompt.get("sample") or 0), describe(pct))
                 )
             gen = prompt.get("generation") or {}
             g = _num(gen.get("gco2e_g"))
@@ -157,6 +166,7 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "compared": len(comparisons),
                 "indistinguishable": indistinguishable,
                 "comparisons": comparisons,
+                "percentiles": percentiles,
             }
         )
     return rows
@@ -223,7 +233,25 @@ def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
         lines.append("  to the reference, 95% t interval over tasks; ~ref: items whose own 95%")
         lines.append("  interval contains 1.0")
     lines += _comparison_lines(rows)
+    lines += _percentile_lines(rows)
     return lines
+
+
+def _percentile_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per item placed on graded references: its energy percentile."""
+    items = [(r["model"], *c) for r in rows for c in r.get("percentiles", ())]
+    if not items:
+        return []
+    from pytest_carbon.report.rows import shorten
+
+    out = ["energy percentile on the task's graded references, per item (0-100, higher:"]
+    out.append("  more frugal; EvalPerf's score applied to paired energy ratios):")
+    for model, task, sample, text in items[:MAX_COMPARISON_LINES]:
+        name = f"{task}[{model}#{sample}]"
+        out.append(f"  {shorten(name, max(WIDTH - len(text) - 4, 24))}: {text}")
+    if len(items) > MAX_COMPARISON_LINES:
+        out.append(f"  ... {len(items) - MAX_COMPARISON_LINES} more in the JSON report")
+    return out
 
 
 #: Per-item comparison lines shown at most (the JSON report has them all).

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_carbon.sandbox.child.plain import NotPlain, encode_plain
+from pytest_carbon.sandbox.child.worker import entry_point_ok
 from pytest_carbon.sandbox.isolation import (
     Child,
     Limits,
@@ -82,8 +83,10 @@ class WorkloadResult:
 def _validate(code: str, entry_point: str, tests: list[dict[str, Any]]) -> None:
     if not isinstance(code, str):
         raise TypeError(f"code must be a str, not {type(code).__name__}")
-    if not isinstance(entry_point, str) or not entry_point.isidentifier():
-        raise ValueError(f"entry_point must be a Python identifier, not {entry_point!r}")
+    if not entry_point_ok(entry_point):
+        raise ValueError(
+            f"entry_point must be a Python identifier or Class.method, not {entry_point!r}"
+        )
     for i, case in enumerate(tests):
         if not isinstance(case, dict):
             raise ValueError(f"test case {i} must be a mapping, not {type(case).__name__}")

@@ -14,6 +14,7 @@ from typing import Any, cast
 from . import kernel
 from .plain import PLAIN_TYPES, REPR_CHARS, NotPlain, decode_plain, encode_plain, short_repr
 from .protocol import flush_and_exit, recv, send, send_line
+from .worker import resolve_entry
 
 #: Largest returned value sent to the parent to be judged (its JSON).
 GOT_BYTES = 8 * 1024**2
@@ -39,10 +40,8 @@ def define(job: dict[str, Any]) -> tuple[dict[str, Any], Callable[..., Any]]:
         "<candidate>",
     )
     exec(code, namespace)
-    fn = namespace.get(job["entry_point"])
-    if not callable(fn):
-        raise LookupError(f"the code defines no function {job['entry_point']!r}")
-    return namespace, fn
+    # ``Class.method``: every call instantiates the class afresh (see resolve_entry).
+    return namespace, cast(Callable[..., Any], resolve_entry(namespace, job["entry_point"]))
 
 
 def _exception_fields(exc: BaseException) -> dict[str, Any]:
@@ -197,6 +196,22 @@ def _raise_from(reply: dict[str, Any]) -> BaseException:
     return CandidateError(text)
 
 
+def _bind_entry(scope: dict[str, Any], entry_point: str, candidate: Callable[..., Any]) -> None:
+    """The entry point's name, in the check's globals, bound to the proxy: a function
+    name is the proxy itself; for ``Class.method`` the class name is a stand-in class
+    whose instances' ``method`` is the proxy (``Class().method(x)`` in a check calls the
+    candidate, which instantiates its own class afresh for that call)."""
+    name, dot, method = entry_point.partition(".")
+    if not dot:
+        scope[entry_point] = candidate
+        return
+
+    def init(self: object, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    scope[name] = type(name, (), {"__init__": init, method: staticmethod(candidate)})
+
+
 def run_check(job: dict[str, Any]) -> None:
     """The check's process: run the task's ``check`` against a proxy ``candidate``.
 
@@ -248,7 +263,7 @@ def run_check(job: dict[str, Any]) -> None:
         return
     scope = dict(namespace)
     scope.update({"candidate": candidate, _EXPLAIN: explain, "_carbon_no_right_": _NO_RIGHT})
-    scope[job["entry_point"]] = candidate
+    _bind_entry(scope, job["entry_point"], candidate)
     try:
         exec(code, scope)
         checker = scope.get("check")

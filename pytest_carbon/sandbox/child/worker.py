@@ -17,6 +17,43 @@ PR_SET_DUMPABLE = 4
 WORKER_REPORT_FD = 3
 
 
+# -- entry points: a function, or a class's method (``Solution.divideArray``) -------------
+def entry_point_ok(entry_point: object) -> bool:
+    """Whether ``entry_point`` is a function name (``f``) or ``Class.method``: two
+    identifiers, neither private (``__init__`` is no entry point)."""
+    if not isinstance(entry_point, str):
+        return False
+    parts = entry_point.split(".")
+    if len(parts) == 1:
+        return entry_point.isidentifier()
+    return len(parts) == 2 and all(p.isidentifier() and not p.startswith("_") for p in parts)
+
+
+def resolve_entry(namespace: dict[str, object], entry_point: str) -> object:
+    """The callable that one call of the task runs, from a namespace the code was loaded
+    into. A function name gives the function; ``Class.method`` gives a callable that
+    instantiates the class afresh (no argument) and calls the method on that instance:
+    the instantiation is part of every call, as on LeetCode, so no state a call leaves on
+    an instance reaches the next one. Raises LookupError when the code defines neither."""
+    name, dot, method = entry_point.partition(".")
+    if not dot:
+        fn = namespace.get(entry_point)
+        if not callable(fn):
+            raise LookupError(f"the code defines no function {entry_point!r}")
+        return fn
+    cls = namespace.get(name)
+    if not isinstance(cls, type):
+        raise LookupError(f"the code defines no class {name!r}")
+    if not callable(getattr(cls, method, None)):
+        raise LookupError(f"the class {name!r} defines no method {method!r}")
+
+    def call(*args: object, **kwargs: object) -> object:
+        return getattr(cls(), method)(*args, **kwargs)
+
+    call.__name__ = method
+    return call
+
+
 def bench_zygote() -> None:  # pragma: no cover - runs in its own interpreter
     """The fork server of one side, a fresh interpreter started once per comparison: it
     reads the code and entry point from fd 0, compiles the code (never runs it), then for
@@ -121,10 +158,8 @@ def worker_round(libc: ctypes.CDLL, code: object, entry_point: str, guard: str) 
             inputs[j] = None
             namespace: dict[str, object] = {"__name__": "__candidate__", "__builtins__": builtins}
             exec(code, namespace)  # type: ignore[arg-type]
-            fn = namespace.get(entry_point)
-            if not callable(fn):
-                raise LookupError(f"the code defines no function {entry_point!r}")
-            got = fn(*case["args"], **case["kwargs"])
+            fn = resolve_entry(namespace, entry_point)  # a class: a fresh instance per call
+            got = fn(*case["args"], **case["kwargs"])  # type: ignore[operator]
             results.append(json.dumps(plain_result(got), sort_keys=True))
     except BaseException as exc:
         report({"type": "error", "index": j, "error": worker_tb(exc)})

@@ -1,0 +1,79 @@
+"""Graded references: a candidate placed on a task's scale of reference solutions.
+
+A task may ship several references graded from slow to fast, each with an efficiency
+score (``references: [{code, score}, ...]``, as EvalPerf grades its references). The
+candidate is measured interleaved against **every** reference (one paired comparison
+each, :func:`pytest_carbon.sandbox.measure.compare`), which gives one paired energy ratio
+``candidate / reference_i`` with its 95% interval per reference.
+
+The **energy percentile** is EvalPerf's differential performance score applied to energy:
+the score of the fastest (highest-scored) reference the candidate is no costlier than
+(ratio <= 1), and 0 when it is costlier than all of them. Its interval comes from the
+ratios' intervals: the low end is the score with every ratio at the high end of its
+interval, the high end the score with every ratio at its low end. The score only falls
+when a ratio rises, so the interval holds whenever every ratio lies in its own interval
+(each at 95%: a conservative bound, not a joint 95% level, said so in the record's
+``method``).
+
+Standard library only; no measurement here (see :mod:`pytest_carbon.prompts.collect`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+#: The method string every percentile carries.
+METHOD = (
+    "EvalPerf's differential performance score on energy: the score of the highest-scored "
+    "reference whose paired energy ratio (candidate / reference, median of interleaved "
+    "pairs) is <= 1, else 0; interval: the same with every ratio at the high / low end of "
+    "its own 95% interval"
+)
+
+
+def dps(scores: Sequence[float], ratios: Sequence[float]) -> float:
+    """The score of the highest-scored reference with ``ratio <= 1`` (0 if none)."""
+    if len(scores) != len(ratios):
+        raise ValueError(f"{len(scores)} scores for {len(ratios)} ratios")
+    beaten = [s for s, r in zip(scores, ratios, strict=True) if r <= 1.0]
+    return max(beaten) if beaten else 0.0
+
+
+def energy_percentile(
+    scores: Sequence[float], comparisons: Sequence[Mapping[str, Any] | None]
+) -> dict[str, Any] | None:
+    """The record's ``prompt.energy_percentile`` from each reference's score and its
+    paired comparison (``PairedRatio.to_json()``: ``ratio``, ``low``, ``high``); None
+    when a comparison is missing (nothing measured)."""
+    if not scores or len(scores) != len(comparisons):
+        return None
+    ratios, lows, highs = [], [], []
+    for c in comparisons:
+        if not isinstance(c, Mapping):
+            return None
+        try:
+            ratios.append(float(c["ratio"]))
+            lows.append(float(c["low"]))
+            highs.append(float(c["high"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+    return {
+        "value": dps(scores, ratios),
+        "low": dps(scores, highs),
+        "high": dps(scores, lows),
+        "references": len(scores),
+        "method": METHOD,
+    }
+
+
+def describe(percentile: Mapping[str, Any]) -> str:
+    """``60 (95% CI 40–80, 3 graded references)`` for people."""
+
+    def num(x: Any) -> str:
+        return f"{float(x):.4g}"
+
+    return (
+        f"{num(percentile['value'])} (95% CI {num(percentile['low'])}–"
+        f"{num(percentile['high'])}, {percentile.get('references', '?')} graded references)"
+    )
