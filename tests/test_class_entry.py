@@ -41,8 +41,10 @@ def test_a_class_entry_instantiates_afresh_for_every_call() -> None:
 def test_the_spec_accepts_a_class_entry_and_names_a_bad_one() -> None:
     task = loads((DATA / "class_entry.yaml").read_text(), "class_entry.yaml")[0]
     assert task.entry_point == "Solution.divideArray"
-    text = (DATA / "class_entry.yaml").read_text().replace(
-        "entry_point: Solution.divideArray", "entry_point: Solution.divide.Array"
+    text = (
+        (DATA / "class_entry.yaml")
+        .read_text()
+        .replace("entry_point: Solution.divideArray", "entry_point: Solution.divide.Array")
     )
     with pytest.raises(SpecError) as err:
         loads(text, "x.yaml")

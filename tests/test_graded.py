@@ -6,11 +6,15 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from pytest_carbon.compare.graded import dps, energy_percentile
 from pytest_carbon.prompts.spec import SpecError, loads
+from pytest_carbon.study.render import markdown_lines, study_lines
+from pytest_carbon.study.stats import compute_study
+from tests.factory import prompt, record
 
 DATA = Path(__file__).parent / "data"
 
@@ -88,10 +92,41 @@ def test_a_graded_reference_that_fails_the_tests_fails_the_item(
     pytester: pytest.Pytester,
 ) -> None:
     (pytester.path / "prompts").mkdir()
-    text = (DATA / "graded.yaml").read_text().replace("n += 1\n          return n", "n += 2\n          return n")
+    text = (
+        (DATA / "graded.yaml")
+        .read_text()
+        .replace("n += 1\n          return n", "n += 2\n          return n")
+    )
     (pytester.path / "prompts" / "count_below.yaml").write_text(text)
     result = _run(pytester, "--carbon-model=variant:loop")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*graded reference 0 (score 20)*fails the task's tests*"])
     rec = json.loads((pytester.path / "out.json").read_text())["tests"][0]
     assert rec["prompt"]["correct"] is None and rec["energy_j"] is None
+
+
+def _graded_record(task: str, model: str, value: float, sample: int = 0) -> dict[str, Any]:
+    pct = {"value": value, "low": 0.0, "high": 100.0, "references": 3, "method": "m"}
+    return record(
+        f"prompts/{task}.yaml::{task}[{model}-plain-{sample}]",
+        prompt=prompt(task, model, sample=sample, ratio=1.0, energy_percentile=pct),
+    )
+
+
+def test_the_study_reports_the_median_percentile_per_model_with_an_interval() -> None:
+    recs = [_graded_record(f"t{i}", "m", v) for i, v in enumerate([0, 20, 20, 60, 60, 60, 100])]
+    recs += [_graded_record("t0", "n", 100), _graded_record("t0", "n", 60, sample=1)]
+    recs.append(record("prompts/u.yaml::u[m-plain-0]", prompt=prompt("u", "m", ratio=1.0)))
+    study = compute_study(recs)
+    cells = {c.model: c for c in study.cells}
+    m = cells["m"].percentile
+    assert m is not None and (m.value, m.n) == (60, 7)  # the task without grades left out
+    assert m.coverage >= 0.95 and m.low == 0 and m.high == 100  # 7 tasks: (x1, x7)
+    n = cells["n"].percentile
+    assert n is not None and (n.value, n.n) == (80, 1)  # one task: its samples' median
+    assert cells["m"].to_json()["energy_percentile"]["value"] == 60
+    text = "\n".join(study_lines(study))
+    assert "energy percentile on graded references" in text
+    assert "m: 60 (95% CI 0–100, 7 tasks)" in text
+    assert "n: 80 (range 80–80, covering 0%: too few tasks, 1 task)" in text
+    assert any("energy percentile" in line for line in markdown_lines(study))

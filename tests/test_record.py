@@ -48,7 +48,21 @@ def full_record() -> dict:
         accounting=EMBODIED_AND_WATER,
         per_call_j=[0.01, 0.02, 0.03],
         phase_measurements={"build": factory.measurement(0.5, 0.02)},
-        prompt=factory.prompt("sum", "m1", ratio=1.7, failed_case={"args": [1]}, temperature=0.2),
+        prompt=factory.prompt(
+            "sum",
+            "m1",
+            ratio=1.7,
+            failed_case={"args": [1]},
+            temperature=0.2,
+            energy_percentile={
+                "value": 60.0,
+                "low": 20.0,
+                "high": 100.0,
+                "references": 3,
+                "method": "m",
+            },
+            graded_references=[{"index": 0, "score": 20.0, "ratio": 0.5}],
+        ),
         worker="gw1",
         power_trace=[(0.0, {"cpu": 20.0}), (0.1, {"cpu": 21.0})],
         warnings=["a caveat"],
@@ -108,6 +122,7 @@ def test_round_trip_keeps_every_field(tmp_path: Path) -> None:
     for name, _, _ in scalar_fields(Generation):
         assert row[f"generation_{name}"] == rec["prompt"]["generation"][name], name
     assert row["prompt_failed_case"] == '{"args": [1]}'
+    assert (row["energy_percentile"], row["energy_percentile_low"]) == (60.0, 20.0)
     assert row["reference_ratio_energy"] == pytest.approx(1.7)
     for comp in ("cpu", "dram"):
         assert row[f"component_{comp}_j"] == pytest.approx(rec["components"][comp])

@@ -613,9 +613,7 @@ class PromptItem(pytest.Item):
                 ),
             )
             raise WorkloadFailed(code, str(exc), kind=kind, case=failed) from None
-        _store_record(
-            self, self._record(cs, workload, gen, ratio, warnings, comparison, graded)
-        )
+        _store_record(self, self._record(cs, workload, gen, ratio, warnings, comparison, graded))
 
     # -- graded references ------------------------------------------------------------
     def _graded(

@@ -600,11 +600,7 @@ def _references(ctx: _Ctx, node: Any, key: str) -> tuple[GradedReference, ...]:
         code = _string(ctx, pairs["code"][1], f"{rkey}.code")
         snode = pairs["score"][1]
         score = _scalar(ctx, snode, f"{rkey}.score")
-        if (
-            isinstance(score, bool)
-            or not isinstance(score, (int, float))
-            or not 0 <= score <= 100
-        ):
+        if isinstance(score, bool) or not isinstance(score, (int, float)) or not 0 <= score <= 100:
             got = _kind(snode) if score is _Unset else _show(score)
             raise ctx.err(snode, f"{rkey}.score", f"expected a number from 0 to 100, got {got}")
         if out and not score > out[-1].score:

@@ -69,6 +69,8 @@ RECORD_COLUMNS: tuple[str, ...] = (
 #: Prompt fields (``prompt_``), generation fields (``generation_``), from the definition.
 _PROMPT_SCALARS = scalar_fields(Prompt)
 _GENERATION_SCALARS = scalar_fields(Generation)
+#: Graded references: the energy percentile and its interval (``prompt.energy_percentile``).
+_PERCENTILE_COLUMNS = ("energy_percentile", "energy_percentile_low", "energy_percentile_high")
 #: Prompt-suite columns, present (null) even on frames without prompts.
 PROMPT_COLUMNS: tuple[str, ...] = (
     *(f"prompt_{name}" for name, _, _ in _PROMPT_SCALARS),
@@ -76,6 +78,7 @@ PROMPT_COLUMNS: tuple[str, ...] = (
     *(f"generation_{name}" for name, _, _ in _GENERATION_SCALARS),
     "reference_ratio_energy",
     "reference_ratio_duration",
+    *_PERCENTILE_COLUMNS,
 )
 _STATS = tuple(Stats.__annotations__)
 
@@ -89,7 +92,12 @@ def _typed(kind: type) -> set[str]:
     }
 
 
-_FLOAT = {*_typed(float), "reference_ratio_energy", "reference_ratio_duration"}
+_FLOAT = {
+    *_typed(float),
+    "reference_ratio_energy",
+    "reference_ratio_duration",
+    *_PERCENTILE_COLUMNS,
+}
 _INT = {*_typed(int), "record_index"}
 _BOOL = {*_typed(bool), "has_trace"}
 _TEXT = {*_typed(str), "sensors", "warnings", "prompt_failed_case"}
@@ -130,7 +138,9 @@ def read_report(path_or_paths: PathLike | Iterable[PathLike]) -> Any:
       ``prompt_failed_case``, ``generation_input_tokens``, ``generation_output_tokens``,
       ``generation_energy_j``, ``generation_gco2e_g``, ``generation_method``,
       ``reference_ratio_energy``, ``reference_ratio_duration`` (present, null, on reports
-      without prompts; a single-number ``reference_ratio`` fills the energy column).
+      without prompts; a single-number ``reference_ratio`` fills the energy column),
+      ``energy_percentile``, ``energy_percentile_low``, ``energy_percentile_high`` (tasks
+      with graded references; null elsewhere).
     """
     import pandas as pd
 
@@ -281,6 +291,9 @@ def flatten_record(rec: Mapping[str, Any]) -> dict[str, Any]:
     row.update({f"generation_{name}": gen.get(name) for name, _, _ in _GENERATION_SCALARS})
     row["reference_ratio_energy"] = ratio.get("energy")
     row["reference_ratio_duration"] = ratio.get("duration")
+    pct = _dict(p.get("energy_percentile"))
+    for column, key in zip(_PERCENTILE_COLUMNS, ("value", "low", "high"), strict=True):
+        row[column] = pct.get(key)
     return row
 
 
@@ -371,6 +384,12 @@ def records_from_frame(df: Any) -> list[dict[str, Any]]:
                 "energy": row.get("reference_ratio_energy"),
                 "duration": row.get("reference_ratio_duration"),
             }
+            if row.get("energy_percentile") is not None:
+                prompt["energy_percentile"] = {
+                    "value": row.get("energy_percentile"),
+                    "low": row.get("energy_percentile_low"),
+                    "high": row.get("energy_percentile_high"),
+                }
             rec["prompt"] = prompt
         records.append(rec)
     return records

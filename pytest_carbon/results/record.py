@@ -106,6 +106,22 @@ class Generation(TypedDict):
     method: str | None
 
 
+class EnergyPercentile(TypedDict):
+    """An answer's place on its task's graded references (``references:``, slow to fast,
+    each with the benchmark's efficiency score, 0-100): EvalPerf's differential
+    performance score applied to energy (see :mod:`pytest_carbon.compare.graded`)."""
+
+    #: The score of the highest-scored reference whose paired energy ratio is <= 1, else 0.
+    value: float
+    #: The same with every ratio at the high end of its 95% interval.
+    low: float
+    #: The same with every ratio at the low end of its 95% interval.
+    high: float
+    #: How many graded references the answer was measured against.
+    references: int
+    method: str
+
+
 class Prompt(TypedDict, total=False):
     """The prompt-suite part of a record (``None`` on ordinary tests)."""
 
@@ -122,6 +138,12 @@ class Prompt(TypedDict, total=False):
     #: Workload energy against the reference: a float, or ``{"energy", "duration"}``.
     reference_ratio: Any
     reference_comparison: dict[str, Any]
+    #: Tasks with graded references only: the answer's energy percentile on them.
+    energy_percentile: EnergyPercentile | None
+    #: Tasks with graded references only, slow to fast: ``{index, score}`` and that
+    #: reference's paired comparison (``ratio``, ``low``, ``high``, ``pairs``, ...: the
+    #: keys of ``reference_comparison``), candidate / reference energy per call.
+    graded_references: list[dict[str, Any]]
 
 
 class _RecordRequired(MeasuredFields):

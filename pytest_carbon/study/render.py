@@ -128,9 +128,35 @@ def pair_lines(study: Study, limit: int | None = MAX_PAIRS, width: int = WIDTH) 
     return out
 
 
+def percentile_lines(study: Study) -> list[str]:
+    """Cells whose tasks have graded references: the median energy percentile over those
+    tasks with its interval (none: no line at all)."""
+    cells = [c for c in study.cells if c.percentile is not None]
+    if not cells:
+        return []
+    several = study.several_strategies
+    out = [
+        "energy percentile on graded references (0-100, higher: more frugal), median over tasks:"
+    ]
+    for c in cells:
+        p = c.percentile
+        assert p is not None
+        span = f"{p.low:.4g}–{p.high:.4g}"
+        if p.coverage + 1e-12 >= 0.95:
+            interval = f"95% CI {span}"
+        else:
+            interval = f"range {span}, covering {p.coverage:.0%}: too few tasks"
+        tasks = "task" if p.n == 1 else "tasks"
+        out.append(f"  {c.label(several)}: {p.value:.4g} ({interval}, {p.n} {tasks})")
+    return out
+
+
 def study_lines(study: Study, limit: int | None = MAX_PAIRS, width: int = WIDTH) -> list[str]:
     """Leaderboard, sentences and warnings: the terminal section and `pytest-carbon study`."""
     lines = leaderboard_lines(study, width)
+    graded = percentile_lines(study)
+    if graded:
+        lines += ["", *graded]
     pairs = pair_lines(study, limit, width)
     if pairs:
         lines += ["", *pairs]
@@ -161,6 +187,9 @@ def markdown_lines(study: Study) -> list[str]:
 
         lines.append(f"| {i} | {code(cells[0])} | " + " | ".join(_md(x) for x in cells[1:]) + " |")
     lines += ["", "<sub>" + " ".join(_md(n) + "." for n in notes(study)) + "</sub>"]
+    graded = percentile_lines(study)
+    if graded:
+        lines += ["", _md(graded[0]), ""] + [f"- {_md(g.strip())}" for g in graded[1:]]
     if study.pairs:
         lines += ["", f"Head-to-head ({TEST_METHOD}):", ""]
         lines += [f"- {_md(p.sentence)}" for p in study.pairs]

@@ -178,6 +178,52 @@ def sample_ratio(prompt: Mapping[str, Any]) -> SampleRatio | None:
     return SampleRatio(r) if r is not None and r > 0 else None
 
 
+# -- graded references: the energy percentile per cell (issue 22, item 3) ----------------
+PERCENTILE_METHOD = (
+    "median over tasks of each task's energy percentile on its graded references (the "
+    "median of its correct samples'); exact order-statistic interval for the median"
+)
+
+
+@dataclass(frozen=True)
+class Percentile:
+    """The median over ``n`` tasks of their energy percentiles, with the order-statistic
+    interval for the median and its exact ``coverage`` (below 95% with fewer than 6
+    tasks: then ``low``/``high`` are the range, and say so)."""
+
+    value: float
+    low: float
+    high: float
+    coverage: float
+    n: int
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "value": self.value,
+            "low": self.low,
+            "high": self.high,
+            "coverage": self.coverage,
+            "n": self.n,
+            "method": PERCENTILE_METHOD,
+        }
+
+
+def median_percentile(values: Sequence[float]) -> Percentile | None:
+    """:class:`Percentile` of per-task percentiles (None without any)."""
+    from pytest_carbon.compare.paired import median_interval
+
+    if not values:
+        return None
+    xs = sorted(values)
+    low, high, coverage = median_interval(xs, CONFIDENCE)
+    return Percentile(statistics.median(xs), low, high, coverage, len(xs))
+
+
+def _sample_percentile(prompt: Mapping[str, Any]) -> float | None:
+    pct = prompt.get("energy_percentile")
+    return _num(pct.get("value")) if isinstance(pct, Mapping) else None
+
+
 @dataclass
 class TaskCell:
     """One task in one cell: its samples and the ratios of the correct ones."""
@@ -187,6 +233,8 @@ class TaskCell:
     correct: int = 0
     ratios: list[SampleRatio] = field(default_factory=list)
     machines: set[str] = field(default_factory=set)
+    #: Correct samples' energy percentiles on the task's graded references (if it has any).
+    percentiles: list[float] = field(default_factory=list)
 
     @property
     def ratio(self) -> float | None:
@@ -226,6 +274,9 @@ class Cell:
     frugality: Interval | None = None
     pass_at_1: float | None = None
     pass_at_k: dict[int, float] = field(default_factory=dict)
+    #: The median over tasks of the energy percentile on graded references (tasks
+    #: without graded references left out), None when no task has one.
+    percentile: Percentile | None = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -290,6 +341,7 @@ class Cell:
             "generation_gco2e_per_correct_g": g,
             "generation_methods": sorted(self.generation_methods),
             "task_ratios": self.task_ratios(),
+            "energy_percentile": None if self.percentile is None else self.percentile.to_json(),
         }
 
 
@@ -387,6 +439,9 @@ def compute_study(records: Iterable[Mapping[str, Any]]) -> Study:
             sr = sample_ratio(prompt)
             if sr is not None:
                 tc.ratios.append(sr)
+            pct = _sample_percentile(prompt)
+            if pct is not None:
+                tc.percentiles.append(pct)
         gen = prompt.get("generation")
         gen = gen if isinstance(gen, Mapping) else {}
         if gen.get("method"):
@@ -422,6 +477,9 @@ def _finish(cell: Cell) -> None:
         }
     logs = [math.log(r) for r in cell.task_ratios().values()]
     cell.frugality = geometric_interval(logs)
+    cell.percentile = median_percentile(
+        [statistics.median(sorted(t.percentiles)) for t in tasks if t.percentiles]
+    )
 
 
 def _task_names(keys: Iterable[str]) -> dict[str, str]:

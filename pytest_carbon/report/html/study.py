@@ -13,10 +13,18 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pytest_carbon.compare.graded import METHOD as GRADED_METHOD
 from pytest_carbon.report import format as fmt
 from pytest_carbon.report.html.common import PALETTE, _cell, _esc, _th
-from pytest_carbon.study.render import row_cells
-from pytest_carbon.study.stats import INTERVAL_METHOD, TEST_METHOD, Cell, Study, compute_study
+from pytest_carbon.study.render import percentile_lines, row_cells
+from pytest_carbon.study.stats import (
+    INTERVAL_METHOD,
+    PERCENTILE_METHOD,
+    TEST_METHOD,
+    Cell,
+    Study,
+    compute_study,
+)
 
 #: Candidate ticks of a log ratio axis.
 _TICKS: tuple[float, ...] = (
@@ -309,6 +317,14 @@ def study_section(records: Sequence[Mapping[str, Any]]) -> str:
         "below 1× is cheaper. Each task's ratio was measured interleaved with the reference "
         "on one machine.</p>"
     )
+    graded = percentile_lines(study)
+    if graded:  # tasks with graded references: the median energy percentile per cell
+        out.append(f'<h3 id="h-percentile">{_esc(graded[0])}</h3><ul class="percentile">')
+        out += [f"<li>{_esc(line.strip())}</li>" for line in graded[1:]]
+        out.append(
+            f'</ul><p class="note">Per answer: {_esc(GRADED_METHOD)}. Per cell: '
+            f"{_esc(PERCENTILE_METHOD)}.</p>"
+        )
     for w in study.warnings:
         out.append(f'<p class="warn">{_esc(w)}</p>')
     chart = frugality_chart(study)

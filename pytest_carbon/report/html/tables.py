@@ -101,6 +101,11 @@ def _records_table(records: Sequence[Mapping[str, Any]], rounds: int | None = No
             ratio = rowinfo.reference_ratio(rec)
             pr = rowinfo.reference_comparison(rec)
             title = pr.describe("the reference") if pr is not None else None
+            pct = _prompt(rec).get("energy_percentile")
+            if isinstance(pct, dict) and pct.get("value") is not None:
+                from pytest_carbon.compare.graded import describe
+
+                title = f"{title or ''}; energy percentile {describe(pct)}".lstrip("; ")
             text = rowinfo.ratio_text(rec, compact=True)
             if ratio is None:
                 cells.append(_cell(None))
