@@ -15,6 +15,10 @@ from pathlib import Path
 SOURCES: dict[str, str] = {
     "humaneval": "pytest_carbon.importers.humaneval",
     "jsonl": "pytest_carbon.importers.jsonl",
+    "effibench": "pytest_carbon.importers.effibench",
+    "mercury": "pytest_carbon.importers.mercury",
+    "evalperf": "pytest_carbon.importers.evalperf",
+    "evalplus": "pytest_carbon.importers.evalplus",
 }
 
 

@@ -6,6 +6,7 @@ A new source is one small module exposing ``NAME``, ``HELP``, ``add_arguments(pa
 
 from __future__ import annotations
 
+import argparse
 import ast
 import json
 import re
@@ -41,6 +42,19 @@ class ImportedTask:
     min_time_s: float = DEFAULT_MIN_TIME_S
     timeout_s: float = 30.0
     source: str | None = None
+    #: Graded references, slow to fast: ``[{"code": ..., "score": ...}, ...]`` (the last
+    #: one is then the reference). Every one is vetted like the reference.
+    references: list[dict[str, Any]] = field(default_factory=list)
+    #: Inputs whose cases are recorded from the reference in the sandbox when ``tests``
+    #: is empty (``[args, ...]``, each a list of positional arguments).
+    test_inputs: list[list[Any]] = field(default_factory=list)
+    #: Suite code run in the sandbox at import (never here) as a check against the
+    #: reference: the calls it makes become the workload (a benchmark's input generator).
+    workload_check: str | None = None
+    #: Most workload calls kept from ``workload_check`` or heavy inputs.
+    workload_limit: int = 8
+    #: Absolute tolerance of float results recorded from ``test_inputs``.
+    test_tol: float = 0.0
 
     def as_mapping(self) -> dict[str, Any]:
         # The schema key lets `pytest DIR` collect the file wherever DIR is (prompts/paths.py).
@@ -48,7 +62,13 @@ class ImportedTask:
         if self.source:
             data["source"] = self.source
         data |= {"prompt": self.prompt, "entry_point": self.entry_point}
-        data["reference"] = self.reference
+        if self.references:
+            # Slow to fast; the fastest is the task's reference (the spec's default).
+            data["references"] = [{"score": r["score"], "code": r["code"]} for r in self.references]
+            if self.reference != self.references[-1]["code"]:
+                data["reference"] = self.reference
+        else:
+            data["reference"] = self.reference
         data["tests"] = self.tests
         if self.check:
             data["check"] = self.check
@@ -179,10 +199,19 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _callee_name(func: ast.expr) -> str | None:
+    """``f`` for ``f(...)``, ``obj.m`` for ``obj.m(...)`` (EffiBench's ``solution.twoSum``)."""
+    if isinstance(func, ast.Name):
+        return func.id
+    if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
+        return f"{func.value.id}.{func.attr}"
+    return None
+
+
 def _call_args(call: ast.expr, callee: str) -> list[Any] | None:
-    if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Name)):
+    if not isinstance(call, ast.Call) or _callee_name(call.func) != callee:
         return None
-    if call.func.id != callee or call.keywords:
+    if call.keywords:
         return None
     if any(isinstance(a, ast.Starred) for a in call.args):
         return None
@@ -268,7 +297,13 @@ class ReferenceFailed(ImporterError):
 
 
 def record_cases(
-    reference: str, entry_point: str, check: str, *, limit: int = 8, timeout_s: float = 60.0
+    reference: str,
+    entry_point: str,
+    check: str,
+    *,
+    limit: int = 8,
+    timeout_s: float = 60.0,
+    tol: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Cases for a task whose check holds no literal assertion, from its reference.
 
@@ -292,7 +327,7 @@ def record_cases(
             continue
         case: dict[str, Any] = {"args": _plain(args), "expect": _plain(value)}
         if _has_float(value):
-            case["tol"] = RECORDED_FLOAT_TOL
+            case["tol"] = max(RECORDED_FLOAT_TOL, tol)
         if case not in cases:
             cases.append(case)
     return cases
@@ -309,20 +344,55 @@ def _has_float(value: Any) -> bool:
 
 
 def vet_reference(task: ImportedTask, *, timeout_s: float = 60.0) -> None:
-    """Raise :class:`ReferenceFailed` unless the task's reference passes its own tests
-    and check in the sandbox, exactly as a candidate's answer would be judged."""
+    """Raise :class:`ReferenceFailed` unless the task's reference, and each of its graded
+    references, passes the task's tests and check in the sandbox, exactly as a candidate's
+    answer would be judged."""
     from pytest_carbon.sandbox.verify import verify
 
-    result = verify(
-        task.reference,
-        task.entry_point,
-        task.tests,
-        task.check,
-        reference=task.reference,
-        timeout_s=timeout_s,
+    codes = [("the reference", task.reference)]
+    codes += [
+        (f"graded reference {i} (score {r['score']:g})", str(r["code"]))
+        for i, r in enumerate(task.references)
+        if r["code"] != task.reference
+    ]
+    for what, code in codes:
+        result = verify(
+            code,
+            task.entry_point,
+            task.tests,
+            task.check,
+            reference=task.reference,
+            timeout_s=timeout_s,
+        )
+        if not result.passed:
+            raise ReferenceFailed(f"{what} fails its own tests: {result.message}")
+
+
+def inputs_check(inputs: list[list[Any]]) -> str:
+    """A check that calls the candidate once on each input (a list of positional
+    arguments), for :func:`record_cases`: the data travels as JSON text."""
+    text = json.dumps(inputs, allow_nan=False)
+    return f"import json\nfor _args in json.loads({text!r}):\n    candidate(*_args)\n"
+
+
+def record_workload(task: ImportedTask, *, timeout_s: float = 60.0) -> list[dict[str, Any]]:
+    """The workload calls made by ``task.workload_check`` (a benchmark's generator, run
+    in the sandbox against the reference): distinct, plain data, at most
+    ``task.workload_limit``. Raises :class:`ReferenceFailed` when it fails."""
+    from pytest_carbon.sandbox.verify import record_check
+
+    assert task.workload_check is not None
+    result, calls = record_check(
+        task.reference, task.entry_point, task.workload_check, timeout_s=timeout_s
     )
     if not result.passed:
-        raise ReferenceFailed(f"the reference fails its own tests: {result.message}")
+        raise ReferenceFailed(f"its workload generator fails: {result.message}")
+    cases = [
+        {"args": _plain(args), "kwargs": kwargs, "expect": None}
+        for args, kwargs, _ in calls
+        if _json_like(args) and _json_like(kwargs)
+    ]
+    return calls_from_cases(cases)[: task.workload_limit]
 
 
 def prepare_tasks(
@@ -336,6 +406,18 @@ def prepare_tasks(
 
     def prepare(task: ImportedTask) -> str | None:
         try:
+            if not task.tests and task.test_inputs:
+                # The benchmark gives inputs, not outputs: the reference answers them.
+                task.tests = record_cases(
+                    task.reference,
+                    task.entry_point,
+                    inputs_check(task.test_inputs),
+                    limit=len(task.test_inputs),
+                    timeout_s=timeout_s,
+                    tol=task.test_tol,
+                )
+                if not task.tests:
+                    return "no test case could be recorded from its inputs"
             if not task.tests:
                 if not task.check:
                     return "no test case and no check"
@@ -345,6 +427,8 @@ def prepare_tasks(
                 if not task.tests:
                     return "no test case could be recorded from its check"
             vet_reference(task, timeout_s=timeout_s)
+            if task.workload_check:
+                task.workload_calls = record_workload(task, timeout_s=timeout_s)
         except ReferenceFailed as exc:
             return str(exc)
         if not task.workload_calls:
@@ -377,6 +461,124 @@ def calls_from_cases(cases: list[dict[str, Any]]) -> list[dict[str, Any]]:
         seen.append((args, kwargs))
         calls.append({"args": args, "kwargs": kwargs} if kwargs else {"args": args})
     return calls
+
+
+# -- reading published files ------------------------------------------------------------
+
+
+def read_rows(path: Path) -> list[tuple[str, dict[str, Any]]]:
+    """The rows of a benchmark file the user downloaded, each with where it came from
+    (``FILE:LINE`` or ``FILE[i]``): a JSON array (or an object of rows, keyed by id), or
+    JSON Lines; ``.gz`` for either. Raises ImporterError naming the file and line."""
+    import gzip
+
+    if not path.is_file():
+        raise ImporterError(f"{path}: no such file")
+    opener: Any = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rt", encoding="utf-8") as fh:
+            text = fh.read()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ImporterError(f"{path}: cannot read: {exc}") from None
+    stripped = text.lstrip()
+    rows: list[tuple[str, Any]] = []
+    if stripped.startswith("["):
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ImporterError(f"{path}:{exc.lineno}: not JSON: {exc.msg}") from None
+        rows = [(f"{path}[{i}]", row) for i, row in enumerate(data)]
+    else:
+        for lineno, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((f"{path}:{lineno}", json.loads(line)))
+            except json.JSONDecodeError as exc:
+                if lineno == 1 and stripped.startswith("{"):  # one JSON object of rows
+                    try:
+                        data = json.loads(text)
+                    except json.JSONDecodeError:
+                        raise ImporterError(f"{path}:{lineno}: not JSON: {exc.msg}") from None
+                    return [(f"{path}[{k!r}]", dict(v)) for k, v in data.items()]
+                raise ImporterError(f"{path}:{lineno}: not JSON: {exc.msg}") from None
+    for where, row in rows:
+        if not isinstance(row, dict):
+            raise ImporterError(f"{where}: expected a JSON object, got {type(row).__name__}")
+    return rows
+
+
+def need(row: dict[str, Any], where: str, *fields: str) -> None:
+    """ImporterError unless ``row`` has every field."""
+    missing = sorted(set(fields) - set(row))
+    if missing:
+        raise ImporterError(f"{where}: missing fields {missing}")
+
+
+def heaviest(inputs: list[Any], limit: int) -> list[list[Any]]:
+    """The ``limit`` largest distinct inputs (by their JSON size), largest first: the
+    benchmark's heavy inputs, so that a workload measures the algorithm, not the
+    interpreter's call overhead. Inputs that are not JSON data are left out."""
+    sized: list[tuple[int, str, list[Any]]] = []
+    seen: set[str] = set()
+    for args in inputs:
+        if not isinstance(args, (list, tuple)) or not _json_like(list(args)):
+            continue
+        text = json.dumps(_plain(list(args)), sort_keys=True)
+        if text not in seen:
+            seen.add(text)
+            sized.append((len(text), text, _plain(list(args))))
+    sized.sort(key=lambda t: (-t[0], t[1]))
+    return [args for _, _, args in sized[:limit]]
+
+
+def strip_fence(code: str) -> str:
+    """Code without a Markdown fence around it (EffiBench wraps some solutions)."""
+    text = code.strip("\n")
+    if text.lstrip().startswith("```"):
+        body = text.lstrip().split("\n", 1)[1] if "\n" in text else ""
+        return body.rsplit("```", 1)[0]
+    return code
+
+
+def add_common_arguments(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--input FILE`` (required) and ``--workload-calls N`` for the published formats."""
+    parser.add_argument("--input", type=Path, required=True, help=f"the {what} file to import")
+    parser.add_argument(
+        "--workload-calls",
+        type=int,
+        default=8,
+        metavar="N",
+        help="heavy inputs kept per task as workload calls (default 8)",
+    )
+    parser.add_argument("--prefix", default="", help="prepended to every task id")
+
+
+#: What a LeetCode-style class task's reference runs with (EffiBench and Mercury run
+#: their solutions with these names already imported); a candidate imports its own.
+LEETCODE_PRELUDE = (
+    "from typing import *\n"
+    "import bisect, collections, functools, heapq, itertools, math, operator, re, string\n"
+    "from bisect import bisect_left, bisect_right\n"
+    "from collections import Counter, OrderedDict, defaultdict, deque\n"
+    "from functools import cache, lru_cache, reduce\n"
+    "from heapq import heapify, heappop, heappush\n"
+    "from itertools import accumulate, combinations, permutations, product\n"
+    "from math import ceil, comb, factorial, floor, gcd, inf, isqrt, sqrt\n"
+)
+
+
+def leetcode_prompt(description: str, entry_point: str, starter: str | None) -> str:
+    """The prompt of a LeetCode-style class task: the problem, then what to write."""
+    cls, _, method = entry_point.partition(".")
+    text = description.strip() + "\n\n"
+    text += (
+        f"Write it in Python as `class {cls}` with the method `{method}`; each call uses a "
+        "new instance. Import what you use."
+    )
+    if starter and starter.strip():
+        text += f"\n\nStart from:\n\n{starter.rstrip()}\n"
+    return tidy(text)
 
 
 # -- the writer --------------------------------------------------------------------------
