@@ -37,7 +37,13 @@ def test_the_interval_comes_from_the_ratios_intervals() -> None:
     p = energy_percentile([20.0, 60.0, 100.0], comps)
     assert p is not None
     assert (p["value"], p["low"], p["high"], p["references"]) == (60.0, 20.0, 60.0, 3)
+    assert p["intervals_reached"] is True
     assert energy_percentile([20.0, 60.0], [comps[0], None]) is None
+    # Too few pairs for a 95% interval against the fastest: it bounds nothing.
+    few = [*comps[:2], {"ratio": 2.0, "low": 1.8, "high": 2.2, "coverage": 0.5}]
+    q = energy_percentile([20.0, 60.0, 100.0], few)
+    assert q is not None and (q["value"], q["low"], q["high"]) == (60.0, 20.0, 100.0)
+    assert q["intervals_reached"] is False
 
 
 def test_the_spec_reads_graded_references_and_refuses_bad_scores() -> None:
@@ -67,6 +73,7 @@ def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     )
 
 
+@pytest.mark.slow
 def test_an_answer_gets_an_energy_percentile_with_an_interval(pytester: pytest.Pytester) -> None:
     (pytester.path / "prompts").mkdir()
     shutil.copy(DATA / "graded.yaml", pytester.path / "prompts" / "count_below.yaml")

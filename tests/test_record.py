@@ -59,6 +59,7 @@ def full_record() -> dict:
                 "low": 20.0,
                 "high": 100.0,
                 "references": 3,
+                "intervals_reached": True,
                 "method": "m",
             },
             graded_references=[{"index": 0, "score": 20.0, "ratio": 0.5}],

@@ -13,13 +13,16 @@ ratios' intervals: the low end is the score with every ratio at the high end of 
 interval, the high end the score with every ratio at its low end. The score only falls
 when a ratio rises, so the interval holds whenever every ratio lies in its own interval
 (each at 95%: a conservative bound, not a joint 95% level, said so in the record's
-``method``).
+``method``). A comparison whose pairs were too few for a 95% interval (its ``coverage``
+below its ``confidence``) bounds nothing: its ratio counts as anywhere from 0 to infinity
+for the interval, and the record says ``intervals_reached: false``.
 
 Standard library only; no measurement here (see :mod:`pytest_carbon.prompts.collect`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -49,20 +52,27 @@ def energy_percentile(
     if not scores or len(scores) != len(comparisons):
         return None
     ratios, lows, highs = [], [], []
+    reached = True
     for c in comparisons:
         if not isinstance(c, Mapping):
             return None
         try:
-            ratios.append(float(c["ratio"]))
-            lows.append(float(c["low"]))
-            highs.append(float(c["high"]))
+            ratio, low, high = float(c["ratio"]), float(c["low"]), float(c["high"])
+            coverage = float(c.get("coverage", 1.0))
+            confidence = float(c.get("confidence", 0.95))
         except (KeyError, TypeError, ValueError):
             return None
+        if coverage + 1e-12 < confidence:  # too few pairs: the range bounds nothing
+            reached, low, high = False, 0.0, math.inf
+        ratios.append(ratio)
+        lows.append(low)
+        highs.append(high)
     return {
         "value": dps(scores, ratios),
         "low": dps(scores, highs),
         "high": dps(scores, lows),
         "references": len(scores),
+        "intervals_reached": reached,
         "method": METHOD,
     }
 
@@ -73,7 +83,10 @@ def describe(percentile: Mapping[str, Any]) -> str:
     def num(x: Any) -> str:
         return f"{float(x):.4g}"
 
-    return (
+    text = (
         f"{num(percentile['value'])} (95% CI {num(percentile['low'])}–"
-        f"{num(percentile['high'])}, {percentile.get('references', '?')} graded references)"
+        f"{num(percentile['high'])}, {percentile.get('references', '?')} graded references"
     )
+    if percentile.get("intervals_reached") is False:
+        text += "; too few pairs against some: their ratios bound nothing"
+    return text + ")"

@@ -119,6 +119,9 @@ class EnergyPercentile(TypedDict):
     high: float
     #: How many graded references the answer was measured against.
     references: int
+    #: False when a comparison had too few pairs for its 95% interval: its ratio then
+    #: counted as anywhere from 0 to infinity for ``low`` and ``high``.
+    intervals_reached: bool
     method: str
 
 
