@@ -84,3 +84,23 @@ def test_a_class_entry_task_verifies_checks_and_measures(pytester: pytest.Pytest
     comparison = var["prompt"]["reference_comparison"]
     assert comparison["low"] <= comparison["ratio"] <= comparison["high"]
     assert comparison["checked_calls"] >= comparison["pairs"] >= 1
+
+
+def test_a_check_naming_the_class_judges_the_answer() -> None:
+    from pytest_carbon.sandbox.verify import verify
+
+    task = loads((DATA / "class_entry.yaml").read_text(), "class_entry.yaml")[0]
+    # Never says "impossible": only the check's first line, which names the class, sees it.
+    wrong = task.reference.replace(
+        "return out if all(g[2] - g[0] <= k for g in out) else []", "return out"
+    )
+    assert wrong != task.reference
+    tests: list[dict[str, object]] = []
+    good = verify(task.reference, task.entry_point, tests, task.check, reference=task.reference)
+    assert good.passed, good.message
+    bad = verify(wrong, task.entry_point, tests, task.check, reference=task.reference)
+    assert not bad.passed
+    assert bad.failed_case is not None and bad.failed_case.get("check")
+    assert "Solution().divideArray([2, 4, 2, 2, 5, 2], 2) == []" in bad.message
+    missing = verify("class Other:\n    pass\n", task.entry_point, tests, None)
+    assert not missing.passed and "no class 'Solution'" in missing.message

@@ -137,3 +137,16 @@ def test_the_study_reports_the_median_percentile_per_model_with_an_interval() ->
     assert "m: 60 (95% CI 0–100, 7 tasks)" in text
     assert "n: 80 (range 80–80, covering 0%: too few tasks, 1 task)" in text
     assert any("energy percentile" in line for line in markdown_lines(study))
+
+
+def test_a_task_needs_a_reference_or_graded_ones_and_defaults_cannot_grade() -> None:
+    text = (DATA / "graded.yaml").read_text()
+    start, end = text.index("references:"), text.index("tests:")
+    with pytest.raises(SpecError, match="key 'reference': missing required key"):
+        loads(text[:start] + text[end:], "g.yaml")
+    with pytest.raises(SpecError, match=r"key 'references\[0\].speed': unknown key"):
+        loads(text.replace("  - score: 20\n", "  - score: 20\n    speed: 1\n"), "g.yaml")
+    multi = "tasks:\n  - id: a\n" + "".join("    " + line + "\n" for line in text.splitlines())
+    multi = "defaults:\n  references: []\n" + multi
+    with pytest.raises(SpecError, match="key 'defaults.references': unknown key"):
+        loads(multi, "g.yaml")
