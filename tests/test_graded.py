@@ -150,3 +150,14 @@ def test_a_task_needs_a_reference_or_graded_ones_and_defaults_cannot_grade() -> 
     multi = "defaults:\n  references: []\n" + multi
     with pytest.raises(SpecError, match="key 'defaults.references': unknown key"):
         loads(multi, "g.yaml")
+
+
+def test_the_html_page_labels_the_percentile_per_item_and_per_cell() -> None:
+    from pytest_carbon.report.html.page import render_html
+    from tests.factory import report
+
+    recs = [_graded_record(f"t{i}", "m", v) for i, v in enumerate([20, 60, 100])]
+    page = render_html(report(recs))
+    assert "energy percentile on graded references" in page  # the study section
+    assert "m: 60 (range 20–100, covering 75%: too few tasks, 3 tasks)" in page
+    assert "energy percentile 60 (95% CI 0–100, 3 graded references)" in page  # item title
