@@ -91,7 +91,9 @@ def test_an_answer_gets_an_energy_percentile_with_an_interval(pytester: pytest.P
         assert g["low"] <= g["ratio"] <= g["high"] and g["pairs"] >= 1
     # The fastest graded reference is the task's reference: its comparison is reused.
     assert p["reference_comparison"]["ratio"] == graded[-1]["ratio"]
-    result.stdout.fnmatch_lines(["*energy percentile*", "*count_below?variant:loop#0?: *"])
+    result.stdout.fnmatch_lines(
+        ["*energy percentile*", "*count_below?varia*#0?: *graded references*"]
+    )
 
 
 @pytest.mark.slow
@@ -99,17 +101,20 @@ def test_a_graded_reference_that_fails_the_tests_fails_the_item(
     pytester: pytest.Pytester,
 ) -> None:
     (pytester.path / "prompts").mkdir()
-    text = (
-        (DATA / "graded.yaml")
-        .read_text()
-        .replace("n += 1\n          return n", "n += 2\n          return n")
+    text = (DATA / "graded.yaml").read_text()
+    broken = text.replace("n += 1\n          return n", "n += 2\n          return n", 1)
+    assert broken != text
+    (pytester.path / "prompts" / "count_below.yaml").write_text(broken)
+    result = _run(pytester, "--carbon-model=reference", "--carbon-model=variant:loop")
+    result.assert_outcomes(failed=2)  # the reference's item vets them too
+    result.stdout.fnmatch_lines(
+        [
+            "*graded reference failed*cannot be placed on the task's graded references*",
+            "*graded reference 0 (score 20) of task 'count_below' fails the task's tests*",
+        ]
     )
-    (pytester.path / "prompts" / "count_below.yaml").write_text(text)
-    result = _run(pytester, "--carbon-model=variant:loop")
-    result.assert_outcomes(failed=1)
-    result.stdout.fnmatch_lines(["*graded reference 0 (score 20)*fails the task's tests*"])
-    rec = json.loads((pytester.path / "out.json").read_text())["tests"][0]
-    assert rec["prompt"]["correct"] is None and rec["energy_j"] is None
+    for rec in json.loads((pytester.path / "out.json").read_text())["tests"]:
+        assert rec["prompt"]["correct"] is None and rec["energy_j"] is None
 
 
 def _graded_record(task: str, model: str, value: float, sample: int = 0) -> dict[str, Any]:

@@ -537,9 +537,31 @@ class PromptItem(pytest.Item):
                 ),
             )
             raise IncorrectAnswer(code, result)
+        if task.references and (self.model == REFERENCE or (cs and cs.settings.enabled)):
+            # Graded references are vetted like the reference: by the reference's item,
+            # and before any answer is placed on them.
+            self._vet_graded(gen, code, worker)
         if cs is None or not cs.settings.enabled:
             return  # verified; nothing to measure without --carbon
         self._measure(cs, gen, code, worker)
+
+    def _vet_graded(self, gen: Generated, code: str, worker: str | None) -> None:
+        from pytest_carbon.results.record import unmeasured_record
+
+        problem = _vet_graded(self.config, self.task)
+        if problem is None:
+            return
+        _store_record(
+            self,
+            unmeasured_record(
+                self.nodeid,
+                outcome="failed",
+                prompt=self._prompt_fields(gen, correct=None, failed_case=None),
+                worker=worker,
+                reason=f"{GRADED_FAILED}: {problem}",
+            ),
+        )
+        raise WorkloadFailed(code, problem, kind=GRADED_FAILED)
 
     def _measure(self, cs: Any, gen: Generated, code: str, worker: str | None) -> None:
         """Measure the workload: the reference alone (its ratio is 1 by definition), any
@@ -620,15 +642,11 @@ class PromptItem(pytest.Item):
         self, cs: Any, against: Callable[..., Any], refs: tuple[Any, ...]
     ) -> tuple[Any, dict[str, Any]]:
         """Measure the answer interleaved against every graded reference (the time
-        budget shared equally), after vetting them all; the comparison with the task's
+        budget shared equally; they were vetted by ``_vet_graded``); the comparison with the task's
         reference is the one with the graded reference of the same code, else its own.
         Returns that comparison and the record's graded fields."""
         from pytest_carbon.compare.graded import energy_percentile
-        from pytest_carbon.sandbox.isolation import SandboxError
 
-        problem = _vet_graded(self.config, self.task)
-        if problem is not None:
-            raise SandboxError(problem)
         share = len(refs) + (0 if any(r.code == self.task.reference for r in refs) else 1)
         results = [against(r.code, share) for r in refs]
         main = next(
@@ -726,6 +744,8 @@ class PromptItem(pytest.Item):
                 "incorrect answer": "passed its tests but gave a wrong result while measured",
                 "protocol violation": "broke the measurement protocol",
                 "sandbox failure": "could not be judged: the sandbox stopped",
+                GRADED_FAILED: "cannot be placed on the task's graded references (their "
+                "fault, not the answer's: correctness unknown)",
                 PLUGIN_ERROR: "met a bug of pytest-carbon (the item fails; the report is "
                 "marked incomplete)",
             }.get(exc.kind, exc.kind)
@@ -737,6 +757,8 @@ class PromptItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
 
+#: The kind of a WorkloadFailed when a graded reference fails the task's tests.
+GRADED_FAILED = "graded reference failed"
 _GRADED_VETTED = pytest.StashKey[dict[tuple[str, str], str | None]]()
 
 
