@@ -38,6 +38,11 @@ def test_the_interval_comes_from_the_ratios_intervals() -> None:
     assert p is not None
     assert (p["value"], p["low"], p["high"], p["references"]) == (60.0, 20.0, 60.0, 3)
     assert p["intervals_reached"] is True
+    # The fastest reference's own code: ratio 1.003, interval 0.967-1.29 (measured): it
+    # matches that reference (100), and the interval still says it may not (low 20: the 60-score one straddles 1 too).
+    same = [*comps[:2], {"ratio": 1.003, "low": 0.967, "high": 1.291}]
+    s = energy_percentile([20.0, 60.0, 100.0], same)
+    assert s is not None and (s["value"], s["low"], s["high"]) == (100.0, 20.0, 100.0)
     assert energy_percentile([20.0, 60.0], [comps[0], None]) is None
     # Too few pairs for a 95% interval against the fastest: it bounds nothing.
     few = [*comps[:2], {"ratio": 2.0, "low": 1.8, "high": 2.2, "coverage": 0.5}]
@@ -52,7 +57,7 @@ def test_the_spec_reads_graded_references_and_refuses_bad_scores() -> None:
     assert [r.score for r in task.references] == [20.0, 60.0, 100.0]
     assert task.reference == task.references[-1].code  # the fastest, by default
     bad = text.replace("score: 60", "score: 10")
-    with pytest.raises(SpecError, match=r"g.yaml:18: key 'references\[1\].score'.*above 20"):
+    with pytest.raises(SpecError, match=r"g.yaml:20: key 'references\[1\].score'.*above 20"):
         loads(bad, "g.yaml")
     with pytest.raises(SpecError, match="from 0 to 100"):
         loads(text.replace("score: 100", "score: 101"), "g.yaml")
@@ -76,8 +81,8 @@ def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
 @pytest.mark.slow
 def test_an_answer_gets_an_energy_percentile_with_an_interval(pytester: pytest.Pytester) -> None:
     (pytester.path / "prompts").mkdir()
-    shutil.copy(DATA / "graded.yaml", pytester.path / "prompts" / "count_below.yaml")
-    result = _run(pytester, "--carbon-model=variant:loop")
+    shutil.copy(DATA / "graded.yaml", pytester.path / "prompts" / "pairs_below.yaml")
+    result = _run(pytester, "--carbon-model=variant:twopointer")
     result.assert_outcomes(passed=1)
     rec = json.loads((pytester.path / "out.json").read_text())["tests"][0]
     p = rec["prompt"]
@@ -92,7 +97,7 @@ def test_an_answer_gets_an_energy_percentile_with_an_interval(pytester: pytest.P
     # The fastest graded reference is the task's reference: its comparison is reused.
     assert p["reference_comparison"]["ratio"] == graded[-1]["ratio"]
     result.stdout.fnmatch_lines(
-        ["*energy percentile*", "*count_below?varia*#0?: *graded references*"]
+        ["*energy percentile*", "*pairs_below?varia*#0?: *graded references*"]
     )
 
 
@@ -104,13 +109,13 @@ def test_a_graded_reference_that_fails_the_tests_fails_the_item(
     text = (DATA / "graded.yaml").read_text()
     broken = text.replace("n += 1\n          return n", "n += 2\n          return n", 1)
     assert broken != text
-    (pytester.path / "prompts" / "count_below.yaml").write_text(broken)
-    result = _run(pytester, "--carbon-model=reference", "--carbon-model=variant:loop")
+    (pytester.path / "prompts" / "pairs_below.yaml").write_text(broken)
+    result = _run(pytester, "--carbon-model=reference", "--carbon-model=variant:twopointer")
     result.assert_outcomes(failed=2)  # the reference's item vets them too
     result.stdout.fnmatch_lines(
         [
             "*graded reference failed*cannot be placed on the task's graded references*",
-            "*graded reference 0 (score 20) of task 'count_below' fails the task's tests*",
+            "*graded reference 0 (score 20) of task 'pairs_below' fails the task's tests*",
         ]
     )
     for rec in json.loads((pytester.path / "out.json").read_text())["tests"]:

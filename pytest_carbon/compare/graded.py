@@ -30,7 +30,8 @@ from typing import Any
 METHOD = (
     "EvalPerf's differential performance score on energy: the score of the highest-scored "
     "reference whose paired energy ratio (candidate / reference, median of interleaved "
-    "pairs) is <= 1, else 0; interval: the same with every ratio at the high / low end of "
+    "pairs) is <= 1 or whose 95% interval contains 1 (indistinguishable counts as matched), "
+    "else 0; interval: the same with every ratio at the high / low end of "
     "its own 95% interval"
 )
 
@@ -51,7 +52,7 @@ def energy_percentile(
     when a comparison is missing (nothing measured)."""
     if not scores or len(scores) != len(comparisons):
         return None
-    ratios, lows, highs = [], [], []
+    ratios, lows, highs, points = [], [], [], []
     reached = True
     for c in comparisons:
         if not isinstance(c, Mapping):
@@ -62,13 +63,19 @@ def energy_percentile(
             confidence = float(c.get("confidence", 0.95))
         except (KeyError, TypeError, ValueError):
             return None
+        # Indistinguishable from a reference (its 95% interval contains 1) counts as
+        # matching it: the reference's own code places at its score, not one below it
+        # half of the time. A range of too few pairs shows nothing: the ratio decides.
         if coverage + 1e-12 < confidence:  # too few pairs: the range bounds nothing
             reached, low, high = False, 0.0, math.inf
+            points.append(ratio)
+        else:
+            points.append(1.0 if low <= 1.0 <= high else ratio)
         ratios.append(ratio)
         lows.append(low)
         highs.append(high)
     return {
-        "value": dps(scores, ratios),
+        "value": dps(scores, points),
         "low": dps(scores, highs),
         "high": dps(scores, lows),
         "references": len(scores),

@@ -596,7 +596,7 @@ class PromptItem(pytest.Item):
             else:
                 max_time_s = getattr(cs.settings, "carbon_max_time", 10.0)
 
-                def against(reference: str, share: int = 1) -> Any:
+                def against(reference: str) -> Any:
                     return compare(
                         code,
                         reference,
@@ -605,7 +605,7 @@ class PromptItem(pytest.Item):
                         meter=cs.meter,
                         key=self.nodeid,
                         precision=getattr(cs.settings, "carbon_precision", 0.05),
-                        max_time_s=max_time_s / share,
+                        max_time_s=max_time_s,
                         timeout_s=task.timeout_s,
                         tol=max((float(t.get("tol") or 0.0) for t in task.tests), default=0.0),
                         generate=generate,
@@ -641,20 +641,20 @@ class PromptItem(pytest.Item):
     def _graded(
         self, cs: Any, against: Callable[..., Any], refs: tuple[Any, ...]
     ) -> tuple[Any, dict[str, Any]]:
-        """Measure the answer interleaved against every graded reference (the time
-        budget shared equally; they were vetted by ``_vet_graded``); the comparison with the task's
-        reference is the one with the graded reference of the same code, else its own.
+        """Measure the answer interleaved against every graded reference (the full
+        ``--carbon-max-time`` each; they were vetted by ``_vet_graded``); the comparison
+        with the task's reference is the one with the graded reference of the same code,
+        else its own.
         Returns that comparison and the record's graded fields."""
         from pytest_carbon.compare.graded import energy_percentile
 
-        share = len(refs) + (0 if any(r.code == self.task.reference for r in refs) else 1)
-        results = [against(r.code, share) for r in refs]
+        results = [against(r.code) for r in refs]
         main = next(
             (c for r, c in zip(refs, results, strict=True) if r.code == self.task.reference),
             None,
         )
         if main is None:
-            main = against(self.task.reference, share)
+            main = against(self.task.reference)
         per_ref = [
             {"index": i, "score": r.score, **(c.reference_comparison() or {})}
             for i, (r, c) in enumerate(zip(refs, results, strict=True))
