@@ -39,7 +39,8 @@ def test_the_interval_comes_from_the_ratios_intervals() -> None:
     assert (p["value"], p["low"], p["high"], p["references"]) == (60.0, 20.0, 60.0, 3)
     assert p["intervals_reached"] is True
     # The fastest reference's own code: ratio 1.003, interval 0.967-1.29 (measured): it
-    # matches that reference (100), and the interval still says it may not (low 20: the 60-score one straddles 1 too).
+    # matches that reference (100); the interval says it may not (low 20: the 60-score
+    # comparison straddles 1 too).
     same = [*comps[:2], {"ratio": 1.003, "low": 0.967, "high": 1.291}]
     s = energy_percentile([20.0, 60.0, 100.0], same)
     assert s is not None and (s["value"], s["low"], s["high"]) == (100.0, 20.0, 100.0)
