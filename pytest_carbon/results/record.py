@@ -122,6 +122,10 @@ class Prompt(TypedDict, total=False):
     #: Workload energy against the reference: a float, or ``{"energy", "duration"}``.
     reference_ratio: Any
     reference_comparison: dict[str, Any]
+    #: ``kind: program`` tasks: ``{"language", "reference_language", "compile":
+    #: {"candidate"|"reference": {"ok", "energy_j", "duration_s", "cpu_s", "method"}}}``;
+    #: each compile measured in a window of its own, never part of the ratio.
+    program: dict[str, Any]
 
 
 class _RecordRequired(MeasuredFields):

@@ -190,8 +190,12 @@ class ProgramSide(Side):
         """Unmeasured runs, one process per input (verification, truth): their reports."""
         keys = [f"v{self.seq}.{j}" for j in range(len(stdins))]
         self._ask(
-            {"type": "prepare", "define": dict(zip(keys, stdins, strict=True)), "ids": keys,
-             "forget": True},  # fmt: skip
+            {
+                "type": "prepare",
+                "define": dict(zip(keys, stdins, strict=True)),
+                "ids": keys,
+                "forget": True,
+            },  # fmt: skip
             "prepared",
         )
         done = self._ask({"type": "go", "digest": digest}, "done")
