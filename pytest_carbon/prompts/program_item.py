@@ -46,12 +46,8 @@ def skip_reason(item: PromptItem) -> str | None:
 
 def run_program_item(item: PromptItem, gen: Generated, code: str) -> None:
     """Verify, then (with --carbon) measure, ``code``; stores the item's record."""
-    from pytest_carbon.prompts.collect import (
-        IncorrectAnswer,
-        WorkloadFailed,
-        _carbon_session,
-        _store_record,
-    )
+    from pytest_carbon.prompts.collect import IncorrectAnswer, WorkloadFailed, _store_record
+    from pytest_carbon.prompts.generate import _carbon_session
     from pytest_carbon.results.record import unmeasured_record
     from pytest_carbon.sandbox.isolation import SandboxError
     from pytest_carbon.sandbox.measure import failure
@@ -65,7 +61,7 @@ def run_program_item(item: PromptItem, gen: Generated, code: str) -> None:
     from pytest_carbon.sandbox.verify import workload_result
 
     task = item.task
-    cs = _carbon_session(item.config)
+    cs: Any = _carbon_session(item.config)
     worker = cs.worker_id if cs is not None else None
     enabled = cs is not None and cs.settings.enabled
     meter = cs.meter if enabled else None
