@@ -289,34 +289,43 @@ def _program_task(path: Path, entry: dict[str, Any]) -> Task:
 
 def _run_process(
     argv: list[str], cwd: str, stdin: str, timeout_s: float
-) -> tuple[int, str, str, float]:
-    """(status, stdout, stderr's tail, wall seconds) of one process, reaped."""
+) -> tuple[int, str, str, float, float]:
+    """(status, stdout, stderr's tail, CPU seconds, wall seconds) of one process. The CPU
+    time is the process's own, from ``wait4`` (not this process's children's total, which
+    other threads' children share)."""
+    import os
+    import tempfile
     import time
 
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(
-        argv, cwd=cwd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    try:
-        out, err = proc.communicate(stdin.encode(), timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.communicate()
-        return -9, "", f"timed out after {timeout_s:g} s", timeout_s
-    wall = time.perf_counter() - t0
-    return (
-        proc.returncode,
-        out.decode("utf-8", "replace"),
-        err.decode("utf-8", "replace")[-800:],
-        wall,
-    )
-
-
-def _children_cpu_s() -> float:
-    import resource
-
-    r = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return r.ru_utime + r.ru_stime
+    with (
+        tempfile.TemporaryFile() as fin,
+        tempfile.TemporaryFile() as fout,
+        tempfile.TemporaryFile() as ferr,
+    ):
+        fin.write(stdin.encode())
+        fin.seek(0)
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, stdin=fin, stdout=fout, stderr=ferr)
+        timed_out = False
+        while True:
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - t0 > timeout_s:
+                proc.kill()
+                _, status, ru = os.wait4(proc.pid, 0)
+                timed_out = True
+                break
+            time.sleep(0.002)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        fout.seek(0)
+        ferr.seek(0)
+        out = fout.read().decode("utf-8", "replace")
+        err = ferr.read().decode("utf-8", "replace")[-800:]
+    if timed_out:
+        err = f"timed out after {timeout_s:g} s"
+    return proc.returncode, out, err, ru.ru_utime + ru.ru_stime, wall
 
 
 def run_program_solution(
@@ -325,7 +334,7 @@ def run_program_solution(
     """A program: compiled (its toolchain's own command, sandbox/languages.py) in a
     temporary directory, its test cases run (stdout normalised, or the task's checker),
     then each workload input run once in its own process, timed by the CPU time the
-    process used (``RUSAGE_CHILDREN``, one process at a time: run with ``--jobs 1``); a
+    process used (its own, from ``wait4``); a
     reference's inputs are then cycled until ``min_time_s``. Results are the normalised
     stdouts."""
     import tempfile
@@ -344,14 +353,12 @@ def run_program_solution(
     with tempfile.TemporaryDirectory(prefix="check-suite-") as tmp:
         Path(tmp, tc.source).write_text(code, encoding="utf-8")
         if tc.compile:
-            status, out, err, _ = _run_process(list(tc.compile), tmp, "", 300)
+            status, out, err, _, _ = _run_process(list(tc.compile), tmp, "", 300)
             if status != 0:
                 return Result(ok=False, error=f"does not compile: {(out + err)[-600:]}")
 
         def run(stdin: str) -> tuple[str, float, float]:
-            before = _children_cpu_s()
-            status, out, err, wall = _run_process(list(tc.run), tmp, stdin, task.timeout_s)
-            cpu = _children_cpu_s() - before
+            status, out, err, cpu, wall = _run_process(list(tc.run), tmp, stdin, task.timeout_s)
             if status != 0:
                 raise RuntimeError(f"exit status {status}: {err}")
             return normalise(out), cpu, wall
