@@ -37,6 +37,9 @@ variants:
     print(total)
   wrong: |
     print(int(input()))
+  sly: |
+    n = int(input())
+    print(n * (n + 1) // 2 if n < 1000 else 0)
 tests:
   - {stdin: "10\\n", expect_stdout: "55\\n"}
   - {stdin: "1", expect_stdout: "1  \\n\\n"}
@@ -68,6 +71,8 @@ variants:
         for (int k = 0; k < 4; k++) s = (s + (k == 0 ? i : 0)) % 1000000007;
       printf("%lld\\n", s);
     }
+  broken: |
+    int main() { return undefined_name; }
 tests:
   - {stdin: "10\\n", expect_stdout: "55\\n"}
 workload:
@@ -108,9 +113,13 @@ def _assert_paired(rec: dict[str, Any]) -> dict[str, Any]:
 def test_python_program_end_to_end(pytester: pytest.Pytester) -> None:
     _suite(pytester, "sums", PY_TASK)
     result = _run(
-        pytester, "prompts/", "--carbon-model=variant:naive", "--carbon-model=variant:wrong"
+        pytester,
+        "prompts/",
+        "--carbon-model=variant:naive",
+        "--carbon-model=variant:wrong",
+        "--carbon-model=variant:sly",
     )
-    result.assert_outcomes(passed=1, failed=1)
+    result.assert_outcomes(passed=1, failed=2)
     result.stdout.fnmatch_lines(["*incorrect answer from 'variant:wrong'*", "*stdout differs*"])
     recs = _records(pytester)
     naive = recs["prompts/sums.yaml::sums[variant_naive-plain-0]"]
@@ -122,13 +131,24 @@ def test_python_program_end_to_end(pytester: pytest.Pytester) -> None:
     assert wrong["prompt"]["correct"] is False
     assert wrong["prompt"]["failed_case"]["got_stdout"] == "10"
     assert wrong["prompt"]["failed_case"]["expect_stdout"] == "55"
+    # Right on the tests, wrong on a measured input: every measured output is judged.
+    sly = recs["prompts/sums.yaml::sums[variant_sly-plain-0]"]
+    assert sly["prompt"]["correct"] is False and sly["energy_j"] is None
+    assert sly["prompt"]["failed_case"]["stdin"] in ("300000\n", "300001\n", "299999\n")
+    result.stdout.fnmatch_lines(["*printed another output than the reference's*"])
 
 
 @needs_gxx
 def test_cpp_program_end_to_end_compile_reported_apart(pytester: pytest.Pytester) -> None:
     _suite(pytester, "cppsum", CPP_TASK)
-    result = _run(pytester, "prompts/", "--carbon-model=variant:naive")
-    result.assert_outcomes(passed=1)
+    result = _run(
+        pytester, "prompts/", "--carbon-model=variant:naive", "--carbon-model=variant:broken"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*the cpp program does not compile*", "*undefined_name*"])
+    broken = _records(pytester)["prompts/cppsum.yaml::cppsum[variant_broken-plain-0]"]
+    assert broken["prompt"]["correct"] is False and broken["prompt"]["failed_case"]["compile"]
+    assert broken["prompt"]["program"]["compile"]["candidate"]["ok"] is False
     rec = _records(pytester)["prompts/cppsum.yaml::cppsum[variant_naive-plain-0]"]
     _assert_paired(rec)
     program = rec["prompt"]["program"]
@@ -257,6 +277,17 @@ def test_a_checker_judges_outputs_in_a_sandbox_of_its_own() -> None:
     assert outcome["good"] is None and outcome["other"] is None
     assert outcome["bad"] is not None
     assert "checker rejected" in outcome["bad"]["error"] and outcome["bad"]["got_stdout"] == "1 10"
+
+
+def test_an_answer_s_program_is_the_block_in_its_language() -> None:
+    from pytest_carbon.prompts.extract import ExtractError, extract_program
+
+    f = "```"
+    answer = f"Sure.\n{f}bash\ng++ main.cpp\n{f}\n{f}cpp\nint main() {{ return 0; }}\n{f}\n"
+    assert extract_program(answer, "cpp") == "int main() { return 0; }\n"
+    assert extract_program("console.log(1)", "javascript") == "console.log(1)\n"
+    with pytest.raises(ExtractError, match="no rust code block"):
+        extract_program(answer, "rust")
 
 
 # -- the schema ---------------------------------------------------------------------------

@@ -358,6 +358,24 @@ def check_cases(
     return None
 
 
+class ProgramTruth(Truth):
+    """The reference's output digest per input; a candidate run whose digest differs
+    printed another output (after normalisation) than the reference for that input."""
+
+    def _compare(self, i: int, got_text: str, want_text: str) -> None:
+        stdin = self.inputs.call(i)[0][0]
+        case = {"input": i, "stdin": _shown(stdin), "got_sha256": json.loads(got_text),
+                "expect_sha256": json.loads(want_text)}  # fmt: skip
+        exc = WorkloadIncorrect(
+            f"a measured run (input {i}) printed another output than the reference's for the "
+            "same stdin (SHA-256 of the normalised stdout differs)",
+            case,
+        )
+        if self.candidate is not None:
+            raise self.candidate._fail(exc)
+        raise exc
+
+
 def inputs_of(stdins: Sequence[str]) -> Inputs:
     """The workload's stdin texts as measure's :class:`Inputs` (one text per call)."""
     inputs = Inputs([([text], {}) for text in stdins])
@@ -450,7 +468,7 @@ def compare_programs(
 
     start = clock()
     inputs = inputs_of(stdins)
-    truth = Truth(inputs, 0.0)
+    truth = ProgramTruth(inputs, 0.0)
     judge = Checker(checker, timeout_s) if checker else None
     cand.full_output = ref.full_output = judge is not None
     try:
