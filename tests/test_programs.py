@@ -346,3 +346,80 @@ def test_the_shipped_language_suite_parses() -> None:
     assert len(tasks) >= 6
     assert {t.language for t in tasks} >= {"cpp", "javascript"}
     assert all(t.kind == "program" and "naive" in t.variants for t in tasks)
+
+
+# -- containment of runs ------------------------------------------------------------------
+def _side(code: str, language: str = "python", timeout_s: float = 30) -> ProgramSide:
+    return ProgramSide(
+        "code", code, language, meter=None, key="k", round_timeout_s=timeout_s,
+        total_timeout_s=4 * timeout_s,
+    )  # fmt: skip
+
+
+def test_a_run_s_leftovers_are_killed_and_each_run_starts_afresh() -> None:
+    from pytest_carbon.sandbox.isolation import run_processes
+
+    code = textwrap.dedent(
+        """\
+        import os, sys, time
+        seen = os.path.exists("/tmp/mark")
+        open("/tmp/mark", "w").close()
+        if os.fork() == 0:
+            os.setsid()
+            time.sleep(300)
+            os._exit(0)
+        print("seen" if seen else "fresh", sys.stdin.read().strip())
+        """
+    )
+    side = _side(code)
+    try:
+        before = len(run_processes(side.run_id))
+        runs = side.runs(["a", "b", "c"], digest=False)
+        assert [r["stdout"] for r in runs] == ["fresh a", "fresh b", "fresh c"]
+        assert all(r["ok"] for r in runs)
+        # The forked sleepers were killed with their run: only the runner is left.
+        assert len(run_processes(side.run_id)) == before
+    finally:
+        side.close()
+    assert run_processes(side.run_id) == []
+
+
+def test_a_program_that_never_ends_times_out() -> None:
+    from pytest_carbon.sandbox.measure import WorkloadTimeout
+
+    side = _side("while True:\n    pass\n", timeout_s=2)
+    try:
+        with pytest.raises(WorkloadTimeout, match="timed out after 2 s"):
+            check_cases(side, [{"stdin": "", "expect_stdout": ""}], None, 2)
+    finally:
+        side.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("language", "code"),
+    [
+        ("c", '#include <stdio.h>\nint main(void){long long n;scanf("%lld",&n);'
+              'printf("%lld\\n",n*(n+1)/2);}\n'),
+        ("rust", "use std::io::Read;\nfn main(){let mut s=String::new();"
+                 "std::io::stdin().read_to_string(&mut s).unwrap();"
+                 "let n:u64=s.trim().parse().unwrap();println!(\"{}\",n*(n+1)/2);}\n"),
+        ("java", "import java.util.Scanner;\npublic class Main{public static void main("
+                 "String[] a){long n=new Scanner(System.in).nextLong();"
+                 "System.out.println(n*(n+1)/2);}}\n"),
+        ("javascript", 'const n=Number(require("fs").readFileSync(0,"utf8"));'
+                       "console.log(String(n*(n+1)/2));\n"),
+    ],
+)  # fmt: skip
+def test_every_language_compiles_in_the_sandbox_and_runs(language: str, code: str) -> None:
+    tc = toolchain(language)
+    if tc.missing:
+        pytest.skip(f"{language}: {tc.missing}")
+    side = _side(code, language, timeout_s=120)
+    try:
+        built = side.compile()
+        assert built.ok, built.output
+        tests = [{"stdin": "10\n", "expect_stdout": "55"}, {"stdin": "3", "expect_stdout": "6"}]
+        assert check_cases(side, tests, None, 120) is None
+    finally:
+        side.close()
