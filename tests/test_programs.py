@@ -85,7 +85,7 @@ timeout_s: 60
 def _run(pytester: pytest.Pytester, *args: str) -> pytest.RunResult:
     base = ["-p", "no:cacheprovider", "-p", "no:randomly", "--carbon", "--carbon-idle=off"]
     return pytester.runpytest_subprocess(
-        *base, "--carbon-json=out.json", "--carbon-max-time=4", *args, timeout=300
+        *base, "--carbon-json=out.json", "--carbon-max-time=2", *args, timeout=300
     )
 
 
@@ -252,6 +252,7 @@ def test_a_missing_toolchain_skips_with_the_reason(pytester: pytest.Pytester) ->
     )
 
 
+@pytest.mark.slow
 def test_a_checker_judges_outputs_in_a_sandbox_of_its_own() -> None:
     checker = textwrap.dedent(
         """\
@@ -356,6 +357,7 @@ def _side(code: str, language: str = "python", timeout_s: float = 30) -> Program
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_a_run_s_leftovers_are_killed_and_each_run_starts_afresh() -> None:
     from pytest_carbon.sandbox.isolation import run_processes
 
@@ -384,6 +386,7 @@ def test_a_run_s_leftovers_are_killed_and_each_run_starts_afresh() -> None:
     assert run_processes(side.run_id) == []
 
 
+@pytest.mark.slow
 def test_a_program_that_never_ends_times_out() -> None:
     from pytest_carbon.sandbox.measure import WorkloadTimeout
 
