@@ -53,6 +53,9 @@ if TYPE_CHECKING:
 
 #: Most processes in one measured round of a program.
 MAX_RUNS = 64
+#: Most processes in one round where whole outputs come back (a task with a checker):
+#: their outputs, up to STDOUT_BYTES each, must fit one bounded message.
+MAX_FULL_RUNS = 8
 #: A program task's output to show, at most (characters).
 SHOWN_CHARS = 2000
 
@@ -388,7 +391,7 @@ def _capped(inputs: Inputs) -> int:
 
 def _calibrate(side: ProgramSide, inputs: Inputs, check: Any) -> int:
     """Rounds of growing size until one lasts about ROUND_S (at most MAX_RUNS runs)."""
-    most = _capped(inputs)
+    most = min(_capped(inputs), MAX_FULL_RUNS) if side.full_output else _capped(inputs)
     n = 1
     side.last_calibration = None
     for _ in range(4):

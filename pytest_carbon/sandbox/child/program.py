@@ -29,7 +29,7 @@ from .protocol import recv, send
 from .worker import PR_SET_DUMPABLE
 
 #: Largest stdout of one run that is kept (the rest is dropped, and the run fails).
-STDOUT_BYTES = 8 * 1024**2
+STDOUT_BYTES = 1024**2
 #: Tail of stderr (and of the compiler's output) sent back to be shown.
 STDERR_TAIL = 4000
 BUILD = "build"
