@@ -504,7 +504,8 @@ def _task(
     kind = _task_kind(ctx, merged, key)
     for name in REQUIRED if kind == "function" else PROGRAM_REQUIRED:
         if name not in merged:
-            raise ctx.err(node, key(name), f"missing required key ({_WHAT[name]})")
+            what = (_PROGRAM_WHAT if kind == "program" else _WHAT).get(name, _WHAT[name])
+            raise ctx.err(node, key(name), f"missing required key ({what})")
 
     if "id" in pairs:
         task_id = _identifier(
@@ -590,6 +591,11 @@ _WHAT = {
 # -- programs (kind: program): stdin/stdout, in any of sandbox/languages.py's languages ------
 
 KINDS = ("function", "program")
+_PROGRAM_WHAT = {
+    "reference": "a canonical program, or {code, language}",
+    "tests": "a list of test cases {stdin, expect_stdout}",
+    "workload": "what is measured: {stdin: [TEXT, ...], min_time_s}",
+}
 #: A program task has no entry point: it reads stdin and writes stdout.
 PROGRAM_REQUIRED = ("prompt", "reference", "tests", "workload")
 PROGRAM_TEST_KEYS = {"stdin", "expect_stdout"}
