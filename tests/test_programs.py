@@ -197,6 +197,10 @@ def test_javascript_program_end_to_end(pytester: pytest.Pytester) -> None:
 # -- the sandbox's filesystem for compilers ---------------------------------------------
 @needs_gxx
 def test_a_compile_reading_outside_the_toolchain_mounts_fails(tmp_path: Path) -> None:
+    from pytest_carbon.sandbox.isolation import isolation
+
+    if not isinstance(isolation().notes.get("root"), dict):  # the doctor says why
+        pytest.skip(f"the sandbox has no root filesystem of its own here: {isolation().missing}")
     secret = tmp_path / "secret.h"
     secret.write_text("int leaked = 42;\n")
     assert Path("/etc/passwd").exists()
