@@ -200,7 +200,7 @@ def _measure(task: Any) -> tuple[Any, Any, Any]:
 
 
 def _ratio(ref: Any, naive: Any) -> float:
-    return statistics.median(naive.call_s) / max(ref.cpu_s_per_call, 1e-9)
+    return float(statistics.median(naive.call_s) / max(ref.cpu_s_per_call, 1e-9))
 
 
 def _measured() -> list[tuple[Any, Any, Any]]:
