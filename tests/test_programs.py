@@ -430,3 +430,47 @@ def test_every_language_compiles_in_the_sandbox_and_runs(language: str, code: st
         assert check_cases(side, tests, None, 120) is None
     finally:
         side.close()
+
+
+@pytest.mark.slow
+def test_a_checker_task_is_measured_with_every_output_judged(pytester: pytest.Pytester) -> None:
+    task = textwrap.dedent(
+        """\
+        kind: program
+        prompt: Read n and print two non-negative integers that sum to n.
+        checker: |
+          def check(stdin, stdout):
+              a, b = map(int, stdout.split())
+              return a >= 0 and b >= 0 and a + b == int(stdin)
+        reference: |
+          n = int(input())
+          print(0, n)
+        variants:
+          other: |
+            n = int(input())
+            a = 0
+            for _ in range(n):
+                a += 1
+            print(a, 0)
+          late: |
+            n = int(input())
+            print(0, n if n < 100 else n + 1)
+        tests:
+          - {stdin: "10"}
+          - {stdin: "0"}
+        workload:
+          stdin: ["200000", "200001", "199999"]
+          min_time_s: 0.05
+        """
+    )
+    _suite(pytester, "split", task)
+    result = _run(
+        pytester, "prompts/", "--carbon-model=variant:other", "--carbon-model=variant:late"
+    )
+    result.assert_outcomes(passed=1, failed=1)
+    recs = _records(pytester)
+    # Another output than the reference's, accepted by the checker, measured and paired.
+    _assert_paired(recs["prompts/split.yaml::split[variant_other-plain-0]"])
+    late = recs["prompts/split.yaml::split[variant_late-plain-0]"]
+    assert late["prompt"]["correct"] is False
+    result.stdout.fnmatch_lines(["*was rejected: check returned False*"])

@@ -22,7 +22,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -92,10 +91,6 @@ def _need(language: str) -> Toolchain:
     if tc.missing:
         raise ToolchainMissing(f"{tc.language} toolchain unavailable: {tc.missing}")
     return tc
-
-
-class _NoMeter:
-    """Stands for a meter where nothing is measured (verification without --carbon)."""
 
 
 class ProgramSide(Side):
@@ -381,8 +376,7 @@ class ProgramTruth(Truth):
 
 def inputs_of(stdins: Sequence[str]) -> Inputs:
     """The workload's stdin texts as measure's :class:`Inputs` (one text per call)."""
-    inputs = Inputs([([text], {}) for text in stdins])
-    return inputs
+    return Inputs([([text], {}) for text in stdins])
 
 
 def _capped(inputs: Inputs) -> int:
@@ -452,6 +446,10 @@ class ProgramComparison:
         }
 
 
+#: (energy ratio, duration ratio, why measuring stopped) of :func:`compare_programs`.
+PairedRatioPair = tuple[Any, Any, str]
+
+
 def compare_programs(
     cand: ProgramSide,
     ref: ProgramSide,
@@ -518,9 +516,6 @@ def compare_programs(
     return (run.result, duration, run.stopped), bool(pinned), cand.result.checked_calls
 
 
-PairedRatioPair = tuple[Any, Any, str]
-
-
 def measure_program_alone(
     side: ProgramSide, stdins: Sequence[str], *, min_time_s: float, min_rounds: int = 2
 ) -> SideResult:
@@ -542,10 +537,6 @@ def measure_program_alone(
         total_s += rnd.window_s
     side.result.finish("workload", None)
     return side.result
-
-
-def median_or_none(values: Sequence[float]) -> float | None:
-    return statistics.median(values) if values else None
 
 
 __all__ = [
