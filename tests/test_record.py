@@ -75,6 +75,8 @@ def full_record() -> dict:
         intensity_source="hook: grid API",
     )
     rec["extra_info"] = {"size": 3}
+    compiled = {"ok": True, "energy_j": 0.3, "duration_s": 0.4, "cpu_s": 0.1, "method": {}}
+    rec["prompt"]["program"] = {"language": "cpp", "compile": {"candidate": compiled}}
     return rec
 
 

@@ -26,6 +26,12 @@ result differs from the reference's on a workload call, a variant is cheaper tha
 ``--min-ratio`` times the reference, a naive call takes more than ``--max-timeout-fraction``
 of its timeout, or a reference round is outside ``--round-s``.
 ``tests/test_suite.py`` reuses :func:`run_solution`, :func:`same` and :func:`workload_calls`.
+
+``kind: program`` tasks (stdin/stdout, any language of ``pytest_carbon/sandbox/languages.py``)
+are compiled with their toolchain's command in a temporary directory and run as plain
+processes (not in the sandbox: a developer script), one per input, each timed by its own
+CPU time (``wait4``); their results are the normalised stdouts. A language whose toolchain
+is missing is reported as SKIP, with the reason, and fails nothing.
 """
 
 from __future__ import annotations
@@ -150,9 +156,20 @@ class Task:
     check: str | None
     workload: dict[str, Any] | None
     timeout_s: float
+    #: ``kind: program`` tasks: stdin/stdout, compiled and run as plain processes here.
+    kind: str = "function"
+    language: str = "python"
+    checker: str | None = None
+    #: Reference's and variants' own languages, where they differ from ``language``.
+    languages: dict[str, str] = field(default_factory=dict)
 
     @property
     def calls(self) -> list[dict[str, Any]]:
+        if self.kind == "program":
+            stdin = (self.workload or {}).get("stdin") or []
+            return [
+                {"args": [t], "kwargs": {}} for t in ([stdin] if isinstance(stdin, str) else stdin)
+            ]
         return workload_calls(self.workload)
 
     @property
@@ -227,7 +244,12 @@ def load_tasks(path: Path) -> list[Task]:
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     raw = data["tasks"] if isinstance(data, dict) and "tasks" in data else [data]
     tasks = []
+    defaults = data.get("defaults") or {} if isinstance(data, dict) and "tasks" in data else {}
     for entry in raw:
+        entry = {**defaults, **entry}
+        if entry.get("kind") == "program":
+            tasks.append(_program_task(path, entry))
+            continue
         tasks.append(
             Task(
                 path=path,
@@ -244,6 +266,163 @@ def load_tasks(path: Path) -> list[Task]:
     return tasks
 
 
+def _code(value: Any, task_language: str) -> tuple[str, str]:
+    """A reference or variant: a string, or ``{code, language}``."""
+    if isinstance(value, dict):
+        return str(value["code"]), str(value.get("language") or task_language)
+    return str(value), task_language
+
+
+def _program_task(path: Path, entry: dict[str, Any]) -> Task:
+    from pytest_carbon.sandbox.languages import canonical
+
+    language = canonical(str(entry.get("language") or "python")) or "python"
+    reference, ref_lang = _code(entry["reference"], language)
+    variants, languages = {}, {"reference": ref_lang}
+    for name, value in (entry.get("variants") or {}).items():
+        variants[name], languages[name] = _code(value, language)
+    return Task(
+        path=path,
+        id=str(entry.get("id", path.stem)),
+        entry_point="",
+        reference=reference,
+        variants=variants,
+        tests=list(entry.get("tests") or []),
+        check=None,
+        workload=entry.get("workload"),
+        timeout_s=float(entry.get("timeout_s", DEFAULT_TIMEOUT_S)),
+        kind="program",
+        language=language,
+        checker=entry.get("checker"),
+        languages=languages,
+    )
+
+
+def _run_process(
+    argv: list[str], cwd: str, stdin: str, timeout_s: float
+) -> tuple[int, str, str, float, float]:
+    """(status, stdout, stderr's tail, CPU seconds, wall seconds) of one process. The CPU
+    time is the process's own, from ``wait4`` (not this process's children's total, which
+    other threads' children share)."""
+    import os
+    import tempfile
+    import time
+
+    with (
+        tempfile.TemporaryFile() as fin,
+        tempfile.TemporaryFile() as fout,
+        tempfile.TemporaryFile() as ferr,
+    ):
+        fin.write(stdin.encode())
+        fin.seek(0)
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(argv, cwd=cwd, stdin=fin, stdout=fout, stderr=ferr)
+        timed_out = False
+        while True:
+            pid, status, ru = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() - t0 > timeout_s:
+                proc.kill()
+                _, status, ru = os.wait4(proc.pid, 0)
+                timed_out = True
+                break
+            time.sleep(0.002)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here, not by Popen
+        fout.seek(0)
+        ferr.seek(0)
+        out = fout.read().decode("utf-8", "replace")
+        err = ferr.read().decode("utf-8", "replace")[-800:]
+    if timed_out:
+        err = f"timed out after {timeout_s:g} s"
+    return proc.returncode, out, err, ru.ru_utime + ru.ru_stime, wall
+
+
+def run_program_solution(
+    task: Task,
+    code: str,
+    language: str,
+    *,
+    time_workload: bool = True,
+    each_call: bool = True,
+    min_time_s: float | None = None,
+) -> Result:
+    """A program: compiled (its toolchain's own command, sandbox/languages.py) in a
+    temporary directory, its test cases run (stdout normalised, or the task's checker),
+    then each workload input run once in its own process, timed by the CPU time the
+    process used (its own, from ``wait4``); a
+    reference's inputs are then cycled until ``min_time_s``. Results are the normalised
+    stdouts."""
+    import tempfile
+
+    from pytest_carbon.sandbox.child.program import normalise
+    from pytest_carbon.sandbox.languages import toolchain
+
+    tc = toolchain(language)
+    if tc.missing:
+        return Result(ok=False, error=f"SKIP {tc.language}: {tc.missing}")
+    checker = None
+    if task.checker:
+        namespace: dict[str, Any] = {}
+        exec(compile(task.checker, "<checker>", "exec"), namespace)
+        checker = namespace["check"]
+    with tempfile.TemporaryDirectory(prefix="check-suite-") as tmp:
+        Path(tmp, tc.source).write_text(code, encoding="utf-8")
+        if tc.compile:
+            status, out, err, _, _ = _run_process(list(tc.compile), tmp, "", 300)
+            if status != 0:
+                return Result(ok=False, error=f"does not compile: {(out + err)[-600:]}")
+
+        def run(stdin: str) -> tuple[str, float, float]:
+            status, out, err, cpu, wall = _run_process(list(tc.run), tmp, stdin, task.timeout_s)
+            if status != 0:
+                raise RuntimeError(f"exit status {status}: {err}")
+            return normalise(out), cpu, wall
+
+        case_s, call_s, results, per_call = [], [], [], []
+        worst_wall = 0.0
+        try:
+            for i, case in enumerate(task.tests):
+                got, cpu, wall = run(str(case["stdin"]))
+                case_s.append(cpu)
+                worst_wall = max(worst_wall, wall)
+                want = case.get("expect_stdout")
+                if want is not None and got != normalise(str(want)):
+                    return Result(
+                        ok=False,
+                        error=f"case {i}: stdout {got[:200]!r} != {normalise(str(want))[:200]!r}",
+                    )
+                if checker is not None and checker(str(case["stdin"]), got) is False:
+                    return Result(ok=False, error=f"case {i}: the checker rejected {got[:200]!r}")
+            if each_call:
+                for call in task.calls:
+                    got, cpu, wall = run(call["args"][0])
+                    call_s.append(cpu)
+                    results.append(got)
+                    worst_wall = max(worst_wall, wall)
+            total, n = 0.0, 0
+            if time_workload:
+                least_s = task.min_time_s if min_time_s is None else min_time_s
+                while total < least_s or n < len(task.calls):
+                    _, cpu, _ = run(task.calls[n % len(task.calls)]["args"][0])
+                    per_call.append(cpu)
+                    total += cpu
+                    n += 1
+        except RuntimeError as exc:
+            return Result(ok=False, error=str(exc)[:600])
+    return Result(
+        ok=True,
+        cpu_s_per_call=(total / n) if time_workload and n else None,
+        calls=n if time_workload else 0,
+        per_call_s=per_call,
+        case_s=case_s,
+        call_s=call_s,
+        results=results,
+        worst_wall_s=worst_wall,
+    )
+
+
 def run_solution(
     task: Task,
     code: str,
@@ -253,14 +432,26 @@ def run_solution(
     min_calls: int = 1,
     min_time_s: float | None = None,
     warmup: bool = True,
+    name: str = "reference",
 ) -> Result:
-    """Verify ``code`` against the task, then run its workload, in a fresh ``python -I``.
+    """Verify ``code`` against the task, then run its workload, in a fresh ``python -I``
+    (a ``kind: program`` task: :func:`run_program_solution`, in ``name``'s language).
 
     ``each_call``: run every workload call once, timing it and keeping its result.
     ``time_workload``: then cycle through the calls after one warm-up call (unless
     ``warmup`` is false) until ``min_time_s`` (default: the task's) of CPU time and at least
     ``min_calls`` calls, for a per-call mean.
     """
+    if task.kind == "program":
+        language = task.languages.get(name, task.language)
+        return run_program_solution(
+            task,
+            code,
+            language,
+            time_workload=time_workload,
+            each_call=each_call,
+            min_time_s=min_time_s,
+        )
     job = {
         "code": code,
         "entry_point": task.entry_point,
@@ -360,10 +551,10 @@ def main(argv: list[str] | None = None) -> int:
     def run(job: tuple[Task, str, str]) -> Result:
         task, name, code = job
         if args.no_time:
-            return run_solution(task, code, time_workload=False, each_call=False)
+            return run_solution(task, code, time_workload=False, each_call=False, name=name)
         # Variants are timed call by call (their cost alone); references are also cycled
         # until min_time_s, since most of their calls are too short to time alone.
-        return run_solution(task, code, time_workload=name == "reference")
+        return run_solution(task, code, time_workload=name == "reference", name=name)
 
     with ThreadPoolExecutor(max_workers=max(1, args.jobs)) as pool:
         results = list(pool.map(run, jobs))
@@ -383,6 +574,10 @@ def main(argv: list[str] | None = None) -> int:
         ref = by_key[(id(t), "reference")]
         var = by_key.get((id(t), args.variant))
         problems = [f"{n}: {r.error}" for (k, n), r in by_key.items() if k == id(t) and not r.ok]
+        skipped = [p for p in problems if ": SKIP " in p]
+        if skipped:  # a missing toolchain: the task is skipped, with the reason
+            print(f"{t.path.parent.name}/{t.id:<30} SKIP  {skipped[0]}")
+            continue
         ratio = fraction = round_s = naive_s = None
         if ref.ok and not args.no_time:
             for (k, name), r in by_key.items():

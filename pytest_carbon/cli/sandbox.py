@@ -44,12 +44,31 @@ def survey() -> dict[str, Any]:
         "active": list(iso.active),
         "missing": iso.missing,
         "root": iso.notes.get("root"),
+        "toolchains": _toolchains(),
         "cgroup_parents": {
             "v2": iso.cgroups.v2 if iso.cgroups else None,
             "v1_memory": iso.cgroups.v1_memory if iso.cgroups else None,
             "v1_pids": iso.cgroups.v1_pids if iso.cgroups else None,
         },
     }
+
+
+def _toolchains() -> list[dict[str, Any]]:
+    """``kind: program`` languages: each toolchain's tool and the host directories its
+    compiles and runs see read-only besides the system directories, or why it is missing."""
+    from pytest_carbon.sandbox.languages import toolchains
+
+    return [
+        {
+            "language": t.language,
+            "available": t.missing is None,
+            "tool": t.tool or None,
+            "mounts": list(t.mounts),
+            "missing": t.missing,
+            "line": t.describe(),
+        }
+        for t in toolchains()
+    ]
 
 
 def _text(report: dict[str, Any]) -> str:
@@ -63,6 +82,8 @@ def _text(report: dict[str, Any]) -> str:
     for p in report["protections"]:
         state = "active " if p["active"] else "MISSING"
         lines.append(f"{p['name']:<{width}}  {state}  {p['detail']}")
+    lines += ["", "toolchain mounts (programs; read-only, besides the system directories):"]
+    lines += [f"  {t['line']}" for t in report.get("toolchains", [])]
     missing = report["missing"]
     lines.append("")
     if missing:

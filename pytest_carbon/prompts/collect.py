@@ -429,6 +429,11 @@ class PromptItem(pytest.Item):
             pytest.skip(missing)
         if hint := model_hint(self.task, self.model):
             pytest.fail(hint, pytrace=False)
+        if self.task.kind == "program":  # a language whose toolchain is not here: skip
+            from pytest_carbon.prompts.program_item import skip_reason
+
+            if reason := skip_reason(self):
+                pytest.skip(reason)
         gen = self.stash.get(GENERATION_KEY, None)
         if gen is None:
             gen = generate_for(self)
@@ -512,6 +517,11 @@ class PromptItem(pytest.Item):
         from pytest_carbon.sandbox.verify import verify
 
         task = self.task
+        if task.kind == "program":  # stdin/stdout, any language: prompts/program_item.py
+            from pytest_carbon.prompts.program_item import run_program_item
+
+            run_program_item(self, gen, code)
+            return
         result = verify(
             code,
             task.entry_point,

@@ -150,3 +150,30 @@ def extract_code(text: str, entry_point: str) -> str:
         f"no Python code block in the answer and the answer itself is not code defining "
         f"{entry_point!r} (answer starts: {snippet!r})"
     )
+
+
+#: Fence tags that name each program language (``kind: program`` tasks).
+PROGRAM_TAGS = {
+    "python": _PYTHON_TAGS,
+    "cpp": {"cpp", "c++", "cxx", "cc", "hpp"},
+    "c": {"c", "h"},
+    "javascript": {"javascript", "js", "node", "mjs", "cjs"},
+    "rust": {"rust", "rs"},
+    "java": {"java"},
+}
+
+
+def extract_program(text: str, language: str) -> str:
+    """A program's source from a model's answer: the longest fenced block tagged with its
+    language (or untagged), else the answer itself when it has no fence. Raises
+    ExtractError when there is none."""
+    if not text or not text.strip():
+        raise ExtractError("the answer is empty")
+    body = strip_reasoning(text)
+    tags = PROGRAM_TAGS.get(language, {language}) | {""}
+    blocks = [b for b in fenced_blocks(body) if b.lang in tags and b.code.strip()]
+    if blocks:
+        return max(blocks, key=lambda b: len(b.code)).code
+    if not fenced_blocks(body):
+        return body.strip("\n") + "\n"
+    raise ExtractError(f"no {language} code block in the answer")

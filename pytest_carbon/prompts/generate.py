@@ -277,7 +277,7 @@ def generate_for(item: PromptItem) -> Generated:
     Never raises for an endpoint problem: the reason is kept, and setup reports it."""
     if is_builtin(item.model):
         return _builtin_answer(item)
-    from pytest_carbon.prompts.extract import ExtractError, extract_code
+    from pytest_carbon.prompts.extract import ExtractError, extract_code, extract_program
     from pytest_carbon.prompts.llm import generate
 
     rt = _runtime(item.config)
@@ -305,7 +305,10 @@ def generate_for(item: PromptItem) -> Generated:
     else:
         fp, warnings = _footprint(item, rt, answer)
     try:
-        code = extract_code(answer.text, item.task.entry_point)
+        if getattr(item.task, "kind", "function") == "program":
+            code = extract_program(answer.text, item.task.language_of(item.model))
+        else:
+            code = extract_code(answer.text, item.task.entry_point)
     except ExtractError as exc:
         return Generated(
             code=None,

@@ -114,6 +114,26 @@ class Task:
     line: int = 1
     #: Graded references, slow to fast (empty: the task has one reference only).
     references: tuple[GradedReference, ...] = ()
+    #: ``function`` (an entry point called with arguments) or ``program`` (stdin/stdout).
+    kind: str = "function"
+    #: The language the model is asked for (programs: see sandbox/languages.py).
+    language: str = "python"
+    #: A program task's trusted ``checker``: Python defining ``check(stdin, stdout)``.
+    checker: str | None = None
+    #: The reference's language, where it differs from ``language``.
+    reference_language: str | None = None
+    #: Variant name -> its language, where it differs from ``language``.
+    variant_languages: Mapping[str, str] = field(default_factory=dict)
+
+    def language_of(self, model: str) -> str:
+        """The language of ``model``'s code: the reference's, a variant's, else the task's."""
+        from pytest_carbon.prompts.llm import REFERENCE, VARIANT_PREFIX
+
+        if model == REFERENCE:
+            return self.reference_language or self.language
+        if model.startswith(VARIANT_PREFIX):
+            return self.variant_languages.get(model[len(VARIANT_PREFIX) :], self.language)
+        return self.language
 
 
 # -- node helpers ------------------------------------------------------------------------
@@ -259,6 +279,9 @@ TASK_KEYS = {
     "description",
     "source",
     "references",
+    "kind",
+    "language",
+    "checker",
 }
 REQUIRED = ("prompt", "entry_point", "reference", "tests", "workload")
 #: Keys a multi-task file's ``defaults:`` may set (shared by all its tasks).
@@ -270,6 +293,7 @@ DEFAULT_KEYS = TASK_KEYS - {
     "tests",
     "check",
     "references",
+    "checker",
 }
 TEST_KEYS = {"args", "kwargs", "expect", "tol"}
 WORKLOAD_KEYS = {"args", "kwargs", "calls", "min_time_s", "generate"}
@@ -490,11 +514,13 @@ def _task(
     def key(name: str) -> str:
         return f"{prefix}.{name}" if prefix else name
 
-    for name in REQUIRED:
+    kind = _task_kind(ctx, merged, key)
+    for name in REQUIRED if kind == "function" else PROGRAM_REQUIRED:
         if name == "reference" and "references" in merged:
             continue  # the fastest graded reference is then the reference
         if name not in merged:
-            raise ctx.err(node, key(name), f"missing required key ({_WHAT[name]})")
+            what = (_PROGRAM_WHAT if kind == "program" else _WHAT).get(name, _WHAT[name])
+            raise ctx.err(node, key(name), f"missing required key ({what})")
 
     if "id" in pairs:
         task_id = _identifier(
@@ -521,6 +547,11 @@ def _task(
     def n(name: str) -> Any:
         return merged[name][1]
 
+    if kind == "program":
+        return _program_task(ctx, node, task_id, merged, key)
+    for name in ("language", "checker"):
+        if name in merged:
+            raise ctx.err(merged[name][0], key(name), "only a 'kind: program' task takes this key")
     entry_point = _entry_point(ctx, n("entry_point"), key("entry_point"))
     references: tuple[GradedReference, ...] = ()
     if "references" in merged:
@@ -615,12 +646,195 @@ def _references(ctx: _Ctx, node: Any, key: str) -> tuple[GradedReference, ...]:
 
 
 _WHAT = {
+    "kind": "function (the default) or program",
     "prompt": "the text sent to the model",
     "entry_point": "the name of the function to test, or Class.method",
     "reference": "a canonical solution",
     "tests": "a list of test cases {args, kwargs, expect}",
     "workload": "what is measured: {calls: [{args, kwargs}, ...] or generate, min_time_s}",
 }
+
+
+# -- programs (kind: program): stdin/stdout, in any of sandbox/languages.py's languages ------
+
+KINDS = ("function", "program")
+_PROGRAM_WHAT = {
+    "reference": "a canonical program, or {code, language}",
+    "tests": "a list of test cases {stdin, expect_stdout}",
+    "workload": "what is measured: {stdin: [TEXT, ...], min_time_s}",
+}
+#: A program task has no entry point: it reads stdin and writes stdout.
+PROGRAM_REQUIRED = ("prompt", "reference", "tests", "workload")
+PROGRAM_TEST_KEYS = {"stdin", "expect_stdout"}
+PROGRAM_WORKLOAD_KEYS = {"stdin", "min_time_s"}
+#: A reference or variant given as a mapping: its code and its own language.
+CODE_KEYS = {"code", "language"}
+
+
+def _task_kind(ctx: _Ctx, merged: dict[str, tuple[Any, Any]], key: Any) -> str:
+    if "kind" not in merged:
+        return "function"
+    node = merged["kind"][1]
+    kind = _string(ctx, node, key("kind"))
+    if kind not in KINDS:
+        raise ctx.err(node, key("kind"), f"expected one of {', '.join(KINDS)}, got {_show(kind)}")
+    return kind
+
+
+def _language(ctx: _Ctx, node: Any, key: str) -> str:
+    from pytest_carbon.sandbox.languages import LANGUAGES, canonical
+
+    value = _string(ctx, node, key)
+    name = canonical(value)
+    if name is None:
+        raise ctx.err(node, key, f"expected one of {', '.join(LANGUAGES)}, got {_show(value)}")
+    return name
+
+
+def _code_and_language(ctx: _Ctx, node: Any, key: str) -> tuple[str, str | None]:
+    """A reference or variant: its code as a string, or ``{code, language}``."""
+    import yaml
+
+    if not isinstance(node, yaml.MappingNode):
+        return _string(ctx, node, key), None
+    pairs = _pairs(ctx, node, key)
+    _check_unknown(ctx, pairs, CODE_KEYS, key)
+    if "code" not in pairs:
+        raise ctx.err(node, f"{key}.code", "missing required key (the program's source)")
+    language = (
+        _language(ctx, pairs["language"][1], f"{key}.language") if "language" in pairs else None
+    )
+    return _string(ctx, pairs["code"][1], f"{key}.code"), language
+
+
+def _program_tests(ctx: _Ctx, node: Any, key: str, checker: bool) -> tuple[dict[str, Any], ...]:
+    items = _list_node(ctx, node, key)
+    if not items:
+        raise ctx.err(node, key, "expected at least one test case, got an empty list")
+    out = []
+    for i, tnode in enumerate(items):
+        k = f"{key}[{i}]"
+        pairs = _pairs(ctx, tnode, k)
+        _check_unknown(ctx, pairs, PROGRAM_TEST_KEYS, k)
+        if "stdin" not in pairs:
+            raise ctx.err(tnode, f"{k}.stdin", "missing required key (the program's input)")
+        case = {"stdin": _string(ctx, pairs["stdin"][1], f"{k}.stdin", nonempty=False)}
+        if "expect_stdout" in pairs:
+            case["expect_stdout"] = _string(
+                ctx, pairs["expect_stdout"][1], f"{k}.expect_stdout", nonempty=False
+            )
+        elif not checker:
+            raise ctx.err(
+                tnode,
+                f"{k}.expect_stdout",
+                "missing required key (the expected output; optional only with a 'checker')",
+            )
+        out.append(case)
+    return tuple(out)
+
+
+def _program_workload(ctx: _Ctx, node: Any, key: str) -> Workload:
+    import yaml
+
+    pairs = _pairs(ctx, node, key)
+    _check_unknown(ctx, pairs, PROGRAM_WORKLOAD_KEYS, key)
+    if "stdin" not in pairs:
+        raise ctx.err(node, f"{key}.stdin", "missing required key (a list of stdin texts)")
+    snode = pairs["stdin"][1]
+    texts = (
+        [_string(ctx, n, f"{key}.stdin[{i}]") for i, n in enumerate(snode.value)]
+        if isinstance(snode, yaml.SequenceNode)
+        else [_string(ctx, snode, f"{key}.stdin")]
+    )
+    if not texts:
+        raise ctx.err(snode, f"{key}.stdin", "expected at least one stdin text, got an empty list")
+    for i, text in enumerate(texts):
+        if text in texts[:i]:
+            raise ctx.err(
+                snode,
+                f"{key}.stdin[{i}]",
+                f"same text as {key}.stdin[{texts.index(text)}]; each input must be distinct",
+            )
+    min_time_s = DEFAULT_MIN_TIME_S
+    if "min_time_s" in pairs:
+        min_time_s = _number(ctx, pairs["min_time_s"][1], f"{key}.min_time_s")
+    return Workload(calls=tuple(Call(args=[t]) for t in texts), min_time_s=min_time_s)
+
+
+def _program_task(
+    ctx: _Ctx, node: Any, task_id: str, merged: dict[str, tuple[Any, Any]], key: Any
+) -> Task:
+    """A ``kind: program`` task: the stdin/stdout schema (see docs/writing-prompt-suites.md)."""
+
+    def n(name: str) -> Any:
+        return merged[name][1]
+
+    why = {
+        "entry_point": "entry point",
+        "check": "'check' (use 'checker')",
+        "references": "graded references (they are for function tasks)",
+    }
+    for name, what in why.items():
+        if name in merged:
+            raise ctx.err(
+                merged[name][0],
+                key(name),
+                "a 'kind: program' task reads stdin and writes stdout: no " + what,
+            )
+    language = _language(ctx, n("language"), key("language")) if "language" in merged else "python"
+    checker = _string(ctx, n("checker"), key("checker")) if "checker" in merged else None
+    if checker is not None:
+        try:
+            compile(checker, "<checker>", "exec")
+        except SyntaxError as exc:
+            raise ctx.err(n("checker"), key("checker"), f"does not compile: {exc.msg}") from None
+    reference, ref_language = _code_and_language(ctx, n("reference"), key("reference"))
+    variants: dict[str, str] = {}
+    variant_languages: dict[str, str] = {}
+    if "variants" in merged:
+        for name, (knode, vnode) in _pairs(ctx, n("variants"), key("variants")).items():
+            if not ID_RE.match(name):
+                raise ctx.err(knode, key(f"variants.{name}"), "expected a variant name")
+            code, vlang = _code_and_language(ctx, vnode, key(f"variants.{name}"))
+            variants[name] = code
+            if vlang is not None and vlang != language:
+                variant_languages[name] = vlang
+    models = None
+    if "models" in merged:
+        models = _string_list(ctx, n("models"), key("models"), None, "a model name")
+        if not models:
+            raise ctx.err(n("models"), key("models"), "expected at least one model name")
+    return Task(
+        id=task_id,
+        prompt=_string(ctx, n("prompt"), key("prompt")),
+        entry_point="",
+        reference=reference,
+        tests=_program_tests(ctx, n("tests"), key("tests"), checker is not None),
+        workload=_program_workload(ctx, n("workload"), key("workload")),
+        timeout_s=_number(ctx, n("timeout_s"), key("timeout_s"))
+        if "timeout_s" in merged
+        else DEFAULT_TIMEOUT_S,
+        models=models,
+        samples=_positive_int(ctx, n("samples"), key("samples")) if "samples" in merged else 1,
+        marks=_string_list(ctx, n("marks"), key("marks"), MARK_RE, "a mark name (identifier)")
+        if "marks" in merged
+        else (),
+        variants=variants,
+        model_params=_model_params(ctx, n("model_params")) if "model_params" in merged else {},
+        description=_string(ctx, n("description"), key("description"), nonempty=False)
+        if "description" in merged
+        else None,
+        source=_string(ctx, n("source"), key("source"), nonempty=False)
+        if "source" in merged
+        else None,
+        path=str(ctx.path),
+        line=_line(node) or 1,
+        kind="program",
+        language=language,
+        checker=checker,
+        reference_language=ref_language if ref_language not in (None, language) else None,
+        variant_languages=variant_languages,
+    )
 
 
 def _refuse_tags(ctx: _Ctx, node: Any) -> None:

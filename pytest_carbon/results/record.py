@@ -147,6 +147,10 @@ class Prompt(TypedDict, total=False):
     #: reference's paired comparison (``ratio``, ``low``, ``high``, ``pairs``, ...: the
     #: keys of ``reference_comparison``), candidate / reference energy per call.
     graded_references: list[dict[str, Any]]
+    #: ``kind: program`` tasks: ``{"language", "reference_language", "compile":
+    #: {"candidate"|"reference": {"ok", "energy_j", "duration_s", "cpu_s", "method"}}}``;
+    #: each compile measured in a window of its own, never part of the ratio.
+    program: dict[str, Any]
 
 
 class _RecordRequired(MeasuredFields):

@@ -464,7 +464,8 @@ class Child:
             **job,
             "contain": self.iso.mode == "namespaces",
             "root": ROOT,
-            "system_dirs": list(SYSTEM_DIRS),
+            # A program's toolchain (sandbox/languages.py) adds its directories, read-only.
+            "system_dirs": [*SYSTEM_DIRS, *job.get("mounts", ())],
             "processes": self.limits.processes,
             "tmpfs_bytes": max(64 * 1024**2, 4 * self.limits.file_bytes),
         }

@@ -24,6 +24,9 @@ failure); in the verify mode ``defined`` / ``define_error``, then one answer per
 candidate) and ``check_passed`` / ``check_failed``; ``ready`` / ``prepared`` / ``done``
 (workload: the runner never runs the code there; a fresh zygote interpreter forks a
 worker per batch of distinct inputs, see :func:`.worker.bench_zygote`), ``error`` (the
-code failed). The runner never trusts its own exit: after its last message it calls
+code failed); in the program mode (:mod:`.program`) ``ready``, ``compiled`` (the
+compiler's status and output), ``prepared`` and ``done`` (each run's status, and its
+normalised stdout or its SHA-256), and in the checker mode ``ready`` and one ``verdict``
+per ``judge``. The runner never trusts its own exit: after its last message it calls
 ``os._exit`` so that threads left by the code do not keep it alive.
 """

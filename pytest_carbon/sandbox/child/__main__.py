@@ -16,6 +16,7 @@ from typing import Any
 
 from .bench import run_bench, worker_program
 from .containment import contain, harden
+from .program import run_checker, run_program
 from .protocol import connect, flush_and_exit, send
 from .verify import run_check, run_verify
 
@@ -67,6 +68,10 @@ def main() -> None:
         run_verify(job)
     elif job["mode"] == "check":
         run_check(job)
+    elif job["mode"] == "program":
+        run_program(job)
+    elif job["mode"] == "checker":
+        run_checker(job)
     else:
         run_bench(job, zygote_program)
     flush_and_exit(0)
