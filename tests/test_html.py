@@ -400,7 +400,7 @@ def test_prompt_items_lead_with_energy_per_call_and_the_ratio() -> None:
     assert labels[3:6] == [
         "energy per call",
         "ratio to reference",
-        "energy (window for per-call rows)",
+        "energy (window)",
     ]
     rows = records_rows(page)
     assert "merge_intervals[variant_naive-0]" in rows[0]

@@ -90,14 +90,21 @@ RECORDS_JS = r"""
                  s: tr.cells[0].getAttribute('data-v').toLowerCase(), tr: tr});
     });
   }
+  // Text with a line-break opportunity after each "/", "::" and "[" (as the HTML rows).
+  function breakable(parent, text) {
+    text.split(/(?<=\/|::|\[)/).forEach(function (part, i) {
+      if (i) { parent.appendChild(document.createElement('wbr')); }
+      parent.appendChild(document.createTextNode(part));
+    });
+  }
   function build(row) {
     if (row.tr) { return row.tr; }
     var r = row.d, tr = el('tr'), path = D.files[r[0]][0];
     var th = el('th');
     th.scope = 'row';
     th.setAttribute('data-v', path ? path + '::' + r[1] : r[1]);
-    if (path) { th.appendChild(el('span', 'f', path + '::')); }
-    th.appendChild(document.createTextNode(r[1]));
+    if (path) { var f = el('span', 'f'); breakable(f, path + '::'); th.appendChild(f); }
+    breakable(th, r[1]);
     tr.appendChild(th);
     var oc = D.outcomes[r[2]] || [r[2] || '\u2014', 'muted'];
     var to = el('td', oc[1], oc[0]);
@@ -242,6 +249,15 @@ INLINE_MAX = 1000
 GROUP_FROM = 20
 
 
+def _breakable(text: str) -> str:
+    """Escaped, with a line-break opportunity after each ``/``, ``::`` and ``[``: a long id
+    wraps between its parts, not in the middle of a name."""
+    out = _esc(text)
+    for sep in ("/", "::", "["):
+        out = out.replace(sep, sep + "<wbr>")
+    return out
+
+
 def _file_and_name(nodeid: str) -> tuple[str, str]:
     """``("tests/test_x.py", "TestA::test_b[1]")``: the file is the rows' common part, shown
     once per group; a nodeid without ``::`` is its own name, in no file."""
@@ -275,7 +291,8 @@ def _columns(records: Sequence[Mapping[str, Any]], rounds: int | None) -> list[_
     )
     energy_label = "energy" + (f" ({rounds} rounds)" if rounds else "")
     if per_call:
-        energy_label += " (window for per-call rows)"
+        energy_label += " (window)"
+        energy_title += "; for a per-call row, the whole measuring window of repeated calls"
     cols += [
         _Col(energy_label, "J", energy_title, lambda r: r.get("energy_j")),
         _Col("time", "s", "duration of the measured window", lambda r: r.get("duration_s")),
@@ -346,9 +363,9 @@ def _records_table(records: Sequence[Mapping[str, Any]], rounds: int | None = No
         outcome = str(rec.get("outcome") or "")
         method = str(rec.get("method") or "")
         if inline:
-            where = f'<span class="f">{_esc(path)}::</span>' if path else ""
+            where = f'<span class="f">{_breakable(path + "::")}</span>' if path else ""
             cells = [
-                f'<th scope="row" data-v="{_esc(nodeid)}">{where}{_esc(name)}</th>',
+                f'<th scope="row" data-v="{_esc(nodeid)}">{where}{_breakable(name)}</th>',
                 _cell(outcome or None, "outcome"),
                 _cell(method or None, "method"),
             ]
