@@ -182,3 +182,19 @@ def test_eight_thousand_records_in_chromium_at_1400_px(
         dest = pytestconfig.rootpath / ".carbon" / "html-records-8000.png"
         dest.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(shot, dest)
+
+
+def test_a_caption_that_names_a_dashed_line_has_one_drawn() -> None:
+    from report_samples import two_model_report
+
+    page = render_html(two_model_report())
+    figures = re.findall(r"<figure[^>]*>(.*?)</figure>", page, re.S)
+    named = [f for f in figures if "dashed" in f.split("<figcaption>")[-1]]
+    assert named, "the frugality chart's caption names its dashed reference line"
+    for fig in named:
+        svg = fig.split("<figcaption>")[0]
+        # Inline SVG draws dashes as stroke-dasharray; matplotlib's as a dash style.
+        assert "stroke-dasharray" in svg, fig.split("<figcaption>")[-1]
+    chart = page[page.index('id="chart-frugality"') :]
+    chart = chart[: chart.index("</svg>")]
+    assert 'class="ref-line"' in chart and "reference 1×" in chart

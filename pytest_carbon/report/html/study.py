@@ -156,14 +156,19 @@ def frugality_chart(study: Study) -> str | None:
             f'<text x="{left - 6}" y="{y(p) + 4:.1f}" text-anchor="end" fill="{muted}">'
             f"{p:.0%}</text>"
         )
-    dash = ' stroke-dasharray="5 3"'
     for t in log_ticks(10**lo, 10**hi):
         out.append(
             f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{top + ph}" stroke="{grid}" '
-            f'stroke-width="1"{dash if t == 1 else ""}/>'
+            f'stroke-width="1"/>'
             f'<text class="tick" x="{x(t):.1f}" y="{top + ph + 16}" text-anchor="middle" '
             f'fill="{muted}">{tick_label(t)}</text>'
         )
+    # The reference (1×), always drawn: the caption names it.
+    out.append(
+        f'<line class="ref-line" x1="{x(1.0):.1f}" x2="{x(1.0):.1f}" y1="{top}" '
+        f'y2="{top + ph}" stroke="{muted}" stroke-width="1.5" stroke-dasharray="5 3"/>'
+        f'<text x="{x(1.0) + 4:.1f}" y="{top - 6}" fill="{muted}">reference 1×</text>'
+    )
     out.append(
         f'<text x="{left + pw / 2:.1f}" y="{h - 8}" text-anchor="middle" fill="{text}">'
         "energy ratio to the reference (log scale; left is more frugal)</text>"
@@ -315,7 +320,8 @@ def study_section(records: Sequence[Mapping[str, Any]]) -> str:
     if chart:
         out.append(
             f"<figure>{chart}<figcaption>Each point is a (model, strategy) cell: its "
-            "frugality with the 95% interval over tasks (bars), against its pass@1. Hover a "
+            "frugality with the 95% interval over tasks (bars), against its pass@1; the "
+            "dashed line is the reference solution (1×), left of it is more frugal. Hover a "
             "point for its numbers.</figcaption></figure>"
         )
     heat = heat_map(study)
