@@ -153,7 +153,8 @@ def render_html(
 
     ``comparison``: the changes against a baseline (``baseline.Comparison`` or its
     ``to_json()`` dict), rendered as tables when given.
-    Charts need matplotlib (``pip install 'pytest-carbon[html]'``); without it the page
+    Charts need matplotlib (the ``[html]`` extra: ``pip install -e '.[html]'`` in a clone of
+    pytest-carbon); without it the page
     says so and shows everything else. Lone surrogates in any string are shown escaped.
     """
     if not isinstance(report, Mapping):
@@ -176,7 +177,8 @@ def render_html(
         drawer = None
         chart_note = (
             '<p class="warn">Charts need matplotlib: '
-            "<code>pip install 'pytest-carbon[html]'</code>. Tables follow.</p>"
+            "<code>pip install -e '.[html]'</code> in a clone of pytest-carbon (or "
+            "<code>pip install matplotlib</code>). Tables follow.</p>"
         )
     rows = model_rows(prompt_records) if prompt_records else []
     if drawer is not None:
