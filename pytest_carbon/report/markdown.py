@@ -303,10 +303,11 @@ def render_markdown(report: Mapping[str, Any], comparison: Comparison | None = N
     else:
         lines += _top_tests_section(report)
     lines += _models_section(report)
+    from pytest_carbon.report.caveat_text import merged
     from pytest_carbon.results.caveats import kind_lines, kinds_of_report, trust_note
 
-    warnings = list(report.get("warnings") or [])[:50]
-    warnings += kind_lines(kinds_of_report(report), examples=3)
+    run_warnings, kinds = merged(list(report.get("warnings") or [])[:50], kinds_of_report(report))
+    warnings = run_warnings + kind_lines(kinds, examples=3)
     if warnings:
         lines += ["", "<details><summary>Warnings</summary>", ""]
         lines += [f"- {_text(w)}" for w in warnings]

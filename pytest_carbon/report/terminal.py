@@ -354,10 +354,11 @@ def caveat_lines(
 ) -> list[str]:
     """Run warnings, per-test warnings grouped by kind (-v: more example tests, never one
     line per test), how far to trust the totals, and why a run is incomplete."""
+    from pytest_carbon.report.caveat_text import merged
     from pytest_carbon.results.caveats import aggregate, kind_lines, trust_note
 
-    lines = [f"warning: {w}" for w in cs.warnings]
-    kinds = aggregate(records)
+    run_warnings, kinds = merged(cs.warnings, aggregate(records))
+    lines = [f"warning: {w}" for w in run_warnings]
     shown = kinds if verbose else kinds[:KINDS_SHOWN]
     lines += [f"warning: {k}" for k in kind_lines(shown, examples=3 if verbose else 1)]
     if len(shown) < len(kinds):

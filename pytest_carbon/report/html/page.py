@@ -224,10 +224,11 @@ def render_html(
     out += [_machine_card(m) for m in machines] or [_machine_card({})]
     out += [_sensors_card(machines), _accounting_card(acc), _totals_card(t), _equivalences_card(t)]
     out.append("</section>")
+    from pytest_carbon.report.caveat_text import merged
     from pytest_carbon.results.caveats import kind_lines, kinds_of_report, trust_note
 
-    report_warnings = [w for w in report.get("warnings") or [] if w]
-    report_warnings += kind_lines(kinds_of_report(report), examples=3)
+    report_warnings, kinds = merged(report.get("warnings") or [], kinds_of_report(report))
+    report_warnings += kind_lines(kinds, examples=3)
     trust = trust_note(rec.get("method") or "" for rec in report.get("tests") or [])
     if trust:
         report_warnings.append(trust)
