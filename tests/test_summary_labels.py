@@ -104,3 +104,17 @@ def test_the_main_job_ends_with_what_was_measured_and_the_next_command() -> None
     assert llm is not None and "the code gpt-4o-mini wrote for 3 tasks" in llm
     assert "no LLM" not in llm
     assert closing_line([{"nodeid": "t.py::t", "energy_j": 1.0}]) is None
+
+
+def test_settings_echo_with_at_most_three_significant_digits() -> None:
+    from pytest_carbon.report.format import setting
+
+    assert [setting(v) for v in (1.0, 1.2, 1.126, 475.0, 367.812, 56.0)] == [
+        "1",
+        "1.2",
+        "1.13",
+        "475",
+        "368",
+        "56",
+    ]
+    assert setting(None) == "—"

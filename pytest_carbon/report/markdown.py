@@ -57,7 +57,7 @@ def _intensity_text(acc: Mapping[str, Any] | None) -> str:
     if fmt.num(acc.get("intensity_g_per_kwh")) is None:
         return _text(acc.get("intensity_source") or "unknown")
     place = ", ".join(_text(x) for x in (acc.get("region"), acc.get("country")) if x)
-    text = f"{fmt.num(acc['intensity_g_per_kwh']):g} gCO2e/kWh"
+    text = f"{fmt.setting(acc['intensity_g_per_kwh'])} gCO2e/kWh"
     if place:
         text += f" ({place})"
     if acc.get("intensity_source"):
@@ -66,7 +66,7 @@ def _intensity_text(acc: Mapping[str, Any] | None) -> str:
         text += " — default world average; set `--carbon-country` for your grid"
     pue = acc.get("pue")
     if fmt.num(pue) is not None:
-        text += f"; PUE {fmt.num(pue):g}"
+        text += f"; PUE {fmt.setting(pue)}"
     return text
 
 

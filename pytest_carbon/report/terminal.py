@@ -181,9 +181,9 @@ def header_lines(cs: CarbonSession) -> list[str]:
     year = f", {acc.intensity_year}" if acc.intensity_year else ""
     pue_note = " (default)" if cs.settings.sources.get("carbon_pue") == "default" else ""
     lines = [
-        f"location: {where}, {acc.intensity_g_per_kwh:g} gCO2e/kWh{default}"
+        f"location: {where}, {fmt.setting(acc.intensity_g_per_kwh)} gCO2e/kWh{default}"
         f" [{acc.intensity_source}{year}]",
-        f"PUE: {acc.pue:g}{pue_note}",  # settings echoed as given,
+        f"PUE: {fmt.setting(acc.pue)}{pue_note}",
     ]
     sensors = []
     for st in cs.sensor_statuses():

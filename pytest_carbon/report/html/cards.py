@@ -100,7 +100,7 @@ def _accounting_card(acc: Mapping[str, Any]) -> str:
         ("location", _esc(place) if place else "not given (world average used)"),
         ("intensity", intensity_html),
         ("source", f'<span class="src">{source}</span>'),
-        ("PUE", f"{pue:g}" if pue is not None else "unknown"),
+        ("PUE", fmt.setting(pue) if pue is not None else "unknown"),
     ]
     for key, label, unit in (("water_l_per_kwh", "water", "L/kWh"),):
         if (v := num(acc.get(key))) is not None:
