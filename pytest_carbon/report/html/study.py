@@ -62,8 +62,14 @@ def headline(study: Study) -> list[str]:
         assert f is not None
         ci = f" (95% CI {fmt.sig(f.low)}–{fmt.sig(f.high)})" if f.low and f.high else ""
         p1 = f"{best.pass_at_1:.0%}" if best.pass_at_1 is not None else "—"
+        # "Most frugal" of the candidates, said as such: with one candidate, or when every
+        # candidate costs more than the reference, the word would mislead.
+        if len(ranked) == 1:
+            lead = f"{_label(best, study)} costs"
+        else:
+            lead = f"Most frugal of the {len(ranked)} compared: {_label(best, study)}, at"
         out.append(
-            f"Most frugal: {_label(best, study)}, at {fmt.ratio(f.value)}{ci} the reference's "
+            f"{lead} {fmt.ratio(f.value)}{ci} the reference's "
             f"energy over the {f.n} task{'s' if f.n != 1 else ''} it solved (pass@1 {p1})."
         )
     clear = [p for p in study.pairs if p.clear]
@@ -167,7 +173,7 @@ def frugality_chart(study: Study) -> str | None:
     out.append(
         f'<line class="ref-line" x1="{x(1.0):.1f}" x2="{x(1.0):.1f}" y1="{top}" '
         f'y2="{top + ph}" stroke="{muted}" stroke-width="1.5" stroke-dasharray="5 3"/>'
-        f'<text x="{x(1.0) + 4:.1f}" y="{top - 6}" fill="{muted}">reference 1×</text>'
+        f'<text x="{x(1.0) + 4:.1f}" y="{top + ph - 6}" fill="{muted}">reference 1×</text>'
     )
     out.append(
         f'<text x="{left + pw / 2:.1f}" y="{h - 8}" text-anchor="middle" fill="{text}">'
