@@ -76,7 +76,9 @@ def _header(report: Mapping[str, Any]) -> list[str]:
     lines = ["## pytest-carbon: energy and carbon", ""]
     total = f"**{fmt.energy(t.energy_j)}**" if t.energy_j is not None else "**no energy**"
     total += f" · **{fmt.carbon(t.gco2e_g)}**" if t.gco2e_g is not None else ""
-    count = f"{t.tests} tests" + (f" ({t.measured} measured)" if t.measured != t.tests else "")
+    count = f"{t.tests} test{'s' if t.tests != 1 else ''}" + (
+        f" ({t.measured} measured)" if t.measured != t.tests else ""
+    )
     if t.duration_s is not None:
         count += f" in {fmt.duration(t.duration_s)} measured time"
     if t.rounds:
