@@ -86,6 +86,9 @@ def test_thousands_of_records_travel_as_compact_data_not_rows() -> None:
     texts = [c for r in data["rows"] for c in r[4:] if c is not None]
     assert texts and not [t for t in texts if re.search(r"\de[-+]?\d", t)]
     assert all(len(re.sub(r"\D", "", t.split(" ")[0])) <= 3 for t in texts)
+    # Carbon reads CO₂e: no browser breaks "mgCO2 / e"; cells do not wrap (td.num nowrap).
+    assert any(t.endswith("gCO₂e") for t in texts) and not any("CO2e" in t for t in texts)
+    assert "td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}" in page
     # The filters list what the records hold.
     assert re.findall(r'<select id="rec-o">(.*?)</select>', page)[0].count("<option") == 5
 

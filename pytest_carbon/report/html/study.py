@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pytest_carbon.report import format as fmt
-from pytest_carbon.report.html.common import PALETTE, _cell, _esc, _th
+from pytest_carbon.report.html.common import PALETTE, _cell, _esc, _th, _unit_text
 from pytest_carbon.study.render import row_cells
 from pytest_carbon.study.stats import INTERVAL_METHOD, TEST_METHOD, Cell, Study, compute_study
 
@@ -95,7 +95,9 @@ def leaderboard_table(study: Study) -> str:
             f"{_esc(texts[1])}</td>"
             + "".join(f'<td class="num" data-v="{_esc(t)}">{_esc(t)}</td>' for t in texts[2:4])
             + _cell(None if c.pass_at_1 is None else c.pass_at_1 * 100, title="pass@1 (%)")
-            + "".join(f'<td class="num" data-v="{_esc(t)}">{_esc(t)}</td>' for t in texts[5:])
+            + "".join(
+                f'<td class="num" data-v="{_esc(t)}">{_esc(_unit_text(t))}</td>' for t in texts[5:]
+            )
             + "</tr>"
         )
     heads = [
