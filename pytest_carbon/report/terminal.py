@@ -78,7 +78,10 @@ def table_lines(
     cols, comps, per_call, ratio, show_edp = _layout(records, t, width, verbose)
     widths = [w for _, w in cols]
     label = t.label()
-    name_w = max(width - sum(w + 1 for w in widths), 24, len(label))
+    name_w = max(width - sum(w + 1 for w in widths), 24)
+    # A total label longer than the name column goes on a line of its own (never cut):
+    # the table keeps to the terminal's width.
+    own_line = len(label) > name_w
     header = _row("test", [n for n, _ in cols], widths, name_w)
     rule = "-" * len(header)
     lines = [header, rule]
@@ -106,7 +109,10 @@ def table_lines(
     cells += [fmt.energy(t.components.get(c)) for c in comps]
     cells += [t.method] + ([""] if show_edp else [])
     cells += [fmt.carbon(t.gco2e_g), fmt.duration(t.duration_s)]
-    lines += [rule, _row(label, cells, widths, name_w)]
+    if own_line:
+        lines += [rule, label + ":", _row("", cells, widths, name_w)]
+    else:
+        lines += [rule, _row(label, cells, widths, name_w)]
     return lines
 
 
