@@ -32,18 +32,19 @@ def records(n: int) -> list[dict[str, Any]]:
     ]
 
 
-def test_the_texts_it_merges_are_the_ones_the_plugin_writes() -> None:
-    assert CONCURRENT_NOTE.startswith(TEST_CONCURRENT)
-    assert RUN_WARNING.startswith(RUN_CONCURRENT)
-    assert inspect_session_warning().startswith(RUN_CONCURRENT)
-
-
-def inspect_session_warning() -> str:
+def session_warning() -> str:
+    """The start of the run's xdist warning as session.py writes it."""
     import inspect
 
     source = inspect.getsource(CarbonSession.__init__)
     start = source.index('"tests ran concurrently')
     return source[start + 1 :]
+
+
+def test_the_texts_it_merges_are_the_ones_the_plugin_writes() -> None:
+    assert CONCURRENT_NOTE.startswith(TEST_CONCURRENT)
+    assert RUN_WARNING.startswith(RUN_CONCURRENT)
+    assert session_warning().startswith(RUN_CONCURRENT)
 
 
 def test_the_per_test_note_folds_into_the_run_warning() -> None:
