@@ -23,7 +23,7 @@ import pytest
 
 from pytest_carbon.report.csvreport import render_csv
 from pytest_carbon.report.markdown import render_markdown
-from pytest_carbon.report.terminal import METHOD_NOTE, table_lines
+from pytest_carbon.report.terminal import legend_line, table_lines
 
 GOLDEN = Path(__file__).resolve().parent / "golden"
 INPUTS = sorted(GOLDEN.glob("*.json"))
@@ -33,10 +33,10 @@ WIDTH = 100
 
 
 def render_terminal(report: dict[str, Any]) -> str:
-    """The terminal summary's report-only part: the table, the method note and, for
+    """The terminal summary's report-only part: the table, its footnote and, for
     prompt suites, the per-model summary (the header needs a live session)."""
     records = report["tests"]
-    lines = [*table_lines(records, width=WIDTH, limit=None), METHOD_NOTE]
+    lines = [*table_lines(records, width=WIDTH, limit=None), legend_line(records, WIDTH)]
     if any(r.get("prompt") for r in records):
         from pytest_carbon.prompts.summary import model_summary, render_model_summary
         from pytest_carbon.study.render import study_lines

@@ -100,14 +100,16 @@ def test_prompt_report_has_every_chart_and_table() -> None:
 def test_the_unmeasured_record_is_a_dash_titled_not_measured() -> None:
     page = render_html(prompt_report())
     records = page[page.index('id="records"') :]
-    row = next(r for r in records.split("<tr>") if "qwen2.5-coder-0]" in r and "sum_primes" in r)
-    assert row.count('title="not measured">—</td>') >= 7
+    rows = re.split(r"<tr[ >]", records[: records.index("</tbody>")])
+    row = next(r for r in rows if "qwen2.5-coder-0]" in r and "sum_primes" in r)
+    # energy, time, EDP, carbon and the components: each a dash titled "not measured".
+    assert row.count('title="not measured">—</td>') >= 5
     assert "0.0" not in re.findall(r'data-v="([^"]*)"', row)
     # Sums skip it: the totals card shows the sum of the measured records only.
     measured = [t["energy_j"] for t in prompt_report()["tests"] if t["energy_j"] is not None]
     from pytest_carbon.report.format import energy
 
-    assert energy(sum(measured)) in page
+    assert energy(sum(measured)).replace(" ", "&nbsp;") in page
 
 
 def test_methods_are_shown_and_distinguished() -> None:
@@ -136,8 +138,9 @@ def test_hostile_strings_are_escaped() -> None:
     assert "<img src=x" not in page and "<svg onload" not in page
     assert "&lt;b&gt;bold&lt;/b&gt; &amp; co" in page
     doc = parse(page)
-    # One script only, ours; no element carries an event handler.
-    assert len(doc.find("script")) == 1
+    # One script only, ours (the records' JSON is data, never run); no element carries an
+    # event handler.
+    assert [a.get("type") for a in doc.find("script")] == ["application/json", None]
     assert not [a for _, a in doc.tags if any(k.startswith("on") for k in a)]
 
 
@@ -164,7 +167,7 @@ def test_accessibility_basics() -> None:
     assert doc.find("meta") and any(a.get("name") == "viewport" for a in doc.find("meta"))
     ths = doc.find("th")
     assert ths and all(a.get("scope") in ("col", "row") for a in ths)
-    assert "max-width:1100px" in page
+    assert "max-width:1320px" in page
 
 
 def _luminance(hex_color: str) -> float:
@@ -382,7 +385,7 @@ def test_real_prompt_suite_report_in_headless_chromium(pytester: pytest.Pytester
 def records_rows(page: str) -> list[str]:
     table = page[page.index('id="records"') :]
     table = table[table.index("<tbody>") : table.index("</tbody>")]
-    return table.split("<tr>")[1:]
+    return re.split(r"<tr[ >]", table)[1:]
 
 
 def test_prompt_items_lead_with_energy_per_call_and_the_ratio() -> None:
@@ -397,7 +400,7 @@ def test_prompt_items_lead_with_energy_per_call_and_the_ratio() -> None:
     assert labels[3:6] == [
         "energy per call",
         "ratio to reference",
-        "energy (window for per-call rows)",
+        "energy (window)",
     ]
     rows = records_rows(page)
     assert "merge_intervals[variant_naive-0]" in rows[0]
@@ -473,8 +476,10 @@ def test_embodied_water_and_phases_are_beside_the_totals() -> None:
     page = render_html(rep)
     card = page[page.index('aria-label="totals"') :]
     card = card[: card.index("</section>")]
-    assert "<dt>embodied</dt><dd>60.0 mgCO2e" in card and "<dt>water</dt><dd>1.60 mL" in card
-    assert "<code>load</code> 1.50 J" in card
+    # Quantities never break inside: one nowrap span, a non-breaking space, CO₂ subscript.
+    assert '<dt>embodied</dt><dd><span class="q">60.0&nbsp;mgCO₂e</span>' in card
+    assert '<dt>water</dt><dd><span class="q">1.60&nbsp;mL</span>' in card
+    assert '<code>load</code> <span class="q">1.50&nbsp;J</span>' in card
     assert "<code>call</code>" not in card  # the runner's whole-call phase is not a block
 
 

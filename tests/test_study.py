@@ -357,7 +357,7 @@ def test_html_opens_with_the_study_and_its_charts_name_tasks_and_ratios() -> Non
     study = page.index('id="h-study"')
     assert study < page.index('aria-label="summary"')  # before the cards: the first screen
     assert page.index('id="leaderboard"') < page.index('id="chart-frugality"')
-    assert "Most frugal: m · green" in page
+    assert "Most frugal of the " in page and " compared: m · green" in page
     heat = page[page.index('id="chart-heatmap"') :]
     heat = heat[: heat.index("</svg>")]
     assert "<title>t3 · variant:naive · plain: 6.00× (costlier)</title>" in heat
@@ -405,7 +405,7 @@ def test_the_study_first_screen_in_headless_chromium(tmp_path: Path) -> None:
         )
         errors = page.console_errors()
     assert board < 900, "the leaderboard is not on the first screen"
-    assert first.startswith("Most frugal: m · green")
+    assert first.startswith("Most frugal of the ") and " compared: m · green" in first
     assert all(w > 500 and h > 200 for w, h in sizes), sizes
     assert overflow <= 0 and errors == []
 

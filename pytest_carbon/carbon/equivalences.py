@@ -73,7 +73,7 @@ def equivalences(gco2e_g: float, energy_j: float) -> list[dict[str, Any]]:
             "unit": "charges",
             "basis": "gco2e",
             "factor": f"{SMARTPHONE_G_CO2_PER_CHARGE:g} gCO2/charge",
-            "source": "US EPA Greenhouse Gas Equivalencies Calculator (8.22e-6 tCO2/charge)",
+            "source": "US EPA Greenhouse Gas Equivalencies Calculator (8.22 gCO2/charge)",
         },
         {
             "label": "one tree's CO2 uptake",

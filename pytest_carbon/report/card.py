@@ -129,7 +129,7 @@ def render_card(report: Mapping[str, Any]) -> str:
     )
     formula = "energy (kWh) x PUE"
     if pue is not None:
-        formula += f" {pue:g}"
+        formula += f" {fmt.setting(pue)}"
     formula += " x grid intensity"
     carbon_text = (
         f"{fmt.carbon(carbon)}: {formula}; energy {method}"
@@ -171,7 +171,7 @@ def render_card(report: Mapping[str, Any]) -> str:
             "How were the numbers obtained?",
             f"{_sensors(report)}; PUE "
             + (
-                f"{pue:g}" + (" (default)" if acc.get("pue_is_default") else "")
+                fmt.setting(pue) + (" (default)" if acc.get("pue_is_default") else "")
                 if pue is not None
                 else "unknown"
             ),

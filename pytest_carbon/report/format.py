@@ -123,6 +123,15 @@ def plain(value: Any, digits: int = 3) -> str:
     return sig(v, digits)
 
 
+def setting(value: Any) -> str:
+    """A setting echoed back (a PUE, a grid intensity): 3 significant digits at most,
+    without trailing zeros (``1``, ``1.2``, ``475``, ``368`` for 367.8)."""
+    text = plain(value)
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text
+
+
 def ratio(value: Any) -> str:
     """A ratio to a reference: ``0.42×``, ``12.3×``."""
     v = num(value)

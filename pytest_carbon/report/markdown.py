@@ -57,7 +57,7 @@ def _intensity_text(acc: Mapping[str, Any] | None) -> str:
     if fmt.num(acc.get("intensity_g_per_kwh")) is None:
         return _text(acc.get("intensity_source") or "unknown")
     place = ", ".join(_text(x) for x in (acc.get("region"), acc.get("country")) if x)
-    text = f"{fmt.num(acc['intensity_g_per_kwh']):g} gCO2e/kWh"
+    text = f"{fmt.setting(acc['intensity_g_per_kwh'])} gCO2e/kWh"
     if place:
         text += f" ({place})"
     if acc.get("intensity_source"):
@@ -66,7 +66,7 @@ def _intensity_text(acc: Mapping[str, Any] | None) -> str:
         text += " — default world average; set `--carbon-country` for your grid"
     pue = acc.get("pue")
     if fmt.num(pue) is not None:
-        text += f"; PUE {fmt.num(pue):g}"
+        text += f"; PUE {fmt.setting(pue)}"
     return text
 
 
@@ -76,7 +76,9 @@ def _header(report: Mapping[str, Any]) -> list[str]:
     lines = ["## pytest-carbon: energy and carbon", ""]
     total = f"**{fmt.energy(t.energy_j)}**" if t.energy_j is not None else "**no energy**"
     total += f" · **{fmt.carbon(t.gco2e_g)}**" if t.gco2e_g is not None else ""
-    count = f"{t.tests} tests" + (f" ({t.measured} measured)" if t.measured != t.tests else "")
+    count = f"{t.tests} test{'s' if t.tests != 1 else ''}" + (
+        f" ({t.measured} measured)" if t.measured != t.tests else ""
+    )
     if t.duration_s is not None:
         count += f" in {fmt.duration(t.duration_s)} measured time"
     if t.rounds:
@@ -303,10 +305,11 @@ def render_markdown(report: Mapping[str, Any], comparison: Comparison | None = N
     else:
         lines += _top_tests_section(report)
     lines += _models_section(report)
+    from pytest_carbon.report.caveat_text import merged
     from pytest_carbon.results.caveats import kind_lines, kinds_of_report, trust_note
 
-    warnings = list(report.get("warnings") or [])[:50]
-    warnings += kind_lines(kinds_of_report(report), examples=3)
+    run_warnings, kinds = merged(list(report.get("warnings") or [])[:50], kinds_of_report(report))
+    warnings = run_warnings + kind_lines(kinds, examples=3)
     if warnings:
         lines += ["", "<details><summary>Warnings</summary>", ""]
         lines += [f"- {_text(w)}" for w in warnings]

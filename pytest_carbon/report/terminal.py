@@ -4,7 +4,7 @@ and the energy regressions counted in pytest's last line."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pytest_carbon.report import format as fmt
 from pytest_carbon.report import rows as rowinfo
@@ -12,17 +12,6 @@ from pytest_carbon.report.totals import Totals, compute, per_call_energy_j
 
 if TYPE_CHECKING:
     from pytest_carbon.session import CarbonSession
-
-METHOD_NOTE = (
-    "methods: measured = hardware counter; estimated = model (CPU time x power per core, "
-    "memory x time); attributed = a test's own share of a machine-wide counter (its "
-    "dynamic energy plus a share of idle; see --carbon-attribution)."
-)
-PER_CALL_NOTE = (
-    "per call: median energy of one call, where the work was repeated; rows are ranked by "
-    "it. energy: the test's total; for per-call rows, the whole measuring window (the "
-    "total's 'N window totals' counts those tests)."
-)
 
 #: Comparison metric -> the word in pytest's last line ("1 energy regression").
 REGRESSION_WORDS: dict[str, str] = {
@@ -40,16 +29,17 @@ def _row(name: str, cells: Sequence[str], widths: Sequence[int], name_w: int) ->
     )
 
 
-def table_lines(
-    records: Sequence[Mapping[str, Any]],
-    width: int = 100,
-    limit: int | None = 20,
-    totals: Totals | None = None,
-) -> list[str]:
-    """Rows ranked by energy per call where there is one (else energy), unmeasured last;
-    per-component columns; a total line whose label is never cut. ``totals``: the records'
-    totals when the caller has them (computed once per summary)."""
-    t = totals if totals is not None else compute(records)
+class _Layout(NamedTuple):
+    cols: list[tuple[str, int]]
+    comps: list[str]
+    per_call: bool
+    ratio: bool
+    show_edp: bool
+
+
+def _layout(records: Sequence[Mapping[str, Any]], t: Totals, width: int, verbose: bool) -> _Layout:
+    """The table's columns: what a narrow terminal drops first is the per-component split,
+    then EDP (the JSON, HTML and ``-v`` keep them)."""
     comps = sorted(t.components, key=lambda c: ({"cpu": 0, "dram": 1, "gpu": 2}.get(c, 9), c))
     per_call = any(per_call_energy_j(r) is not None for r in records)
     ratio = any(rowinfo.reference_ratio(r) is not None for r in records)
@@ -61,22 +51,37 @@ def table_lines(
         widest = max(len(rowinfo.ratio_text(r, compact=True)) for r in records)
         cols.append(("vs ref", max(widest, 8)))
     cols.append((energy_head, max(9, len(energy_head))))
-    # What a narrow terminal drops first: the per-component split, then EDP (the JSON,
-    # HTML and -v on a wider terminal keep them).
     optional = list(comps)
-    fixed = sum(w + 1 for _, w in cols) + 11 + 11 + 10 + 11 * (len(comps) + 1)
-    while (per_call or ratio) and optional and fixed > width - 24:
+    fixed = sum(w + 1 for _, w in cols) + 11 + 12 + 10 + 11 * (len(comps) + 1)
+    while not verbose and (per_call or ratio) and optional and fixed > width - 24:
         optional.pop()
         fixed -= 10
-    show_edp = fixed <= width - 24 or not per_call
-    if not show_edp:
-        fixed -= 11
-    comps = optional
-    cols += [(c, 9) for c in comps]
-    cols += [("method", 10)] + ([("EDP", 10)] if show_edp else []) + [("CO2e", 10), ("time", 9)]
+    show_edp = verbose or fixed <= width - 24 or not per_call
+    cols += [(c, 9) for c in optional]
+    cols += [("method", 10)] + ([("EDP", 10)] if show_edp else []) + [("CO2e", 11), ("time", 9)]
+    return _Layout(cols, optional, per_call, ratio, show_edp)
+
+
+def table_lines(
+    records: Sequence[Mapping[str, Any]],
+    width: int = 100,
+    limit: int | None = 20,
+    totals: Totals | None = None,
+    verbose: bool = False,
+) -> list[str]:
+    """Rows ranked by energy per call where there is one (else energy), unmeasured last;
+    per-component columns; a total line whose label is never cut. ``totals``: the records'
+    totals when the caller has them (computed once per summary). Per-component energy and
+    EDP are shown where they fit in ``width``, and always with ``verbose`` (``-v``): the
+    table is then wider than a narrow terminal rather than without them."""
+    t = totals if totals is not None else compute(records)
+    cols, comps, per_call, ratio, show_edp = _layout(records, t, width, verbose)
     widths = [w for _, w in cols]
     label = t.label()
-    name_w = max(width - sum(w + 1 for w in widths), 24, len(label))
+    name_w = max(width - sum(w + 1 for w in widths), 24)
+    # A total label longer than the name column goes on a line of its own (never cut):
+    # the table keeps to the terminal's width.
+    own_line = len(label) > name_w
     header = _row("test", [n for n, _ in cols], widths, name_w)
     rule = "-" * len(header)
     lines = [header, rule]
@@ -104,8 +109,55 @@ def table_lines(
     cells += [fmt.energy(t.components.get(c)) for c in comps]
     cells += [t.method] + ([""] if show_edp else [])
     cells += [fmt.carbon(t.gco2e_g), fmt.duration(t.duration_s)]
-    lines += [rule, _row(label, cells, widths, name_w)]
+    if own_line:
+        lines += [rule, label + ":", _row("", cells, widths, name_w)]
+    else:
+        lines += [rule, _row(label, cells, widths, name_w)]
     return lines
+
+
+#: Where every label of the summary is explained (the footnote line links it).
+LABELS_DOC = "docs/reading-the-output.md"
+
+
+def legend_line(
+    records: Sequence[Mapping[str, Any]],
+    width: int = 100,
+    totals: Totals | None = None,
+    verbose: bool = False,
+) -> str:
+    """One footnote line that says what each label of the table printed above means (only
+    the columns and total words it shows), and where every other label is explained."""
+    t = totals if totals is not None else compute(records)
+    cols, comps, per_call, ratio, show_edp = _layout(records, t, width, verbose)
+    parts: list[str] = []
+    if per_call:
+        parts.append("per call = median energy of one repeated call (rows rank by it)")
+    if ratio:
+        parts.append(
+            "vs ref = energy per call / the reference solution's [95% interval], "
+            "≈1 = indistinguishable"
+        )
+    energy = "energy = the call phase's"
+    if t.rounds:
+        energy = f"energy ({t.rounds} rounds) = the sum of {t.rounds} repeated call phases'"
+    parts.append(energy + (", the whole measuring window for per-call rows" if per_call else ""))
+    if comps:
+        parts.append(f"{'/'.join(comps)} = that component's share")
+    parts.append(
+        "method = measured (hardware counter), estimated (CPU time x power model) or "
+        "attributed (own share of a machine-wide counter)"
+    )
+    if show_edp:
+        parts.append("EDP = energy x time")
+    parts.append("CO2e = energy x PUE x grid intensity")
+    words = ["N measured = tests with a figure"]
+    if t.not_measured:
+        words.append("not measured = no figure (—)")
+    if t.windows:
+        words.append("window totals = per-call rows, whose energy is their measuring window")
+    parts.append(f"total ({', '.join(words)})")
+    return "columns: " + "; ".join(parts) + f"; every label: {LABELS_DOC}"
 
 
 def extra_total_lines(t: Totals) -> list[str]:
@@ -135,9 +187,9 @@ def header_lines(cs: CarbonSession) -> list[str]:
     year = f", {acc.intensity_year}" if acc.intensity_year else ""
     pue_note = " (default)" if cs.settings.sources.get("carbon_pue") == "default" else ""
     lines = [
-        f"location: {where}, {acc.intensity_g_per_kwh:g} gCO2e/kWh{default}"
+        f"location: {where}, {fmt.setting(acc.intensity_g_per_kwh)} gCO2e/kWh{default}"
         f" [{acc.intensity_source}{year}]",
-        f"PUE: {acc.pue:g}{pue_note}",  # settings echoed as given,
+        f"PUE: {fmt.setting(acc.pue)}{pue_note}",
     ]
     sensors = []
     for st in cs.sensor_statuses():
@@ -180,14 +232,14 @@ def terminal_summary(cs: CarbonSession, tr: Any) -> None:
         tr.write_line("")
         limit = None if verbose else cs.settings.carbon_top
         totals = compute(records)
-        for line in table_lines(records, width=_width(tr), limit=limit, totals=totals):
+        width = _width(tr)
+        table = table_lines(records, width=width, limit=limit, totals=totals, verbose=verbose)
+        for line in table:
             tr.write_line(line)
         for line in extra_total_lines(totals):
             tr.write_line(line)
         tr.write_line(outcomes_line(records, pytest_counts(tr)))
-        tr.write_line(METHOD_NOTE)
-        if any(per_call_energy_j(r) is not None for r in records):
-            tr.write_line(PER_CALL_NOTE)
+        tr.write_line(legend_line(records, width, totals, verbose))
         equivalent = equivalences_line(totals)
         if equivalent:
             tr.write_line(equivalent)
@@ -208,7 +260,24 @@ def terminal_summary(cs: CarbonSession, tr: Any) -> None:
         tr.write_line(line, yellow=line.startswith("warning:"))
     for kind, path in getattr(cs, "written", []):
         tr.write_line(f"{kind} report: {path}")
+    if any(r.get("prompt") for r in records):
+        from pytest_carbon.prompts.summary import closing_line
+
+        closing = closing_line(list(records), _paths(tr))
+        if closing:
+            tr.write_line(closing, bold=True)
     count_regressions(getattr(cs, "comparison", None), tr)
+
+
+def _paths(tr: Any) -> list[str]:
+    """The paths named on pytest's command line (to repeat them in a suggested command)."""
+    import os
+
+    try:
+        args = [str(a) for a in tr.config.invocation_params.args]
+    except AttributeError:
+        return []
+    return [a for a in args if not a.startswith("-") and os.path.exists(a.split("::")[0])]
 
 
 def equivalences_line(t: Totals) -> str | None:
@@ -291,10 +360,11 @@ def caveat_lines(
 ) -> list[str]:
     """Run warnings, per-test warnings grouped by kind (-v: more example tests, never one
     line per test), how far to trust the totals, and why a run is incomplete."""
+    from pytest_carbon.report.caveat_text import merged
     from pytest_carbon.results.caveats import aggregate, kind_lines, trust_note
 
-    lines = [f"warning: {w}" for w in cs.warnings]
-    kinds = aggregate(records)
+    run_warnings, kinds = merged(cs.warnings, aggregate(records))
+    lines = [f"warning: {w}" for w in run_warnings]
     shown = kinds if verbose else kinds[:KINDS_SHOWN]
     lines += [f"warning: {k}" for k in kind_lines(shown, examples=3 if verbose else 1)]
     if len(shown) < len(kinds):

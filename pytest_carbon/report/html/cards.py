@@ -8,7 +8,7 @@ from typing import Any
 from pytest_carbon.carbon.accounting import J_PER_KWH
 from pytest_carbon.report import format as fmt
 from pytest_carbon.report.format import NOT_MEASURED, num
-from pytest_carbon.report.html.common import _dl, _esc, _method_badge
+from pytest_carbon.report.html.common import _dl, _esc, _method_badge, _qty
 from pytest_carbon.report.totals import Totals
 
 
@@ -85,7 +85,9 @@ def _sensors_card(machines: Sequence[Mapping[str, Any]]) -> str:
 def _accounting_card(acc: Mapping[str, Any]) -> str:
     place = " / ".join(str(x) for x in (acc.get("country"), acc.get("region")) if x)
     intensity = num(acc.get("intensity_g_per_kwh"))
-    intensity_html = f"{fmt.plain(intensity)} gCO2e/kWh" if intensity is not None else NOT_MEASURED
+    intensity_html = (
+        _qty(f"{fmt.plain(intensity)} gCO2e/kWh") if intensity is not None else NOT_MEASURED
+    )
     if acc.get("intensity_is_default"):
         intensity_html += (
             ' <span class="badge default" title="no location was given">default</span>'
@@ -98,11 +100,11 @@ def _accounting_card(acc: Mapping[str, Any]) -> str:
         ("location", _esc(place) if place else "not given (world average used)"),
         ("intensity", intensity_html),
         ("source", f'<span class="src">{source}</span>'),
-        ("PUE", f"{pue:g}" if pue is not None else "unknown"),
+        ("PUE", fmt.setting(pue) if pue is not None else "unknown"),
     ]
     for key, label, unit in (("water_l_per_kwh", "water", "L/kWh"),):
         if (v := num(acc.get(key))) is not None:
-            items.append((label, f"{fmt.plain(v)} {unit}"))
+            items.append((label, _qty(f"{fmt.plain(v)} {unit}")))
     return (
         f'<section class="card" aria-label="carbon accounting"><h3>Location and grid</h3>'
         f"{_dl(items)}</section>"
@@ -115,18 +117,18 @@ def _totals_card(t: Totals) -> str:
         or NOT_MEASURED
     )
     energy = t.energy_j
-    kwh = f" ({fmt.si(energy / J_PER_KWH * 1000, 'Wh')})" if energy is not None else ""
+    kwh = f" ({_qty(fmt.si(energy / J_PER_KWH * 1000, 'Wh'))})" if energy is not None else ""
     rounds = f" over {t.rounds} rounds" if t.rounds else ""
     items = [
-        ("energy", f'<span class="big">{fmt.energy(energy)}</span>{kwh}{rounds}'),
-        ("carbon", f'<span class="big">{fmt.carbon(t.gco2e_g)}</span> (operational)'),
+        ("energy", f'<span class="big">{_qty(fmt.energy(energy))}</span>{kwh}{rounds}'),
+        ("carbon", f'<span class="big">{_qty(fmt.carbon(t.gco2e_g))}</span> (operational)'),
     ]
     if t.embodied_gco2e_g is not None:
-        items.append(("embodied", f"{fmt.carbon(t.embodied_gco2e_g)} (manufacturing share)"))
+        items.append(("embodied", f"{_qty(fmt.carbon(t.embodied_gco2e_g))} (manufacturing share)"))
     if t.water_l is not None:
-        items.append(("water", fmt.water(t.water_l)))
+        items.append(("water", _qty(fmt.water(t.water_l))))
     items += [
-        ("measured time", fmt.duration(t.duration_s)),
+        ("measured time", _qty(fmt.duration(t.duration_s))),
         ("tests", f"{t.tests} ({t.measured} measured, {t.not_measured} not)"),
         ("methods", methods),
     ]
@@ -143,8 +145,8 @@ def _totals_card(t: Totals) -> str:
                 "phases",
                 "<ul>"
                 + "".join(
-                    f"<li><code>{_esc(name)}</code> {fmt.energy(ph['energy_j'])}, "
-                    f"{fmt.carbon(ph['gco2e_g'])} in {ph['tests']} test(s)</li>"
+                    f"<li><code>{_esc(name)}</code> {_qty(fmt.energy(ph['energy_j']))}, "
+                    f"{_qty(fmt.carbon(ph['gco2e_g']))} in {ph['tests']} test(s)</li>"
                     for name, ph in t.phases.items()
                 )
                 + "</ul>",

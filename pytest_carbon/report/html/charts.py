@@ -160,9 +160,12 @@ class _Charts:
             for m in METHOD_HATCH
             if m in used_methods
         ]
-        ax.legend(
+        self.si_axis(ax.xaxis, "J")
+        # Below the axes: inside, it covered the labels written after the longest bars.
+        fig.legend(
             handles=comp_handles + method_handles,
-            loc="lower right",
+            loc="outside lower center",
+            ncols=len(comp_handles) + len(method_handles),
             fontsize=9,
             title="component · method",
             title_fontsize=9,
@@ -344,7 +347,7 @@ class _Charts:
             labels = list(by_model)
             groups = [[(v, pr) for _, v, pr in by_model[m]] for m in labels]
             xlabel = "model"
-        fig = self.figure(10.0, 4.2)
+        fig = self.figure(10.0, 4.2 if len(labels) <= 12 else 5.6)
         ax = fig.add_subplot()
         for i, group in enumerate(groups):
             vals = [v for v, _ in group]
@@ -377,7 +380,15 @@ class _Charts:
         flat = [v for g in groups for v, _ in g]
         if max(flat) / min(flat) > 10:
             ax.set_yscale("log")
-        ax.set_xticks(range(len(labels)), [rowinfo.middle(x, 30) for x in labels])
+        if len(labels) > 12:  # side by side, 41 task names overprint each other
+            ax.set_xticks(
+                range(len(labels)),
+                [rowinfo.middle(x, 24) for x in labels],
+                rotation=90,
+                fontsize=8,
+            )
+        else:
+            ax.set_xticks(range(len(labels)), [rowinfo.middle(x, 30) for x in labels])
         ax.set_xlim(-0.6, len(labels) - 0.4)
         ax.set_xlabel(xlabel)
         ax.set_ylabel("energy per call / reference's (ratio)")

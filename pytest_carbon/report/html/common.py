@@ -117,26 +117,45 @@ def _method_badge(method: Any) -> str:
     return f'<span class="badge {cls}">{_esc(m)}</span>'
 
 
+def _unit_text(text: str) -> str:
+    """A formatted quantity as the page shows it: CO₂ with its subscript, so no browser
+    can break "mgCO2e" between "CO2" and "e"."""
+    return text.replace("CO2e", "CO₂e")
+
+
+def _qty(text: str) -> str:
+    """A formatted quantity (``"2.65 mgCO2e"``) as HTML that never breaks: one nowrap
+    span, with a non-breaking space between the number and its unit."""
+    return f'<span class="q">{_esc(_unit_text(text)).replace(" ", "&nbsp;")}</span>'
+
+
+def _text(value: Any, unit: str = "") -> str | None:
+    """The text of a number cell (the one formatter's), or None when not measured."""
+    v = num(value)
+    if v is None:
+        return None
+    if unit == "×":
+        return fmt.ratio(v)
+    if unit == "gCO2e":
+        return _unit_text(fmt.carbon(v))
+    if unit == "s":
+        return fmt.duration(v)
+    if unit:
+        return fmt.si(v, unit)
+    return fmt.plain(value)
+
+
 def _cell(value: Any, kind: str = "num", title: str | None = None, unit: str = "") -> str:
     """One table cell with its sort key in ``data-v``; null is "—" titled "not measured".
     ``unit``: the value is shown with an SI prefix (``4.37 mJ``), sorted by its raw value."""
     if kind == "num":
         v = num(value)
-        if v is None:
+        text = _text(value, unit)
+        if v is None or text is None:
             return (
                 f'<td class="num null" data-v="" title="{_NOT_MEASURED_TITLE}">{NOT_MEASURED}</td>'
             )
         t = f' title="{_esc(title)}"' if title else ""
-        if unit == "×":
-            text = fmt.ratio(v)
-        elif unit == "gCO2e":
-            text = fmt.carbon(v)
-        elif unit == "s":
-            text = fmt.duration(v)
-        elif unit:
-            text = fmt.si(v, unit)
-        else:
-            text = fmt.plain(value)
         return f'<td class="num" data-v="{v!r}"{t}>{_esc(text)}</td>'
     if kind == "method":
         return f'<td data-v="{_esc(value or "")}">{_method_badge(value)}</td>'

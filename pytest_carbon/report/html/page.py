@@ -43,7 +43,7 @@ from pytest_carbon.report.html.common import (
 from pytest_carbon.report.html.compare import _comparison_section, banner
 from pytest_carbon.report.html.study import CSS as STUDY_CSS
 from pytest_carbon.report.html.study import models_table, study_section
-from pytest_carbon.report.html.tables import _records_table, model_rows
+from pytest_carbon.report.html.tables import RECORDS_JS, _records_table, model_rows
 from pytest_carbon.report.totals import compute
 from pytest_carbon.results.atomic import write_text_atomic
 
@@ -52,7 +52,7 @@ _CSS = """
 *{{box-sizing:border-box}}
 body{{margin:0;background:{bg};color:{text};
  font:15px/1.5 system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",Arial,sans-serif}}
-main{{max-width:1100px;margin:0 auto;padding:1.2rem 1.2rem 3rem}}
+main{{max-width:1320px;margin:0 auto;padding:1.2rem 1.2rem 3rem}}
 h1{{font-size:1.6rem;margin:.2rem 0 .2rem}} h2{{font-size:1.25rem;margin:2rem 0 .6rem;
  border-bottom:1px solid {border};padding-bottom:.3rem}} h3{{font-size:1.05rem;margin:1rem 0 .4rem}}
 .sub,.note,figcaption,.src{{color:{muted}}} .note,figcaption,.src{{font-size:.88rem}}
@@ -80,6 +80,20 @@ td.num{{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}}
 th[scope=row]{{font-weight:400;font-family:ui-monospace,"DejaVu Sans Mono",monospace;
  font-size:.82rem;word-break:break-all;min-width:16rem}}
 #models th[scope=row],#totals th[scope=row]{{min-width:7rem;word-break:normal}}
+.q{{white-space:nowrap}}
+.rec-controls{{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;align-items:center;
+ margin:.4rem 0 .6rem}}
+.rec-controls input[type=search]{{width:18rem;font:inherit;padding:.15rem .3rem}}
+.rec-controls select{{font:inherit}}
+#records{{table-layout:fixed}} #records col.c-test{{width:auto}}
+#records col.c-num{{width:5.7rem}} #records col.c-ratio{{width:8.5rem}}
+#records col.c-outcome{{width:5rem}} #records col.c-method{{width:6.4rem}}
+#records th[scope=row]{{min-width:0;word-break:normal;overflow-wrap:anywhere}}
+#records.grouped .f{{display:none}} #records .f{{color:{muted}}}
+#records tr.group th{{background:{card};font-weight:600;font-family:inherit}}
+#records tr.group button,#records tr.more button{{all:unset;cursor:pointer;color:{attributed_text}}}
+#records tr.group button:focus-visible,#records tr.more button:focus-visible{{
+ outline:2px solid {attributed_text}}}
 thead button{{all:unset;cursor:pointer;font-weight:600}}
 thead button:focus-visible{{outline:2px solid {attributed_text};outline-offset:2px}}
 th[aria-sort=ascending] button::after{{content:" ▲"}}
@@ -139,7 +153,8 @@ def render_html(
 
     ``comparison``: the changes against a baseline (``baseline.Comparison`` or its
     ``to_json()`` dict), rendered as tables when given.
-    Charts need matplotlib (``pip install 'pytest-carbon[html]'``); without it the page
+    Charts need matplotlib (the ``[html]`` extra: ``pip install -e '.[html]'`` in a clone of
+    pytest-carbon); without it the page
     says so and shows everything else. Lone surrogates in any string are shown escaped.
     """
     if not isinstance(report, Mapping):
@@ -162,7 +177,8 @@ def render_html(
         drawer = None
         chart_note = (
             '<p class="warn">Charts need matplotlib: '
-            "<code>pip install 'pytest-carbon[html]'</code>. Tables follow.</p>"
+            "<code>pip install -e '.[html]'</code> in a clone of pytest-carbon (or "
+            "<code>pip install matplotlib</code>). Tables follow.</p>"
         )
     rows = model_rows(prompt_records) if prompt_records else []
     if drawer is not None:
@@ -208,10 +224,11 @@ def render_html(
     out += [_machine_card(m) for m in machines] or [_machine_card({})]
     out += [_sensors_card(machines), _accounting_card(acc), _totals_card(t), _equivalences_card(t)]
     out.append("</section>")
+    from pytest_carbon.report.caveat_text import merged
     from pytest_carbon.results.caveats import kind_lines, kinds_of_report, trust_note
 
-    report_warnings = [w for w in report.get("warnings") or [] if w]
-    report_warnings += kind_lines(kinds_of_report(report), examples=3)
+    report_warnings, kinds = merged(report.get("warnings") or [], kinds_of_report(report))
+    report_warnings += kind_lines(kinds, examples=3)
     trust = trust_note(rec.get("method") or "" for rec in report.get("tests") or [])
     if trust:
         report_warnings.append(trust)
@@ -288,7 +305,7 @@ def render_html(
         "(kWh) × PUE × grid intensity. Embodied emissions and water, when asked for, are "
         "reported beside it, never added to it.</p></footer>"
     )
-    out.append(f"</main><script>{_JS}</script></body></html>\n")
+    out.append(f"</main><script>{RECORDS_JS}{_JS}</script></body></html>\n")
     return "\n".join(part for part in out if part)
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from pytest_carbon.compare.graded import METHOD as GRADED_METHOD
 from pytest_carbon.report import format as fmt
-from pytest_carbon.report.html.common import PALETTE, _cell, _esc, _th
+from pytest_carbon.report.html.common import PALETTE, _cell, _esc, _th, _unit_text
 from pytest_carbon.study.render import percentile_lines, row_cells
 from pytest_carbon.study.stats import (
     INTERVAL_METHOD,
@@ -70,8 +70,14 @@ def headline(study: Study) -> list[str]:
         assert f is not None
         ci = f" (95% CI {fmt.sig(f.low)}–{fmt.sig(f.high)})" if f.low and f.high else ""
         p1 = f"{best.pass_at_1:.0%}" if best.pass_at_1 is not None else "—"
+        # "Most frugal" of the candidates, said as such: with one candidate, or when every
+        # candidate costs more than the reference, the word would mislead.
+        if len(ranked) == 1:
+            lead = f"{_label(best, study)} costs"
+        else:
+            lead = f"Most frugal of the {len(ranked)} compared: {_label(best, study)}, at"
         out.append(
-            f"Most frugal: {_label(best, study)}, at {fmt.ratio(f.value)}{ci} the reference's "
+            f"{lead} {fmt.ratio(f.value)}{ci} the reference's "
             f"energy over the {f.n} task{'s' if f.n != 1 else ''} it solved (pass@1 {p1})."
         )
     clear = [p for p in study.pairs if p.clear]
@@ -97,7 +103,9 @@ def leaderboard_table(study: Study) -> str:
             f"{_esc(texts[1])}</td>"
             + "".join(f'<td class="num" data-v="{_esc(t)}">{_esc(t)}</td>' for t in texts[2:4])
             + _cell(None if c.pass_at_1 is None else c.pass_at_1 * 100, title="pass@1 (%)")
-            + "".join(f'<td class="num" data-v="{_esc(t)}">{_esc(t)}</td>' for t in texts[5:])
+            + "".join(
+                f'<td class="num" data-v="{_esc(t)}">{_esc(_unit_text(t))}</td>' for t in texts[5:]
+            )
             + "</tr>"
         )
     heads = [
@@ -164,14 +172,19 @@ def frugality_chart(study: Study) -> str | None:
             f'<text x="{left - 6}" y="{y(p) + 4:.1f}" text-anchor="end" fill="{muted}">'
             f"{p:.0%}</text>"
         )
-    dash = ' stroke-dasharray="5 3"'
     for t in log_ticks(10**lo, 10**hi):
         out.append(
             f'<line x1="{x(t):.1f}" x2="{x(t):.1f}" y1="{top}" y2="{top + ph}" stroke="{grid}" '
-            f'stroke-width="1"{dash if t == 1 else ""}/>'
+            f'stroke-width="1"/>'
             f'<text class="tick" x="{x(t):.1f}" y="{top + ph + 16}" text-anchor="middle" '
             f'fill="{muted}">{tick_label(t)}</text>'
         )
+    # The reference (1×), always drawn: the caption names it.
+    out.append(
+        f'<line class="ref-line" x1="{x(1.0):.1f}" x2="{x(1.0):.1f}" y1="{top}" '
+        f'y2="{top + ph}" stroke="{muted}" stroke-width="1.5" stroke-dasharray="5 3"/>'
+        f'<text x="{x(1.0) + 4:.1f}" y="{top + ph - 6}" fill="{muted}">reference 1×</text>'
+    )
     out.append(
         f'<text x="{left + pw / 2:.1f}" y="{h - 8}" text-anchor="middle" fill="{text}">'
         "energy ratio to the reference (log scale; left is more frugal)</text>"
@@ -331,7 +344,8 @@ def study_section(records: Sequence[Mapping[str, Any]]) -> str:
     if chart:
         out.append(
             f"<figure>{chart}<figcaption>Each point is a (model, strategy) cell: its "
-            "frugality with the 95% interval over tasks (bars), against its pass@1. Hover a "
+            "frugality with the 95% interval over tasks (bars), against its pass@1; the "
+            "dashed line is the reference solution (1×), left of it is more frugal. Hover a "
             "point for its numbers.</figcaption></figure>"
         )
     heat = heat_map(study)
