@@ -76,3 +76,22 @@ def test_ratios_show_their_interval_and_say_when_they_include_one() -> None:
     assert "same[m#0]: 1.01× (95% CI 0.980–1.03, 20 pairs): indistinguishable from" in text
     assert "slow[m#0]: 3.20× (95% CI 3.10–3.30, 20 pairs): costlier than the reference" in text
     assert all(len(line) <= 100 for line in lines)
+
+
+def test_a_program_items_compile_is_shown_apart_with_its_method() -> None:
+    r = rec("variant:naive", "cpp_sum", 0.01, 10)
+    built = {"ok": True, "duration_s": 0.31, "cpu_s": 0.3, "method": {"cpu": "estimated"}}
+    r["prompt"]["program"] = {
+        "language": "cpp",
+        "compile": {
+            "candidate": {**built, "energy_j": 0.253},
+            "reference": {**built, "energy_j": 0.27, "ok": False},
+        },
+    }
+    lines = render_model_summary(model_summary([r, rec("variant:naive", "py_task", 0.01, 10)]))
+    text = "\n".join(lines)
+    assert "compile, measured in its own window and never in a ratio" in text
+    line = next(x for x in lines if "cpp_sum[variant:naive#0]" in x)
+    assert "candidate 253 mJ in 310 ms" in line and "reference 270 mJ" in line
+    assert "(failed)" in line and line.endswith("(estimated)")
+    assert not any("py_task" in x for x in lines if "mJ in" in x)  # nothing compiled there

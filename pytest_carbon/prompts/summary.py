@@ -98,6 +98,7 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
         methods: set[str] = set()
         comparisons: list[tuple[str, int, str]] = []
         percentiles: list[tuple[str, int, str]] = []
+        compiles: list[tuple[str, int, str]] = []
         indistinguishable = 0
         for rec in recs:
             prompt = rec["prompt"]
@@ -125,6 +126,9 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 percentiles.append(
                     (str(prompt.get("task")), int(prompt.get("sample") or 0), describe(pct))
                 )
+            built = _compile_text(prompt.get("program"))
+            if built:
+                compiles.append((str(prompt.get("task")), int(prompt.get("sample") or 0), built))
             gen = prompt.get("generation") or {}
             g = _num(gen.get("gco2e_g"))
             if g is not None:
@@ -167,6 +171,7 @@ def model_summary(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 "indistinguishable": indistinguishable,
                 "comparisons": comparisons,
                 "percentiles": percentiles,
+                "compiles": compiles,
             }
         )
     return rows
@@ -234,7 +239,48 @@ def render_model_summary(rows: list[dict[str, Any]]) -> list[str]:
         lines.append("  interval contains 1.0")
     lines += _comparison_lines(rows)
     lines += _percentile_lines(rows)
+    lines += _compile_lines(rows)
     return lines
+
+
+def _compile_text(program: Any) -> str:
+    """``candidate 253 mJ in 0.3 s, reference 270 mJ in 0.29 s (estimated)`` from a program
+    item's ``prompt.program.compile``; empty where nothing was compiled (Python, JS)."""
+    builds = program.get("compile") if isinstance(program, dict) else None
+    if not isinstance(builds, dict):
+        return ""
+    parts, methods = [], set()
+    for side in ("candidate", "reference"):
+        b = builds.get(side)
+        if not isinstance(b, dict) or _num(b.get("energy_j")) is None:
+            continue
+        duration = _num(b.get("duration_s"))
+        text = f"{side} {numfmt.si(float(b['energy_j']), 'J')}"
+        if duration is not None:
+            text += f" in {numfmt.duration(duration)}"
+        parts.append(text + ("" if b.get("ok", True) else " (failed)"))
+        method = b.get("method")
+        if isinstance(method, dict):
+            methods.update(str(v) for v in method.values())
+    if not parts:
+        return ""
+    return ", ".join(parts) + (f" ({', '.join(sorted(methods))})" if methods else "")
+
+
+def _compile_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """One line per compiled program item: its compile, measured apart from the runs."""
+    items = [(r["model"], *c) for r in rows for c in r.get("compiles", ())]
+    if not items:
+        return []
+    from pytest_carbon.report.rows import shorten
+
+    out = ["compile, measured in its own window and never in a ratio, per item:"]
+    for model, task, sample, text in items[:MAX_COMPARISON_LINES]:
+        name = f"{task}[{model}#{sample}]"
+        out.append(f"  {shorten(name, max(WIDTH - len(text) - 4, 24))}: {text}")
+    if len(items) > MAX_COMPARISON_LINES:
+        out.append(f"  ... {len(items) - MAX_COMPARISON_LINES} more in the JSON report")
+    return out
 
 
 def _percentile_lines(rows: list[dict[str, Any]]) -> list[str]:
