@@ -249,7 +249,8 @@ def _compile_text(program: Any) -> str:
     builds = program.get("compile") if isinstance(program, dict) else None
     if not isinstance(builds, dict):
         return ""
-    parts, methods = [], set()
+    parts: list[str] = []
+    methods: set[str] = set()
     for side in ("candidate", "reference"):
         b = builds.get(side)
         if not isinstance(b, dict) or _num(b.get("energy_j")) is None:
