@@ -104,7 +104,7 @@ def test_each_sample_imports_to_tasks_whose_references_all_pass(
 ) -> None:
     name, extra = SAMPLES[source]
     dest = tmp_path / "out"
-    assert main([source, str(dest), "--input", str(DATA / name), *extra]) == 0
+    assert main([source, str(DATA / name), str(dest), *extra]) == 0
     out, err = capsys.readouterr()
     assert "skipped" not in out + err
     files = sorted(dest.glob("*.yaml"))
@@ -177,3 +177,20 @@ def test_an_imported_leetcode_task_runs_end_to_end(pytester: pytest.Pytester) ->
     pct = rec["prompt"]["energy_percentile"]
     assert 0 <= pct["low"] <= pct["value"] <= pct["high"] <= 100
     assert len(rec["prompt"]["graded_references"]) == 2
+
+
+def test_the_file_comes_first_and_dest_defaults_to_prompts_source(
+    tmp_path: Path, capsys: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    name, extra = SAMPLES["effibench"]
+    assert main(["effibench", str(DATA / name), *extra]) == 0
+    assert "wrote" in capsys.readouterr().out
+    assert len(list((tmp_path / "prompts" / "effibench").glob("*.yaml"))) == len(
+        read_rows(DATA / name)
+    )
+    # Both a positional FILE/DEST pair and --input: which is the file is ambiguous.
+    with pytest.raises(SystemExit) as exc:
+        main(["effibench", str(DATA / name), "out", "--input", str(DATA / name)])
+    assert exc.value.code == 2
+    assert "give FILE [DEST], or DEST --input FILE" in capsys.readouterr().err

@@ -22,6 +22,11 @@ SOURCES: dict[str, str] = {
 }
 
 
+#: Sources read from a file the user downloaded: ``import SOURCE FILE [DEST]`` (DEST
+#: defaults to ``prompts/SOURCE``); ``import SOURCE DEST --input FILE`` works too.
+FILE_SOURCES = frozenset({"effibench", "mercury", "evalperf", "evalplus"})
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="pytest-carbon import",
@@ -31,7 +36,22 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module_name in SOURCES.items():
         module = importlib.import_module(module_name)
         p = sub.add_parser(name, help=module.HELP, description=module.HELP)
-        p.add_argument("dest", type=Path, metavar="DEST", help="folder for the YAML files")
+        if name in FILE_SOURCES:
+            p.add_argument(
+                "first",
+                type=Path,
+                metavar="FILE",
+                help="the downloaded file to import (or DEST, when --input names the file)",
+            )
+            p.add_argument(
+                "dest",
+                type=Path,
+                nargs="?",
+                metavar="DEST",
+                help=f"folder for the YAML files (default prompts/{name})",
+            )
+        else:
+            p.add_argument("dest", type=Path, metavar="DEST", help="folder for the YAML files")
         p.add_argument("--force", action="store_true", help="overwrite existing files")
         p.add_argument(
             "--min-time-s",
@@ -53,7 +73,16 @@ def main(argv: list[str]) -> int:
     from pytest_carbon.importers.base import ImporterError, prepare_tasks, write_tasks
     from pytest_carbon.sandbox.isolation import SandboxError
 
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.source in FILE_SOURCES:
+        if args.input is None:  # import SOURCE FILE [DEST]
+            args.input = args.first
+            args.dest = args.dest or Path("prompts") / args.source
+        elif args.dest is not None:
+            parser.error(f"import {args.source}: give FILE [DEST], or DEST --input FILE")
+        else:  # import SOURCE DEST --input FILE
+            args.dest = args.first
     module = importlib.import_module(SOURCES[args.source])
     try:
         # Every reference is run against its own tests and check in the sandbox (nothing

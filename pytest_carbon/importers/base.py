@@ -542,8 +542,11 @@ def strip_fence(code: str) -> str:
 
 
 def add_common_arguments(parser: argparse.ArgumentParser, what: str) -> None:
-    """``--input FILE`` (required) and ``--workload-calls N`` for the published formats."""
-    parser.add_argument("--input", type=Path, required=True, help=f"the {what} file to import")
+    """``--input FILE`` (or FILE given first) and ``--workload-calls N`` for the published
+    formats."""
+    parser.add_argument(
+        "--input", type=Path, help=f"the {what} file to import (or give it before DEST)"
+    )
     parser.add_argument(
         "--workload-calls",
         type=int,
