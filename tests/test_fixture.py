@@ -137,9 +137,9 @@ def test_fixture_end_to_end_with_and_without_carbon(pytester: pytest.Pytester) -
         """
     )
     for args in ([], ["--carbon"]):
-        result = pytester.runpytest_subprocess(
-            "--carbon-json=out.json", "--carbon-min-time=0.05", *args
-        )
+        # In-process (no interpreter start); test_fixture_blocks_budgets_and_benchmark_under_
+        # rounds runs the fixture in a pytest process of its own.
+        result = pytester.runpytest("--carbon-json=out.json", "--carbon-min-time=0.05", *args)
         result.assert_outcomes(passed=3)
         report = json.loads((pytester.path / "out.json").read_text())
         recs = {t["nodeid"].split("::")[-1]: t for t in report["tests"]}

@@ -450,7 +450,11 @@ def test_sys_exit_in_check_is_a_failure() -> None:
     ("name", "needles"),
     [
         ("recursion_error", ("RecursionError",)),
-        ("recursion_segfault", ("SIGSEGV", "RecursionError", "MemoryError")),
+        pytest.param(
+            "recursion_segfault",
+            ("SIGSEGV", "RecursionError", "MemoryError"),
+            marks=pytest.mark.slow,  # recursing until the stack is gone: seconds of CPU
+        ),
     ],
 )
 def test_recursion_crash_is_reported(name: str, needles: tuple[str, ...]) -> None:

@@ -245,7 +245,8 @@ def test_a_suite_strategy_sets_the_system_prompt_and_a_typo_stops_the_run(
     server.add(Reply(text=GOOD))
     base = ["-p", "no:cacheprovider", f"--carbon-base-url={server.url}", "--carbon-model=m"]
     # A short interleaved comparison per item: this test is about the request, not the ratio.
-    result = pytester.runpytest_subprocess(
+    # In-process: the requests reach the server over real HTTP all the same.
+    result = pytester.runpytest(
         *base, "prompts/", "--carbon-strategy=terse", "--carbon-max-time=0.3", "-v"
     )
     result.assert_outcomes(passed=2)  # strategies.yaml is not a prompt file
