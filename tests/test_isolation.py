@@ -243,6 +243,7 @@ def test_sysv_shared_memory_is_private_and_gone_after_the_run() -> None:
 MIB = 1024**2
 
 
+@pytest.mark.slow  # fast tier: test_sandbox's memory bomb
 def test_forked_children_share_one_memory_limit() -> None:
     limits = Limits(memory_bytes=256 * MIB)
     r = probe("fork_memory", 5, 120, limits=limits, timeout_s=20)
@@ -554,6 +555,7 @@ def _describe_key(serial: int) -> int:
     return 0 if n >= 0 else ctypes.get_errno()
 
 
+@pytest.mark.slow  # waits for the kernel's keyring collection
 def test_the_runs_session_keyring_dies_with_it() -> None:
     job = {"mode": "verify", "code": "def f():\n    return 1\n", "entry_point": "f"}
     child = Child(job, isolation(), Limits(), timeout_s=20)
