@@ -4,7 +4,8 @@ It exposes the functions, error classes and constants the NVML sensor uses, with
 real library's shapes: ``NVMLError(value)`` becomes the subclass for that code, energy is
 in millijoules, power in milliwatts, and a GPU without an energy counter raises
 ``NVMLError_NotSupported``. Each :class:`FakeGpu` draws ``power_w`` (changeable at any
-time); its energy counter integrates that power over real time (``time.perf_counter``).
+time); its energy counter integrates that power over real time (``time.perf_counter``),
+or over a scripted ``clock`` (a function returning seconds) where a test needs exact figures.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import threading
 import time
 import types
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 NVML_SUCCESS = 0
@@ -86,12 +88,14 @@ class FakeGpu:
     energy_counter: bool = True
     start_mj: int = 5_000_000
     lost: bool = False
+    clock: Callable[[], float] = field(default=time.perf_counter, repr=False)
     _energy_mj: float = field(default=0.0, repr=False)
-    _t: float = field(default_factory=time.perf_counter, repr=False)
+    _t: float = field(default=0.0, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def __post_init__(self) -> None:
         self._energy_mj = float(self.start_mj)
+        self._t = self.clock()
 
     def set_power(self, power_w: float) -> None:
         with self._lock:
@@ -99,7 +103,7 @@ class FakeGpu:
             self.power_w = power_w
 
     def _settle(self) -> None:
-        now = time.perf_counter()
+        now = self.clock()
         self._energy_mj += self.power_w * (now - self._t) * 1000.0
         self._t = now
 

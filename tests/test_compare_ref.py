@@ -643,6 +643,7 @@ def test_the_heads_plugin_options_reach_the_base() -> None:
     ]
 
 
+@pytest.mark.slow
 def test_a_base_measured_with_other_sensors_is_refused(repo: Path, tmp_path: Path) -> None:
     # The work tree's conftest measures with a renamed sensor: the two sides would not be
     # measured the same way, so the comparison refuses to run, naming the difference.

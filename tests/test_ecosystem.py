@@ -340,7 +340,7 @@ def pytest_carbon_sensors(config):
 
 
 def test_verbose_adds_rows_not_one_line_per_warning(pytester: pytest.Pytester) -> None:
-    n = 600
+    n = 200  # enough to show one row per test and one line per kind of warning
     pytester.makeconftest(HOURLY_SENSOR)
     pytester.makepyfile("".join(f"def test_{i}():\n    pass\n\n" for i in range(n)))
     result, report = run_json(pytester, "-v", "--carbon-markdown=out.md")

@@ -42,7 +42,7 @@ def test_a_run_reports_the_gpus_it_found(pytester: pytest.Pytester) -> None:
     """End to end on this machine: ``machine.gpus`` is what NVML sees here, and each GPU
     adds its embodied footprint (none on a machine without one)."""
     pytester.makepyfile("def test_a():\n    pass\n")
-    result = pytester.runpytest_subprocess("--carbon", "--carbon-embodied", "--carbon-json=r.json")
+    result = pytester.runpytest("--carbon", "--carbon-embodied", "--carbon-json=r.json")
     result.assert_outcomes(passed=1)
     report = json.loads((pytester.path / "r.json").read_text())
     gpus = visible_gpus()

@@ -106,6 +106,7 @@ def test_a_message_over_the_size_bound_fails_at_once() -> None:
     assert elapsed < 60, elapsed  # stopped by the bound, not by the run's deadline
 
 
+@pytest.mark.slow  # waits out its 3 s deadline
 def test_a_trickle_cannot_stretch_the_deadline() -> None:
     # Just under the bound, then a byte every 0.2 ms: only the deadline can stop it. (A
     # read loop that copied the buffer for each byte never saw its deadline again.)

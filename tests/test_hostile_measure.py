@@ -7,6 +7,10 @@ compared, interleaved, with its twin as the reference, so that both sides of eve
 see the same machine at the same moment and the load cancels; the ratio must lie within
 0.8-1.25x (the tricks read 0.0012x to 0.6x before the meter left the candidate's
 process). Short comparisons (a few seconds each), a generous band.
+
+Tiers: the fast tier keeps one representative, the forged worker report (a verdict that
+does not rest on a ratio); the comparisons against the twins and the workload-only
+failures are in the slow tier (``-m slow``).
 """
 
 from __future__ import annotations
@@ -75,6 +79,7 @@ def _one_ratio(name: str, calls: list) -> float:
     return c.energy.ratio
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "name",
     ["meter_tmp_cache", "meter_sys_modules_cache", "meter_builtins_cache", "meter_sysv_cache"],
@@ -86,12 +91,14 @@ def test_a_cache_that_outlives_a_call_is_measured_like_its_honest_twin(name: str
     assert BAND[0] <= ratio <= BAND[1], f"{name}: {ratio:.3f}x its honest twin"
 
 
+@pytest.mark.slow
 def test_a_cache_on_a_single_input_workload_is_measured_like_its_honest_twin() -> None:
     # One input: one call per process, so even a builtins cache never hits.
     ratio = measured_against_twin("meter_builtins_cache", calls=[([30000], {})])
     assert BAND[0] <= ratio <= BAND[1], f"{ratio:.3f}x its honest twin"
 
 
+@pytest.mark.slow
 def test_the_previous_rounds_results_are_in_no_workers_memory() -> None:
     ratio = measured_against_twin("meter_inherited_memory")
     assert BAND[0] <= ratio <= BAND[1], f"{ratio:.3f}x its honest twin"
@@ -105,6 +112,9 @@ def test_a_forged_worker_report_is_judged_incorrect() -> None:
     assert run_processes(info.value.run_id) == []
 
 
+# The fast tier's crash and timeout in the workload: test_integrity's
+# test_a_crash_or_timeout_while_measured_is_not_correct.
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "error", "kind"),
     [

@@ -236,33 +236,19 @@ def test_output_is_deterministic_and_written_atomically(tmp_path: Path) -> None:
     assert [p.name for p in out.parent.iterdir()] == ["report.html"], "no temporary file left"
 
 
-def test_report_command_writes_html(tmp_path: Path) -> None:
+def test_report_command_writes_html(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The command's main() in this process (the same code `pytest-carbon report` runs, no
+    # interpreter start); test_merge starts the real command.
+    from pytest_carbon.cli import main
+
     src = tmp_path / "r.json"
     src.write_text(json.dumps(prompt_report()), encoding="utf-8")
     out = tmp_path / "r.html"
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest_carbon.cli", "report", str(src), "--html", str(out)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
+    assert main(["report", str(src), "--html", str(out)]) == 0, capsys.readouterr().err
     assert "<svg" in out.read_text(encoding="utf-8")
-    bad = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest_carbon.cli",
-            "report",
-            str(tmp_path / "no.json"),
-            "--html",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert bad.returncode == 2 and "no such file" in bad.stderr
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "no.json"), "--html", str(out)]) == 2
+    assert "no such file" in capsys.readouterr().err
 
 
 # ------------------------------------------------------------------------ real browser
@@ -528,6 +514,7 @@ def test_two_model_report_in_headless_chromium(tmp_path: Path, pytestconfig: pyt
     )
 
 
+@pytest.mark.slow  # the fast tier's browser test: test_prompt_report_in_headless_chromium
 @pytest.mark.skipif(chromium_path() is None, reason=SKIP_REASON)
 def test_compare_report_in_headless_chromium(tmp_path: Path, pytestconfig: pytest.Config) -> None:
     from pytest_carbon.compare.baseline import compare, parse_fail_spec

@@ -65,6 +65,7 @@ def _load(folder: Path) -> list[dict[str, Any]]:
     return [yaml.safe_load(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.yaml"))]
 
 
+@pytest.mark.slow  # 11 sandboxed checks; the import vets them too
 def test_humaneval_tuple_tasks_pass_with_their_canonical_solution(humaneval_few: Path) -> None:
     tasks = _load(humaneval_few)
     assert sorted(t["source"] for t in tasks) == sorted(f"HumanEval/{n}" for n in FEW)

@@ -333,6 +333,7 @@ def _costly(factor: int) -> str:
     )
 
 
+@pytest.mark.slow  # the AB/BA loop itself: test_paired, scripted
 def test_candidate_and_reference_alternate_ab_ba_until_the_time_cap() -> None:
     meter = Meter()
     ticks = itertools.count()

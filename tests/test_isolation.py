@@ -243,6 +243,7 @@ def test_sysv_shared_memory_is_private_and_gone_after_the_run() -> None:
 MIB = 1024**2
 
 
+@pytest.mark.slow  # fast tier: test_sandbox's memory bomb
 def test_forked_children_share_one_memory_limit() -> None:
     limits = Limits(memory_bytes=256 * MIB)
     r = probe("fork_memory", 5, 120, limits=limits, timeout_s=20)
@@ -437,13 +438,9 @@ def test_a_failing_items_output_reaches_the_terminal_escaped(pytester: pytest.Py
         "workload: {args: [1, 2], min_time_s: 0.01}\n"
         f"variants:\n  ansi: |\n{variant}"
     )
-    result = pytester.runpytest_subprocess(
-        "-p",
-        "no:cacheprovider",
-        "--color=no",
-        "prompts/",
-        "--carbon-model=variant:ansi",
-        timeout=120,
+    # In-process: what pytest prints is the same, without an interpreter to start.
+    result = pytester.runpytest(
+        "-p", "no:cacheprovider", "--color=no", "prompts/", "--carbon-model=variant:ansi"
     )
     result.assert_outcomes(failed=1)
     out = "\n".join(result.outlines + result.errlines)
@@ -558,6 +555,7 @@ def _describe_key(serial: int) -> int:
     return 0 if n >= 0 else ctypes.get_errno()
 
 
+@pytest.mark.slow  # waits for the kernel's keyring collection
 def test_the_runs_session_keyring_dies_with_it() -> None:
     job = {"mode": "verify", "code": "def f():\n    return 1\n", "entry_point": "f"}
     child = Child(job, isolation(), Limits(), timeout_s=20)

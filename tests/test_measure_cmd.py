@@ -241,11 +241,19 @@ def test_ctrl_c_at_a_terminal_stops_the_child_and_still_reports() -> None:
     assert r["interrupted"] is True and r["exit_code"] == 7
 
 
-def test_usage_errors() -> None:
-    proc = measure("--json")
-    assert proc.returncode == 2 and "no command given" in proc.stderr
-    proc = measure("--country", "XXX", "--", "true")
-    assert proc.returncode == 2 and "unknown country" in proc.stderr
+def test_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_carbon.cli import main
+
+    def status(*args: str) -> object:
+        # Refused before any child starts: the command's main() in this process.
+        with pytest.raises(SystemExit) as info:
+            main(["measure", *args])
+        return info.value.code
+
+    assert status("--json") == 2
+    assert "no command given" in capsys.readouterr().err
+    assert status("--country", "XXX", "--", "true") == 2
+    assert "unknown country" in capsys.readouterr().err
     proc = measure("--", "/no/such/program")
     assert proc.returncode == 127 and "cannot run" in proc.stderr
 

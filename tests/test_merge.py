@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import subprocess
 import sys
@@ -136,13 +138,26 @@ def test_bad_input_is_rejected() -> None:
         merge_reports([SHARD_0, {"benchmarks": []}])
 
 
-def cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest_carbon.cli", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+def cli(*args: str | Path, real: bool = False) -> subprocess.CompletedProcess[str]:
+    """``pytest-carbon ARGS``: the real command in a process of its own with ``real``,
+    else its ``main()`` in this process (the same code, no interpreter start)."""
+    argv = [str(a) for a in args]
+    if real:
+        return subprocess.run(
+            [sys.executable, "-m", "pytest_carbon.cli", *argv],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    from pytest_carbon.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
 
 
 def test_cli_merge_writes_the_report_and_exit_codes(tmp_path: Path) -> None:
@@ -152,7 +167,7 @@ def test_cli_merge_writes_the_report_and_exit_codes(tmp_path: Path) -> None:
         p.write_text(json.dumps(data))
         paths.append(p)
     out = tmp_path / "out" / "merged.json"
-    done = cli("merge", out, *paths, paths[0])
+    done = cli("merge", out, *paths, paths[0], real=True)
     assert done.returncode == 0, done.stderr
     assert "2 machine(s): 5 record(s), 2 duplicate(s) dropped" in done.stdout
     merged = json.loads(out.read_text())

@@ -95,7 +95,14 @@ def test_no_driver_in_the_fake() -> None:
 
 
 def test_energy_counter_gpus() -> None:
-    gpus = [FakeGpu(uuid=UUIDS[0], power_w=200.0), FakeGpu(uuid=UUIDS[1], power_w=50.0)]
+    # A scripted clock: the counters advance only when the test says, so the energy of the
+    # window is exact whatever the machine's load (real time read 50.48 J against a truth
+    # of 50.55 J under load: the truth was read a moment after the sensor).
+    now = [100.0]
+    gpus = [
+        FakeGpu(uuid=UUIDS[0], power_w=200.0, clock=lambda: now[0]),
+        FakeGpu(uuid=UUIDS[1], power_w=50.0, clock=lambda: now[0]),
+    ]
     nv = FakeNvml(gpus)
     s = NvmlSensor(nv)
     assert isinstance(s, Sensor)
@@ -103,11 +110,11 @@ def test_energy_counter_gpus() -> None:
     assert s.components == ("gpu",) and s.machine_wide and s.method == "measured"
     r0 = s.read()
     truth0 = sum(g.true_energy_j() for g in gpus)
-    time.sleep(0.2)
+    now[0] += 0.2
     r1 = s.read()
     truth1 = sum(g.true_energy_j() for g in gpus)
-    assert r1.energy_j["gpu"] - r0.energy_j["gpu"] == pytest.approx(truth1 - truth0, abs=0.05)
-    assert r1.energy_j["gpu"] - r0.energy_j["gpu"] == pytest.approx(250 * 0.2, rel=0.2)
+    assert r1.energy_j["gpu"] - r0.energy_j["gpu"] == pytest.approx(truth1 - truth0, abs=0.002)
+    assert r1.energy_j["gpu"] - r0.energy_j["gpu"] == pytest.approx(250 * 0.2, abs=0.002)
     assert r1.power_w == {}
     assert [g["method"] for g in s.status().details["gpus"]] == [ENERGY_COUNTER] * 2  # type: ignore[index]
     s.close()

@@ -168,6 +168,7 @@ def test_the_check_sees_the_answers_builtin_exceptions_and_their_failures() -> N
     assert not r.passed and "calling sys.exit is a failure" in r.message, r.message
 
 
+@pytest.mark.slow  # waits out its 3 s deadline
 def test_an_answer_that_hangs_in_a_call_of_the_check_times_out_naming_it() -> None:
     answer = "def f(x):\n    while x == 7:\n        pass\n    return x\n"
     r = verify(answer, "f", [{"args": [1], "expect": 1}], "assert candidate(7) == 7\n", timeout_s=3)
@@ -450,7 +451,11 @@ def test_sys_exit_in_check_is_a_failure() -> None:
     ("name", "needles"),
     [
         ("recursion_error", ("RecursionError",)),
-        ("recursion_segfault", ("SIGSEGV", "RecursionError", "MemoryError")),
+        pytest.param(
+            "recursion_segfault",
+            ("SIGSEGV", "RecursionError", "MemoryError"),
+            marks=pytest.mark.slow,  # recursing until the stack is gone: seconds of CPU
+        ),
     ],
 )
 def test_recursion_crash_is_reported(name: str, needles: tuple[str, ...]) -> None:

@@ -244,7 +244,11 @@ def test_a_suite_strategy_sets_the_system_prompt_and_a_typo_stops_the_run(
     )
     server.add(Reply(text=GOOD))
     base = ["-p", "no:cacheprovider", f"--carbon-base-url={server.url}", "--carbon-model=m"]
-    result = pytester.runpytest_subprocess(*base, "prompts/", "--carbon-strategy=terse", "-v")
+    # A short interleaved comparison per item: this test is about the request, not the ratio.
+    # In-process: the requests reach the server over real HTTP all the same.
+    result = pytester.runpytest(
+        *base, "prompts/", "--carbon-strategy=terse", "--carbon-max-time=0.3", "-v"
+    )
     result.assert_outcomes(passed=2)  # strategies.yaml is not a prompt file
     result.stdout.fnmatch_lines(["*one.yaml::one[[]m-terse-0[]] PASSED*"])
     body = next(r["json"] for r in server.completions("TASK_ONE"))
@@ -252,7 +256,8 @@ def test_a_suite_strategy_sets_the_system_prompt_and_a_typo_stops_the_run(
     assert body["messages"][1]["content"].endswith("TASK_ONE (code only)")
     assert body["temperature"] == 0.3
 
-    typo = pytester.runpytest_subprocess(*base, "prompts/", "--carbon-strategy=tersee")
+    # A usage error at start-up: in-process, no interpreter to start.
+    typo = pytester.runpytest(*base, "prompts/", "--carbon-strategy=tersee")
     assert typo.ret != 0
     typo.stdout.fnmatch_lines(["*unknown strategy 'tersee'; did you mean 'terse'?*"])
     typo.assert_outcomes(errors=1)  # one error for the suite, not one per file

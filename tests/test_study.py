@@ -381,6 +381,7 @@ def test_html_opens_with_the_study_and_its_charts_name_tasks_and_ratios() -> Non
     assert not re.search(r"\d[eE][-+]?\d", visible)  # never scientific notation
 
 
+@pytest.mark.slow  # the fast tier's browser test: test_html's prompt report
 def test_the_study_first_screen_in_headless_chromium(tmp_path: Path) -> None:
     from browser import SKIP_REASON, Browser, PageServer, chromium_path
 

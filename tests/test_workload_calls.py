@@ -74,6 +74,7 @@ GENERATED = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_a_generated_workload_gives_fresh_inputs_beyond_its_first_six(
     pytester: pytest.Pytester,
 ) -> None:
