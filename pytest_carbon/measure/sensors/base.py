@@ -42,6 +42,10 @@ class Reading:
     energy_j: Mapping[str, float]
     #: Instantaneous power per component in watts, where the sensor reads power.
     power_w: Mapping[str, float] = field(default_factory=lambda: _NO_POWER)
+    #: The measured tree's CPU seconds at the read, where the sensor read them as its
+    #: input (the estimate): the meter then takes its window's CPU time from here
+    #: instead of reading the same clock a second time (None: not read).
+    cpu_s: float | None = None
 
 
 class SensorError(Exception):
