@@ -192,11 +192,11 @@ def iso_utc(unix_s: float | None = None) -> str:
     second = int(whole) + (1 if round(frac * 1e6) >= 1_000_000 else 0)
     if frac < 0:  # before 1970: no cache, datetime's own arithmetic
         return _iso_second(unix_s)
-    cached = _ISO_LAST
-    if cached[0] == second:
-        return cached[1]
+    global _ISO_LAST
+    if _ISO_LAST[0] == second:
+        return _ISO_LAST[1]
     text = _iso_second(second)
-    _ISO_LAST[:] = [second, text]
+    _ISO_LAST = (second, text)
     return text
 
 
@@ -206,7 +206,7 @@ def _iso_second(unix_s: float) -> str:
 
 
 #: The last second :func:`iso_utc` wrote, and its text.
-_ISO_LAST: list[Any] = [None, ""]
+_ISO_LAST: tuple[int, str] = (-1, "")
 
 
 def stats(values: Sequence[float]) -> dict[str, float]:
@@ -312,7 +312,7 @@ def make_record(
         **fields,  # type: ignore[typeddict-item]
         "rounds": rounds,
         "samples": {
-            "energy_j": list(per_round_energy_j) or [fields["energy_j"]],
+            "energy_j": list(per_round_energy_j) or [measurement.total_energy_j],
             "duration_s": list(per_round_duration_s) or [measurement.duration_s],
         },
         "per_call": per_call,
