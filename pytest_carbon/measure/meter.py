@@ -384,7 +384,7 @@ class Meter:
             if cpu0 is None:
                 cpu0 = self._cpu_time(pids)
         t0 = readings[0].time_s if readings else time.perf_counter()
-        self._windows[key] = _Window(key, pids, t0, time.time(), readings, cpu0, machine0)
+        self._windows[key] = _Window(key, pids, t0, time.time(), readings, cpu0, machine0, [], [])
         if self._polled and not self._polled_failed:
             self._ensure_sampler()
 
@@ -522,6 +522,8 @@ class Meter:
     # -- internals -------------------------------------------------------------------
     def _read_all(self, pids: tuple[int, ...]) -> list[Reading]:
         with self._lock:
+            if len(self.sensors) == 1:  # the usual case: one call, no comprehension
+                return [self.sensors[0].read(pids)]
             return [s.read(pids) for s in self.sensors]
 
     def _compute(

@@ -299,7 +299,9 @@ def make_record(
     the record says which intensity it was charged at.
     """
     fields = measurement_fields(measurement, accounting)
-    phase_fields = {k: measurement_fields(v, accounting) for k, v in (phases or {}).items()}
+    phase_fields = (
+        {k: measurement_fields(v, accounting) for k, v in phases.items()} if phases else {}
+    )
     if phase_fields:
         fields["method"] = weakest_method(
             [str(fields["method"]), *(str(p["method"]) for p in phase_fields.values())]

@@ -26,7 +26,8 @@ def weakest_method(methods: list[str] | tuple[str, ...] | set[str]) -> str:
 
 
 #: Shared by every Reading that carries no power (one less dict per read on the hot path).
-_NO_POWER: Mapping[str, float] = MappingProxyType({})
+NO_POWER: Mapping[str, float] = MappingProxyType({})
+_NO_POWER = NO_POWER
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from pytest_carbon.measure.machine import CpuInfo, cpu_info
 from pytest_carbon.measure.proctime import backend, cpu_reader, rss_reader
-from pytest_carbon.measure.sensors.base import Reading, SensorStatus
+from pytest_carbon.measure.sensors.base import NO_POWER, Reading, SensorStatus
 
 #: Cloud Carbon Footprint's per-vCPU coefficients where the micro-architecture is
 #: unknown (cloudcarbonfootprint.org/docs/methodology, "Compute"; min/max watts per vCPU
@@ -194,7 +194,7 @@ class EstimateSensor:
             self._last_t, self._last_rss = now, rss
             cpu = self._cpu_time_s(pids)
             cpu_j = (cpu - self._cpu0) * self.watts_per_core
-            return Reading(now, {"cpu": cpu_j, "dram": self._dram_j}, cpu_s=cpu)
+            return Reading(now, {"cpu": cpu_j, "dram": self._dram_j}, NO_POWER, cpu)
 
     def idle_power_w(self) -> dict[str, float]:
         """The model's power at rest: the machine's idle CPU power (vCPUs x min; 0 on bare
