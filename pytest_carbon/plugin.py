@@ -161,12 +161,7 @@ class _RecordCollector:
                 from pytest_carbon.results.record import finalize, outcome_of
 
                 attempts = cs.attempts.get(report.nodeid, 1)
-                if isinstance(pending, dict):
-                    report.carbon = finalize(pending, outcome_of(report), attempts)  # type: ignore[attr-defined]
-                else:  # a DeferredRecord (one process: nothing to send on the report)
-                    pending.outcome = outcome_of(report)
-                    pending.attempts = attempts
-                    cs.add_record(pending)
+                report.carbon = finalize(pending, outcome_of(report), attempts)  # type: ignore[attr-defined]
         if str(report.outcome) == "rerun":  # pytest-rerunfailures' own outcome word
             cs.superseded.add(report.nodeid)
         if report.when == "teardown":

@@ -47,12 +47,10 @@ class CarbonSession:
             self.workers: int | None = int(workerinput.get("workercount", 0)) or None
         else:
             self.workers = int(numprocesses) if isinstance(numprocesses, int) else None
-        # Finished records, some of them still DeferredRecords (see ``records``).
-        self._records: list[Any] = []
-        self._deferred = 0
+        self.records: list[dict[str, Any]] = []
         # Position of each node id in ``records``: a rerun replaces its earlier attempt.
         self._record_at: dict[str, int] = {}
-        self.pending: dict[str, Any] = {}
+        self.pending: dict[str, dict[str, Any]] = {}
         # Attempts per node id (setup reports seen where the test runs): reruns count.
         self.attempts: dict[str, int] = {}
         # Node ids whose protocol ran (teardown reported), to tell whether all collected ran.
@@ -240,55 +238,14 @@ class CarbonSession:
         if message not in self.warnings:
             self.warnings.append(message)
 
-    @property
-    def records(self) -> list[dict[str, Any]]:
-        """The finished records, in the order their tests finished. Deferred ones are
-        built here, on first reading, all in one pass (see :class:`DeferredRecord`)."""
-        if self._deferred:
-            records = self._records
-            for i, rec in enumerate(records):
-                if type(rec) is DeferredRecord:
-                    records[i] = rec.build(self)
-            self._deferred = 0
-        return self._records
-
-    @records.setter
-    def records(self, value: list[dict[str, Any]]) -> None:
-        self._records = list(value)
-        self._deferred = 0
-        self._record_at = {r["nodeid"]: i for i, r in enumerate(self._records)}
-
-    @property
-    def defers_records(self) -> bool:
-        """Whether a plain test's record may wait for the end of the run: in one process
-        (an xdist worker sends each record on its report), and without an intensity hook
-        (whose answer for the record's start is asked when the record is built)."""
-        return self.role == "local" and not self.intensity_varies
-
-    def defer_record(self, item: pytest.Item, nodeid: str, windows: list[Any]) -> None:
-        """Keep a test's windows; its record is built when ``records`` is first read. The
-        JUnit XML properties, read from the item as the test's reports are made, are set
-        now, from the same figures the record will hold."""
-        entry = DeferredRecord(nodeid, windows)
-        self.pending[nodeid] = entry
-        props = item.user_properties
-        if props:
-            props[:] = [p for p in props if not str(p[0]).startswith("carbon_")]
-        props.extend(entry.properties(self))
-
-    def add_record(self, record: Any) -> None:
-        """Keep a finished record (or a DeferredRecord); a later attempt of the same test
-        (a rerun) replaces it."""
-        deferred = type(record) is DeferredRecord
-        nodeid = record.nodeid if deferred else record["nodeid"]
-        at = self._record_at.get(nodeid)
-        if deferred:
-            self._deferred += 1
+    def add_record(self, record: dict[str, Any]) -> None:
+        """Keep a finished record; a later attempt of the same test (a rerun) replaces it."""
+        at = self._record_at.get(record["nodeid"])
         if at is None:
-            self._record_at[nodeid] = len(self._records)
-            self._records.append(record)
+            self._record_at[record["nodeid"]] = len(self.records)
+            self.records.append(record)
         else:
-            self._records[at] = record
+            self.records[at] = record
 
     def set_record(
         self, item: pytest.Item, record: dict[str, Any], *, charged: bool = False
@@ -330,8 +287,7 @@ class CarbonSession:
         out["intensity_source"] = acc.intensity_source
         return out
 
-    def take_record(self, nodeid: str) -> Any:
-        """The record pending for ``nodeid`` (a dict, or a DeferredRecord), or None."""
+    def take_record(self, nodeid: str) -> dict[str, Any] | None:
         return self.pending.pop(nodeid, None)
 
     def count_attempt(self, nodeid: str) -> int:
@@ -370,41 +326,3 @@ def record_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
         ("carbon_gco2e_g", round(record["gco2e_g"], 9)),
         ("carbon_method", record["method"]),
     ]
-
-
-class DeferredRecord:
-    """A passed test's record, built later from its call-phase windows.
-
-    The windows are all a plain test's record is made of (runner.windows_record); building
-    the record dict there, for all tests in one pass when the summary first reads
-    ``records``, costs less than building it between two tests, where pytest's own work
-    has pushed the plugin's code and data out of the CPU's caches. The record is the same:
-    the same function builds it from the same windows, and ``outcome`` and ``attempts``
-    are kept here until then.
-    """
-
-    __slots__ = ("attempts", "nodeid", "outcome", "windows")
-
-    def __init__(self, nodeid: str, windows: list[Any]) -> None:
-        self.nodeid = nodeid
-        self.windows = windows
-        self.outcome = "passed"
-        self.attempts = 1
-
-    def properties(self, cs: CarbonSession) -> list[tuple[str, object]]:
-        """record_properties() of the record this will be, from its windows."""
-        from pytest_carbon.measure.meter import combine
-
-        total = self.windows[0] if len(self.windows) == 1 else combine(self.windows)
-        energy = total.total_energy_j
-        return [
-            ("carbon_energy_j", round(energy, 6)),
-            ("carbon_gco2e_g", round(cs.accounting.gco2e_g(energy), 9)),
-            ("carbon_method", total.overall_method),
-        ]
-
-    def build(self, cs: CarbonSession) -> dict[str, Any]:
-        from pytest_carbon.results.record import finalize
-        from pytest_carbon.runner import windows_record
-
-        return finalize(windows_record(cs, self.nodeid, self.windows), self.outcome, self.attempts)

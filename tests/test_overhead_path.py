@@ -143,11 +143,10 @@ def test_a_meter_with_its_own_cpu_clock_reads_it_itself() -> None:
     assert m.cpu_time_s == pytest.approx(0.03)
 
 
-def test_a_deferred_record_is_the_record_built_at_once(pytester: pytest.Pytester) -> None:
-    # A passing plain test's record is built at the end (session.DeferredRecord); a
-    # failing one's, and a budgeted one's, at once. Both kinds carry the same fields, in
-    # the same order, and the JUnit XML properties set before the deferred record exists
-    # are its figures.
+def test_every_path_builds_the_same_record(pytester: pytest.Pytester) -> None:
+    # A passing test, a failing one (its record is built as the exception passes) and a
+    # budgeted one (checked against its marker's budget) carry the same fields, in the
+    # same order, and the JUnit XML properties are their records' figures.
     import json
     import xml.etree.ElementTree as ET
 
