@@ -161,12 +161,7 @@ class _RecordCollector:
                 from pytest_carbon.results.record import finalize, outcome_of
 
                 attempts = cs.attempts.get(report.nodeid, 1)
-                if isinstance(pending, dict):
-                    report.carbon = finalize(pending, outcome_of(report), attempts)  # type: ignore[attr-defined]
-                else:  # deferred (one process: nothing to send on the report)
-                    from pytest_carbon.session import finished_record
-
-                    cs.add_record(finished_record(pending, outcome_of(report), attempts))
+                report.carbon = finalize(pending, outcome_of(report), attempts)  # type: ignore[attr-defined]
         if str(report.outcome) == "rerun":  # pytest-rerunfailures' own outcome word
             cs.superseded.add(report.nodeid)
         if report.when == "teardown":

@@ -57,13 +57,6 @@ def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object
             item.runtest()
         finally:
             windows.append(meter.end(rkey))
-    if len(windows) == 1 and not budget and rounds is None and fx is None and cs.defers_records:
-        # The common case (one window, no budget to check now, no fixture, no
-        # pytest-benchmark, one process): the record is built with the others when the
-        # summary reads them (session.deferred_record), from this window, by the same
-        # function. Only JUnit XML's three properties are needed now.
-        cs.defer_record(item, key, windows[0])
-        return result
     record = build_record(cs, item, windows, rounds, key)
     _store(cs, item, record)
     if budget and record is not None:
@@ -122,30 +115,9 @@ def build_record(
             extra_info=extra_info,
             own_intensity=cs.intensity_varies,
         )
-    return windows_record(
-        cs,
-        item.nodeid if nodeid is None else nodeid,
-        windows,
-        warnings=warnings,
-        per_call=per_call,
-        extra_info=extra_info,
-    )
-
-
-def windows_record(
-    cs: CarbonSession,
-    nodeid: str,
-    windows: list[Measurement],
-    *,
-    warnings: list[str] | None = None,
-    per_call: Any = None,
-    extra_info: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The record of a test measured by its call-phase windows alone (build_record's last
-    step, and a deferred record's only one)."""
     total = windows[0] if len(windows) == 1 else combine(windows)
     return make_record(
-        nodeid,
+        item.nodeid if nodeid is None else nodeid,
         total,
         cs.accounting_for(total.start_unix_s),
         rounds=len(windows),
@@ -155,7 +127,7 @@ def windows_record(
         per_call=per_call,
         extra_info=extra_info,
         worker=cs.worker_id,
-        warnings=warnings or [],
+        warnings=warnings,
         own_intensity=cs.intensity_varies,
     )
 

@@ -47,12 +47,10 @@ class CarbonSession:
             self.workers: int | None = int(workerinput.get("workercount", 0)) or None
         else:
             self.workers = int(numprocesses) if isinstance(numprocesses, int) else None
-        # Finished records, some of them still deferred (see ``records``).
-        self._records: list[Any] = []
-        self._deferred = 0
+        self.records: list[dict[str, Any]] = []
         # Position of each node id in ``records``: a rerun replaces its earlier attempt.
         self._record_at: dict[str, int] = {}
-        self.pending: dict[str, Any] = {}
+        self.pending: dict[str, dict[str, Any]] = {}
         # Attempts per node id (setup reports seen where the test runs): reruns count.
         self.attempts: dict[str, int] = {}
         # Node ids whose protocol ran (teardown reported), to tell whether all collected ran.
@@ -240,55 +238,14 @@ class CarbonSession:
         if message not in self.warnings:
             self.warnings.append(message)
 
-    @property
-    def records(self) -> list[dict[str, Any]]:
-        """The finished records, in the order their tests finished. Deferred ones are
-        built here, on first reading, all in one pass (see :func:`deferred_record`)."""
-        if self._deferred:
-            records = self._records
-            for i, rec in enumerate(records):
-                if type(rec) is tuple:
-                    records[i] = built_record(rec, self)
-            self._deferred = 0
-        return self._records
-
-    @records.setter
-    def records(self, value: list[dict[str, Any]]) -> None:
-        self._records = list(value)
-        self._deferred = 0
-        self._record_at = {r["nodeid"]: i for i, r in enumerate(self._records)}
-
-    @property
-    def defers_records(self) -> bool:
-        """Whether a plain test's record may wait for the end of the run: in one process
-        (an xdist worker sends each record on its report), and without an intensity hook
-        (whose answer for the record's start is asked when the record is built)."""
-        return self.role == "local" and not self.intensity_varies
-
-    def defer_record(self, item: pytest.Item, nodeid: str, window: Any) -> None:
-        """Keep a test's call window as plain values (:func:`deferred_record`); its record
-        is built when ``records`` is first read. The JUnit XML properties, read from the
-        item as the test's reports are made, are set now, from the same figures."""
-        entry = deferred_record(nodeid, window)
-        self.pending[nodeid] = entry
-        props = item.user_properties
-        if props:
-            props[:] = [p for p in props if not str(p[0]).startswith("carbon_")]
-        props.extend(deferred_properties(entry, self))
-
-    def add_record(self, record: Any) -> None:
-        """Keep a finished record (or a deferred one, a tuple); a later attempt of the same
-        test (a rerun) replaces it."""
-        deferred = type(record) is tuple
-        nodeid = record[0] if deferred else record["nodeid"]
-        at = self._record_at.get(nodeid)
-        if deferred:
-            self._deferred += 1
+    def add_record(self, record: dict[str, Any]) -> None:
+        """Keep a finished record; a later attempt of the same test (a rerun) replaces it."""
+        at = self._record_at.get(record["nodeid"])
         if at is None:
-            self._record_at[nodeid] = len(self._records)
-            self._records.append(record)
+            self._record_at[record["nodeid"]] = len(self.records)
+            self.records.append(record)
         else:
-            self._records[at] = record
+            self.records[at] = record
 
     def set_record(
         self, item: pytest.Item, record: dict[str, Any], *, charged: bool = False
@@ -330,8 +287,7 @@ class CarbonSession:
         out["intensity_source"] = acc.intensity_source
         return out
 
-    def take_record(self, nodeid: str) -> Any:
-        """The record pending for ``nodeid`` (a dict, or a deferred tuple), or None."""
+    def take_record(self, nodeid: str) -> dict[str, Any] | None:
         return self.pending.pop(nodeid, None)
 
     def count_attempt(self, nodeid: str) -> int:
@@ -370,80 +326,3 @@ def record_properties(record: dict[str, Any]) -> list[tuple[str, object]]:
         ("carbon_gco2e_g", round(record["gco2e_g"], 9)),
         ("carbon_method", record["method"]),
     ]
-
-
-#: The Measurement fields a deferred record keeps (all but ``inputs``, which no record
-#: reads), in this order.
-_KEPT = (
-    "key",
-    "start_unix_s",
-    "duration_s",
-    "energy_j",
-    "dynamic_energy_j",
-    "method",
-    "cpu_time_s",
-    "share",
-    "sensors",
-    "samples",
-    "warnings",
-    "machine_energy_j",
-    "attribution",
-    "cpu_share",
-    "idle_wall_energy_j",
-)
-#: Positions in _KEPT of the mappings, kept as tuples of items.
-_MAPPINGS = (3, 4, 5)
-
-
-def deferred_record(nodeid: str, m: Any) -> tuple[Any, ...]:
-    """A passed plain test's record, kept as plain values until the summary reads it.
-
-    ``(nodeid, outcome, attempts, *fields)``, one flat tuple: ``fields`` are the call
-    window's Measurement fields (:data:`_KEPT`), its dicts as flat tuples of keys and
-    values. A tuple of strings, numbers and such tuples leaves the cyclic garbage
-    collector's lists at its first collection (a tuple holding a dict never does), where
-    a record dict stays in them with its five lists and dicts. Those survivors, 6 per
-    test, made the collector run more and longer (one more full collection per 2,000
-    tests, about 85 µs per test on the reference VM): most of what keeping the records
-    cost. :func:`built_record` makes the record with runner.windows_record, the same
-    function and figures as a record built at once.
-    """
-    fields = [getattr(m, n) for n in _KEPT]
-    for i in _MAPPINGS:
-        fields[i] = tuple([x for kv in fields[i].items() for x in kv])
-    return (nodeid, "passed", 1, *fields)
-
-
-def finished_record(entry: tuple[Any, ...], outcome: str, attempts: int) -> tuple[Any, ...]:
-    """The deferred record with the facts pytest knows once the test has run."""
-    return (entry[0], outcome, attempts, *entry[3:])
-
-
-def _deferred_measurement(entry: tuple[Any, ...]) -> Any:
-    from pytest_carbon.measure.meter import Measurement
-
-    fields = dict(zip(_KEPT, entry[3:], strict=True))
-    for i in _MAPPINGS:
-        flat = fields[_KEPT[i]]
-        fields[_KEPT[i]] = dict(zip(flat[::2], flat[1::2], strict=True))
-    return Measurement(**fields)
-
-
-def deferred_properties(entry: tuple[Any, ...], cs: CarbonSession) -> list[tuple[str, object]]:
-    """record_properties() of the record the deferred one will be."""
-    m = _deferred_measurement(entry)
-    energy = m.total_energy_j
-    return [
-        ("carbon_energy_j", round(energy, 6)),
-        ("carbon_gco2e_g", round(cs.accounting.gco2e_g(energy), 9)),
-        ("carbon_method", m.overall_method),
-    ]
-
-
-def built_record(entry: tuple[Any, ...], cs: CarbonSession) -> dict[str, Any]:
-    """The record of a deferred one."""
-    from pytest_carbon.results.record import finalize
-    from pytest_carbon.runner import windows_record
-
-    record = windows_record(cs, entry[0], [_deferred_measurement(entry)])
-    return finalize(record, entry[1], entry[2])
