@@ -7,10 +7,15 @@ linearly with the number of tests: the slope is taken between the two sizes, and
 summary's own share is timed separately at 2,000 and 20,000 records.
 
 Run: ``pytest benchmarks/bench_overhead.py --benchmark-only -p no:cacheprovider -s``
-(``BENCH_PAIRS=N`` for more pairs; 5 by default). Each pair runs the same suite in-process
-(warm imports: interpreter start-up stays out), plain then ``--carbon``, alternating, and
-times both by wall clock and by this process's CPU time: on a shared machine the CPU time
-is the steadier figure (a neighbour stretches wall time, not our CPU seconds).
+(``BENCH_PAIRS=N`` for more pairs; 9 by default). Each pair runs the same suite in-process
+(interpreter start-up stays out), plain and ``--carbon``, the order alternating between
+pairs (AB, BA, ...), each run from a collected heap, and times both by wall clock and by
+this process's CPU time: on a shared machine the CPU time is the steadier figure (a
+neighbour stretches wall time, not our CPU seconds). pytester restores ``sys.modules``
+after each run, so each ``--carbon`` run imports the plugin's lazily imported modules
+again, as a fresh ``pytest --carbon`` process does: run it with bytecode caching on
+(``PYTHONDONTWRITEBYTECODE`` unset), as an installed package has it, or each of those
+imports compiles its module from source.
 
 Figures are printed and kept in the benchmark's ``extra_info``; the targets are checked
 and reported, never asserted in the test suite (a busy machine would cross them).
@@ -18,6 +23,7 @@ and reported, never asserted in the test suite (a busy machine would cross them)
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import time
@@ -26,7 +32,7 @@ from typing import Any
 
 import pytest
 
-PAIRS = int(os.environ.get("BENCH_PAIRS", "5"))
+PAIRS = int(os.environ.get("BENCH_PAIRS", "9"))
 SIZES = (200, 2000)
 RATIO_TARGET = 1.05
 PER_TEST_TARGET_US = 50.0
@@ -43,6 +49,9 @@ def _suite(root: Path, n: int) -> Path:
 
 
 def _timed(pytester: pytest.Pytester, path: Path, *extra: str) -> tuple[float, float]:
+    # Each run starts from a collected heap: garbage left by the previous run would be
+    # collected during this one, and charged to whichever side came second.
+    gc.collect()
     w0, c0 = time.perf_counter(), time.process_time()
     result = pytester.runpytest_inprocess(*ARGS, str(path), *extra)
     w1, c1 = time.perf_counter(), time.process_time()
@@ -57,12 +66,14 @@ def measure_pairs(pytester: pytest.Pytester, pairs: int) -> dict[str, Any]:
         _timed(pytester, path)
         _timed(pytester, path, "--carbon", "--carbon-idle=off")
     runs: dict[tuple[int, str], list[tuple[float, float]]] = {}
-    for _ in range(pairs):
+    for i in range(pairs):
         for n, path in suites.items():
-            runs.setdefault((n, "plain"), []).append(_timed(pytester, path))
-            runs.setdefault((n, "carbon"), []).append(
-                _timed(pytester, path, "--carbon", "--carbon-idle=off")
-            )
+            # Alternate which side runs first (AB, BA, ...): a drift in the machine's load
+            # or in the process's heap then falls on both sides alike.
+            order = ("plain", "carbon") if i % 2 == 0 else ("carbon", "plain")
+            for side in order:
+                extra = ("--carbon", "--carbon-idle=off") if side == "carbon" else ()
+                runs.setdefault((n, side), []).append(_timed(pytester, path, *extra))
     out: dict[str, Any] = {"pairs": pairs}
     for i, clock in enumerate(("wall", "cpu")):
         for n in SIZES:

@@ -28,7 +28,10 @@ def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object
     budget = _budget_of(item)
     meter = cs.meter
     windows: list[Measurement] = []
-    rounds = _benchmark_rounds(cs, item)
+    # Only a test that requested pytest-benchmark's fixture can have its rounds.
+    rounds = (
+        _benchmark_rounds(cs, item) if "benchmark" in getattr(item, "fixturenames", ()) else None
+    )
     key = item.nodeid
     meter.begin(key)
     try:
@@ -36,10 +39,11 @@ def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object
     except BaseException:
         windows.append(meter.end(key))
         _finish_benchmark(rounds)
-        _store(cs, item, build_record(cs, item, windows, rounds))
+        _store(cs, item, build_record(cs, item, windows, rounds, key))
         raise
     windows.append(meter.end(key))
-    _finish_benchmark(rounds)
+    if rounds is not None:
+        rounds.finish()
     # --carbon-rounds=N: run the call phase N-1 more times for per-round statistics. The
     # carbon fixture starts a fresh run each time (its figure is per run); a
     # pytest-benchmark test is not run again: its own rounds are its samples.
@@ -53,7 +57,7 @@ def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object
             item.runtest()
         finally:
             windows.append(meter.end(rkey))
-    record = build_record(cs, item, windows, rounds)
+    record = build_record(cs, item, windows, rounds, key)
     _store(cs, item, record)
     if budget and record is not None:
         problems = check_budget(record, budget)
@@ -74,21 +78,27 @@ def _store(cs: CarbonSession, item: pytest.Item, record: dict[str, Any] | None) 
 
 
 def build_record(
-    cs: CarbonSession, item: pytest.Item, windows: list[Measurement], rounds: Any
+    cs: CarbonSession,
+    item: pytest.Item,
+    windows: list[Measurement],
+    rounds: Any,
+    nodeid: str | None = None,
 ) -> dict[str, Any] | None:
     """The one place a test's record is built: the call-phase windows, or the carbon
     fixture's own rounds and blocks (which then win, with the call phase as a phase), plus
-    pytest-benchmark's rounds and the caveats of the run."""
+    pytest-benchmark's rounds and the caveats of the run. ``nodeid``: the item's, when the
+    caller has it already (pytest computes it on each access)."""
     fx = item.stash.get(FIXTURE_KEY, None)
     fixture_used = fx is not None and bool(fx.ever_used)
     if not windows and not fixture_used:
         return None
     warnings: list[str] = []
-    measured = list(windows)
-    if fx is not None and fixture_used:
-        measured += [*fx.rounds, *fx.phases.values()]
-    if cs.concurrent and any(m.overall_method == "estimated" for m in measured):
-        warnings.append(CONCURRENT_NOTE)
+    if cs.concurrent:
+        measured = list(windows)
+        if fx is not None and fixture_used:
+            measured += [*fx.rounds, *fx.phases.values()]
+        if any(m.overall_method == "estimated" for m in measured):
+            warnings.append(CONCURRENT_NOTE)
     per_call = extra_info = None
     if rounds is not None and rounds.windows:
         per_call = rounds.per_call()
@@ -105,14 +115,15 @@ def build_record(
             extra_info=extra_info,
             own_intensity=cs.intensity_varies,
         )
-    total = combine(windows)
+    total = windows[0] if len(windows) == 1 else combine(windows)
     return make_record(
-        item.nodeid,
+        item.nodeid if nodeid is None else nodeid,
         total,
         cs.accounting_for(total.start_unix_s),
         rounds=len(windows),
-        per_round_energy_j=[m.total_energy_j for m in windows],
-        per_round_duration_s=[m.duration_s for m in windows],
+        # Left empty for one window: make_record takes the total's own figures then.
+        per_round_energy_j=[m.total_energy_j for m in windows] if len(windows) > 1 else (),
+        per_round_duration_s=[m.duration_s for m in windows] if len(windows) > 1 else (),
         per_call=per_call,
         extra_info=extra_info,
         worker=cs.worker_id,
@@ -121,8 +132,21 @@ def build_record(
     )
 
 
+def closest_carbon_marker(item: pytest.Item) -> pytest.Mark | None:
+    """``item.get_closest_marker("carbon")``, walking the node chain directly (the item,
+    its class, module, ... in that order): the same answer, without the generators and
+    the chain list pytest builds on every call (a few µs per test)."""
+    node: Any = item
+    while node is not None:
+        for mark in node.own_markers:
+            if mark.name == "carbon":
+                return mark  # type: ignore[no-any-return]
+        node = node.parent
+    return None
+
+
 def _budget_of(item: pytest.Item) -> dict[str, float]:
-    marker = item.get_closest_marker("carbon")
+    marker = closest_carbon_marker(item)
     if marker is None:
         return {}
     try:

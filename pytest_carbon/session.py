@@ -259,10 +259,10 @@ class CarbonSession:
         self.pending[item.nodeid] = record
         # On the item: junitxml reads the properties of the teardown report, made from it.
         # A rerun runs the item again: its properties replace the earlier attempt's.
-        item.user_properties[:] = [
-            p for p in item.user_properties if not str(p[0]).startswith("carbon_")
-        ]
-        item.user_properties.extend(record_properties(record))
+        props = item.user_properties
+        if props:
+            props[:] = [p for p in props if not str(p[0]).startswith("carbon_")]
+        props.extend(record_properties(record))
 
     def _charged_at_own_time(self, record: dict[str, Any]) -> dict[str, Any]:
         """The carbon fields with the hook's intensity at the record's start."""

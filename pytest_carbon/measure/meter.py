@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pytest_carbon.measure.idle import CALIBRATION_S, Calibration, IdleEstimate, calibrate
-from pytest_carbon.measure.proctime import logical_cpus, machine_busy_cpu_s, tree_cpu_s
+from pytest_carbon.measure.proctime import cpu_reader, logical_cpus, machine_busy_cpu_s
 from pytest_carbon.measure.sensors.base import Reading, Sensor, weakest_method
 
 ATTRIBUTIONS = ("auto", "machine", "process")
@@ -316,7 +316,7 @@ class Meter:
         self.idle_store = idle_store
         self._proc_stat = proc_stat
         # The tree's CPU time and the machine's busy CPU-seconds: /proc, or scripted.
-        self._cpu_time = cpu_time or tree_cpu_s
+        self._cpu_time = cpu_time or cpu_reader()
         self._machine_busy = machine_busy or (lambda: machine_busy_cpu_s(self._proc_stat))
         # /proc/stat is read only where a machine-wide counter is split (~9 µs a read).
         self._machine_wide = attribution != "machine" and any(s.machine_wide for s in self.sensors)
@@ -330,6 +330,27 @@ class Meter:
         # Per-process sensors whose readings exclude idle power (the estimate's CPU):
         # the idle share is added to them, not subtracted.
         self._dynamic_only = [frozenset(getattr(s, "dynamic_components", ())) for s in self.sensors]
+        # Per component, once: (component, owning sensor, its method, its kind).
+        self._plan = [
+            (
+                c,
+                i,
+                self._methods[i],
+                WIDE if self._wide[i] else DYNAMIC if c in self._dynamic_only[i] else OWN,
+            )
+            for c, i in self.owner.items()
+        ]
+        # A sensor that reads the window's CPU clock as its own input (the estimate, with
+        # the same reader as this meter) gives the window's CPU time in its readings: one
+        # read of the clock per window edge instead of two.
+        self._cpu_from: int | None = next(
+            (
+                i
+                for i, s in enumerate(self.sensors)
+                if getattr(s, "cpu_time_reader", None) is self._cpu_time
+            ),
+            None,
+        )
         self._lock = threading.Lock()
         self._sampler: threading.Thread | None = None
         self._wake = threading.Event()
@@ -355,10 +376,15 @@ class Meter:
         if key in self._windows:
             raise WindowError(f"window {key!r} is already open")
         machine0 = self._machine_busy() if self._machine_wide else None
-        cpu0 = self._cpu_time(pids)
+        shared = self._cpu_from
+        cpu0 = self._cpu_time(pids) if shared is None else None
         readings = self._read_all(pids)
+        if cpu0 is None:
+            cpu0 = readings[shared].cpu_s  # type: ignore[index]
+            if cpu0 is None:
+                cpu0 = self._cpu_time(pids)
         t0 = readings[0].time_s if readings else time.perf_counter()
-        self._windows[key] = _Window(key, pids, t0, time.time(), readings, cpu0, machine0)
+        self._windows[key] = _Window(key, pids, t0, time.time(), readings, cpu0, machine0, [], [])
         if self._polled and not self._polled_failed:
             self._ensure_sampler()
 
@@ -369,7 +395,10 @@ class Meter:
         except KeyError:
             raise WindowError(f"window {key!r} was not begun") from None
         readings = self._read_all(win.pids)
-        cpu1 = self._cpu_time(win.pids)
+        shared = self._cpu_from
+        cpu1 = readings[shared].cpu_s if shared is not None else None
+        if cpu1 is None:
+            cpu1 = self._cpu_time(win.pids)
         machine1 = self._machine_busy() if win.machine0 is not None else None
         t1 = readings[0].time_s if readings else time.perf_counter()
         return self._compute(win, readings, t1, cpu1, machine1)
@@ -493,6 +522,8 @@ class Meter:
     # -- internals -------------------------------------------------------------------
     def _read_all(self, pids: tuple[int, ...]) -> list[Reading]:
         with self._lock:
+            if len(self.sensors) == 1:  # the usual case: one call, no comprehension
+                return [self.sensors[0].read(pids)]
             return [s.read(pids) for s in self.sensors]
 
     def _compute(
@@ -506,19 +537,15 @@ class Meter:
         deltas: dict[str, float] = {}
         methods: dict[str, str] = {}
         kinds: dict[str, str] = {}
-        for c, i in self.owner.items():
-            before = win.readings[i].energy_j.get(c)
+        first = win.readings
+        for c, i, method, kind in self._plan:
+            before = first[i].energy_j.get(c)
             after = readings[i].energy_j.get(c)
             if before is None or after is None:
                 continue
             deltas[c] = max(after - before, 0.0)
-            methods[c] = self._methods[i]
-            if self._wide[i]:
-                kinds[c] = WIDE
-            elif c in self._dynamic_only[i]:
-                kinds[c] = DYNAMIC
-            else:
-                kinds[c] = OWN
+            methods[c] = method
+            kinds[c] = kind
         machine_s = (
             max(machine1 - win.machine0, 0.0)
             if machine1 is not None and win.machine0 is not None

@@ -7,7 +7,7 @@ server).
 Two back ends give the same numbers:
 
 * ``proc``: ``/proc`` and ``getrusage``, read directly (Linux; the fast path, a few µs a
-  read, taken twice per test).
+  read, taken at each edge of a test's window).
 * ``psutil``: where ``/proc`` is missing (macOS, Windows). Forced on Linux with the
   environment variable ``PYTEST_CARBON_PROCFS=off``, which is how the tests prove the
   fallback works on the machine they run on.
@@ -16,6 +16,7 @@ Two back ends give the same numbers:
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -46,15 +47,30 @@ def _psutil() -> Any:
 
 def tree_cpu_s(pids: tuple[int, ...] = ()) -> float:
     """Seconds of CPU (user + system) used by this process, its reaped children and ``pids``."""
-    if backend() == "psutil":
-        t = _psutil().Process().cpu_times()
-        total = float(t.user + t.system) + _children_cpu(t)
-    else:
-        s = _resource.getrusage(_resource.RUSAGE_SELF)
-        c = _resource.getrusage(_resource.RUSAGE_CHILDREN)
-        total = s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+    return cpu_reader()(pids)
+
+
+def cpu_reader() -> Callable[[tuple[int, ...]], float]:
+    """:func:`tree_cpu_s` of the back end in use now. The meter and the estimate sensor
+    take it once, when they are built, so a read on the per-test path does not ask the
+    environment which back end to use (that alone cost about 1 µs a read)."""
+    return _tree_cpu_psutil if backend() == "psutil" else _tree_cpu_proc
+
+
+def _tree_cpu_proc(pids: tuple[int, ...] = ()) -> float:
+    s = _resource.getrusage(_resource.RUSAGE_SELF)
+    c = _resource.getrusage(_resource.RUSAGE_CHILDREN)
+    total: float = s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
     for pid in pids:
-        total += pid_cpu_s(pid)
+        total += _pid_cpu_proc(pid)
+    return total
+
+
+def _tree_cpu_psutil(pids: tuple[int, ...] = ()) -> float:
+    t = _psutil().Process().cpu_times()
+    total = float(t.user + t.system) + _children_cpu(t)
+    for pid in pids:
+        total += _pid_cpu_psutil(pid)
     return total
 
 
@@ -66,13 +82,19 @@ def _children_cpu(t: Any) -> float:
 
 def pid_cpu_s(pid: int) -> float:
     """CPU seconds of a live process and the children it has reaped (0 when it is gone)."""
-    if backend() == "psutil":
-        psutil = _psutil()
-        try:
-            t = psutil.Process(pid).cpu_times()
-        except (psutil.Error, OSError):
-            return 0.0
-        return float(t.user + t.system + _children_cpu(t))
+    return _pid_cpu_psutil(pid) if backend() == "psutil" else _pid_cpu_proc(pid)
+
+
+def _pid_cpu_psutil(pid: int) -> float:
+    psutil = _psutil()
+    try:
+        t = psutil.Process(pid).cpu_times()
+    except (psutil.Error, OSError):
+        return 0.0
+    return float(t.user + t.system + _children_cpu(t))
+
+
+def _pid_cpu_proc(pid: int) -> float:
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             data = f.read()
@@ -111,7 +133,8 @@ def process_tree_cpu_s(pid: int) -> float | None:
 
 class _SelfStatm:
     """``/proc/self/statm`` kept open: one ``pread`` per reading instead of open/read/close
-    (the meter reads it twice per test). Reopened after ``fork`` (the fd's pid differs)."""
+    (the estimate reads it at each edge of a window). Reopened after ``fork`` (the fd's
+    pid differs)."""
 
     def __init__(self) -> None:
         self.fd: int | None = None
@@ -137,15 +160,26 @@ _SELF_STATM = _SelfStatm()
 
 def rss_bytes(pids: tuple[int, ...] = ()) -> int:
     """Resident set size of this process plus ``pids``, in bytes."""
-    if backend() == "psutil":
-        psutil = _psutil()
-        total = 0
-        for pid in (None, *pids):
-            try:
-                total += int(psutil.Process(pid).memory_info().rss)
-            except (psutil.Error, OSError):
-                continue
-        return total
+    return rss_reader()(pids)
+
+
+def rss_reader() -> Callable[[tuple[int, ...]], int]:
+    """:func:`rss_bytes` of the back end in use now (taken once, as :func:`cpu_reader`)."""
+    return _rss_psutil if backend() == "psutil" else _rss_proc
+
+
+def _rss_psutil(pids: tuple[int, ...] = ()) -> int:
+    psutil = _psutil()
+    total = 0
+    for pid in (None, *pids):
+        try:
+            total += int(psutil.Process(pid).memory_info().rss)
+        except (psutil.Error, OSError):
+            continue
+    return total
+
+
+def _rss_proc(pids: tuple[int, ...] = ()) -> int:
     total = _SELF_STATM.rss_bytes()
     for pid in pids:
         try:

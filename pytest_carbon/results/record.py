@@ -13,7 +13,9 @@ hand-kept list. A field added here appears in every frame.
 
 from __future__ import annotations
 
+import math
 import statistics
+import time
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -206,12 +208,34 @@ def scalar_fields(definition: Any = Record) -> tuple[tuple[str, type, bool], ...
 
 
 def iso_utc(unix_s: float | None = None) -> str:
-    dt = (
-        datetime.now(timezone.utc)
-        if unix_s is None
-        else datetime.fromtimestamp(unix_s, timezone.utc)
-    )
+    """``2026-01-31T12:00:00Z``: ISO 8601 UTC to the second, as ``datetime`` writes it.
+
+    A test's record takes it at its start: thousands of tests start within the same
+    second, so the text of the last second is kept and reused (no ``datetime`` per test).
+    """
+    if unix_s is None:
+        unix_s = time.time()
+    # datetime.fromtimestamp rounds to the microsecond, half to even, then isoformat
+    # drops the microseconds: the second is the integer part after that rounding.
+    frac, whole = math.modf(unix_s)
+    second = int(whole) + (1 if round(frac * 1e6) >= 1_000_000 else 0)
+    if frac < 0:  # before 1970: no cache, datetime's own arithmetic
+        return _iso_second(unix_s)
+    global _ISO_LAST
+    if _ISO_LAST[0] == second:
+        return _ISO_LAST[1]
+    text = _iso_second(second)
+    _ISO_LAST = (second, text)
+    return text
+
+
+def _iso_second(unix_s: float) -> str:
+    dt = datetime.fromtimestamp(unix_s, timezone.utc)
     return dt.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+#: The last second :func:`iso_utc` wrote, and its text.
+_ISO_LAST: tuple[int, str] = (-1, "")
 
 
 def stats(values: Sequence[float]) -> dict[str, float]:
@@ -254,17 +278,19 @@ def per_call_stats(
 def measurement_fields(m: Measurement, accounting: Accounting) -> MeasuredFields:
     """The energy, time, power, EDP and carbon fields of one measurement."""
     energy = m.total_energy_j
+    duration = m.duration_s
+    methods = dict(m.method)
     out: MeasuredFields = {
-        "duration_s": m.duration_s,
+        "duration_s": duration,
         "energy_j": energy,
         "dynamic_energy_j": m.total_dynamic_energy_j,
         "components": dict(m.energy_j),
         "dynamic_components": dict(m.dynamic_energy_j),
-        "component_methods": dict(m.method),
-        "method": m.overall_method,
-        "power_w": m.power_w,
-        "edp_js": edp_js(energy, m.duration_s),
-        "ed2p_js2": ed2p_js2(energy, m.duration_s),
+        "component_methods": methods,
+        "method": weakest_method(tuple(methods.values())),
+        "power_w": energy / duration if duration > 0 else 0.0,
+        "edp_js": edp_js(energy, duration),
+        "ed2p_js2": ed2p_js2(energy, duration),
         "cpu_time_s": m.cpu_time_s,
         "share": m.share,
         "gco2e_g": None,
@@ -272,7 +298,7 @@ def measurement_fields(m: Measurement, accounting: Accounting) -> MeasuredFields
         "attribution": m.attribution if m.machine_energy_j is not None else None,
         "idle_wall_energy_j": m.idle_wall_energy_j,
     }
-    out.update(accounting.record_fields(energy, m.duration_s, share=m.share))  # type: ignore[typeddict-item]
+    out.update(accounting.record_fields(energy, duration, share=m.share))  # type: ignore[typeddict-item]
     return out
 
 
@@ -302,7 +328,9 @@ def make_record(
     the record says which intensity it was charged at.
     """
     fields = measurement_fields(measurement, accounting)
-    phase_fields = {k: measurement_fields(v, accounting) for k, v in (phases or {}).items()}
+    phase_fields = (
+        {k: measurement_fields(v, accounting) for k, v in phases.items()} if phases else {}
+    )
     if phase_fields:
         fields["method"] = weakest_method(
             [str(fields["method"]), *(str(p["method"]) for p in phase_fields.values())]
@@ -324,7 +352,11 @@ def make_record(
         "prompt": cast(Prompt, dict(prompt)) if prompt else None,
         "worker": worker,
         "sensors": list(measurement.sensors),
-        "warnings": list(dict.fromkeys([*measurement.warnings, *warnings])),
+        "warnings": (
+            list(dict.fromkeys([*measurement.warnings, *warnings]))
+            if measurement.warnings or warnings
+            else []
+        ),
     }
     if measurement.samples:
         rec["trace"] = [[round(t, 4), dict(p)] for t, p in measurement.samples]

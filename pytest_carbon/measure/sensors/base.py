@@ -26,7 +26,8 @@ def weakest_method(methods: list[str] | tuple[str, ...] | set[str]) -> str:
 
 
 #: Shared by every Reading that carries no power (one less dict per read on the hot path).
-_NO_POWER: Mapping[str, float] = MappingProxyType({})
+NO_POWER: Mapping[str, float] = MappingProxyType({})
+_NO_POWER = NO_POWER
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,10 @@ class Reading:
     energy_j: Mapping[str, float]
     #: Instantaneous power per component in watts, where the sensor reads power.
     power_w: Mapping[str, float] = field(default_factory=lambda: _NO_POWER)
+    #: The measured tree's CPU seconds at the read, where the sensor read them as its
+    #: input (the estimate): the meter then takes its window's CPU time from here
+    #: instead of reading the same clock a second time (None: not read).
+    cpu_s: float | None = None
 
 
 class SensorError(Exception):

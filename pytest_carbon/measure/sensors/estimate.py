@@ -26,8 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from pytest_carbon.measure.machine import CpuInfo, cpu_info
-from pytest_carbon.measure.proctime import backend, rss_bytes, tree_cpu_s
-from pytest_carbon.measure.sensors.base import Reading, SensorStatus
+from pytest_carbon.measure.proctime import backend, cpu_reader, rss_reader
+from pytest_carbon.measure.sensors.base import NO_POWER, Reading, SensorStatus
 
 #: Cloud Carbon Footprint's per-vCPU coefficients where the micro-architecture is
 #: unknown (cloudcarbonfootprint.org/docs/methodology, "Compute"; min/max watts per vCPU
@@ -158,13 +158,19 @@ class EstimateSensor:
         pids: tuple[int, ...] = (),
         *,
         clock: Callable[[], float] = time.perf_counter,
-        cpu_time_s: Callable[[tuple[int, ...]], float] = tree_cpu_s,
-        resident_bytes: Callable[[tuple[int, ...]], int] = rss_bytes,
+        cpu_time_s: Callable[[tuple[int, ...]], float] | None = None,
+        resident_bytes: Callable[[tuple[int, ...]], int] | None = None,
     ) -> None:
         # clock, cpu_time_s, resident_bytes: the model's inputs, replaceable so that a
-        # test can script them (as pytest-benchmark scripts its timer).
+        # test can script them (as pytest-benchmark scripts its timer). By default the
+        # /proc or psutil readers (proctime), chosen once, here.
+        cpu_time_s = cpu_time_s or cpu_reader()
+        resident_bytes = resident_bytes or rss_reader()
         self._clock = clock
         self._cpu_time_s = cpu_time_s
+        #: The CPU-time reader: a meter reading the same one takes each window's CPU time
+        #: from this sensor's readings (``Reading.cpu_s``), one read instead of two.
+        self.cpu_time_reader = cpu_time_s
         self._rss = resident_bytes
         model = cpu_power_model() if watts_per_core is None else None
         self.model = model or CpuPowerModel(watts_per_core or 0.0, "given")
@@ -186,8 +192,9 @@ class EstimateSensor:
                 (self._last_rss + rss) / 2 / _GB * self.memory_watts_per_gb * (now - self._last_t)
             )
             self._last_t, self._last_rss = now, rss
-            cpu_j = (self._cpu_time_s(pids) - self._cpu0) * self.watts_per_core
-            return Reading(time_s=now, energy_j={"cpu": cpu_j, "dram": self._dram_j})
+            cpu = self._cpu_time_s(pids)
+            cpu_j = (cpu - self._cpu0) * self.watts_per_core
+            return Reading(now, {"cpu": cpu_j, "dram": self._dram_j}, NO_POWER, cpu)
 
     def idle_power_w(self) -> dict[str, float]:
         """The model's power at rest: the machine's idle CPU power (vCPUs x min; 0 on bare

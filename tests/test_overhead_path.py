@@ -1,0 +1,192 @@
+"""The per-test path's shortcuts give the answers of the long way round.
+
+Each shortcut (issue 23: ``--carbon`` at most 1.05x plain pytest) is checked against what
+it replaced: the second's text against ``datetime``, the marker walk against pytest's
+``get_closest_marker``, the window's CPU time read once against the meter's own reader.
+No timing here: what it costs is in ``benchmarks/bench_overhead.py``.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timezone
+
+import pytest
+from scripted import Scripted
+
+from pytest_carbon.measure.idle import IdleEstimate
+from pytest_carbon.measure.meter import Meter
+from pytest_carbon.measure.sensors.estimate import EstimateSensor
+from pytest_carbon.results.record import iso_utc
+from pytest_carbon.runner import closest_carbon_marker
+
+
+def _datetime_iso(unix_s: float) -> str:
+    dt = datetime.fromtimestamp(unix_s, timezone.utc)
+    return dt.isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def test_the_cached_second_is_datetimes_text_at_every_edge() -> None:
+    base = 1_764_000_000
+    # The edges: a whole second, just under the rounding to the next one (datetime rounds
+    # to the microsecond, half to even), and just over it.
+    fractions = (0.0, 1e-7, 0.4999995, 0.5, 0.9999994, 0.9999995, 0.9999996, 0.999999999)
+    edges = [base + k + f for k in range(3) for f in fractions]
+    rng = random.Random(23)
+    spread = [base + rng.uniform(-5e8, 5e8) for _ in range(2_000)]
+    # In order (the cache hits) and shuffled (it misses), and before 1970 (no cache).
+    for stamp in [*edges, *sorted(spread), *rng.sample(spread, len(spread)), -1.5, -0.25]:
+        assert iso_utc(stamp) == _datetime_iso(stamp), stamp
+
+
+def test_the_marker_walk_finds_what_get_closest_marker_finds(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        pytestmark = pytest.mark.carbon(max_energy_j=3)
+
+        def test_module_level():
+            pass
+
+        @pytest.mark.carbon(max_energy_j=1)
+        def test_own():
+            pass
+
+        @pytest.mark.carbon(max_energy_j=2)
+        class TestClass:
+            def test_class_level(self):
+                pass
+
+            @pytest.mark.carbon(max_energy_j=0.5)
+            @pytest.mark.filterwarnings("default")
+            def test_closest_wins(self):
+                pass
+        """
+    )
+    items, _ = pytester.inline_genitems()
+    assert len(items) == 4
+    budgets = {}
+    for item in items:
+        walked = closest_carbon_marker(item)
+        assert walked is item.get_closest_marker("carbon")
+        assert walked is not None
+        budgets[item.name] = walked.kwargs["max_energy_j"]
+    assert budgets == {
+        "test_module_level": 3,
+        "test_own": 1,
+        "test_class_level": 2,
+        "test_closest_wins": 0.5,
+    }
+
+
+def test_no_marker_is_none(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        import pytest
+
+        @pytest.mark.filterwarnings("default")
+        def test_x():
+            pass
+        """
+    )
+    items, _ = pytester.inline_genitems()
+    assert closest_carbon_marker(items[0]) is None is items[0].get_closest_marker("carbon")
+
+
+class _CountingClock:
+    """The scripted CPU clock, counting its reads."""
+
+    def __init__(self, script: Scripted) -> None:
+        self.script = script
+        self.reads = 0
+
+    def __call__(self, pids: tuple[int, ...] = ()) -> float:
+        self.reads += 1
+        return self.script.cpu_s
+
+
+def _estimate(script: Scripted, clock: _CountingClock) -> EstimateSensor:
+    return EstimateSensor(
+        watts_per_core=4.0,
+        clock=script.clock,
+        cpu_time_s=clock,
+        resident_bytes=script.resident_bytes,
+    )
+
+
+def test_the_window_takes_its_cpu_time_from_the_estimates_read() -> None:
+    script = Scripted(seconds_per_unit=0.01)
+    clock = _CountingClock(script)
+    meter = Meter([_estimate(script, clock)], cpu_time=clock)
+    meter.idle = IdleEstimate({"cpu": 0.0, "dram": 0.0}, method="given")
+    before = clock.reads
+    meter.begin("t")
+    script.work(7)
+    m = meter.end("t")
+    # One read per edge, not two: the sensor's reading carries the CPU time.
+    assert clock.reads - before == 2
+    assert m.cpu_time_s == pytest.approx(0.07)
+    # The CPU energy is exactly the window's CPU time at the model's watts per core.
+    assert m.energy_j["cpu"] == pytest.approx(m.cpu_time_s * 4.0)
+
+
+def test_a_meter_with_its_own_cpu_clock_reads_it_itself() -> None:
+    script = Scripted(seconds_per_unit=0.01)
+    sensor_clock, meter_clock = _CountingClock(script), _CountingClock(script)
+    meter = Meter([_estimate(script, sensor_clock)], cpu_time=meter_clock)
+    meter.idle = IdleEstimate({"cpu": 0.0, "dram": 0.0}, method="given")
+    meter.begin("t")
+    script.work(3)
+    m = meter.end("t")
+    assert meter_clock.reads == 2  # its own clock at both edges, not the sensor's
+    assert m.cpu_time_s == pytest.approx(0.03)
+
+
+def test_every_path_builds_the_same_record(pytester: pytest.Pytester) -> None:
+    # A passing test, a failing one (its record is built as the exception passes) and a
+    # budgeted one (checked against its marker's budget) carry the same fields, in the
+    # same order, and the JUnit XML properties are their records' figures.
+    import json
+    import xml.etree.ElementTree as ET
+
+    pytester.makepyfile(
+        """
+        import pytest
+
+        def test_passes():
+            sum(range(10_000))
+
+        def test_fails():
+            assert sum(range(10_000)) < 0
+
+        @pytest.mark.carbon(max_energy_j=1e9)
+        def test_budgeted():
+            sum(range(10_000))
+        """
+    )
+    result = pytester.runpytest(
+        "--carbon", "--carbon-idle=off", "--carbon-json=out.json", "--junitxml=junit.xml"
+    )
+    result.assert_outcomes(passed=2, failed=1)
+    report = json.loads((pytester.path / "out.json").read_text())
+    recs = {r["nodeid"].split("::")[-1]: r for r in report["tests"]}
+    assert set(recs) == {"test_passes", "test_fails", "test_budgeted"}
+    assert [recs[n]["outcome"] for n in ("test_passes", "test_fails", "test_budgeted")] == [
+        "passed",
+        "failed",
+        "passed",
+    ]
+    assert list(recs["test_passes"]) == list(recs["test_fails"]) == list(recs["test_budgeted"])
+    assert recs["test_passes"]["attempts"] == 1
+    assert recs["test_passes"]["energy_j"] > 0
+    assert recs["test_passes"]["samples"]["energy_j"] == [recs["test_passes"]["energy_j"]]
+    props: dict[str, dict[str, str]] = {}
+    for case in ET.parse(pytester.path / "junit.xml").iter("testcase"):
+        props[case.get("name", "")] = {
+            p.get("name", ""): p.get("value", "") for p in case.iter("property")
+        }
+    for name, rec in recs.items():
+        assert float(props[name]["carbon_energy_j"]) == round(rec["energy_j"], 6)
+        assert float(props[name]["carbon_gco2e_g"]) == round(rec["gco2e_g"], 9)
+        assert props[name]["carbon_method"] == rec["method"]
