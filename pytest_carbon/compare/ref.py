@@ -433,9 +433,9 @@ class HeadSide:
             return
         if any(not sp.relative for sp in self.specs):
             self.warnings.append(
-                "not screened: an absolute threshold (" + ", ".join(
-                    sp.text for sp in self.specs if not sp.relative
-                ) + ") has no meaning for a group of tests; every test was examined alone"
+                "not screened: an absolute threshold ("
+                + ", ".join(sp.text for sp in self.specs if not sp.relative)
+                + ") has no meaning for a group of tests; every test was examined alone"
             )
             return
         thresholds = {sp.metric: sp.value for sp in self.specs} or {"energy": DISPLAY_THRESHOLD}

@@ -189,8 +189,8 @@ def _items(by_id: dict[str, pytest.Item], msg: dict[str, Any]) -> list[pytest.It
 def run_whole(item: pytest.Item, nextitem: pytest.Item | None) -> None:
     """Run one test whole, as pytest would but unlogged (no reports, no record): its setup
     (pytest's and the plugins' hooks: fixtures, skip marks), its call, then its teardown
-    up to what ``nextitem`` shares (everything, after a failure). Raises what the setup or call raised, after the
-    teardown."""
+    up to what ``nextitem`` shares (everything, after a failure). Raises what the setup
+    or call raised, after the teardown."""
     ihook = item.ihook
     ok = False
     try:
