@@ -14,7 +14,7 @@ import random
 from pathlib import Path
 
 import pytest
-from test_compare_ref import COSTS, CONFTEST, by_test, git, run_pytest
+from test_compare_ref import CONFTEST, COSTS, by_test, git, run_pytest
 
 from pytest_carbon.compare import paired, screen
 
