@@ -438,8 +438,8 @@ class HeadSide:
                 + ") has no meaning for a group of tests; every test was examined alone"
             )
             return
-        thresholds = {sp.metric: sp.value for sp in self.specs} or {"energy": DISPLAY_THRESHOLD}
-        thresholds.setdefault("energy", DISPLAY_THRESHOLD)
+        thresholds = {sp.metric: sp.value for sp in self.specs}
+        thresholds.setdefault("energy", screen.DEFAULT_THRESHOLD)
         self.screen_thresholds = thresholds
         by_id = {i.nodeid: i for i in session.items}
         own = {"carbon", "benchmark", "benchmark_weave"}
@@ -491,6 +491,7 @@ class HeadSide:
                     raise
                 result = screen.GroupResult(name, ids, stopped=f"a round failed: {exc}"[:300])
             result.repeats = reps[0]
+            self._progress(f"screen: {result.describe(thresholds)} ({result.stopped})")
             return result
 
         examine, self.groups = screen.screen(ok, judge)
@@ -694,6 +695,12 @@ class HeadSide:
                 )
             )
         return out
+
+    def _progress(self, line: str) -> None:
+        """A line on the terminal while the comparison runs (the screen can take a while)."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"carbon compare-ref {line}")
 
     @staticmethod
     def _unmeasured(nodeid: str, why: str, metric: str = "energy") -> MetricChange:
