@@ -40,22 +40,30 @@ def rounds(values: list[float]) -> object:
     return lambda: {"energy": next(it)}
 
 
+def pair(head: object, base: object) -> object:
+    return lambda i: (head(), base())  # type: ignore[operator]
+
+
 def test_an_unchanged_group_is_cleared_in_the_fewest_pairs() -> None:
     noise = random.Random(1)
     head = lambda: {"energy": 1.0 + noise.uniform(-0.02, 0.02)}  # noqa: E731
     base = lambda: {"energy": 1.0 + noise.uniform(-0.02, 0.02)}  # noqa: E731
-    g = screen.screen_group("g", ["a", "b"], head, base, {"energy": 0.1}, max_time_s=60)
+    g = screen.screen_group("g", ["a", "b"], pair(head, base), {"energy": 0.1}, max_time_s=60)
     assert g.decision == screen.CLEARED and g.pairs == paired.pairs_needed(0.95) == 6
 
 
 def test_a_changed_group_is_descended_into_and_a_noisy_one_at_the_cap() -> None:
     changed = screen.screen_group(
-        "g", ["a"], rounds([1.3]), rounds([1.0]), {"energy": 0.1}, max_time_s=60
+        "g", ["a"], pair(rounds([1.3]), rounds([1.0])), {"energy": 0.1}, max_time_s=60
     )
     assert changed.decision == screen.DESCEND and changed.stopped.startswith("an interval")
     assert changed.ratios["energy"].ratio == pytest.approx(1.3)
     noisy = screen.screen_group(
-        "g", ["a"], rounds([0.5, 2.0, 1.0]), rounds([1.0]), {"energy": 0.1}, max_time_s=60
+        "g",
+        ["a"],
+        pair(rounds([0.5, 2.0, 1.0]), rounds([1.0])),
+        {"energy": 0.1},
+        max_time_s=60,
     )
     assert noisy.decision == screen.DESCEND
     assert noisy.pairs == screen.GROUP_MAX_PAIRS and noisy.stopped.startswith("pair cap")
@@ -63,8 +71,7 @@ def test_a_changed_group_is_descended_into_and_a_noisy_one_at_the_cap() -> None:
     two = screen.screen_group(
         "g",
         ["a"],
-        lambda: {"energy": 1.0, "duration": 1.3},
-        lambda: {"energy": 1.0, "duration": 1.0},
+        lambda i: ({"energy": 1.0, "duration": 1.3}, {"energy": 1.0, "duration": 1.0}),
         {"energy": 0.1, "duration": 0.1},
         max_time_s=60,
     )
@@ -104,6 +111,13 @@ def test_the_screen_descends_into_files_then_names_the_tests() -> None:
     one_file = ["a.py::t1", "a.py::t2"]
     examine, groups = screen.screen(one_file, judge_by({"a.py::t1"}))  # type: ignore[arg-type]
     assert examine == set(one_file) and len(groups) == 1
+
+
+def test_a_group_is_cut_into_chunks_of_the_least_round_length() -> None:
+    ids = ["t1", "t2", "t3", "t4", "t5"]
+    seconds = {"t1": 0.03, "t2": 0.03, "t3": 0.06, "t4": 0.01, "t5": 0.01}
+    assert screen.chunks(ids, seconds, 0.05) == [["t1", "t2"], ["t3", "t4", "t5"]]
+    assert screen.chunks(ids, dict.fromkeys(ids, 0.001), 0.05) == [ids]
 
 
 def test_screen_repeats_size_a_round_to_the_least_length() -> None:

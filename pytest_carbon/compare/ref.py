@@ -456,41 +456,55 @@ class HeadSide:
         ok = [n for n in candidates if head_s.get(n) is not None and base_s.get(n) is not None]
         g_per_j = self.cs.accounting.gco2e_g(1.0)
 
+        # The probe's second pass: warm (imports and caches done), it sizes the chunks.
+        head_s = probe([by_id[n] for n in ok])
+        channel.send("probe", nodeids=ok)
+        base_s = dict(channel.recv().get("seconds") or {})
+        ok = [n for n in ok if head_s.get(n) is not None and base_s.get(n) is not None]
+        seconds = {n: min(float(head_s[n] or 0.0), float(base_s[n] or 0.0)) for n in ok}
+
+        def base_chunk(ids: list[str], repeats: int) -> dict[str, Any]:
+            channel.send("group", nodeids=ids, repeats=repeats)
+            msg = channel.recv()
+            if msg["op"] != "measured":
+                raise _BaseRoundError(str(msg.get("message") or msg))
+            return msg
+
         def judge(name: str, ids: list[str]) -> screen.GroupResult:
-            items = [by_id[n] for n in ids]
-            est = sum(min(float(head_s[n] or 0.0), float(base_s[n] or 0.0)) for n in ids)
-            reps = [screen.repeats_for(est, 1, MIN_ROUND_S)]
+            parts = screen.chunks(ids, seconds, MIN_ROUND_S)
+            plan = [
+                (
+                    part,
+                    [by_id[n] for n in part],
+                    screen.repeats_for(sum(seconds[n] for n in part), 1, MIN_ROUND_S),
+                )
+                for part in parts
+            ]
 
-            def values(r: dict[str, Any]) -> dict[str, float]:
-                return {m: metric_value(r, m, g_per_j) for m in thresholds}
-
-            def head_round() -> dict[str, float]:
-                return values(group_round(items, meter, reps[0], "head"))
-
-            def base_round() -> dict[str, float]:
-                channel.send("group", nodeids=ids, repeats=reps[0])
-                msg = channel.recv()
-                if msg["op"] != "measured":
-                    raise _BaseRoundError(str(msg.get("message") or msg))
-                return values(msg)
+            def measure_pair(index: int) -> tuple[dict[str, float], dict[str, float]]:
+                head = dict.fromkeys(thresholds, 0.0)
+                base = dict.fromkeys(thresholds, 0.0)
+                for j, (part, items, reps) in enumerate(plan):
+                    if (index + j) % 2 == 0:
+                        h = group_round(items, meter, reps, "head")
+                        b = base_chunk(part, reps)
+                    else:
+                        b = base_chunk(part, reps)
+                        h = group_round(items, meter, reps, "head")
+                    for m in thresholds:
+                        head[m] += metric_value(h, m, g_per_j)
+                        base[m] += metric_value(b, m, g_per_j)
+                return head, base
 
             try:
-                # One warm-up pair sizes the rounds (the probe's first calls were slower).
-                h = group_round(items, meter, reps[0], "head")
-                channel.send("group", nodeids=ids, repeats=reps[0])
-                b = channel.recv()
-                if b["op"] != "measured":
-                    raise _BaseRoundError(str(b.get("message") or b))
-                window = min(float(h["window_s"]), float(b["window_s"]))
-                reps[0] = screen.repeats_for(window, reps[0], MIN_ROUND_S)
                 result = screen.screen_group(
-                    name, ids, head_round, base_round, thresholds, max_time_s=s.carbon_max_time
+                    name, ids, measure_pair, thresholds, max_time_s=s.carbon_max_time
                 )
             except (_BaseRoundError, Exception) as exc:  # a test failed in a group round
                 if isinstance(exc, ChannelClosed):
                     raise
                 result = screen.GroupResult(name, ids, stopped=f"a round failed: {exc}"[:300])
-            result.repeats = reps[0]
+            result.chunks = len(plan)
             self._progress(f"screen: {result.describe(thresholds)} ({result.stopped})")
             return result
 

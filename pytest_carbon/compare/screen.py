@@ -69,7 +69,7 @@ class GroupResult:
     decision: str = DESCEND
     ratios: dict[str, paired.PairedRatio] = field(default_factory=dict)
     pairs: int = 0
-    repeats: int = 1
+    chunks: int = 1
     stopped: str = ""
     elapsed_s: float = 0.0
     #: metric -> (head's rounds, base's rounds), per repetition.
@@ -92,7 +92,7 @@ class GroupResult:
             "tests": len(self.nodeids),
             "decision": self.decision,
             "pairs": self.pairs,
-            "repeats": self.repeats,
+            "chunks": self.chunks,
             "stopped": self.stopped,
             "elapsed_s": self.elapsed_s,
             "thresholds": dict(thresholds),
@@ -120,8 +120,7 @@ def beyond(pr: paired.PairedRatio, threshold: float) -> bool:
 def screen_group(
     name: str,
     nodeids: list[str],
-    measure_a: Callable[[], dict[str, float]],
-    measure_b: Callable[[], dict[str, float]],
+    measure_pair: Callable[[int], tuple[dict[str, float], dict[str, float]]],
     thresholds: dict[str, float],
     *,
     max_time_s: float,
@@ -129,9 +128,11 @@ def screen_group(
     confidence: float = GROUP_CONFIDENCE,
     clock: Callable[[], float] = time.monotonic,
 ) -> GroupResult:
-    """Interleave the group's rounds, AB then BA, until every metric's interval is within
-    its threshold (cleared), one lies wholly beyond a bound, ``max_pairs`` pairs or
-    ``max_time_s`` (descend). ``measure_*`` return one round's per-metric values."""
+    """Measure the group pair after pair until every metric's interval is within its
+    threshold (cleared), one lies wholly beyond a bound, ``max_pairs`` pairs or
+    ``max_time_s`` (descend). ``measure_pair(i)`` returns the i-th pair's per-metric
+    values (head, base): the caller interleaves the two sides within it (chunk by chunk,
+    AB then BA, :func:`chunks`)."""
     out = GroupResult(name, list(nodeids))
     need = paired.pairs_needed(confidence)
     series: dict[str, tuple[list[float], list[float]]] = {m: ([], []) for m in thresholds}
@@ -139,12 +140,7 @@ def screen_group(
     start = clock()
     while True:
         n = out.pairs
-        if n % 2 == 0:
-            a = measure_a()
-            b = measure_b()
-        else:
-            b = measure_b()
-            a = measure_a()
+        a, b = measure_pair(n)
         for m, (xs, ys) in series.items():
             xs.append(a[m])
             ys.append(b[m])
@@ -213,3 +209,28 @@ def repeats_for(window_s: float, repeats: int, min_round_s: float) -> int:
     from a round of ``repeats`` repetitions that lasted ``window_s``."""
     per = max(window_s / max(repeats, 1), 1e-6)
     return int(min(MAX_REPEATS, max(1, math.ceil(min_round_s / per))))
+
+
+def chunks(
+    nodeids: Sequence[str], seconds: dict[str, float], min_round_s: float
+) -> list[list[str]]:
+    """The group cut, in order, into runs of tests lasting at least ``min_round_s`` each
+    (by ``seconds``, a test's time run whole), the last one merged into the one before
+    when shorter. A pair of the group is its chunks, each measured on both sides one
+    right after the other: the two sides of a pair then see the machine within about
+    ``2 x min_round_s`` of each other, not a whole sweep of the group apart."""
+    out: list[list[str]] = []
+    current: list[str] = []
+    total = 0.0
+    for n in nodeids:
+        current.append(n)
+        total += max(float(seconds.get(n) or 0.0), 0.0)
+        if total >= min_round_s:
+            out.append(current)
+            current, total = [], 0.0
+    if current:
+        if out:
+            out[-1].extend(current)
+        else:
+            out.append(current)
+    return out
