@@ -413,7 +413,7 @@ class HeadSide:
         """How many verdicts this run gives (tests x judged metrics): the family whose
         chance of any false alarm is held at 5% (:func:`paired.family_confidence`)."""
         metrics = {sp.metric for sp in self.specs} or {"energy"}
-        return max(len(self.examine), 1) * len(metrics)
+        return len(self.examine) * len(metrics)
 
     # -- the screen ------------------------------------------------------------------------
     def _set_examined(self, examine: set[str]) -> None:

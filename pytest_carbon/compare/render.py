@@ -37,6 +37,8 @@ def render_lines(
             f"  {comp.family} judgement(s), each at {(1 - 0.05 / comp.family) * 100:.4g}% "
             "(Bonferroni): at most a 5% chance of any false alarm in this run"
         )
+    if comp.screen is not None and not comp.family:
+        lines.append("  no test examined alone: the screen cleared every group")
     for g in comp.screen or []:
         ratios = ", ".join(
             f"{m} {r['ratio']:.3g}x [{r['low']:.3g}, {r['high']:.3g}]"
