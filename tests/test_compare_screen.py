@@ -91,7 +91,10 @@ def judge_by(changed: set[str]) -> object:
     return judge
 
 
-IDS = ["a.py::t1", "a.py::t2", "b.py::t1", "b.py::t2", "b.py::t3", "c.py::t1"]
+A = [f"a.py::t{i}" for i in range(6)]
+B = [f"b.py::t{i}" for i in range(6)]
+C = ["c.py::t1", "c.py::t2"]
+IDS = A + B + C
 
 
 def test_the_screen_stops_at_the_top_for_an_unchanged_suite() -> None:
@@ -103,14 +106,18 @@ def test_the_screen_stops_at_the_top_for_an_unchanged_suite() -> None:
 def test_the_screen_descends_into_files_then_names_the_tests() -> None:
     judge = judge_by({"b.py::t2"})
     examine, groups = screen.screen(IDS, judge)  # type: ignore[arg-type]
-    # a.py is cleared; b.py holds the change: its tests are examined alone; c.py has one
-    # test, which is its own group: examined alone without a group round.
-    assert examine == {"b.py::t1", "b.py::t2", "b.py::t3", "c.py::t1"}
+    # a.py is cleared; b.py holds the change: its tests are examined alone; c.py has
+    # fewer than MIN_GROUP tests: examined alone without a group round.
+    assert screen.MIN_GROUP == 6
+    assert examine == set(B) | set(C)
     assert judge.seen == ["the suite", "a.py", "b.py"]  # type: ignore[attr-defined]
     # A suite of one file goes from the suite to its tests.
-    one_file = ["a.py::t1", "a.py::t2"]
-    examine, groups = screen.screen(one_file, judge_by({"a.py::t1"}))  # type: ignore[arg-type]
-    assert examine == set(one_file) and len(groups) == 1
+    examine, groups = screen.screen(A, judge_by({"a.py::t1"}))  # type: ignore[arg-type]
+    assert examine == set(A) and len(groups) == 1
+    # A suite under MIN_GROUP tests is not screened: every test examined alone.
+    judge = judge_by(set())
+    examine, groups = screen.screen(C + A[:3], judge)  # type: ignore[arg-type]
+    assert examine == set(C + A[:3]) and groups == [] and judge.seen == []  # type: ignore[attr-defined]
 
 
 def test_a_group_is_cut_into_chunks_of_the_least_round_length() -> None:
@@ -175,15 +182,14 @@ def test_swapped_processes_still_catch_a_real_change(seed: int) -> None:
 # -- end to end: real repositories, both processes real ------------------------------------
 
 FILE_A = """
+import pytest
+
 from costs import spend
 
 
-def test_a1():
-    spend("a1", 1.0)
-
-
-def test_a2():
-    spend("a2", 1.0)
+@pytest.mark.parametrize("i", range(6))
+def test_a(i):
+    spend(f"a{i}", 1.0)
 """
 
 FILE_B = """
@@ -234,13 +240,14 @@ def test_an_unchanged_suite_stops_at_the_top(tmp_path: Path) -> None:
     comparison = json.loads((repo / "out.json").read_text())["comparison"]
     assert [g["group"] for g in comparison["screen"]] == ["the suite"]
     top = comparison["screen"][0]
-    assert top["decision"] == "cleared" and top["tests"] == 5
+    assert top["decision"] == "cleared" and top["tests"] == 9
     assert top["ratios"]["energy"]["ratio"] == 1.0 and top["pairs"] == 6
     changes = by_test(comparison)
     assert {c["method"] for c in changes.values()} == {"screened"}
     assert {c["verdict"] for c in changes.values()} == {"no change"}
     assert comparison["failures"] == []
-    assert "screen: the suite (5 tests, 6 pairs): energy 1x [1, 1]" in out
+    assert "screen: the suite (9 tests, 6 pairs): energy 1x [1, 1]" in out
+    assert "no test examined alone" in out
 
 
 @pytest.mark.slow  # a real compare-ref run (~8 s)
@@ -258,14 +265,14 @@ def test_a_changed_test_is_named_down_to_itself(tmp_path: Path) -> None:
     assert result.returncode == 1, out
     comparison = json.loads((repo / "out.json").read_text())["comparison"]
     groups = {g["group"]: g for g in comparison["screen"]}
-    # The suite: 7 units against 5 (1.4x): descend; test_a.py unchanged: cleared;
-    # test_b.py 5 against 3: descend, its three tests examined alone.
+    # The suite: 11 units against 9: descend; test_a.py unchanged: cleared; test_b.py
+    # has fewer than 6 tests: its three tests are examined alone, without a group round.
     assert groups["the suite"]["decision"] == "descend"
-    assert groups["the suite"]["ratios"]["energy"]["ratio"] == pytest.approx(7 / 5)
+    assert groups["the suite"]["ratios"]["energy"]["ratio"] == pytest.approx(11 / 9)
     assert groups["test_a.py"]["decision"] == "cleared"
-    assert groups["test_b.py"]["decision"] == "descend"
+    assert "test_b.py" not in groups
     changes = by_test(comparison)
-    assert changes["test_a1"]["method"] == changes["test_a2"]["method"] == "screened"
+    assert {changes[f"test_a[{i}]"]["method"] for i in range(6)} == {"screened"}
     for name in ("test_b1", "test_b2", "test_b3"):
         assert changes[name]["method"] == "paired", name
     assert changes["test_b2"]["verdict"] == "regression"
@@ -296,7 +303,7 @@ def test_a_test_that_fails_is_not_screened(tmp_path: Path) -> None:
     out = result.stdout + result.stderr
     assert result.returncode == 0, out
     comparison = json.loads((repo / "out.json").read_text())["comparison"]
-    assert comparison["screen"][0]["tests"] == 4
+    assert comparison["screen"][0]["tests"] == 8
     changes = by_test(comparison)
     assert changes["test_b3"]["status"] == "unmeasured"
     assert "base: call failed" in changes["test_b3"]["detail"]

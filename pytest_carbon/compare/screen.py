@@ -48,6 +48,11 @@ from pytest_carbon.compare import paired
 GROUP_CONFIDENCE = 0.95
 #: Most pairs one group gets before the screen descends into it.
 GROUP_MAX_PAIRS = 30
+#: Fewest tests in a screened group. A smaller group's tests are examined alone: for a
+#: few tests the screen saves little, and a group's total dilutes one test's change (one
+#: test of three made 1.3x heavier moved a suite by 1.13x; with the per-process spread of
+#: a few % that a whole suite's ratio shows, 4 of 20 such runs cleared the suite).
+MIN_GROUP = 6
 #: Most repetitions of a group in one round.
 MAX_REPEATS = 1000
 #: The change a group is screened for where no ``--carbon-compare-fail`` names the
@@ -181,9 +186,10 @@ def screen(
 ) -> tuple[set[str], list[GroupResult]]:
     """Walk the tree (the suite, then its files) with ``judge``; return the tests left
     to examine alone and every group's result. A group of one test is that test: examined
-    alone. A suite of one file descends from the suite to its tests."""
+    alone, and so is every test of a group under :data:`MIN_GROUP` tests. A suite of one
+    file descends from the suite to its tests."""
     results: list[GroupResult] = []
-    if len(nodeids) < 2:
+    if len(nodeids) < MIN_GROUP:
         return set(nodeids), results
     top = judge("the suite", list(nodeids))
     results.append(top)
@@ -194,7 +200,7 @@ def screen(
     if len(files) < 2:
         return set(nodeids), results
     for name, ids in files.items():
-        if len(ids) < 2:
+        if len(ids) < MIN_GROUP:
             examine.update(ids)
             continue
         result = judge(name, ids)
