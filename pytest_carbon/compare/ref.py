@@ -14,12 +14,16 @@ calibration, and both sides' rounds are :func:`pytest_carbon.compare.serve.timed
 whose energy is the meter's one ``charge()``. While comparing, both processes are pinned
 to one CPU.
 
-Each test both sides have is run round by round, alternating between the processes
+Before the tests run, a screen (:mod:`pytest_carbon.compare.screen`, unless
+``--carbon-compare-screen=off``) compares groups of the common tests (the suite, then its
+files) and clears those whose total did not change beyond the threshold; only the tests
+of the other groups are examined alone. Each examined test is run round by round,
+alternating between the processes
 (AB then BA, :func:`pytest_carbon.compare.paired.interleave`), until the paired ratio
 head/base is known to ``--carbon-precision`` or ``--carbon-max-time`` passes; calibration
 rounds size a round to about :data:`MIN_ROUND_S`, the same number of calls on both
 sides. Every metric a fail spec names is judged on the same pairs, each interval at the
-family-wise level (Bonferroni over tests x metrics); a regression beyond a
+family-wise level (Bonferroni over the examined tests x metrics); a regression beyond a
 ``--carbon-compare-fail`` threshold fails the session like a failed test. The worktree is
 removed afterwards, on error and on interrupt too.
 """
