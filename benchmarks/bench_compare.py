@@ -13,7 +13,13 @@ neighbours are): the scheduler moves it and the measured processes across the CP
 * ``--carbon-compare-ref=HEAD`` (interleaved): A/A (the work tree identical to HEAD) and
   a work tree where one test does 1.3x the work;
 * the stored baseline (``--carbon-compare --carbon-rounds=5 --carbon-autosave``): A/A
-  re-runs against the growing history, then 1.3x runs against it.
+  re-runs against the growing history, then 1.3x runs against it;
+* ``pytest-carbon compare A.json B.json`` on two back-to-back runs of the unchanged suite
+  (``--carbon-rounds=5`` each): A/A only (two single runs cannot tell a 1.3x change from
+  a machine's drift; the stored mode and compare-ref are the gates for that).
+
+compare-ref also records how far its screen went: the runs whose whole suite was cleared
+at the top (no test examined alone).
 
 A false alarm is a run that fails on ``energy:10%``; a detection is a run whose verdict
 on the heavier test is ``regression``. Numbers are reported (``extra_info`` and printed),
@@ -148,6 +154,7 @@ def test_compare_ref_false_alarms_and_detection(
             seconds: list[float] = []
             verdicts: dict[str, int] = {}
             false: list[str] = []
+            cleared_at_top = 0
             for _ in range(RERUNS):
                 code, wall_s = _pytest(
                     repo,
@@ -160,6 +167,8 @@ def test_compare_ref_false_alarms_and_detection(
                 v = _verdicts(repo / "out.json")
                 false += _false(repo / "out.json", "test_heavy" if name == "heavier" else None)
                 detected += v.get("test_heavy") == "regression"
+                screen = json.loads((repo / "out.json").read_text())["comparison"].get("screen")
+                cleared_at_top += bool(screen) and screen[0]["decision"] == "cleared"
                 for word in v.values():
                     verdicts[word] = verdicts.get(word, 0) + 1
             info[f"{name}_failing_runs"] = fails
@@ -167,6 +176,8 @@ def test_compare_ref_false_alarms_and_detection(
             info[f"{name}_verdicts"] = verdicts
             info[f"{name}_false_verdicts_on_unchanged_tests"] = false
             info[f"{name}_median_run_s"] = round(sorted(seconds)[len(seconds) // 2], 1)
+            info[f"{name}_max_run_s"] = round(max(seconds), 1)
+            info[f"{name}_cleared_at_top"] = cleared_at_top
 
     benchmark.pedantic(run_all, rounds=1, iterations=1)
     benchmark.extra_info.update(info)
@@ -218,6 +229,41 @@ def test_stored_baseline_false_alarms_and_detection(
     benchmark.pedantic(run_all, rounds=1, iterations=1)
     benchmark.extra_info.update(info)
     _summary("stored baseline", info)
+
+
+def test_compare_two_runs_false_alarms(benchmark: Any, neighbour: None, tmp_path: Path) -> None:
+    repo = _repo(tmp_path, BASE_N)
+    info: dict[str, Any] = {"reruns": RERUNS}
+
+    def run_all() -> None:
+        fails = 0
+        verdicts: dict[str, int] = {}
+        false: list[str] = []
+        for i in range(RERUNS):
+            a, b = tmp_path / f"a{i}.json", tmp_path / f"b{i}.json"
+            _pytest(repo, "--carbon-rounds=5", f"--carbon-json={a}")
+            _pytest(repo, "--carbon-rounds=5", f"--carbon-json={b}")
+            proc = subprocess.run(
+                [sys.executable, "-m", "pytest_carbon.cli", "compare", str(a), str(b)]
+                + ["--fail", "energy:10%", "--json"],
+                capture_output=True,
+                text=True,
+            )
+            assert proc.returncode in (0, 1), proc.stdout[-3000:] + proc.stderr[-3000:]
+            fails += proc.returncode == 1
+            comparison = json.loads(proc.stdout)
+            for c in comparison.get("changes") or []:
+                if c["metric"] != "energy":
+                    continue
+                word = c.get("verdict") or c["status"]
+                verdicts[word] = verdicts.get(word, 0) + 1
+                if word in ("regression", "improvement"):
+                    false.append(f"{c['nodeid']} {word} {c.get('change')}")
+        info.update(failing_runs=fails, verdicts=verdicts, false_verdicts=false[:10])
+
+    benchmark.pedantic(run_all, rounds=1, iterations=1)
+    benchmark.extra_info.update(info)
+    _summary("compare A B", info)
 
 
 CPU_BOUND = """

@@ -163,6 +163,10 @@ def parse_llm_mode(value: str) -> str:
     return _choice(value, ("auto", "replay", "live"))
 
 
+def parse_screen(value: str) -> str:
+    return _choice(value, ("auto", "off"))
+
+
 def parse_attribution(value: str) -> str:
     return _choice(value, ("auto", "machine", "process"))
 
@@ -452,6 +456,14 @@ OPTIONS: tuple[Opt, ...] = (
         metavar="REF",
     ),
     Opt(
+        "carbon_compare_screen",
+        "--carbon-compare-ref: auto (screen groups first: the suite, then files, then "
+        "tests, descending only where a group may have changed) or off (every test)",
+        parse_screen,
+        "auto",
+        metavar="auto|off",
+    ),
+    Opt(
         "carbon_attribution",
         "how a machine-wide counter is charged to a test: auto and process (own dynamic "
         "energy + idle per CPU x own CPU time; the wall time's idle, beside, split among "
@@ -543,6 +555,7 @@ class Settings:
     carbon_precision: float
     carbon_max_time: float
     carbon_compare_ref: str | None
+    carbon_compare_screen: str
     carbon_attribution: str
     #: Where each value came from: cli, env, ini or default.
     sources: dict[str, str] = field(default_factory=dict, compare=False)

@@ -193,6 +193,7 @@ def test_compare_ref_judges_each_common_test_interleaved(repo: Path, tmp_path: P
         "--carbon-compare-ref=HEAD",
         "--carbon-compare-fail=energy:10%",
         "--carbon-max-time=5",
+        "--carbon-compare-screen=off",  # every test alone (the screen: test_compare_screen)
         "--carbon-json=out.json",
         env={"CALL_LOG": str(log)},
     )
@@ -414,6 +415,7 @@ def test_fixture_blocks_budget_and_benchmark_are_compared(fixture_repo: Path, ro
         "--carbon-min-time=0.02",
         "--carbon-max-time=3",
         "--benchmark-max-time=0.02",
+        "--carbon-compare-screen=off",  # test_budget and test_tiny examined alone too
         "--carbon-json=out.json",
     )
     out = result.stdout + result.stderr

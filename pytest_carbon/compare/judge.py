@@ -343,6 +343,8 @@ class Comparison:
     floor: Floor | None = None
     #: How many judgements share the family-wise 5% (Bonferroni; None: not corrected).
     family: int | None = None
+    #: --carbon-compare-ref's screen: each group's result (None: not screened).
+    screen: list[dict[str, Any]] | None = None
 
     def by_test(self) -> dict[str, dict[str, MetricChange]]:
         out: dict[str, dict[str, MetricChange]] = {}
@@ -372,6 +374,8 @@ class Comparison:
         }
         if self.floor is not None:
             out["floor"] = self.floor.to_json()
+        if self.screen is not None:
+            out["screen"] = list(self.screen)
         if self.family is not None:
             out["family"] = {
                 "judgements": self.family,

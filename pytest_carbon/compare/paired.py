@@ -281,3 +281,72 @@ def interleave(
         if n >= max_pairs:
             out.stopped = f"pair cap {max_pairs} reached"
             return out
+
+
+def crossover(
+    measure: Callable[[int, str], float],
+    *,
+    precision: float = 0.05,
+    max_time_s: float = 30.0,
+    max_units: int = 100,
+    clock: Callable[[], float] = time.monotonic,
+    confidence: float = CONFIDENCE,
+) -> Interleaved:
+    """Interleaved pairs whose two **processes swap sides** between pairs, for a process
+    that may stay slower than the other (its memory layout, hash seed, the CPU it sits
+    on) for as long as it lives.
+
+    ``measure(process, side)``: one round of ``side`` ("A" or "B") served by ``process``
+    (0 or 1). A *unit* is two pairs: process 0 serves A and process 1 serves B, then
+    process 0 serves B and process 1 serves A (each pair AB or BA in turn, as in
+    :func:`interleave`). With a persistent factor ``p0``, ``p1`` per process the two
+    ratios are ``(A p0)/(B p1)`` and ``(A p1)/(B p0)``: their geometric mean, the
+    unit's ratio, is ``A/B`` whatever the factors. The interval is the order-statistic
+    interval of the units' ratios (units, not pairs, are the independent draws); it
+    stops like :func:`interleave` once ``pairs_needed(confidence)`` units reach
+    ``precision``. ``pairs`` holds each unit's (A, B) as geometric means."""
+    min_units = pairs_needed(confidence)
+    out = Interleaved()
+    ratios: list[float] = []
+    start = clock()
+    while True:
+        u = len(ratios)
+        first = "AB" if u % 2 == 0 else "BA"
+        rounds: list[tuple[float, float]] = []
+        for swap in (0, 1):
+            # Pair `swap`: process `swap` serves A, the other serves B.
+            pa, pb = swap, 1 - swap
+            if first == "AB":
+                a, b = measure(pa, "A"), measure(pb, "B")
+            else:
+                b, a = measure(pb, "B"), measure(pa, "A")
+            rounds.append((a, b))
+            out.orders.append(f"{first}:{'A0' if swap == 0 else 'A1'}")
+        (a1, b1), (a2, b2) = rounds
+        ga, gb = math.sqrt(max(a1 * a2, 0.0)), math.sqrt(max(b1 * b2, 0.0))
+        out.pairs.append((ga, gb))
+        if b1 > 0 and b2 > 0 and a1 >= 0 and a2 >= 0:
+            ratios.append(math.sqrt((a1 / b1) * (a2 / b2)))
+        out.elapsed_s = clock() - start
+        if ratios:
+            low, high, coverage = median_interval(ratios, confidence)
+            out.result = PairedRatio(
+                _median(ratios),
+                low,
+                high,
+                len(ratios),
+                coverage,
+                "median of swapped-unit ratios (geometric mean of the two pairs whose "
+                "processes swap sides); exact binomial order-statistic interval",
+                confidence,
+            )
+        n = len(ratios)
+        if out.result is not None and n >= min_units and out.result.reached(precision):
+            out.reached, out.stopped = True, f"precision ±{precision:.0%} reached"
+            return out
+        if out.elapsed_s >= max_time_s:
+            out.stopped = f"time cap {max_time_s:g} s reached"
+            return out
+        if len(out.pairs) >= max_units:
+            out.stopped = f"unit cap {max_units} reached"
+            return out

@@ -14,12 +14,16 @@ calibration, and both sides' rounds are :func:`pytest_carbon.compare.serve.timed
 whose energy is the meter's one ``charge()``. While comparing, both processes are pinned
 to one CPU.
 
-Each test both sides have is run round by round, alternating between the processes
+Before the tests run, a screen (:mod:`pytest_carbon.compare.screen`, unless
+``--carbon-compare-screen=off``) compares groups of the common tests (the suite, then its
+files) and clears those whose total did not change beyond the threshold; only the tests
+of the other groups are examined alone. Each examined test is run round by round,
+alternating between the processes
 (AB then BA, :func:`pytest_carbon.compare.paired.interleave`), until the paired ratio
 head/base is known to ``--carbon-precision`` or ``--carbon-max-time`` passes; calibration
 rounds size a round to about :data:`MIN_ROUND_S`, the same number of calls on both
 sides. Every metric a fail spec names is judged on the same pairs, each interval at the
-family-wise level (Bonferroni over tests x metrics); a regression beyond a
+family-wise level (Bonferroni over the examined tests x metrics); a regression beyond a
 ``--carbon-compare-fail`` threshold fails the session like a failed test. The worktree is
 removed afterwards, on error and on interrupt too.
 """
@@ -42,7 +46,7 @@ from typing import Any
 
 import pytest
 
-from pytest_carbon.compare import paired
+from pytest_carbon.compare import paired, screen
 from pytest_carbon.compare.judge import (
     DISPLAY_THRESHOLD,
     UNITS,
@@ -51,7 +55,7 @@ from pytest_carbon.compare.judge import (
     MetricChange,
     parse_fail_spec,
 )
-from pytest_carbon.compare.serve import timed_round
+from pytest_carbon.compare.serve import group_round, probe, timed_round
 from pytest_carbon.compare.wire import FD_ENV, Channel, ChannelClosed
 from pytest_carbon.session import CarbonSession
 
@@ -166,6 +170,14 @@ class HeadSide:
         self.ended: set[str] = set()
         self.changes: dict[str, list[MetricChange]] = {}
         self.dead: str | None = None
+        #: The tests examined alone (all common tests, less those a screen cleared), in
+        #: the session's order, and each one's next (the base keeps shared fixtures).
+        self.examine: list[str] = []
+        self.next_examined: dict[str, str | None] = {}
+        #: The screen's groups, and the group that cleared each screened test.
+        self.groups: list[screen.GroupResult] = []
+        self.screened: dict[str, screen.GroupResult] = {}
+        self.screen_thresholds: dict[str, float] = {}
         #: The CPU both processes are pinned to while comparing, and the head's affinity
         #: before (restored at the end); None where pinning is not possible.
         self.cpu: int | None = None
@@ -335,6 +347,13 @@ class HeadSide:
             self.cleanup()
             raise pytest.UsageError(f"pytest-carbon: {exc}") from None
         try:
+            self.run_screen(session)
+        except ChannelClosed as exc:
+            self._base_died(exc)
+        except BaseException:
+            self.cleanup()
+            raise
+        try:
             result = yield
         finally:
             self.cleanup()
@@ -349,10 +368,10 @@ class HeadSide:
         self, item: pytest.Item, nextitem: pytest.Item | None
     ) -> Generator[None, object, object]:
         nodeid = item.nodeid
-        if nodeid not in self.common or self.channel is None or self.dead:
+        if nodeid not in self.next_examined or self.channel is None or self.dead:
             return (yield)
         try:
-            self.channel.send("run", nodeid=nodeid)
+            self.channel.send("run", nodeid=nodeid, nextid=self.next_examined[nodeid])
             msg = self.channel.recv()
             if msg["op"] == "ready":
                 self.ready[nodeid] = float(msg.get("call_s") or 0.0)
@@ -398,7 +417,107 @@ class HeadSide:
         """How many verdicts this run gives (tests x judged metrics): the family whose
         chance of any false alarm is held at 5% (:func:`paired.family_confidence`)."""
         metrics = {sp.metric for sp in self.specs} or {"energy"}
-        return max(len(self.common), 1) * len(metrics)
+        return len(self.examine) * len(metrics)
+
+    # -- the screen ------------------------------------------------------------------------
+    def _set_examined(self, examine: set[str]) -> None:
+        self.examine = [n for n in self.common if n in examine]
+        nexts: list[str | None] = [*self.examine[1:], None][: len(self.examine)]
+        self.next_examined = dict(zip(self.examine, nexts, strict=True))
+
+    def run_screen(self, session: pytest.Session) -> None:
+        """Screen groups of tests (:mod:`pytest_carbon.compare.screen`) and keep, for the
+        test-by-test comparison, only those in groups that may have changed. Every test is
+        examined alone under ``--carbon-compare-screen=off``, with an absolute threshold,
+        and for tests that the screen cannot run whole (the ``carbon`` fixture and
+        pytest-benchmark tests, which measure themselves; a test that fails or skips)."""
+        self._set_examined(set(self.common))
+        s = self.cs.settings
+        if getattr(s, "carbon_compare_screen", "auto") == "off" or len(self.common) < 2:
+            return
+        if any(not sp.relative for sp in self.specs):
+            self.warnings.append(
+                "not screened: an absolute threshold ("
+                + ", ".join(sp.text for sp in self.specs if not sp.relative)
+                + ") has no meaning for a group of tests; every test was examined alone"
+            )
+            return
+        thresholds = {sp.metric: sp.value for sp in self.specs}
+        thresholds.setdefault("energy", screen.DEFAULT_THRESHOLD)
+        self.screen_thresholds = thresholds
+        by_id = {i.nodeid: i for i in session.items}
+        own = {"carbon", "benchmark", "benchmark_weave"}
+        candidates = [
+            n for n in self.common if not own & set(getattr(by_id[n], "fixturenames", ()))
+        ]
+        if len(candidates) < 2:
+            return
+        channel, meter = self.channel, self.cs.meter
+        assert channel is not None
+        head_s = probe([by_id[n] for n in candidates])
+        channel.send("probe", nodeids=candidates)
+        base_s = dict(channel.recv().get("seconds") or {})
+        ok = [n for n in candidates if head_s.get(n) is not None and base_s.get(n) is not None]
+        g_per_j = self.cs.accounting.gco2e_g(1.0)
+
+        # The probe's second pass: warm (imports and caches done), it sizes the chunks.
+        head_s = probe([by_id[n] for n in ok])
+        channel.send("probe", nodeids=ok)
+        base_s = dict(channel.recv().get("seconds") or {})
+        ok = [n for n in ok if head_s.get(n) is not None and base_s.get(n) is not None]
+        seconds = {n: min(float(head_s[n] or 0.0), float(base_s[n] or 0.0)) for n in ok}
+
+        def base_chunk(ids: list[str], repeats: int) -> dict[str, Any]:
+            channel.send("group", nodeids=ids, repeats=repeats)
+            msg = channel.recv()
+            if msg["op"] != "measured":
+                raise _BaseRoundError(str(msg.get("message") or msg))
+            return msg
+
+        def judge(name: str, ids: list[str]) -> screen.GroupResult:
+            parts = screen.chunks(ids, seconds, MIN_ROUND_S)
+            plan = [
+                (
+                    part,
+                    [by_id[n] for n in part],
+                    screen.repeats_for(sum(seconds[n] for n in part), 1, MIN_ROUND_S),
+                )
+                for part in parts
+            ]
+
+            def measure_pair(index: int) -> tuple[dict[str, float], dict[str, float]]:
+                head = dict.fromkeys(thresholds, 0.0)
+                base = dict.fromkeys(thresholds, 0.0)
+                for j, (part, items, reps) in enumerate(plan):
+                    if (index + j) % 2 == 0:
+                        h = group_round(items, meter, reps, "head")
+                        b = base_chunk(part, reps)
+                    else:
+                        b = base_chunk(part, reps)
+                        h = group_round(items, meter, reps, "head")
+                    for m in thresholds:
+                        head[m] += metric_value(h, m, g_per_j)
+                        base[m] += metric_value(b, m, g_per_j)
+                return head, base
+
+            try:
+                result = screen.screen_group(
+                    name, ids, measure_pair, thresholds, max_time_s=s.carbon_max_time
+                )
+            except (_BaseRoundError, Exception) as exc:  # a test failed in a group round
+                if isinstance(exc, ChannelClosed):
+                    raise
+                result = screen.GroupResult(name, ids, stopped=f"a round failed: {exc}"[:300])
+            result.chunks = len(plan)
+            self._progress(f"screen: {result.describe(thresholds)} ({result.stopped})")
+            return result
+
+        examine, self.groups = screen.screen(ok, judge)
+        for g in self.groups:
+            if g.decision == screen.CLEARED:
+                for n in g.nodeids:
+                    self.screened.setdefault(n, g)
+        self._set_examined({n for n in self.common if n not in self.screened} | examine)
 
     def _compare(self, item: pytest.Item, head_call_s: float) -> None:
         nodeid = item.nodeid
@@ -569,6 +688,38 @@ class HeadSide:
             )
         )
 
+    def _screened_changes(self, nodeid: str, group: screen.GroupResult) -> list[MetricChange]:
+        """A test in a cleared group: no change beyond the threshold in its group's total,
+        for each screened metric (not examined alone: no per-test ratio)."""
+        specs = {sp.metric: sp for sp in self.specs}
+        out = []
+        for metric, pr in group.ratios.items():
+            out.append(
+                MetricChange(
+                    nodeid=nodeid,
+                    metric=metric,
+                    status="noise",
+                    method="screened",
+                    spec=specs.get(metric),
+                    interval=(pr.low, pr.high),
+                    detail=f"screened: {group.describe(self.screen_thresholds)}",
+                    paired={
+                        **pr.to_json(),
+                        "group": group.name,
+                        "group_tests": len(group.nodeids),
+                        "verdict": paired.NO_CHANGE,
+                        "threshold": self.screen_thresholds.get(metric),
+                    },
+                )
+            )
+        return out
+
+    def _progress(self, line: str) -> None:
+        """A line on the terminal while the comparison runs (the screen can take a while)."""
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(f"carbon compare-ref {line}")
+
     @staticmethod
     def _unmeasured(nodeid: str, why: str, metric: str = "energy") -> MetricChange:
         return MetricChange(
@@ -587,6 +738,10 @@ class HeadSide:
     def finish(self, session: pytest.Session) -> None:
         changes = [c for n in self.common for c in self.changes.get(n, [])]
         for n in self.common:
+            group = self.screened.get(n)
+            if group is not None and n not in self.changes:
+                changes += self._screened_changes(n, group)
+                continue
             if n not in self.changes:
                 why = self.dead or "the session stopped before this test"
                 changes.append(
@@ -640,6 +795,7 @@ class HeadSide:
             family=self.judgements(),
             current_label="the work tree",
             mode="paired",
+            screen=[g.to_json(self.screen_thresholds) for g in self.groups] or None,
         )
         self.cs.comparison = comp
         width = session.config.get_terminal_writer().fullwidth

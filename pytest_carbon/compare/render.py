@@ -37,6 +37,18 @@ def render_lines(
             f"  {comp.family} judgement(s), each at {(1 - 0.05 / comp.family) * 100:.4g}% "
             "(Bonferroni): at most a 5% chance of any false alarm in this run"
         )
+    if comp.screen is not None and not comp.family:
+        lines.append("  no test examined alone: the screen cleared every group")
+    for g in comp.screen or []:
+        ratios = ", ".join(
+            f"{m} {r['ratio']:.3g}x [{r['low']:.3g}, {r['high']:.3g}]"
+            for m, r in (g.get("ratios") or {}).items()
+        )
+        word = "no change beyond the threshold" if g["decision"] == "cleared" else "examined"
+        lines.append(
+            f"  screen: {g['group']} ({g['tests']} tests, {g['pairs']} pairs): "
+            f"{ratios or g.get('stopped')}: {word}"
+        )
     if comp.totals:
         parts = [
             f"{m} {fmt_value(b, m)} -> {fmt_value(c, m)} ({fmt_change(relative_change(b, c))})"
@@ -135,6 +147,8 @@ def _how(c: MetricChange) -> str:
             f"paired {what}, {level} CI [{c.interval[0]:.3g}, {c.interval[1]:.3g}], "
             f"{c.paired.get('pairs')} pairs"
         )
+    if c.method == "screened" and c.paired is not None:
+        return f"screened with {c.paired.get('group')}, {c.paired.get('ratio', 0):.3g}x"
     if c.method == "mann-whitney" and c.p_value is not None:
         return f"mann-whitney p={c.p_value:.3g}, n={c.n_base}/{c.n_current}"
     if c.method == "bootstrap" and c.interval is not None:

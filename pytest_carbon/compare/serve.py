@@ -120,13 +120,30 @@ def _serve(session: pytest.Session, st: _State) -> None:
     by_id = {item.nodeid: item for item in session.items}
     plan = [by_id[n] for n in plan_msg["nodeids"] if n in by_id]
     index = {item.nodeid: i for i, item in enumerate(plan)}
+    meter = session.config.stash[SESSION_KEY].meter
     while True:
         msg = st.channel.recv()
+        if msg["op"] == "probe":
+            st.channel.send("probed", seconds=probe(_items(by_id, msg)))
+            continue
+        if msg["op"] == "group":
+            try:
+                fields = group_round(_items(by_id, msg), meter, int(msg["repeats"]), "base")
+            except Exception as exc:  # a test failed in the group: the head descends
+                st.channel.send("error", message=f"{type(exc).__name__}: {exc}"[:500])
+                continue
+            st.channel.send("measured", **fields)
+            continue
         if msg["op"] != "run" or msg.get("nodeid") not in index:
             return
         i = index[msg["nodeid"]]
         item = plan[i]
-        nextitem = plan[i + 1] if i + 1 < len(plan) else None
+        # The head examines a selection of the plan (the screen's): its next test is the
+        # one whose fixtures may stay set up.
+        if "nextid" in msg:
+            nextitem = by_id.get(str(msg["nextid"])) if msg["nextid"] else None
+        else:
+            nextitem = plan[i + 1] if i + 1 < len(plan) else None
         st.current, st.ready_sent, st.outcome = item.nodeid, False, "passed"
         item.config.hook.pytest_runtest_protocol(item=item, nextitem=nextitem)
         st.channel.send("done", nodeid=item.nodeid, ran=st.ready_sent, outcome=st.outcome)
@@ -163,6 +180,74 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
         op, fields = _round(item, meter, int(msg.get("iterations") or 1))
         st.channel.send(op, **fields)
     return result
+
+
+def _items(by_id: dict[str, pytest.Item], msg: dict[str, Any]) -> list[pytest.Item]:
+    return [by_id[n] for n in msg.get("nodeids") or [] if n in by_id]
+
+
+def run_whole(item: pytest.Item, nextitem: pytest.Item | None) -> None:
+    """Run one test whole, as pytest would but unlogged (no reports, no record): its setup
+    (pytest's and the plugins' hooks: fixtures, skip marks), its call, then its teardown
+    up to what ``nextitem`` shares (everything, after a failure). Raises what the setup
+    or call raised, after the teardown."""
+    ihook = item.ihook
+    ok = False
+    try:
+        ihook.pytest_runtest_setup(item=item)
+        item.runtest()
+        ok = True
+    finally:
+        # After a failure everything is torn down: the next test starts from nothing.
+        ihook.pytest_runtest_teardown(item=item, nextitem=nextitem if ok else None)
+
+
+def probe(items: list[pytest.Item]) -> dict[str, float | None]:
+    """Run each test whole once (the screen's warm-up): its seconds, or None where its
+    setup, call or teardown raised (skipped, failed: such a test is not screened)."""
+    out: dict[str, float | None] = {}
+    for i, item in enumerate(items):
+        nextitem = items[i + 1] if i + 1 < len(items) else None
+        t0 = time.perf_counter()
+        try:
+            run_whole(item, nextitem)
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # noqa: BLE001 - pytest's skip/fail outcomes are BaseException
+            out[item.nodeid] = None
+            continue
+        out[item.nodeid] = time.perf_counter() - t0
+    return out
+
+
+def group_round(items: list[pytest.Item], meter: Any, repeats: int, side: str) -> dict[str, Any]:
+    """One round of a group on either side (both sides' group rounds are this function):
+    ``repeats`` times, each test of the group run whole (:func:`run_whole`), in one meter
+    window whose energy the meter's one ``charge()`` computes. Per-repetition figures,
+    like :func:`timed_round`'s per-call ones. A test that raises ends the round with its
+    exception (after the window is closed and the tests are torn down)."""
+    key = f"screen#{side}-round"
+    start = time.time()
+    meter.begin(key)
+    try:
+        for _ in range(repeats):
+            for i, item in enumerate(items):
+                run_whole(item, items[i + 1] if i + 1 < len(items) else None)
+    finally:
+        m = meter.end(key)
+    end = time.time()
+    return {
+        "energy_j": m.total_energy_j / repeats,
+        "dynamic_energy_j": m.total_dynamic_energy_j / repeats,
+        "duration_s": m.duration_s / repeats,
+        "cpu_time_s": m.cpu_time_s / repeats,
+        "calls": repeats,
+        "method": m.overall_method,
+        "source": "group",
+        "window_s": m.duration_s,
+        "start_s": start,
+        "end_s": end,
+    }
 
 
 def adopt_idle(meter: Any, idle: Any) -> None:

@@ -8,7 +8,13 @@ started with ``-p pytest_carbon.compare.serve``) answers. Messages, in order:
   idle setting; the head refuses to go on when it differs from its own.
 * head -> base ``{"op": "plan", "nodeids": [...], "idle": {...}}``: the tests both sides
   have, in order, and the head's idle calibration, which the base charges from.
-* for each planned test, head -> base ``{"op": "run", "nodeid": X}``; the base runs X's
+* the screen (before any test runs): head -> base ``{"op": "probe", "nodeids": [...]}``
+  -> base runs each test whole once, ``{"op": "probed", "seconds": {nodeid: s or
+  null}}`` (null: it failed or skipped); head -> base ``{"op": "group", "nodeids":
+  [...], "repeats": k}`` -> base ``{"op": "measured", ...}`` (one
+  :func:`~pytest_carbon.compare.serve.group_round`) or ``{"op": "error"}``.
+* for each examined test, head -> base ``{"op": "run", "nodeid": X, "nextid": Y}`` (Y:
+  the next examined test, whose shared fixtures stay set up; null at the end); the base runs X's
   setup and one call, then answers ``{"op": "ready", "call_s": s}`` (or, when X was
   skipped or failed, ``{"op": "done", "ran": false, "outcome": ...}``);
   head -> base ``{"op": "round", "iterations": k}`` -> base ``{"op": "measured", ...}``
