@@ -556,11 +556,6 @@ def _task(
     references: tuple[GradedReference, ...] = ()
     if "references" in merged:
         references = _references(ctx, n("references"), key("references"))
-    models = None
-    if "models" in merged:
-        models = _string_list(ctx, n("models"), key("models"), None, "a model name")
-        if not models:
-            raise ctx.err(n("models"), key("models"), "expected at least one model name")
     return Task(
         id=task_id,
         prompt=_string(ctx, n("prompt"), key("prompt")),
@@ -571,26 +566,44 @@ def _task(
         tests=_tests(ctx, n("tests")),
         workload=_workload(ctx, n("workload")),
         check=_string(ctx, n("check"), key("check")) if "check" in merged else None,
-        timeout_s=_number(ctx, n("timeout_s"), key("timeout_s"))
+        variants=_variants(ctx, n("variants")) if "variants" in merged else {},
+        references=references,
+        **_shared_fields(ctx, node, merged, key),
+    )
+
+
+def _shared_fields(
+    ctx: _Ctx, node: Any, merged: dict[str, tuple[Any, Any]], key: Any
+) -> dict[str, Any]:
+    """The Task fields every kind of task reads alike (models, samples, marks, ...)."""
+
+    def n(name: str) -> Any:
+        return merged[name][1]
+
+    models = None
+    if "models" in merged:
+        models = _string_list(ctx, n("models"), key("models"), None, "a model name")
+        if not models:
+            raise ctx.err(n("models"), key("models"), "expected at least one model name")
+    return {
+        "timeout_s": _number(ctx, n("timeout_s"), key("timeout_s"))
         if "timeout_s" in merged
         else DEFAULT_TIMEOUT_S,
-        models=models,
-        samples=_positive_int(ctx, n("samples"), key("samples")) if "samples" in merged else 1,
-        marks=_string_list(ctx, n("marks"), key("marks"), MARK_RE, "a mark name (identifier)")
+        "models": models,
+        "samples": _positive_int(ctx, n("samples"), key("samples")) if "samples" in merged else 1,
+        "marks": _string_list(ctx, n("marks"), key("marks"), MARK_RE, "a mark name (identifier)")
         if "marks" in merged
         else (),
-        variants=_variants(ctx, n("variants")) if "variants" in merged else {},
-        model_params=_model_params(ctx, n("model_params")) if "model_params" in merged else {},
-        description=_string(ctx, n("description"), key("description"), nonempty=False)
+        "model_params": _model_params(ctx, n("model_params")) if "model_params" in merged else {},
+        "description": _string(ctx, n("description"), key("description"), nonempty=False)
         if "description" in merged
         else None,
-        source=_string(ctx, n("source"), key("source"), nonempty=False)
+        "source": _string(ctx, n("source"), key("source"), nonempty=False)
         if "source" in merged
         else None,
-        path=str(ctx.path),
-        line=_line(node) or 1,
-        references=references,
-    )
+        "path": str(ctx.path),
+        "line": _line(node) or 1,
+    }
 
 
 # -- entry points: a function or Class.method (issue 22, item 1) -------------------------
@@ -799,11 +812,6 @@ def _program_task(
             variants[name] = code
             if vlang is not None and vlang != language:
                 variant_languages[name] = vlang
-    models = None
-    if "models" in merged:
-        models = _string_list(ctx, n("models"), key("models"), None, "a model name")
-        if not models:
-            raise ctx.err(n("models"), key("models"), "expected at least one model name")
     return Task(
         id=task_id,
         prompt=_string(ctx, n("prompt"), key("prompt")),
@@ -811,24 +819,8 @@ def _program_task(
         reference=reference,
         tests=_program_tests(ctx, n("tests"), key("tests"), checker is not None),
         workload=_program_workload(ctx, n("workload"), key("workload")),
-        timeout_s=_number(ctx, n("timeout_s"), key("timeout_s"))
-        if "timeout_s" in merged
-        else DEFAULT_TIMEOUT_S,
-        models=models,
-        samples=_positive_int(ctx, n("samples"), key("samples")) if "samples" in merged else 1,
-        marks=_string_list(ctx, n("marks"), key("marks"), MARK_RE, "a mark name (identifier)")
-        if "marks" in merged
-        else (),
         variants=variants,
-        model_params=_model_params(ctx, n("model_params")) if "model_params" in merged else {},
-        description=_string(ctx, n("description"), key("description"), nonempty=False)
-        if "description" in merged
-        else None,
-        source=_string(ctx, n("source"), key("source"), nonempty=False)
-        if "source" in merged
-        else None,
-        path=str(ctx.path),
-        line=_line(node) or 1,
+        **_shared_fields(ctx, node, merged, key),
         kind="program",
         language=language,
         checker=checker,

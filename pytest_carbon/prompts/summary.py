@@ -273,15 +273,9 @@ def _compile_lines(rows: list[dict[str, Any]]) -> list[str]:
     items = [(r["model"], *c) for r in rows for c in r.get("compiles", ())]
     if not items:
         return []
-    from pytest_carbon.report.rows import shorten
-
-    out = ["compile, measured in its own window and never in a ratio, per item:"]
-    for model, task, sample, text in items[:MAX_COMPARISON_LINES]:
-        name = f"{task}[{model}#{sample}]"
-        out.append(f"  {shorten(name, max(WIDTH - len(text) - 4, 24))}: {text}")
-    if len(items) > MAX_COMPARISON_LINES:
-        out.append(f"  ... {len(items) - MAX_COMPARISON_LINES} more in the JSON report")
-    return out
+    return _item_lines(
+        ["compile, measured in its own window and never in a ratio, per item:"], items
+    )
 
 
 def _percentile_lines(rows: list[dict[str, Any]]) -> list[str]:
@@ -289,10 +283,22 @@ def _percentile_lines(rows: list[dict[str, Any]]) -> list[str]:
     items = [(r["model"], *c) for r in rows for c in r.get("percentiles", ())]
     if not items:
         return []
+
+    return _item_lines(
+        [
+            "energy percentile on the task's graded references, per item (0-100, higher:",
+            "  more frugal; EvalPerf's score applied to paired energy ratios):",
+        ],
+        items,
+    )
+
+
+def _item_lines(title: list[str], items: list[tuple[str, str, int, str]]) -> list[str]:
+    """``title``, then ``  task[model#sample]: text`` per item (at most
+    :data:`MAX_COMPARISON_LINES`, the rest counted)."""
     from pytest_carbon.report.rows import shorten
 
-    out = ["energy percentile on the task's graded references, per item (0-100, higher:"]
-    out.append("  more frugal; EvalPerf's score applied to paired energy ratios):")
+    out = list(title)
     for model, task, sample, text in items[:MAX_COMPARISON_LINES]:
         name = f"{task}[{model}#{sample}]"
         out.append(f"  {shorten(name, max(WIDTH - len(text) - 4, 24))}: {text}")
