@@ -559,24 +559,7 @@ class Side:
     ) -> int:
         """Rounds of growing size until one lasts about ROUND_S (or the workload has no
         more distinct inputs for a round); returns the size. Every result is checked."""
-        most = inputs.most
-        n = max(1, min(first_n, most))
-        self.last_calibration = None
-        for _ in range(4):
-            rnd = self.measured_round(inputs, n, check)
-            # Sized on the whole window (fixed cost included): a net figure of a short
-            # round is mostly noise.
-            window_s = rnd.window_s
-            per_call_s = max(window_s / rnd.calls, 1e-7)
-            want = max(1, min(int(ROUND_S / per_call_s), most))
-            if window_s >= ROUND_S / 3 or rnd.calls >= most:
-                self.last_calibration = rnd
-                n = want
-                break
-            n = max(want, min(n * 2, most))
-        self.result.calls_per_round = n
-        self.batches = 0
-        return n
+        return calibrate_rounds(self, inputs, check, first_n, inputs.most)
 
     def close(self) -> None:
         if not self.child.closed:
@@ -736,6 +719,28 @@ class Truth:
                 self.inputs.payload(ids), self.inputs.distinct, self.inputs.keep(ids)
             )
             self.learn(ref, ids, results)
+
+
+def calibrate_rounds(side: Any, inputs: Inputs, check: Any, first_n: int, most: int) -> int:
+    """Rounds of ``side`` (a :class:`Side`, or a program's side: anything with
+    ``measured_round``, ``last_calibration``, ``result`` and ``batches``) of growing size
+    until one lasts about ROUND_S or holds ``most`` calls; sets and returns the size."""
+    n = max(1, min(first_n, most))
+    side.last_calibration = None
+    for _ in range(4):
+        rnd = side.measured_round(inputs, n, check)
+        # Sized on the whole window (fixed cost included): a net figure of a short round
+        # is mostly noise.
+        per_call_s = max(rnd.window_s / rnd.calls, 1e-7)
+        want = max(1, min(int(ROUND_S / per_call_s), most))
+        if rnd.window_s >= ROUND_S / 3 or rnd.calls >= most:
+            side.last_calibration = rnd
+            n = want
+            break
+        n = max(want, min(n * 2, most))
+    side.result.calls_per_round = n
+    side.batches = 0
+    return n
 
 
 def _count(side: Side, ids: list[int], results: list[str]) -> None:

@@ -31,7 +31,6 @@ from pytest_carbon.sandbox.child.program import normalise
 from pytest_carbon.sandbox.isolation import Child, Limits, SandboxError, isolation
 from pytest_carbon.sandbox.languages import Toolchain, toolchain
 from pytest_carbon.sandbox.measure import (
-    ROUND_S,
     Inputs,
     ProtocolViolation,
     Round,
@@ -43,6 +42,7 @@ from pytest_carbon.sandbox.measure import (
     WorkloadTimeout,
     _count,
     calibrate_baseline,
+    calibrate_rounds,
     cgroup_cpu_s,
     pin_cpu,
 )
@@ -386,20 +386,7 @@ def _capped(inputs: Inputs) -> int:
 def _calibrate(side: ProgramSide, inputs: Inputs, check: Any) -> int:
     """Rounds of growing size until one lasts about ROUND_S (at most MAX_RUNS runs)."""
     most = min(_capped(inputs), MAX_FULL_RUNS) if side.full_output else _capped(inputs)
-    n = 1
-    side.last_calibration = None
-    for _ in range(4):
-        rnd = side.measured_round(inputs, n, check)
-        per_call_s = max(rnd.window_s / rnd.calls, 1e-7)
-        want = max(1, min(int(ROUND_S / per_call_s), most))
-        if rnd.window_s >= ROUND_S / 3 or rnd.calls >= most:
-            side.last_calibration = rnd
-            n = want
-            break
-        n = max(want, min(n * 2, most))
-    side.result.calls_per_round = n
-    side.batches = 0
-    return n
+    return calibrate_rounds(side, inputs, check, 1, most)
 
 
 def checker_check(checker: Checker, inputs: Inputs, name: str) -> Any:
