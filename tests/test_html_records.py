@@ -117,6 +117,8 @@ def test_a_closing_script_tag_in_a_test_id_stays_data() -> None:
     assert "test_x[</script><script>alert(1)</script>]" in names
 
 
+# Slow tier: 5-6 s of Chromium; test_html's prompt report keeps a browser check fast.
+@pytest.mark.slow
 @pytest.mark.skipif(chromium_path() is None, reason=SKIP_REASON)
 def test_eight_thousand_records_in_chromium_at_1400_px(
     tmp_path: Path, pytestconfig: pytest.Config
