@@ -37,3 +37,22 @@ def test_the_terminal_table_at_80_columns_has_distinct_rows() -> None:
     rows = [line.split("  ")[0] for line in lines[2 : 2 + len(IDS)]]
     assert len(set(rows)) == len(IDS)
     assert all(len(line) <= 80 for line in lines)
+
+
+def test_parameters_every_row_shares_are_cut_before_the_names() -> None:
+    # A prompt run of one model: every id ends in [reference-plain-0], which tells no row
+    # apart; at 24 columns the task names must survive whole.
+    ids = [
+        "prompts/languages/js_sum_primes.yaml::js_sum_primes[reference-plain-0]",
+        "prompts/numeric/longest_collatz.yaml::longest_collatz[reference-plain-0]",
+        "prompts/numeric/lru_hits.yaml::lru_hits[reference-plain-0]",
+    ]
+    short = shorten_all(ids, 24)
+    assert short == [
+        "js_sum_primes[reference…",
+        "longest_collatz[referen…",
+        "lru_hits[reference-plai…",
+    ]
+    # Different parameters tell rows apart: they are kept (cut in their middle if needed).
+    mixed = shorten_all(["a.py::t[reference-plain-0]", "a.py::t[variant_naive-plain-0]"], 24)
+    assert len(set(mixed)) == 2

@@ -95,3 +95,8 @@ def test_a_program_items_compile_is_shown_apart_with_its_method() -> None:
     assert "candidate 253 mJ in 310 ms" in line and "reference 270 mJ" in line
     assert "(failed)" in line and line.endswith("(estimated)")
     assert not any("py_task" in x for x in lines if "mJ in" in x)  # nothing compiled there
+    # The reference's own item compiled only itself: no side to name.
+    own = rec("reference", "cpp_sum", 0.01, 10)
+    own["prompt"]["program"] = {"compile": {"candidate": {**built, "energy_j": 1.07}}}
+    lines = render_model_summary(model_summary([own]))
+    assert any(x.endswith("cpp_sum[reference#0]: 1.07 J in 310 ms (estimated)") for x in lines)

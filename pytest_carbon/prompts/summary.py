@@ -265,6 +265,8 @@ def _compile_text(program: Any) -> str:
             methods.update(str(v) for v in method.values())
     if not parts:
         return ""
+    if len(parts) == 1 and parts[0].startswith("candidate "):  # the item's own code only
+        parts[0] = parts[0][len("candidate ") :]
     return ", ".join(parts) + (f" ({', '.join(sorted(methods))})" if methods else "")
 
 

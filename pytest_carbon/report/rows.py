@@ -131,6 +131,13 @@ def _distinct_part(name: str, prefix: str, suffix: str, width: int) -> str:
     return _fit(prefix, head_w, keep_end=False) + core + _fit(suffix, tail_w, keep_end=True)
 
 
+def _name_before(base: str, params: str, width: int) -> str:
+    """``base`` whole and as much of the shared ``params`` as fits, from their start."""
+    if len(base) + 2 <= width:
+        return base + _fit(params, width - len(base), keep_end=False)
+    return middle(base, width - 1) + "…"
+
+
 def shorten_all(nodeids: Sequence[str], width: int) -> list[str]:
     """:func:`shorten` for the rows of one table, which must stay distinct at any width:
     rows whose short names collide (``TestDraft201…uated_items`` five times at 80 columns)
@@ -139,6 +146,16 @@ def shorten_all(nodeids: Sequence[str], width: int) -> list[str]:
     import os.path
 
     out = [shorten(n, width) for n in nodeids]
+    # Every row with the same parameters (a prompt run of one model: [reference-plain-0]):
+    # they tell no row apart, so they are cut before the names, which do.
+    tails = [n.partition("::")[2] or n for n in nodeids]
+    params = {t[t.find("[") :] if "[" in t else "" for t in tails}
+    common = next(iter(params)) if len(nodeids) > 1 and len(params) == 1 else ""
+    if common:
+        out = [
+            _name_before(t[: -len(common)], common, width) if len(short) < len(t) else short
+            for t, short in zip(tails, out, strict=True)
+        ]
     groups: dict[str, list[int]] = {}
     for i, short in enumerate(out):
         groups.setdefault(short, []).append(i)
