@@ -45,7 +45,7 @@ from pytest_carbon.sandbox.safe_text import escape_controls
 from pytest_carbon.sandbox.wire_limits import WireLimitError, decode_message
 
 if TYPE_CHECKING:
-    from pytest_carbon.compare.paired import PairedRatio
+    from pytest_carbon.compare.paired import Interleaved, PairedRatio
     from pytest_carbon.measure.meter import Measurement, Meter
 
 #: A calibrated round lasts about this long, where the workload has inputs enough.
@@ -747,6 +747,83 @@ def _count(side: Side, ids: list[int], results: list[str]) -> None:
     """A reference round's results need no judge: they are counted (by the caller)."""
 
 
+def interleave_sides(
+    cand: Any,
+    ref: Any,
+    inputs: Inputs,
+    sizes: tuple[int, int],
+    checks: tuple[Any, Any],
+    *,
+    precision: float,
+    max_time_s: float,
+    clock: Callable[[], float],
+) -> Interleaved:
+    """Calibrated sides (function or program) measured in AB/BA pairs until the energy
+    ratio is within ±``precision`` or ``max_time_s`` has passed; each round appended to
+    its side's result. ``sizes``: (candidate, reference) calls per round, made equal when
+    within 4x of each other so that a pair's two rounds get the same inputs; ``checks``:
+    what judges each side's results. Returns :func:`interleave`'s run."""
+    from pytest_carbon.compare.paired import interleave
+
+    n_cand, n_ref = sizes
+    check_cand, check_ref = checks
+    if max(n_ref, n_cand) <= 4 * min(n_ref, n_cand):
+        n_ref = n_cand = max(1, int(math.sqrt(n_ref * n_cand)))
+        ref.result.calls_per_round = cand.result.calls_per_round = n_ref
+
+    def measure_cand() -> float:
+        rnd = cand.measured_round(inputs, n_cand, check_cand)
+        cand.result.rounds.append(rnd)
+        return float(rnd.energy_per_call_j)
+
+    def measure_ref() -> float:
+        rnd = ref.measured_round(inputs, n_ref, check_ref)
+        ref.result.rounds.append(rnd)
+        return float(rnd.energy_per_call_j)
+
+    return interleave(
+        measure_cand, measure_ref, precision=precision, max_time_s=max_time_s, clock=clock
+    )
+
+
+def duration_ratio(cand: SideResult, ref: SideResult) -> PairedRatio | None:
+    """The paired ratio of the two sides' durations per call (None: too few rounds)."""
+    from pytest_carbon.compare.paired import paired_ratio
+
+    with contextlib.suppress(ValueError):
+        return paired_ratio(
+            [r.duration_per_call_s for r in cand.rounds],
+            [r.duration_per_call_s for r in ref.rounds],
+        )
+    return None
+
+
+def rounds_alone(
+    side: Any,
+    inputs: Inputs,
+    calibrate: Callable[[], int],
+    *,
+    min_time_s: float,
+    min_rounds: int,
+) -> None:
+    """One side (function or program) measured alone: pinned, its start-up baseline
+    taken, calibrated by ``calibrate``, then rounds until ``min_time_s`` of windows and
+    ``min_rounds`` (a long enough calibration round counts as one)."""
+    cpu = pin_cpu()
+    if cpu is not None:
+        side.pin(cpu)
+    calibrate_baseline([side])
+    n = calibrate()
+    total_s = 0.0
+    if side.last_calibration is not None:  # long enough to count as a measured round
+        side.result.rounds.append(side.last_calibration)
+        total_s += side.last_calibration.window_s
+    while len(side.result.rounds) < min_rounds or total_s < min_time_s:
+        rnd = side.measured_round(inputs, n, _count)
+        side.result.rounds.append(rnd)
+        total_s += rnd.window_s
+
+
 def compare(
     candidate_code: str,
     reference_code: str,
@@ -767,8 +844,6 @@ def compare(
     within ±``precision`` or ``max_time_s`` (calibration included) has passed. Every
     result of every candidate round is compared with the reference's; a mismatch raises
     :class:`WorkloadIncorrect`."""
-    from pytest_carbon.compare.paired import interleave, paired_ratio
-
     start = clock()
     inputs = Inputs(calls, generate)
     truth = Truth(inputs, tol)
@@ -808,24 +883,15 @@ def compare(
         n_ref = ref.calibrate(inputs, truth.learn, first_ref)
         n_cand = cand.calibrate(inputs, truth.check, 1)
         truth.settle(ref)  # calibration's generated inputs
-        if max(n_ref, n_cand) <= 4 * min(n_ref, n_cand):
-            # Equal rounds on both sides: a pair's two rounds then get the same inputs.
-            n_ref = n_cand = max(1, int(math.sqrt(n_ref * n_cand)))
-            ref.result.calls_per_round = cand.result.calls_per_round = n_ref
-
-        def measure_cand() -> float:
-            rnd = cand.measured_round(inputs, n_cand, truth.check)
-            cand.result.rounds.append(rnd)
-            return rnd.energy_per_call_j
-
-        def measure_ref() -> float:
-            rnd = ref.measured_round(inputs, n_ref, truth.learn)
-            ref.result.rounds.append(rnd)
-            return rnd.energy_per_call_j
-
-        left_s = max(max_time_s - (clock() - start), 0.0)
-        run = interleave(
-            measure_cand, measure_ref, precision=precision, max_time_s=left_s, clock=clock
+        run = interleave_sides(
+            cand,
+            ref,
+            inputs,
+            (n_cand, n_ref),
+            (truth.check, truth.learn),
+            precision=precision,
+            max_time_s=max(max_time_s - (clock() - start), 0.0),
+            clock=clock,
         )
         truth.settle(ref)
     except SandboxError as exc:
@@ -837,12 +903,7 @@ def compare(
         inputs.forget()
     cand.result.finish("candidate", cand.guard)
     ref.result.finish("reference", ref.guard)
-    durations = None
-    with contextlib.suppress(ValueError):
-        durations = paired_ratio(
-            [r.duration_per_call_s for r in cand.result.rounds],
-            [r.duration_per_call_s for r in ref.result.rounds],
-        )
+    durations = duration_ratio(cand.result, ref.result)
     return Comparison(
         candidate=cand.result,
         reference=ref.result,
@@ -886,19 +947,13 @@ def measure_alone(
     )
     side.result.run_id = side.run_id
     try:
-        cpu = pin_cpu()
-        if cpu is not None:
-            side.pin(cpu)
-        calibrate_baseline([side])
-        n = side.calibrate(inputs, _count, 1)
-        total_s = 0.0
-        if side.last_calibration is not None:  # long enough to count as a measured round
-            side.result.rounds.append(side.last_calibration)
-            total_s += side.last_calibration.window_s
-        while len(side.result.rounds) < min_rounds or total_s < min_time_s:
-            rnd = side.measured_round(inputs, n, _count)
-            side.result.rounds.append(rnd)
-            total_s += rnd.window_s
+        rounds_alone(
+            side,
+            inputs,
+            lambda: side.calibrate(inputs, _count, 1),
+            min_time_s=min_time_s,
+            min_rounds=min_rounds,
+        )
     except SandboxError as exc:
         exc.run_id = exc.run_id or side.run_id
         raise

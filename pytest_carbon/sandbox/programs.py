@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -44,7 +43,10 @@ from pytest_carbon.sandbox.measure import (
     calibrate_baseline,
     calibrate_rounds,
     cgroup_cpu_s,
+    duration_ratio,
+    interleave_sides,
     pin_cpu,
+    rounds_alone,
 )
 
 if TYPE_CHECKING:
@@ -452,8 +454,6 @@ def compare_programs(
     ratio's interval is within ±``precision`` or ``max_time_s`` has passed. Every
     candidate run's output is judged (by the reference's digest, or the checker).
     Returns ((energy, duration, stopped), pinned, checked runs)."""
-    from pytest_carbon.compare.paired import interleave, paired_ratio
-
     start = clock()
     inputs = inputs_of(stdins)
     truth = ProgramTruth(inputs, 0.0)
@@ -469,23 +469,15 @@ def compare_programs(
         n_cand = _calibrate(cand, inputs, check_cand)
         if judge is None:
             truth.settle(ref)
-        if max(n_ref, n_cand) <= 4 * min(n_ref, n_cand):
-            n_ref = n_cand = max(1, int(math.sqrt(n_ref * n_cand)))
-            ref.result.calls_per_round = cand.result.calls_per_round = n_ref
-
-        def measure_cand() -> float:
-            rnd = cand.measured_round(inputs, n_cand, check_cand)
-            cand.result.rounds.append(rnd)
-            return rnd.energy_per_call_j
-
-        def measure_ref() -> float:
-            rnd = ref.measured_round(inputs, n_ref, learn)
-            ref.result.rounds.append(rnd)
-            return rnd.energy_per_call_j
-
-        left_s = max(max_time_s - (clock() - start), 0.0)
-        run = interleave(
-            measure_cand, measure_ref, precision=precision, max_time_s=left_s, clock=clock
+        run = interleave_sides(
+            cand,
+            ref,
+            inputs,
+            (n_cand, n_ref),
+            (check_cand, learn),
+            precision=precision,
+            max_time_s=max(max_time_s - (clock() - start), 0.0),
+            clock=clock,
         )
         if judge is None:
             truth.settle(ref)
@@ -494,12 +486,7 @@ def compare_programs(
             judge.close()
     cand.result.finish("candidate", None)
     ref.result.finish("reference", None)
-    duration = None
-    with contextlib.suppress(ValueError):
-        duration = paired_ratio(
-            [r.duration_per_call_s for r in cand.result.rounds],
-            [r.duration_per_call_s for r in ref.result.rounds],
-        )
+    duration = duration_ratio(cand.result, ref.result)
     return (run.result, duration, run.stopped), bool(pinned), cand.result.checked_calls
 
 
@@ -509,19 +496,13 @@ def measure_program_alone(
     """The reference as its own candidate (ratio 1 by definition): calibrated rounds until
     ``min_time_s`` of windows and ``min_rounds``."""
     inputs = inputs_of(stdins)
-    cpu = pin_cpu()
-    if cpu is not None:
-        side.pin(cpu)
-    calibrate_baseline([side])
-    n = _calibrate(side, inputs, _count)
-    total_s = 0.0
-    if side.last_calibration is not None:
-        side.result.rounds.append(side.last_calibration)
-        total_s += side.last_calibration.window_s
-    while len(side.result.rounds) < min_rounds or total_s < min_time_s:
-        rnd = side.measured_round(inputs, n, _count)
-        side.result.rounds.append(rnd)
-        total_s += rnd.window_s
+    rounds_alone(
+        side,
+        inputs,
+        lambda: _calibrate(side, inputs, _count),
+        min_time_s=min_time_s,
+        min_rounds=min_rounds,
+    )
     side.result.finish("workload", None)
     return side.result
 
