@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -224,18 +225,26 @@ def screened_repo(tmp_path: Path, b2_head: float) -> Path:
     return repo
 
 
-@pytest.mark.slow  # a real compare-ref run (~5 s)
-def test_an_unchanged_suite_stops_at_the_top(tmp_path: Path) -> None:
-    repo = screened_repo(tmp_path, b2_head=1.0)
+def compare_ref(
+    repo: Path, tmp_path: Path, *extra: str
+) -> tuple[subprocess.CompletedProcess[str], str]:
+    """``pytest --carbon --carbon-compare-ref=HEAD`` in ``repo`` (JSON in out.json):
+    the finished process and its output."""
     result = run_pytest(
         repo,
         "--carbon",
         "--carbon-compare-ref=HEAD",
-        "--carbon-compare-fail=energy:10%",
+        *extra,
         "--carbon-json=out.json",
         env={"CALL_LOG": str(tmp_path / "log")},
     )
-    out = result.stdout + result.stderr
+    return result, result.stdout + result.stderr
+
+
+@pytest.mark.slow  # a real compare-ref run (~5 s)
+def test_an_unchanged_suite_stops_at_the_top(tmp_path: Path) -> None:
+    repo = screened_repo(tmp_path, b2_head=1.0)
+    result, out = compare_ref(repo, tmp_path, "--carbon-compare-fail=energy:10%")
     assert result.returncode == 0, out
     comparison = json.loads((repo / "out.json").read_text())["comparison"]
     assert [g["group"] for g in comparison["screen"]] == ["the suite"]
@@ -253,15 +262,7 @@ def test_an_unchanged_suite_stops_at_the_top(tmp_path: Path) -> None:
 @pytest.mark.slow  # a real compare-ref run (~8 s)
 def test_a_changed_test_is_named_down_to_itself(tmp_path: Path) -> None:
     repo = screened_repo(tmp_path, b2_head=3.0)
-    result = run_pytest(
-        repo,
-        "--carbon",
-        "--carbon-compare-ref=HEAD",
-        "--carbon-compare-fail=energy:10%",
-        "--carbon-json=out.json",
-        env={"CALL_LOG": str(tmp_path / "log")},
-    )
-    out = result.stdout + result.stderr
+    result, out = compare_ref(repo, tmp_path, "--carbon-compare-fail=energy:10%")
     assert result.returncode == 1, out
     comparison = json.loads((repo / "out.json").read_text())["comparison"]
     groups = {g["group"]: g for g in comparison["screen"]}
@@ -293,14 +294,7 @@ def test_a_test_that_fails_is_not_screened(tmp_path: Path) -> None:
     (repo / "test_b.py").write_text(base)
     git(repo, "commit", "-qam", "b3 fails in the base")
     (repo / "test_b.py").write_text(FILE_B.format(b2=1.0))
-    result = run_pytest(
-        repo,
-        "--carbon",
-        "--carbon-compare-ref=HEAD",
-        "--carbon-json=out.json",
-        env={"CALL_LOG": str(tmp_path / "log")},
-    )
-    out = result.stdout + result.stderr
+    result, out = compare_ref(repo, tmp_path)
     assert result.returncode == 0, out
     comparison = json.loads((repo / "out.json").read_text())["comparison"]
     assert comparison["screen"][0]["tests"] == 8
