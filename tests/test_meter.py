@@ -442,7 +442,8 @@ def test_idle_power_is_the_machines_not_a_share_of_it(
     from pytest_carbon.measure.idle import IDLE_FRACTION
 
     # (A jittery fake /proc/stat may still vary enough for a fit: then it is the truth.)
-    if meter.idle.trusted:
+    # The branch is the CPU's own: DRAM may fall back to the model while the CPU fits.
+    if "cpu" not in meter.idle.modelled:
         assert idle["cpu"] == pytest.approx(35.0, rel=0.25)  # stale fake counters under load
     else:
         # The fake machine's busy rate is a thread's (about one CPU, less under load):

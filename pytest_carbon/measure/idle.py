@@ -78,6 +78,9 @@ class IdleEstimate:
     per_cpu_w: Mapping[str, float] = field(default_factory=dict)
     #: False when this run's calibration could not separate idle from other work.
     trusted: bool = True
+    #: Components whose idle power is the stated model's (:func:`modelled_idle`), not a
+    #: fit: ``method`` joins every component's method, this says which one each took.
+    modelled: frozenset[str] = frozenset()
 
     @property
     def total_uncertainty_w(self) -> float:
@@ -213,6 +216,7 @@ class Calibration:
         power: dict[str, float] = {}
         unc: dict[str, float] = {}
         per_cpu: dict[str, float] = {}
+        modelled: set[str] = set()
         methods: set[str] = set()
         trusted = True
         step_ms = f"{self.step_s * 1e3:.0f} ms"
@@ -240,6 +244,7 @@ class Calibration:
 
                 cpus = self.cpus or logical_cpus()
                 idle_w, k = modelled_idle(mean_w, busy, cpus)
+                modelled.add(comp)
                 power[comp] = idle_w
                 per_cpu[comp] = k
                 # The model's own uncertainty: idle fractions of real servers span about
@@ -267,7 +272,12 @@ class Calibration:
                     f"median power of {len(rest)} resting steps of {step_ms}, an upper bound: {why}"
                 )
         return IdleEstimate(
-            power, unc, "; ".join(sorted(methods)) or "none", per_cpu, trusted=trusted
+            power,
+            unc,
+            "; ".join(sorted(methods)) or "none",
+            per_cpu,
+            trusted=trusted,
+            modelled=frozenset(modelled),
         )
 
 

@@ -439,6 +439,7 @@ class Meter:
                 counting.update({c: i for c in s.components if self.owner.get(c) == i})
         per_cpu: dict[str, float] = {}
         trusted = True
+        modelled: frozenset[str] = frozenset()
         if counting and (duration_s is None or duration_s > 0):
             fitted = calibrate(
                 lambda: self._read_all(()),
@@ -452,7 +453,10 @@ class Meter:
             per_cpu.update(fitted.per_cpu_w)
             methods.append(fitted.method)
             trusted = fitted.trusted
-        self.idle = IdleEstimate(idle, unc, "; ".join(methods) or "none", per_cpu, trusted)
+            modelled = fitted.modelled
+        self.idle = IdleEstimate(
+            idle, unc, "; ".join(methods) or "none", per_cpu, trusted, modelled
+        )
         return dict(idle)
 
     def calibration(self) -> Calibration:
