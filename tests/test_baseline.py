@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import random
 import subprocess
 import sys
@@ -27,6 +28,8 @@ from pytest_carbon.compare.judge import (
 )
 from pytest_carbon.compare.stats import (
     bootstrap_interval,
+    excursion_tail,
+    excursions,
     mann_whitney_greater,
     metric_samples,
     noise_level,
@@ -110,6 +113,11 @@ def suite(
 
 HEAVY = "tests/test_model.py::test_fit[small]"
 ENERGY_10 = [parse_fail_spec("energy:10%")]
+
+
+def stored(rounds: int = 5, runs: int = 4) -> list[dict[str, Any]]:
+    """Stored runs of the unchanged suite (2% noise): enough to know the between-run noise."""
+    return [report(suite(rounds, 100 + i)) for i in range(runs)]
 
 
 def energy_changes(comparison: Any) -> dict[str, Any]:
@@ -234,7 +242,7 @@ def test_same_suite_twice_shows_no_regression(rounds: int) -> None:
 def test_twice_heavier_test_fails_energy_10_percent(rounds: int) -> None:
     base = report(suite(rounds, 1))
     heavier = report(suite(rounds, 2, scale={HEAVY: 2.0}))
-    comp = compare(base, heavier, ENERGY_10)
+    comp = compare(base, heavier, ENERGY_10, stored(rounds))
     assert [(f.nodeid, f.metric) for f in comp.failures] == [(HEAVY, "energy")]
     fail = comp.failures[0]
     assert fail.status == "regression"
@@ -245,7 +253,7 @@ def test_twice_heavier_test_fails_energy_10_percent(rounds: int) -> None:
     assert comp.family == len(BASE_J)
     assert comp.to_json()["family"]["per_judgement_alpha"] == pytest.approx(0.05 / len(BASE_J))
     others = {n: c.status for n, c in energy_changes(comp).items() if n != HEAVY}
-    assert set(others.values()) == {"inconclusive"}
+    assert set(others.values()) == {"noise"}
     text = "\n".join(comp.render_lines())
     assert f"FAILED {HEAVY}: energy" in text
     assert "exceeds 10%" in text
@@ -274,9 +282,11 @@ def test_statistics_reject_a_big_change_in_noisy_samples() -> None:
 
 def test_bootstrap_test_agrees_on_clear_cases() -> None:
     base = report(suite(5, 1))
-    same = compare(base, report(suite(5, 2)), ENERGY_10, test="bootstrap")
+    same = compare(base, report(suite(5, 2)), ENERGY_10, stored(), test="bootstrap")
     assert same.failures == []
-    heavier = compare(base, report(suite(5, 2, scale={HEAVY: 2.0})), ENERGY_10, test="bootstrap")
+    heavier = compare(
+        base, report(suite(5, 2, scale={HEAVY: 2.0})), ENERGY_10, stored(), test="bootstrap"
+    )
     assert [f.nodeid for f in heavier.failures] == [HEAVY]
     interval = heavier.failures[0].interval
     assert interval is not None and interval[0] > 1.1
@@ -303,7 +313,7 @@ def test_stored_run_to_run_noise_tempers_a_multi_sample_verdict() -> None:
     # +25% on every round: Mann-Whitney supports it...
     base = report(suite(5, 1, noise=0.01))
     cur = report(suite(5, 2, scale={HEAVY: 1.25}, noise=0.01))
-    assert [f.nodeid for f in compare(base, cur, ENERGY_10).failures] == [HEAVY]
+    assert [f.nodeid for f in compare(base, cur, ENERGY_10, stored()).failures] == [HEAVY]
     # ...but this test's stored runs drift by +-20% between runs (MAD 10% -> noise 44%).
     history = [report(suite(5, 3, scale={HEAVY: f}, noise=0.01)) for f in (0.8, 1.0, 1.2, 0.9, 1.1)]
     comp = compare(base, cur, ENERGY_10, history)
@@ -312,6 +322,42 @@ def test_stored_run_to_run_noise_tempers_a_multi_sample_verdict() -> None:
     assert heavy.noise is not None and heavy.noise > 0.25
     assert "inside the run-to-run noise" in heavy.detail
     assert comp.failures == []
+
+
+def test_excursions_see_a_lone_slow_run_not_a_lasting_step() -> None:
+    spike = excursions([1.0, 1.0, 1.5, 1.0, 1.0])
+    assert max(spike) == pytest.approx(math.log(1.5))
+    assert excursions([1.0, 1.0, 2.0, 2.0, 2.0]) == [0.0, 0.0, 0.0]  # the code changed
+    assert excursions([1.0, 1.1]) == []
+    rel, how = excursion_tail([0.0, 0.01, math.log(1.5)], 0.99) or (None, "")
+    assert rel == pytest.approx(0.5) and "largest of 3" in how
+    # With enough excursions, the quantile itself: 1 in 1,000 at 99.9%.
+    many = [0.01] * 999 + [1.0]
+    assert excursion_tail(many, 0.99)[0] == pytest.approx(math.exp(0.01) - 1)  # type: ignore[index]
+
+
+def test_one_tests_lone_slow_run_in_the_history_sizes_every_tests_noise() -> None:
+    """Beside a neighbour sharing a core, one test ran ~50% slower for a whole run in the
+    history (another test than the one judged now). A run minutes apart can do that to any
+    test, so a +40% change of HEAVY, within-run significant, is not a regression."""
+    other = "tests/test_parse.py::test_parse_large"
+    history = [report(suite(5, 100 + i)) for i in range(8)]
+    history[4] = report(suite(5, 104, scale={other: 1.5}))
+    base = report(suite(5, 1))
+    slowed = compare(base, report(suite(5, 2, scale={HEAVY: 1.4})), ENERGY_10, history)
+    heavy = energy_changes(slowed)[HEAVY]
+    assert slowed.failures == [] and heavy.status == "inconclusive"
+    assert heavy.noise is not None and heavy.noise == pytest.approx(0.5, abs=0.05)
+    assert "single-run excursions of this suite's tests" in heavy.detail
+    # Twice the energy is beyond it: a regression.
+    doubled = compare(base, report(suite(5, 2, scale={HEAVY: 2.0})), ENERGY_10, history)
+    assert [f.nodeid for f in doubled.failures] == [HEAVY]
+    # Without that lone slow run the same +40% is a regression.
+    calm = [report(suite(5, 100 + i)) for i in range(8)]
+    assert [
+        f.nodeid
+        for f in compare(base, report(suite(5, 2, scale={HEAVY: 1.4})), ENERGY_10, calm).failures
+    ] == [HEAVY]
 
 
 def test_a_whole_suite_shift_is_warned_as_machine_drift() -> None:
@@ -330,9 +376,10 @@ def test_absolute_threshold_in_the_metrics_unit() -> None:
     base = report({HEAVY: [100.0, 101.0, 99.0, 100.5, 99.5]})
     cur = report({HEAVY: [130.0, 131.0, 129.0, 130.5, 129.5]})  # +30 J = +30%
     g_per_j = INTENSITY_G_PER_KWH / J_PER_KWH
-    loose = compare(base, cur, [parse_fail_spec(f"gco2e:{40 * g_per_j}")])
+    history = [base, base, base]
+    loose = compare(base, cur, [parse_fail_spec(f"gco2e:{40 * g_per_j}")], history)
     assert loose.failures == []
-    tight = compare(base, cur, [parse_fail_spec(f"gco2e:{20 * g_per_j}")])
+    tight = compare(base, cur, [parse_fail_spec(f"gco2e:{20 * g_per_j}")], history)
     assert [(f.metric, f.status) for f in tight.failures] == [("gco2e", "regression")]
 
 
@@ -381,8 +428,16 @@ def test_a_change_inside_the_measured_floor_is_inconclusive(rounds: int) -> None
     # +15% on every round: beyond the 10% threshold, and Mann-Whitney supports it...
     base = report(suite(rounds, 1, noise=0.005))
     cur = report(suite(rounds, 2, scale={HEAVY: 1.15}, noise=0.005))
-    assert [f.nodeid for f in compare(base, cur, ENERGY_10).failures] == [HEAVY]
-    # ...but this machine's A/A floor is 20%: with fewer than 3 stored runs, inconclusive.
+    quiet = [report(suite(rounds, 100 + i, noise=0.005)) for i in range(3)]
+    assert [f.nodeid for f in compare(base, cur, ENERGY_10, quiet).failures] == [HEAVY]
+    # Beyond the default 5% floor, but with no stored runs the noise between separate runs
+    # is unknown: inconclusive, and the comparison says why and what to do.
+    unsized = compare(base, cur, ENERGY_10)
+    assert unsized.failures == []
+    assert energy_changes(unsized)[HEAVY].status == "inconclusive"
+    assert "noise between separate runs is unknown" in energy_changes(unsized)[HEAVY].detail
+    assert any("--carbon-compare-ref" in w and "1 test(s)" in w for w in unsized.warnings)
+    # ...and this machine's A/A floor is 20%: inside it, inconclusive too.
     floor = Floor(0.20, "A/A floor 20.0% from 10 re-runs")
     comp = compare(base, cur, ENERGY_10, floor=floor)
     heavy = energy_changes(comp)[HEAVY]
@@ -396,7 +451,7 @@ def test_a_change_inside_the_measured_floor_is_inconclusive(rounds: int) -> None
 
 
 def test_judge_returns_a_judgement_and_changes_take_keywords() -> None:
-    j = judge([1.0, 1.01, 0.99], [2.0, 2.02, 1.98], 0.10, True)
+    j = judge([1.0, 1.01, 0.99], [2.0, 2.02, 1.98], 0.10, True, [1.0, 1.01, 0.99])
     assert isinstance(j, Judgement)
     assert (j.status, j.method) == ("regression", "mann-whitney")
     assert j.p_value == pytest.approx(1 / 20)
@@ -465,7 +520,7 @@ def test_machine_mismatch_warns() -> None:
 def test_measured_vs_estimated_warns_and_never_fails() -> None:
     base = report(suite(5, 1), method="measured")
     cur = report(suite(5, 2, scale={HEAVY: 2.0}), method="estimated")
-    comp = compare(base, cur, ENERGY_10)
+    comp = compare(base, cur, ENERGY_10, stored())
     assert comp.failures == []
     assert any("not comparable" in w for w in comp.warnings)
     heavy = energy_changes(comp)[HEAVY]
@@ -552,13 +607,21 @@ def test_apply_to_session_without_baseline_warns_and_saves(tmp_path: Path) -> No
     assert saved.is_file()
     assert any("no stored run found" in x and str(saved) in x for x in lines)
     # The next run compares with it and saves nothing (neither --carbon-save nor autosave).
+    # One stored run cannot size the noise between runs: twice the energy is inconclusive.
+    lines.clear()
+    comp = apply_to_session(settings, report(suite(5, 2, scale={HEAVY: 2.0})), lines.append)
+    assert comp is not None and comp.failures == []
+    assert energy_changes(comp)[HEAVY].status == "inconclusive"
+    assert str(saved) in lines[0]
+    assert sorted(p.name for p in (store / MACHINE).iterdir()) == ["0001_run.json"]
+    # With three stored runs it is a regression, and the session fails.
+    for seed in (3, 4):
+        Storage(store).save(report(suite(5, seed)))
     lines.clear()
     comp = apply_to_session(settings, report(suite(5, 2, scale={HEAVY: 2.0})), lines.append)
     assert comp is not None
     assert [f.nodeid for f in comp.failures] == [HEAVY]
     assert any(x.startswith(f"  FAILED {HEAVY}") for x in lines)
-    assert str(saved) in lines[0]
-    assert sorted(p.name for p in (store / MACHINE).iterdir()) == ["0001_run.json"]
 
 
 def test_apply_to_session_autosave_compares_before_saving(tmp_path: Path) -> None:
@@ -595,22 +658,31 @@ def test_cli_compare_exit_codes(tmp_path: Path) -> None:
     same.write_text(json.dumps(report(suite(5, 2))))
     heavy.write_text(json.dumps(report(suite(5, 2, scale={HEAVY: 2.0}))))
 
-    ok = cli("compare", base, same, "--fail", "energy:10%")
+    store = tmp_path / "store"
+    for seed in (3, 4, 5):
+        Storage(store).save(report(suite(5, seed)))
+
+    ok = cli("compare", base, same, "--fail", "energy:10%", "--history", store)
     assert ok.returncode == 0, ok.stderr
     assert "carbon comparison" in ok.stdout
 
-    bad = cli("compare", base, heavy, "--fail", "energy:10%")
+    # Two reports alone cannot size the noise between runs: inconclusive, exit 0.
+    alone = cli("compare", base, heavy, "--fail", "energy:10%")
+    assert alone.returncode == 0 and "inconclusive" in alone.stdout
+    assert "--history" in alone.stdout or "--carbon-compare-ref" in alone.stdout
+
+    bad = cli("compare", base, heavy, "--fail", "energy:10%", "--history", store)
     assert bad.returncode == 1
     assert f"FAILED {HEAVY}" in bad.stdout
 
-    as_json = cli("compare", base, heavy, "--fail", "energy:10%", "--json")
+    as_json = cli("compare", base, heavy, "--fail", "energy:10%", "--json", "--history", store)
     assert as_json.returncode == 1
     data = json.loads(as_json.stdout)
     assert [f["nodeid"] for f in data["failures"]] == [HEAVY]
     assert data["failures"][0]["method"] == "mann-whitney"
 
     # Without --fail nothing fails, though the change is shown.
-    shown = cli("compare", base, heavy)
+    shown = cli("compare", base, heavy, "--history", store)
     assert shown.returncode == 0 and "regression" in shown.stdout
 
     missing = cli("compare", base, tmp_path / "missing.json")
@@ -648,12 +720,12 @@ def test_end_to_end_regression_fails_the_session(pytester: pytest.Pytester) -> N
     pytester.makepyfile(test_load=SUITE)
     store = pytester.path / "store"
     common = ("--carbon", f"--carbon-storage={store}", "-p", "no:cacheprovider")
-    for _ in range(2):
+    for _ in range(3):  # three stored runs size the noise between runs
         first = pytester.runpytest_subprocess(*common, "--carbon-autosave", "--carbon-rounds=5")
         first.assert_outcomes(passed=2)
         assert first.ret == 0
     runs = sorted(p.name for p in store.glob("*/*.json"))
-    assert runs == ["0001_run.json", "0002_run.json"]
+    assert runs == ["0001_run.json", "0002_run.json", "0003_run.json"]
 
     def compare_run(threshold: str, metric: str = "energy") -> pytest.RunResult:
         return pytester.runpytest_subprocess(

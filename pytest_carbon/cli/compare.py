@@ -44,8 +44,8 @@ def main(argv: list[str]) -> int:
         "--history",
         metavar="DIR",
         help="a storage directory (e.g. .carbon) whose runs of CURRENT's machine give "
-        "comparisons their between-run noise (default: the A/A floor stored in either "
-        "report, else 5%%; below 3 stored runs, a change inside it is inconclusive)",
+        "comparisons their between-run noise; without 3 stored runs, two reports cannot "
+        "tell a change from a run that was slower alone, so nothing is a regression",
     )
     parser.add_argument(
         "--test",

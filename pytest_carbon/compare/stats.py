@@ -113,6 +113,39 @@ def noise_level(values: Sequence[float]) -> float | None:
     return None if sigma is None else 3.0 * math.sqrt(2.0) * sigma
 
 
+def excursions(values: Sequence[float]) -> list[float]:
+    """Single-run excursions of one test's stored run medians, in time order: for each run
+    with a run on either side, ``|log v - median(log of it and its two neighbours)|``.
+
+    A run that stood out alone (a neighbour sharing the core through that test, once)
+    gives its full size; a lasting step (the code changed) gives nothing, because the
+    median of three follows the step. Empty with fewer than 3 positive values."""
+    logs = [math.log(v) for v in values if v is not None and v > 0]
+    out = []
+    for i in range(1, len(logs) - 1):
+        window = sorted(logs[i - 1 : i + 2])
+        out.append(abs(logs[i] - window[1]))
+    return out
+
+
+def excursion_tail(pooled: Sequence[float], level: float) -> tuple[float, str] | None:
+    """The relative change a single run's excursion reaches with probability ``1 - level``,
+    from excursions pooled over a suite's tests (the machine's, not one test's: a test's
+    own few runs rarely show its rare slow run). The empirical ``level`` quantile, or the
+    largest excursion seen while there are too few to place that quantile. Returns
+    (relative change, description); None with nothing pooled."""
+    if not pooled:
+        return None
+    vals = sorted(pooled)
+    n = len(vals)
+    if n * (1.0 - level) < 1.0:
+        x, how = vals[-1], f"the largest of {n} single-run excursions"
+    else:
+        x = vals[min(n - 1, math.ceil(level * n) - 1)]
+        how = f"the {level * 100:.4g}th percentile of {n} single-run excursions"
+    return math.exp(x) - 1.0, how
+
+
 # -- values of a record ------------------------------------------------------------------
 
 
