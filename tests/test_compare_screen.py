@@ -115,6 +115,24 @@ def test_the_screen_descends_into_files_then_names_the_tests() -> None:
     # A suite of one file goes from the suite to its tests.
     examine, groups = screen.screen(A, judge_by({"a.py::t1"}))  # type: ignore[arg-type]
     assert examine == set(A) and len(groups) == 1
+    # Files under MIN_GROUP tests are pooled in order into groups of at least MIN_GROUP
+    # (a short last pool joins the one before); only what changed is examined alone.
+    small = [f"s{k}.py::t{i}" for k in range(5) for i in range(2)]  # 5 files of 2 tests
+    judge = judge_by({"s1.py::t0"})
+    examine, groups = screen.screen(A + small, judge)  # type: ignore[arg-type]
+    pool_names = [g.name for g in groups[2:]]
+    assert [g.name for g in groups[:2]] == ["the suite", "a.py"]
+    assert pool_names == ["5 small files (s0.py ... s4.py)"]  # 6 tests, then 4 joined
+    assert examine == set(small)
+    judge = judge_by({"s4.py::t1"})
+    examine, groups = screen.screen(A + small + B, judge)  # type: ignore[arg-type]
+    assert [g.name for g in groups] == [
+        "the suite",
+        "a.py",
+        "b.py",
+        "5 small files (s0.py ... s4.py)",
+    ]
+    assert examine == set(small)
     # A suite under MIN_GROUP tests is not screened: every test examined alone.
     judge = judge_by(set())
     examine, groups = screen.screen(C + A[:3], judge)  # type: ignore[arg-type]
