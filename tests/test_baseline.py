@@ -115,7 +115,12 @@ HEAVY = "tests/test_model.py::test_fit[small]"
 ENERGY_10 = [parse_fail_spec("energy:10%")]
 
 
-def stored(rounds: int = 5, runs: int = 4) -> list[dict[str, Any]]:
+#: Stored runs that give a family of one gated metric enough single-run excursions to place
+#: its level (1 / 5% + 2: compare/stats.excursion_tail): before, nothing is a regression.
+ENOUGH_RUNS = 22
+
+
+def stored(rounds: int = 5, runs: int = ENOUGH_RUNS) -> list[dict[str, Any]]:
     """Stored runs of the unchanged suite (2% noise): enough to know the between-run noise."""
     return [report(suite(rounds, 100 + i)) for i in range(runs)]
 
@@ -329,11 +334,14 @@ def test_excursions_see_a_lone_slow_run_not_a_lasting_step() -> None:
     assert max(spike) == pytest.approx(math.log(1.5))
     assert excursions([1.0, 1.0, 2.0, 2.0, 2.0]) == [0.0, 0.0, 0.0]  # the code changed
     assert excursions([1.0, 1.1]) == []
-    rel, how = excursion_tail([0.0, 0.01, math.log(1.5)], 0.99) or (None, "")
-    assert rel == pytest.approx(0.5) and "largest of 3" in how
-    # With enough excursions, the quantile itself: 1 in 1,000 at 99.9%.
-    many = [0.01] * 999 + [1.0]
-    assert excursion_tail(many, 0.99)[0] == pytest.approx(math.exp(0.01) - 1)  # type: ignore[index]
+    # At 99%, a new excursion exceeds the largest of N with chance 1 / (N + 1): 99 needed.
+    rel, how = excursion_tail([0.0, 0.01, math.log(1.5)], 0.99)
+    assert rel is None and "fewer than the 99" in how
+    rel, how = excursion_tail([0.01] * 98 + [math.log(1.5)], 0.99)
+    assert rel == pytest.approx(0.5) and "99 single-run excursions" in how
+    # With more, the quantile itself, not the largest.
+    rel, _ = excursion_tail([0.01] * 999 + [1.0], 0.99)
+    assert rel == pytest.approx(math.exp(0.01) - 1)
 
 
 def test_one_tests_lone_slow_run_in_the_history_sizes_every_tests_noise() -> None:
@@ -341,7 +349,7 @@ def test_one_tests_lone_slow_run_in_the_history_sizes_every_tests_noise() -> Non
     history (another test than the one judged now). A run minutes apart can do that to any
     test, so a +40% change of HEAVY, within-run significant, is not a regression."""
     other = "tests/test_parse.py::test_parse_large"
-    history = [report(suite(5, 100 + i)) for i in range(8)]
+    history = stored()
     history[4] = report(suite(5, 104, scale={other: 1.5}))
     base = report(suite(5, 1))
     slowed = compare(base, report(suite(5, 2, scale={HEAVY: 1.4})), ENERGY_10, history)
@@ -352,8 +360,13 @@ def test_one_tests_lone_slow_run_in_the_history_sizes_every_tests_noise() -> Non
     # Twice the energy is beyond it: a regression.
     doubled = compare(base, report(suite(5, 2, scale={HEAVY: 2.0})), ENERGY_10, history)
     assert [f.nodeid for f in doubled.failures] == [HEAVY]
+    # Too few stored runs to place the family's level: the same +40% is inconclusive, and
+    # the warning says how many more runs would do.
+    short = compare(base, report(suite(5, 2, scale={HEAVY: 1.4})), ENERGY_10, stored(runs=8))
+    assert short.failures == [] and energy_changes(short)[HEAVY].status == "inconclusive"
+    assert any("more stored runs" in w for w in short.warnings)
     # Without that lone slow run the same +40% is a regression.
-    calm = [report(suite(5, 100 + i)) for i in range(8)]
+    calm = stored()
     assert [
         f.nodeid
         for f in compare(base, report(suite(5, 2, scale={HEAVY: 1.4})), ENERGY_10, calm).failures
@@ -376,7 +389,7 @@ def test_absolute_threshold_in_the_metrics_unit() -> None:
     base = report({HEAVY: [100.0, 101.0, 99.0, 100.5, 99.5]})
     cur = report({HEAVY: [130.0, 131.0, 129.0, 130.5, 129.5]})  # +30 J = +30%
     g_per_j = INTENSITY_G_PER_KWH / J_PER_KWH
-    history = [base, base, base]
+    history = [base] * ENOUGH_RUNS
     loose = compare(base, cur, [parse_fail_spec(f"gco2e:{40 * g_per_j}")], history)
     assert loose.failures == []
     tight = compare(base, cur, [parse_fail_spec(f"gco2e:{20 * g_per_j}")], history)
@@ -428,7 +441,7 @@ def test_a_change_inside_the_measured_floor_is_inconclusive(rounds: int) -> None
     # +15% on every round: beyond the 10% threshold, and Mann-Whitney supports it...
     base = report(suite(rounds, 1, noise=0.005))
     cur = report(suite(rounds, 2, scale={HEAVY: 1.15}, noise=0.005))
-    quiet = [report(suite(rounds, 100 + i, noise=0.005)) for i in range(3)]
+    quiet = [report(suite(rounds, 100 + i, noise=0.005)) for i in range(ENOUGH_RUNS)]
     assert [f.nodeid for f in compare(base, cur, ENERGY_10, quiet).failures] == [HEAVY]
     # Beyond the default 5% floor, but with no stored runs the noise between separate runs
     # is unknown: inconclusive, and the comparison says why and what to do.
@@ -614,8 +627,8 @@ def test_apply_to_session_without_baseline_warns_and_saves(tmp_path: Path) -> No
     assert energy_changes(comp)[HEAVY].status == "inconclusive"
     assert str(saved) in lines[0]
     assert sorted(p.name for p in (store / MACHINE).iterdir()) == ["0001_run.json"]
-    # With three stored runs it is a regression, and the session fails.
-    for seed in (3, 4):
+    # With enough stored runs it is a regression, and the session fails.
+    for seed in range(3, 3 + ENOUGH_RUNS - 1):
         Storage(store).save(report(suite(5, seed)))
     lines.clear()
     comp = apply_to_session(settings, report(suite(5, 2, scale={HEAVY: 2.0})), lines.append)
@@ -659,7 +672,7 @@ def test_cli_compare_exit_codes(tmp_path: Path) -> None:
     heavy.write_text(json.dumps(report(suite(5, 2, scale={HEAVY: 2.0}))))
 
     store = tmp_path / "store"
-    for seed in (3, 4, 5):
+    for seed in range(3, 3 + ENOUGH_RUNS):
         Storage(store).save(report(suite(5, seed)))
 
     ok = cli("compare", base, same, "--fail", "energy:10%", "--history", store)
@@ -720,12 +733,17 @@ def test_end_to_end_regression_fails_the_session(pytester: pytest.Pytester) -> N
     pytester.makepyfile(test_load=SUITE)
     store = pytester.path / "store"
     common = ("--carbon", f"--carbon-storage={store}", "-p", "no:cacheprovider")
-    for _ in range(3):  # three stored runs size the noise between runs
+    for _ in range(2):
         first = pytester.runpytest_subprocess(*common, "--carbon-autosave", "--carbon-rounds=5")
         first.assert_outcomes(passed=2)
         assert first.ret == 0
     runs = sorted(p.name for p in store.glob("*/*.json"))
-    assert runs == ["0001_run.json", "0002_run.json", "0003_run.json"]
+    assert runs == ["0001_run.json", "0002_run.json"]
+    # The gate needs ENOUGH_RUNS stored runs to size the noise between runs; the rest are
+    # copies of the second real run (a real run each would cost a minute here).
+    second = load_report(next(store.glob("*/0002_run.json")))
+    for _ in range(ENOUGH_RUNS - 2):
+        Storage(store).save(second)
 
     def compare_run(threshold: str, metric: str = "energy") -> pytest.RunResult:
         return pytester.runpytest_subprocess(

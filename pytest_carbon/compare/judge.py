@@ -32,6 +32,7 @@ A paired, interleaved comparison (``--carbon-compare-ref``) has its own rules, i
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -156,7 +157,7 @@ def judge(
     test: str = "mann-whitney",
     floor: Floor = DEFAULT_FLOOR,
     alpha: float = ALPHA,
-    tail: tuple[float, str] | None = None,
+    tail: tuple[float | None, str] | None = None,
 ) -> Judgement:
     """Judge one metric's samples (see the module docstring for the rules).
 
@@ -165,7 +166,8 @@ def judge(
     ``alpha``: the significance level of this judgement (the family's share of 5%).
     ``tail``: the machine's single-run excursion at this family's level (relative change,
     description; :func:`~pytest_carbon.compare.stats.excursion_tail`), pooled over the
-    suite's stored runs: the between-run noise is never below it."""
+    suite's stored runs: the between-run noise is never below it, and while it is unknown
+    (None: too few excursions) nothing is a regression. Not given: not required."""
     mb, mc = statistics.median(base), statistics.median(current)
     rel = relative_change(mb, mc)
     limit = f"{threshold * 100:g}%" if relative else f"{threshold:g}"
@@ -190,9 +192,10 @@ def judge(
         # Identical stored medians (a coarse counter) would say 0%: never below the floor.
         noise = max(between, NOISE_FLOOR)
         source = f"between-run spread of {len(noise_history)} stored runs"
-        if tail is not None and tail[0] > noise:
+        if tail is not None and tail[0] is not None and tail[0] > noise:
             noise = tail[0]
             source = f"{tail[1]} of this suite's tests in the stored runs"
+    tail_unknown = tail is not None and tail[0] is None
     up, down, p, interval = _within_run(base, current, threshold, relative, rel, test, alpha)
     n = f"n={len(base)}/{len(current)}"
     if p is not None:
@@ -222,6 +225,15 @@ def judge(
             "a change cannot be told from a run that was "
             "slower alone; store 3+ runs of this machine (--carbon-autosave, or compare "
             "--history DIR) or use --carbon-compare-ref"
+        )
+    elif (up or down) and not inside and tail_unknown:
+        # The test's own runs are known, but not yet how far any single run can stray at
+        # this family's level: a test's own few runs rarely show its rare slow run.
+        status = "inconclusive"
+        detail += (
+            f"; beyond this test's between-run spread {noise * 100:.1f}% ({source}), but "
+            f"{UNSIZED} at the family's level: {tail[1] if tail else ''}; or use "
+            "--carbon-compare-ref"
         )
     elif (up or down) and not inside:
         status = "regression" if up else "improvement"
@@ -502,9 +514,15 @@ def compare(
     metrics = [m for m in ordered if m in DISPLAY_METRICS or m in specs_by_metric]
 
     common = [k for k in ib if k in ic]
-    family = max(len(common), 1) * max(len(specs_by_metric), 1)
+    # Tests too short to measure are never judged: they are not in the family.
+    judged = [
+        k
+        for k in common
+        if all(w is None or w >= MIN_WINDOW_S for w in (_window_s(ib[k]), _window_s(ic[k])))
+    ]
+    family = max(len(judged), 1) * max(len(specs_by_metric), 1)
     alpha = FAMILY_ALPHA / family
-    tails = _machine_tails(ib, ic, common, metrics, history or [], hist_values, family)
+    tails = _machine_tails(judged, metrics, history or [], hist_values, family)
     changes: list[MetricChange] = []
     mixed_methods = 0
     too_short = 0
@@ -612,11 +630,17 @@ def compare(
         {c.nodeid for c in changes if c.status == "inconclusive" and UNSIZED in c.detail}
     )
     if unsized:
+        known = [t for t in tails.values() if t is not None]
+        why = (
+            known[0][1]
+            if known
+            else f"fewer than {MIN_HISTORY} stored runs of this machine (store runs with "
+            "--carbon-autosave)"
+        )
         warnings.append(
-            f"{len(unsized)} test(s) changed beyond the threshold within the run, but with "
-            f"fewer than {MIN_HISTORY} stored runs of this machine the noise between separate "
-            "runs is unknown: inconclusive, never a regression (store 3+ runs with "
-            "--carbon-autosave, or gate with --carbon-compare-ref)"
+            f"{len(unsized)} test(s) changed beyond the threshold within the run, but "
+            f"{UNSIZED}: {why}; inconclusive, never a regression (or gate with "
+            "--carbon-compare-ref)"
         )
     if too_short:
         warnings.append(
@@ -650,29 +674,33 @@ def compare(
 
 
 def _machine_tails(
-    ib: Mapping[str, Sequence[Mapping[str, Any]]],
-    ic: Mapping[str, Sequence[Mapping[str, Any]]],
-    common: Sequence[str],
+    judged: Sequence[str],
     metrics: Sequence[str],
     history: Sequence[Mapping[str, Any]],
     hist_values: Callable[[str, str], list[float]],
     family: int,
-) -> dict[str, tuple[float, str] | None]:
+) -> dict[str, tuple[float | None, str] | None]:
     """Per metric, the machine's single-run excursion at the family's level, pooled over
-    the common tests long enough to judge (:func:`~pytest_carbon.compare.stats.excursions`).
-    Nothing with fewer than :data:`MIN_HISTORY` stored runs."""
+    the common tests long enough to judge (:func:`~pytest_carbon.compare.stats.excursions`),
+    or (None, why) while too few. Nothing with fewer than :data:`MIN_HISTORY` stored runs."""
     if len(history) < MIN_HISTORY:
         return {}
-    judged = [
-        k
-        for k in common
-        if all(w is None or w >= MIN_WINDOW_S for w in (_window_s(ib[k]), _window_s(ic[k])))
-    ]
     level = 1.0 - FAMILY_ALPHA / family
-    out: dict[str, tuple[float, str] | None] = {}
+    out: dict[str, tuple[float | None, str] | None] = {}
     for metric in metrics:
-        pooled = [x for k in judged for x in excursions(hist_values(k, metric))]
-        out[metric] = excursion_tail(pooled, level)
+        per_test = [excursions(hist_values(k, metric)) for k in judged]
+        pooled = [x for xs in per_test for x in xs]
+        value, how = excursion_tail(pooled, level)
+        if value is None:
+            need = math.ceil(family / FAMILY_ALPHA - 1 - 1e-9)
+            tests = max(1, sum(1 for xs in per_test if xs))
+            more = math.ceil(max(need - len(pooled), 0) / tests)
+            how = (
+                f"{len(pooled)} single-run excursions of {tests} test(s) in {len(history)} "
+                f"stored runs, where a family of {family} judgements needs {need}: about "
+                f"{more} more stored runs of this machine"
+            )
+        out[metric] = (value, how)
     return out
 
 

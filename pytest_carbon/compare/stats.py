@@ -128,22 +128,26 @@ def excursions(values: Sequence[float]) -> list[float]:
     return out
 
 
-def excursion_tail(pooled: Sequence[float], level: float) -> tuple[float, str] | None:
-    """The relative change a single run's excursion reaches with probability ``1 - level``,
+def excursion_tail(pooled: Sequence[float], level: float) -> tuple[float | None, str]:
+    """The relative change a single run's excursion exceeds with probability ``1 - level``,
     from excursions pooled over a suite's tests (the machine's, not one test's: a test's
-    own few runs rarely show its rare slow run). The empirical ``level`` quantile, or the
-    largest excursion seen while there are too few to place that quantile. Returns
-    (relative change, description); None with nothing pooled."""
-    if not pooled:
-        return None
+    own few runs rarely show its rare slow run).
+
+    Returns (relative change, description). The change is None while the pool is too small
+    to place that quantile: with N excursions a new one exceeds their largest with
+    probability 1 / (N + 1) when runs are alike (exchangeable), so a family of m judgements
+    at 5% (``1 - level = 0.05 / m``) needs N >= m / 0.05 - 1; until then no between-run
+    noise is known. Otherwise the empirical ``level`` quantile (the largest at the minimum)."""
     vals = sorted(pooled)
     n = len(vals)
-    if n * (1.0 - level) < 1.0:
-        x, how = vals[-1], f"the largest of {n} single-run excursions"
-    else:
-        x = vals[min(n - 1, math.ceil(level * n) - 1)]
-        how = f"the {level * 100:.4g}th percentile of {n} single-run excursions"
-    return math.exp(x) - 1.0, how
+    need = max(1, math.ceil(1.0 / max(1.0 - level, 1e-12) - 1 - 1e-9))
+    if n < need:
+        return None, (
+            f"{n} single-run excursions in the stored runs, fewer than the {need} that "
+            "place this family's level"
+        )
+    x = vals[min(n - 1, max(0, math.ceil(level * (n + 1)) - 1))]
+    return math.exp(x) - 1.0, f"the {level * 100:.4g}th percentile of {n} single-run excursions"
 
 
 # -- values of a record ------------------------------------------------------------------

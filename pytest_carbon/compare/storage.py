@@ -18,8 +18,10 @@ from typing import Any
 
 from pytest_carbon.results.io import ReportError, load_report
 
-#: Past runs read from storage for noise levels (the most recent ones).
-HISTORY_LIMIT = 20
+#: Past runs read from storage for noise levels (the most recent ones). A family of m
+#: judgements needs about 20 x m / tests single-run excursions (compare/judge.py): 22
+#: stored runs for one gated metric, 42 for two; 60 leaves room.
+HISTORY_LIMIT = 60
 
 
 def write_json_atomic(path: str | Path, data: Any) -> Path:
