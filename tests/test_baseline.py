@@ -385,6 +385,27 @@ def test_a_whole_suite_shift_is_warned_as_machine_drift() -> None:
     assert not any("whole suite" in w for w in one.warnings)
 
 
+def test_a_whole_run_slowed_together_is_not_a_regression_of_each_test() -> None:
+    """Seen beside an unpinned neighbour: in one A/A run all three tests read +60-65%, every
+    round. The suite's common move cannot be told from the machine's: each test is judged
+    against its baseline moved with the suite, so only a test beyond that move fails."""
+    base = report(suite(5, 1))
+    moved = {n: 1.6 for n in BASE_J}
+    comp = compare(base, report(suite(5, 2, scale=moved)), ENERGY_10, stored())
+    assert comp.failures == []
+    assert all("moved with the whole suite (+" in c.detail for c in energy_changes(comp).values())
+    assert any("whole suite's energy moved by +" in w for w in comp.warnings)
+    # One test twice the energy on top of the common move: a regression, named alone.
+    moved[HEAVY] = 3.2
+    comp = compare(base, report(suite(5, 2, scale=moved)), ENERGY_10, stored())
+    assert [f.nodeid for f in comp.failures] == [HEAVY]
+    # Tests that moved by different amounts are not a common move: judged on their own.
+    apart = {HEAVY: 3.0, "tests/test_parse.py::test_tokenize": 1.3}
+    comp = compare(base, report(suite(5, 2, scale=apart)), ENERGY_10, stored())
+    assert {f.nodeid for f in comp.failures} == set(apart)
+    assert not any("whole suite" in w for w in comp.warnings)
+
+
 def test_absolute_threshold_in_the_metrics_unit() -> None:
     base = report({HEAVY: [100.0, 101.0, 99.0, 100.5, 99.5]})
     cur = report({HEAVY: [130.0, 131.0, 129.0, 130.5, 129.5]})  # +30 J = +30%

@@ -523,6 +523,9 @@ def compare(
     family = max(len(judged), 1) * max(len(specs_by_metric), 1)
     alpha = FAMILY_ALPHA / family
     tails = _machine_tails(judged, metrics, history or [], hist_values, family)
+    shifts = {
+        m: _drift([relative_change(*_medians(ib[k], ic[k], m)) for k in judged]) for m in metrics
+    }
     changes: list[MetricChange] = []
     mixed_methods = 0
     too_short = 0
@@ -578,9 +581,13 @@ def compare(
                 totals[metric][0] += mb
                 totals[metric][1] += mc
             specs: list[FailSpec | None] = [*specs_by_metric.get(metric, [])] or [None]
+            shift = shifts.get(metric)
+            # The whole suite moved: the machine and the code cannot be told apart for
+            # that move, so each test is judged against its baseline moved with the suite.
+            sb_judged = sb if shift is None else [b * (1.0 + shift) for b in sb]
             for spec in specs:
                 j = judge(
-                    sb,
+                    sb_judged,
                     sc,
                     spec.value if spec else DISPLAY_THRESHOLD,
                     spec.relative if spec else True,
@@ -591,6 +598,11 @@ def compare(
                     tails.get(metric),
                 )
                 detail = j.detail
+                if shift is not None:
+                    detail = (
+                        f"judged against the baseline moved with the whole suite "
+                        f"({_pct(shift)}): {detail}"
+                    )
                 if not comparable:
                     detail += "; methods differ (measured vs estimated): not comparable"
                 changes.append(
@@ -612,12 +624,14 @@ def compare(
                         detail=detail,
                     )
                 )
-    drift = _suite_drift(changes)
+    drift = shifts.get("energy")
     if drift is not None:
         warnings.append(
             f"the whole suite's energy moved by {_pct(drift)} (median over the common "
-            "tests): the machine was likely slower or busier in one run; per-test verdicts "
-            "may reflect that, not the code (store runs to learn this machine's noise)"
+            "tests): the machine was likely slower or busier in one run, or the change is "
+            "everywhere; that move cannot be told from the machine's, so each test is "
+            "judged against its baseline moved with the suite (gate with "
+            "--carbon-compare-ref to judge it)"
         )
     few = sorted({c.nodeid for c in changes if c.method == "too-few-samples"})
     if few:
@@ -724,15 +738,24 @@ def floor_of_reports(*reports: Mapping[str, Any]) -> Floor | None:
     return max(found, key=lambda f: f.relative) if found else None
 
 
-def _suite_drift(changes: Sequence[MetricChange]) -> float | None:
-    """The median energy change over common tests when most of them moved the same way."""
-    rel = [
-        c.change
-        for c in changes
-        if c.metric == "energy" and c.change is not None and c.status != "unmeasured"
-    ]
-    if len(rel) < MIN_DRIFT_TESTS:
+def _medians(
+    rb: Sequence[Mapping[str, Any]], rc: Sequence[Mapping[str, Any]], metric: str
+) -> tuple[float | None, float | None]:
+    sb, sc = _pooled(rb, metric), _pooled(rc, metric)
+    return (statistics.median(sb) if sb else None, statistics.median(sc) if sc else None)
+
+
+def _drift(changes: Sequence[float | None]) -> float | None:
+    """The suite's common move: the median change over the judged tests when it exceeds
+    :data:`NOISE_FLOOR` and at least two thirds of the tests moved *together* with it (a
+    log change within half the median's of it), as a slower machine moves them all; else
+    None. Tests that moved by different amounts (two of three changed, +30% and +200%)
+    are not a common move: each is judged on its own."""
+    logs = [math.log1p(c) for c in changes if c is not None and c > -1.0]
+    if len(logs) < MIN_DRIFT_TESTS:
         return None
-    mid = statistics.median(rel)
-    same_way = sum(1 for r in rel if (r > NOISE_FLOOR) == (mid > 0) and abs(r) > NOISE_FLOOR)
-    return mid if abs(mid) > NOISE_FLOOR and same_way > len(rel) / 2 else None
+    mid = statistics.median(logs)
+    if abs(mid) <= math.log1p(NOISE_FLOOR):
+        return None
+    together = sum(1 for x in logs if abs(x - mid) <= abs(mid) / 2)
+    return math.expm1(mid) if together * 3 >= 2 * len(logs) else None
