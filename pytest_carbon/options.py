@@ -464,6 +464,15 @@ OPTIONS: tuple[Opt, ...] = (
         metavar="auto|off",
     ),
     Opt(
+        "carbon_compare_budget",
+        "--carbon-compare-ref: most seconds for the whole comparison (screen and tests "
+        "examined alone); tests still to examine when it is spent are inconclusive, "
+        "never a regression; 0: no limit (default: 60)",
+        parse_nonnegative_float,
+        60.0,
+        metavar="SECONDS",
+    ),
+    Opt(
         "carbon_attribution",
         "how a machine-wide counter is charged to a test: auto and process (own dynamic "
         "energy + idle per CPU x own CPU time; the wall time's idle, beside, split among "
@@ -556,6 +565,7 @@ class Settings:
     carbon_max_time: float
     carbon_compare_ref: str | None
     carbon_compare_screen: str
+    carbon_compare_budget: float
     carbon_attribution: str
     #: Where each value came from: cli, env, ini or default.
     sources: dict[str, str] = field(default_factory=dict, compare=False)

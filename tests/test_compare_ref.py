@@ -252,6 +252,32 @@ def test_compare_ref_judges_each_common_test_interleaved(repo: Path, tmp_path: P
 
 
 @pytest.mark.slow
+def test_tests_left_when_the_budget_is_spent_are_inconclusive(repo: Path, tmp_path: Path) -> None:
+    """--carbon-compare-budget bounds the whole comparison: a test reached with less than a
+    second of it left is not examined (the base never runs it) and is inconclusive, never
+    a regression, even the one that is 3x heavier; the warning says what to do."""
+    log = tmp_path / "calls.log"
+    result = run_pytest(
+        repo,
+        "--carbon",
+        "--carbon-compare-ref=HEAD",
+        "--carbon-compare-fail=energy:10%",
+        "--carbon-compare-screen=off",
+        "--carbon-compare-budget=0.5",
+        "--carbon-json=out.json",
+        env={"CALL_LOG": str(log)},
+    )
+    out = result.stdout + result.stderr
+    assert result.returncode == 0, out
+    changes = by_test(json.loads((repo / "out.json").read_text())["comparison"])
+    for name in ("test_same", "test_work", "test_lighter", "test_noisy"):
+        assert changes[name]["status"] == "inconclusive", changes[name]
+        assert "budget of 0.5 s was spent" in changes[name]["detail"]
+    assert "4 test(s) the screen left to examine were not" in out
+    assert not [line for line in log.read_text().splitlines() if line.startswith("base ")]
+
+
+@pytest.mark.slow
 def test_a_selection_applies_to_both_sides(repo: Path, tmp_path: Path) -> None:
     result = run_pytest(
         repo,

@@ -63,6 +63,9 @@ from pytest_carbon.session import CarbonSession
 MIN_ROUND_S = 0.05
 #: Most calls in one round (a test of a few microseconds would otherwise need millions).
 MAX_ITERATIONS = 10_000
+#: Least time a test examined alone (or a screened group) gets; a test reached with less
+#: of --carbon-compare-budget left is not examined (inconclusive).
+MIN_LEFT_S = 1.0
 #: How long the base may take to start and collect before the head gives up, s.
 START_TIMEOUT_S = 300.0
 #: Calibration rounds (both sides) to grow the calls per round to MIN_ROUND_S.
@@ -182,6 +185,10 @@ class HeadSide:
         #: before (restored at the end); None where pinning is not possible.
         self.cpu: int | None = None
         self.affinity: set[int] | None = None
+        #: When the comparison's budget (--carbon-compare-budget) is spent (monotonic
+        #: clock; None: no limit), and the tests it left unexamined.
+        self.deadline: float | None = None
+        self.over_budget: list[str] = []
         config.add_cleanup(self.cleanup)
 
     # -- the base tree and process -------------------------------------------------------
@@ -346,6 +353,8 @@ class HeadSide:
         except RefError as exc:
             self.cleanup()
             raise pytest.UsageError(f"pytest-carbon: {exc}") from None
+        budget = float(getattr(self.cs.settings, "carbon_compare_budget", 0.0) or 0.0)
+        self.deadline = time.monotonic() + budget if budget > 0 else None
         try:
             self.run_screen(session)
         except ChannelClosed as exc:
@@ -369,6 +378,9 @@ class HeadSide:
     ) -> Generator[None, object, object]:
         nodeid = item.nodeid
         if nodeid not in self.next_examined or self.channel is None or self.dead:
+            return (yield)
+        if self.left_s() < MIN_LEFT_S:
+            self._over_budget(nodeid)
             return (yield)
         try:
             self.channel.send("run", nodeid=nodeid, nextid=self.next_examined[nodeid])
@@ -411,6 +423,32 @@ class HeadSide:
                         self._base_died(exc)
                 self.ended.add(nodeid)
         return result
+
+    # -- the budget ------------------------------------------------------------------------
+    def left_s(self) -> float:
+        """Seconds left of --carbon-compare-budget (infinite without one)."""
+        return math.inf if self.deadline is None else self.deadline - time.monotonic()
+
+    def _over_budget(self, nodeid: str) -> None:
+        """A test the screen left to examine, reached after the budget was spent: the head
+        runs it as usual, the base does not, and its verdict is inconclusive."""
+        self.over_budget.append(nodeid)
+        budget = getattr(self.cs.settings, "carbon_compare_budget", 0.0)
+        metrics = dict.fromkeys(["energy", *(sp.metric for sp in self.specs)])
+        specs = {sp.metric: sp for sp in self.specs}
+        self.changes[nodeid] = [
+            MetricChange(
+                nodeid=nodeid,
+                metric=m,
+                status="inconclusive",
+                spec=specs.get(m),
+                detail=(
+                    f"not examined: the comparison's budget of {budget:g} s was spent "
+                    "(--carbon-compare-budget); the screen could not clear its group"
+                ),
+            )
+            for m in metrics
+        ]
 
     # -- one test --------------------------------------------------------------------------
     def judgements(self) -> int:
@@ -502,7 +540,11 @@ class HeadSide:
 
             try:
                 result = screen.screen_group(
-                    name, ids, measure_pair, thresholds, max_time_s=s.carbon_max_time
+                    name,
+                    ids,
+                    measure_pair,
+                    thresholds,
+                    max_time_s=max(min(s.carbon_max_time, self.left_s()), MIN_LEFT_S),
                 )
             except (_BaseRoundError, Exception) as exc:  # a test failed in a group round
                 if isinstance(exc, ChannelClosed):
@@ -566,7 +608,7 @@ class HeadSide:
                 head_round,
                 base_round,
                 precision=s.carbon_precision,
-                max_time_s=s.carbon_max_time,
+                max_time_s=max(min(s.carbon_max_time, self.left_s()), MIN_LEFT_S),
                 confidence=confidence,
             )
         except _BaseRoundError as exc:
@@ -776,6 +818,14 @@ class HeadSide:
             )
         for err in self.base_errors:
             warnings.append(f"collecting {self.ref} failed: {err}")
+        if self.over_budget:
+            budget = getattr(self.cs.settings, "carbon_compare_budget", 0.0)
+            warnings.append(
+                f"{len(self.over_budget)} test(s) the screen left to examine were not: the "
+                f"comparison's budget of {budget:g} s was spent (inconclusive, never a "
+                "regression; raise --carbon-compare-budget, 0 for no limit, or compare "
+                "fewer tests)"
+            )
         if self.dead:
             warnings.append(self.dead)
         compared = [c for c in changes if c.method == "paired" and c.metric == "energy"]
