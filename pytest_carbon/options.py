@@ -465,11 +465,11 @@ OPTIONS: tuple[Opt, ...] = (
     ),
     Opt(
         "carbon_compare_budget",
-        "--carbon-compare-ref: most seconds for the whole comparison (screen and tests "
-        "examined alone); tests still to examine when it is spent are inconclusive, "
-        "never a regression; 0: no limit (default: 60)",
+        "--carbon-compare-ref: most seconds for the whole comparison (the base's start, "
+        "the screen and the tests examined alone); tests still to examine when it is "
+        "spent are inconclusive, never a regression; 0: no limit (default: 50)",
         parse_nonnegative_float,
-        60.0,
+        50.0,
         metavar="SECONDS",
     ),
     Opt(

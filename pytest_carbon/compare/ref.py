@@ -348,13 +348,13 @@ class HeadSide:
             return (yield)  # pytest stops on collection errors; so do we
         if session.config.option.collectonly:
             return (yield)
+        budget = float(getattr(self.cs.settings, "carbon_compare_budget", 0.0) or 0.0)
+        self.deadline = time.monotonic() + budget if budget > 0 else None
         try:
             self.start(session)
         except RefError as exc:
             self.cleanup()
             raise pytest.UsageError(f"pytest-carbon: {exc}") from None
-        budget = float(getattr(self.cs.settings, "carbon_compare_budget", 0.0) or 0.0)
-        self.deadline = time.monotonic() + budget if budget > 0 else None
         try:
             self.run_screen(session)
         except ChannelClosed as exc:
