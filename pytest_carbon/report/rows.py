@@ -40,9 +40,23 @@ def lead_energy_j(rec: Mapping[str, Any]) -> float | None:
     return per_call if per_call is not None else fmt.num(rec.get("energy_j"))
 
 
-def ranked(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Most energy first by :func:`lead_energy_j`; unmeasured last, in their order."""
-    return sorted(records, key=lambda r: (lead_energy_j(r) is None, -(lead_energy_j(r) or 0.0)))
+def ranked(
+    records: Sequence[Mapping[str, Any]], limit: int | None = None
+) -> list[Mapping[str, Any]]:
+    """Most energy first by :func:`lead_energy_j`; unmeasured last, in their order.
+    ``limit``: only the first ``limit`` of them (the same rows, found without sorting
+    all). Each record's energy is read once."""
+    keyed = []
+    for i, r in enumerate(records):
+        lead = lead_energy_j(r)
+        keyed.append((lead is None, -(lead or 0.0), i))
+    if limit is None or limit >= len(keyed):
+        keyed.sort()
+    else:
+        import heapq
+
+        keyed = heapq.nsmallest(limit, keyed)
+    return [records[k[2]] for k in keyed]
 
 
 def reference_ratio(rec: Mapping[str, Any]) -> float | None:
