@@ -104,10 +104,10 @@ def compute(records: Sequence[Mapping[str, Any]]) -> Totals:
         for comp, value in (r.get("components") or {}).items():
             if (v := num(value)) is not None:
                 components[str(comp)] = components.get(str(comp), 0.0) + v
-        if not r.get("phases"):
-            if not r.get("per_call") and isinstance(r.get("rounds"), int):
-                rounds.add(r["rounds"])
-                continue
+        # The common record (no phases, no per-call figures) in one step.
+        if not r.get("phases") and not r.get("per_call") and isinstance(r.get("rounds"), int):
+            rounds.add(r["rounds"])
+            continue
         for name, ph in (r.get("phases") or {}).items():
             if name == CALL_PHASE or not isinstance(ph, dict):
                 continue
