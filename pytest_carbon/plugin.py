@@ -102,11 +102,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    cs = get_session(item.config)
+    cs: CarbonSession = item.config.stash[SESSION_KEY]
     if cs.wants_measurement(item):
-        from pytest_carbon.runner import measure_call
+        from pytest_carbon import runner
 
-        return (yield from measure_call(cs, item))
+        # The common test: one window around the call, opened and closed here (no
+        # generator of the runner's per test); anything else: the runner's full path.
+        key = runner.open_plain(cs, item)
+        if key is None:
+            return (yield from runner.measure_call(cs, item))
+        try:
+            result = yield
+        finally:
+            runner.close_plain(cs, item, key)
+        return result
     result = yield
     if FIXTURE_KEY in item.stash:  # the carbon fixture measured something without --carbon
         from pytest_carbon.runner import fixture_record

@@ -29,18 +29,12 @@ def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object
 
     The common case (:func:`plain_window`) keeps the window's raw readings and builds the
     record when it is first wanted; everything else builds it here, at once."""
-    if cs.fast_path and plain_window(item):
-        key = item.nodeid
-        meter = cs.meter
-        meter.begin(key)
+    key = open_plain(cs, item)
+    if key is not None:
         try:
             result = yield
         finally:
-            closed = meter.end_raw(key)
-            if FIXTURE_KEY in item.stash:  # the test asked for the carbon fixture itself
-                _store(cs, item, build_record(cs, item, [meter.measurement_of(closed)], None, key))
-            else:
-                cs.pending[key] = closed
+            close_plain(cs, item, key)
         return result
     budget = _budget_of(item)
     meter = cs.meter
@@ -82,6 +76,30 @@ def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object
             # pytrace=False: the message says everything; the plugin's frames are noise.
             pytest.fail("\n".join(problems), pytrace=False)
     return result
+
+
+def open_plain(cs: CarbonSession, item: pytest.Item) -> str | None:
+    """Open the window of a plain test on the fast path and return its key; None (nothing
+    opened) when the test or the run needs the full path (:func:`measure_call`). The
+    plugin calls this and :func:`close_plain` around the call phase itself: no generator
+    per test."""
+    if not (cs.fast_path and plain_window(item)):
+        return None
+    key = item.nodeid
+    cs.meter.begin(key)
+    return key
+
+
+def close_plain(cs: CarbonSession, item: pytest.Item, key: str) -> None:
+    """Close a fast-path window (passed, failed or interrupted alike): its raw readings
+    wait in ``cs.pending`` for the call report. A test that asked for the carbon fixture
+    during its call gets the fixture's record, built now, as on the full path."""
+    meter = cs.meter
+    closed = meter.end_raw(key)
+    if FIXTURE_KEY in item.stash:
+        _store(cs, item, build_record(cs, item, [meter.measurement_of(closed)], None, key))
+    else:
+        cs.pending[key] = closed
 
 
 def plain_window(item: pytest.Item) -> bool:
