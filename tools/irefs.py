@@ -7,10 +7,11 @@ import os, re, subprocess, sys
 PY = sys.argv[1]; rest = sys.argv[2:]
 extra = rest[rest.index("--") + 1:] if "--" in rest else []
 suites = rest[: rest.index("--")] if "--" in rest else rest
+PRE = os.environ.get("IREFS_PRE", "").split()
 env = dict(os.environ, PYTHONHASHSEED="0"); env.pop("PYTHONDONTWRITEBYTECODE", None)
 def irefs(path, carbon):
     a = ["valgrind", "--tool=cachegrind", "--cache-sim=no", "--cachegrind-out-file=/dev/null",
-         PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", path]
+         PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", *PRE, path]
     if carbon: a += ["--carbon", "--carbon-idle=off", *extra]
     r = subprocess.run(a, env=env, capture_output=True, text=True)
     pid = re.search(r"==(\d+)== Command:", r.stderr).group(1)
@@ -19,7 +20,7 @@ def irefs(path, carbon):
 out = {}
 for path in suites:  # warm-up: bytecode caches written before anything is counted
     for carbon in (False, True):
-        a = [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", path]
+        a = [PY, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:randomly", "-p", "no:xdist", *PRE, path]
         subprocess.run(a + (["--carbon", "--carbon-idle=off", *extra] if carbon else []), env=env, capture_output=True)
 for path in suites:
     n = open(path).read().count("def test_")

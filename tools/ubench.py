@@ -7,7 +7,8 @@ from pytest_carbon.measure.idle import IdleEstimate
 from pytest_carbon.carbon.accounting import resolve_accounting
 from pytest_carbon.measure import proctime
 import pytest_carbon.runner  # noqa
-from pytest_carbon.results.record import window_record
+from pytest_carbon.results.record import window_record, iso_utc
+from pytest_carbon.measure.sensors.base import weakest_method
 from pytest_carbon.report.totals import compute
 from pytest_carbon.report.terminal import table_lines, _layout, legend_line, caveat_lines, outcomes_line
 from pytest_carbon.results.caveats import aggregate, trust_note
@@ -26,6 +27,11 @@ ops = {
     "charge_of": lambda: m.charge_of(closed),
     "record": rec,
     "noop": lambda: None,
+    "iso": lambda: iso_utc(1764000000.25),
+    "weakest": lambda: weakest_method(("estimated", "estimated")),
+    "recfields": lambda: acc.record_fields(0.1, 0.2, share=1.0),
+    "gco2e": lambda: acc.gco2e_g(0.1),
+    "sum2": lambda: sum(D.values()),
     "reading": lambda: Reading(1.0, D, NO_POWER, 2.0),
     "lock": lambda: L.__enter__() and L.__exit__(None, None, None),
     "getpid": os.getpid,
