@@ -3,6 +3,7 @@ items), its ratio to the reference, its outcome, and its name shortened to fit."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -48,7 +49,11 @@ def ranked(
     all). Each record's energy is read once."""
     keyed = []
     for i, r in enumerate(records):
-        lead = lead_energy_j(r)
+        e = r.get("energy_j")
+        if not r.get("per_call") and type(e) is float and math.isfinite(e):
+            lead: float | None = e  # what lead_energy_j gives such a record, without calls
+        else:
+            lead = lead_energy_j(r)
         keyed.append((lead is None, -(lead or 0.0), i))
     if limit is None or limit >= len(keyed):
         keyed.sort()

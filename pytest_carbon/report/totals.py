@@ -102,8 +102,14 @@ def compute(records: Sequence[Mapping[str, Any]]) -> Totals:
     windows = 0
     for r in measured:
         for comp, value in (r.get("components") or {}).items():
-            if (v := num(value)) is not None:
-                components[str(comp)] = components.get(str(comp), 0.0) + v
+            # A finite float and a str name (the common case) need no conversion.
+            if type(value) is float and isfinite(value):
+                v: float | None = value
+            else:
+                v = num(value)
+            if v is not None:
+                name = comp if type(comp) is str else str(comp)
+                components[name] = components.get(name, 0.0) + v
         # The common record (no phases, no per-call figures) in one step.
         if not r.get("phases") and not r.get("per_call") and isinstance(r.get("rounds"), int):
             rounds.add(r["rounds"])

@@ -213,15 +213,19 @@ def iso_utc(unix_s: float | None = None) -> str:
     A test's record takes it at its start: thousands of tests start within the same
     second, so the text of the last second is kept and reused (no ``datetime`` per test).
     """
+    global _ISO_LAST
     if unix_s is None:
         unix_s = time.time()
+    last = _ISO_LAST
+    # Well inside the cached second (no rounding can reach the next one): its text.
+    if 0 <= last[0] <= unix_s <= last[0] + 0.999998:
+        return last[1]
     # datetime.fromtimestamp rounds to the microsecond, half to even, then isoformat
     # drops the microseconds: the second is the integer part after that rounding.
     frac, whole = math.modf(unix_s)
     second = int(whole) + (1 if round(frac * 1e6) >= 1_000_000 else 0)
     if frac < 0:  # before 1970: no cache, datetime's own arithmetic
         return _iso_second(unix_s)
-    global _ISO_LAST
     if _ISO_LAST[0] == second:
         return _ISO_LAST[1]
     text = _iso_second(second)
