@@ -102,11 +102,20 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    cs = get_session(item.config)
+    cs: CarbonSession = item.config.stash[SESSION_KEY]
     if cs.wants_measurement(item):
-        from pytest_carbon.runner import measure_call
+        from pytest_carbon import runner
 
-        return (yield from measure_call(cs, item))
+        # The common test: one window around the call, opened and closed here (no
+        # generator of the runner's per test); anything else: the runner's full path.
+        key = runner.open_plain(cs, item)
+        if key is None:
+            return (yield from runner.measure_call(cs, item))
+        try:
+            result = yield
+        finally:
+            runner.close_plain(cs, item, key)
+        return result
     result = yield
     if FIXTURE_KEY in item.stash:  # the carbon fixture measured something without --carbon
         from pytest_carbon.runner import fixture_record
@@ -152,24 +161,31 @@ class _RecordCollector:
         # controller. It rides on the call report, or on the setup report when setup
         # failed (a prompt item whose generation failed). The pending record only gets
         # the two facts known now: the outcome and the attempt (reruns run it again).
+        # A fast-path window (runner.measure_call, never under xdist) goes straight to
+        # the session, raw: its record is built when first wanted.
         cs = self.cs
-        if report.when == "setup":
-            cs.count_attempt(report.nodeid)
-        if report.when == "call" or (report.when == "setup" and report.failed):
-            pending = cs.take_record(report.nodeid)
+        when = report.when
+        nodeid = report.nodeid
+        if when == "setup":
+            cs.attempts[nodeid] = cs.attempts.get(nodeid, 0) + 1
+        if when == "call" or (when == "setup" and report.failed):
+            pending = cs.pending.pop(nodeid, None)
             if pending is not None:
                 from pytest_carbon.results.record import finalize, outcome_of
 
-                attempts = cs.attempts.get(report.nodeid, 1)
-                report.carbon = finalize(pending, outcome_of(report), attempts)  # type: ignore[attr-defined]
+                attempts = cs.attempts.get(nodeid, 1)
+                if type(pending) is tuple:
+                    cs.add_raw(nodeid, pending, outcome_of(report), attempts)
+                else:
+                    report.carbon = finalize(pending, outcome_of(report), attempts)  # type: ignore[attr-defined]
         if str(report.outcome) == "rerun":  # pytest-rerunfailures' own outcome word
-            cs.superseded.add(report.nodeid)
-        if report.when == "teardown":
-            cs.ran.add(report.nodeid)
-            if report.nodeid in cs.superseded:
+            cs.superseded.add(nodeid)
+        if when == "teardown":
+            cs.ran.add(nodeid)
+            if nodeid in cs.superseded:
                 # pytest-rerunfailures runs the test again: JUnit XML gets the carbon
                 # properties of the attempt that counts, not of this one as well.
-                cs.superseded.discard(report.nodeid)
+                cs.superseded.discard(nodeid)
                 report.user_properties = [
                     p for p in report.user_properties if not str(p[0]).startswith("carbon_")
                 ]

@@ -15,6 +15,7 @@ import pytest
 from pytest_carbon.budget import BudgetError, check_budget, parse_budget
 from pytest_carbon.measure.meter import Measurement, combine
 from pytest_carbon.results.record import make_record
+from pytest_carbon.results.record import window_record as window_record_of
 from pytest_carbon.session import FIXTURE_KEY, CarbonSession
 
 CONCURRENT_NOTE = (
@@ -24,7 +25,17 @@ CONCURRENT_NOTE = (
 
 
 def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object, object]:
-    """The body of the ``pytest_runtest_call`` wrapper when measuring (``yield from`` it)."""
+    """The body of the ``pytest_runtest_call`` wrapper when measuring (``yield from`` it).
+
+    The common case (:func:`plain_window`) keeps the window's raw readings and builds the
+    record when it is first wanted; everything else builds it here, at once."""
+    key = open_plain(cs, item)
+    if key is not None:
+        try:
+            result = yield
+        finally:
+            close_plain(cs, item, key)
+        return result
     budget = _budget_of(item)
     meter = cs.meter
     windows: list[Measurement] = []
@@ -65,6 +76,66 @@ def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object
             # pytrace=False: the message says everything; the plugin's frames are noise.
             pytest.fail("\n".join(problems), pytrace=False)
     return result
+
+
+def open_plain(cs: CarbonSession, item: pytest.Item) -> str | None:
+    """Open the window of a plain test on the fast path and return its key; None (nothing
+    opened) when the test or the run needs the full path (:func:`measure_call`). The
+    plugin calls this and :func:`close_plain` around the call phase itself: no generator
+    per test."""
+    if not (cs.fast_path and plain_window(item)):
+        return None
+    key = item.nodeid
+    cs.meter.begin(key)
+    return key
+
+
+def close_plain(cs: CarbonSession, item: pytest.Item, key: str) -> None:
+    """Close a fast-path window (passed, failed or interrupted alike): its raw readings
+    wait in ``cs.pending`` for the call report. A test that asked for the carbon fixture
+    during its call gets the fixture's record, built now, as on the full path."""
+    meter = cs.meter
+    closed = meter.end_raw(key)
+    if FIXTURE_KEY in item.stash:
+        _store(cs, item, build_record(cs, item, [meter.measurement_of(closed)], None, key))
+    else:
+        cs.pending[key] = closed
+
+
+def plain_window(item: pytest.Item) -> bool:
+    """Whether the test's call phase is one plain window: no carbon fixture (so far), no
+    pytest-benchmark, no ``carbon`` marker (a budget). The session's part of the
+    question is :attr:`CarbonSession.fast_path`."""
+    return (
+        FIXTURE_KEY not in item.stash
+        and "benchmark" not in getattr(item, "fixturenames", ())
+        and closest_carbon_marker(item) is None
+    )
+
+
+def window_record(
+    cs: CarbonSession, nodeid: str, closed: Any, outcome: str, attempts: int
+) -> dict[str, Any]:
+    """The record of a fast-path window (:meth:`CarbonSession.add_raw`): what
+    :func:`build_record` and :func:`~pytest_carbon.results.record.finalize` give for one
+    window, no rounds, no fixture, no benchmark, not concurrent, one intensity."""
+    meter = cs.meter
+    inputs, ch, warnings = meter.charge_of(closed)
+    win = closed[0]
+    return window_record_of(
+        nodeid,
+        win.unix0,
+        inputs,
+        ch,
+        warnings,
+        win.samples,
+        cs.accounting,
+        attribution=meter.attribution,
+        sensors=meter.sensor_names,
+        worker=cs.worker_id,
+        outcome=outcome,
+        attempts=attempts,
+    )
 
 
 def fixture_record(cs: CarbonSession, item: pytest.Item) -> None:

@@ -47,10 +47,15 @@ class CarbonSession:
             self.workers: int | None = int(workerinput.get("workercount", 0)) or None
         else:
             self.workers = int(numprocesses) if isinstance(numprocesses, int) else None
-        self.records: list[dict[str, Any]] = []
+        # Finished records, in the order tests finished. An entry is a record dict, or,
+        # on the per-test fast path (runner.measure_call), the raw readings of the test's
+        # window (a tuple): :attr:`records` builds those dicts when first asked.
+        self._records: list[Any] = []
+        self._raw = 0  # how many entries of _records are still raw
         # Position of each node id in ``records``: a rerun replaces its earlier attempt.
         self._record_at: dict[str, int] = {}
-        self.pending: dict[str, dict[str, Any]] = {}
+        # Per node id, the record waiting for its report: a dict, or a raw window tuple.
+        self.pending: dict[str, Any] = {}
         # Attempts per node id (setup reports seen where the test runs): reruns count.
         self.attempts: dict[str, int] = {}
         # Node ids whose protocol ran (teardown reported), to tell whether all collected ran.
@@ -71,6 +76,7 @@ class CarbonSession:
         self._idle_json: dict[str, Any] | None = None
         self._worker_statuses: list[dict[str, Any]] | None = None
         self._intensity_varies: bool | None = None
+        self._fast_path: bool | None = None
         self.comparison: Any = None
         self.comparison_lines: list[str] = []
         self.written: list[tuple[str, str]] = []
@@ -194,6 +200,24 @@ class CarbonSession:
         self._idle_json = meter.idle.to_json()
         self._meter = meter
 
+    @property
+    def fast_path(self) -> bool:
+        """Whether a plain test's record may wait for its raw window to be wanted
+        (runner.measure_call): a run without xdist (a worker sends the record on the test
+        report), with one round, one carbon intensity (no ``pytest_carbon_intensity``
+        hook) and no reader of the tests' user properties (JUnit XML, a report log),
+        which get the record's figures as the test ends. Decided once."""
+        if self._fast_path is None:
+            opt = self.config.option
+            self._fast_path = (
+                self.role == "local"
+                and self.settings.carbon_rounds == 1
+                and not self.intensity_varies
+                and not getattr(opt, "xmlpath", None)
+                and not getattr(opt, "report_log", None)
+            )
+        return self._fast_path
+
     def wants_measurement(self, item: pytest.Item) -> bool:
         """Measure this item's call phase here? (Prompt items measure themselves.)"""
         if getattr(item, "carbon_self_measured", False):
@@ -238,14 +262,48 @@ class CarbonSession:
         if message not in self.warnings:
             self.warnings.append(message)
 
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """The finished records (one per test; a rerun's last attempt). Raw entries of the
+        per-test fast path become record dicts here, the first time they are asked for
+        (the summary, the reports, a comparison), with the fields and values the full
+        path gives (:func:`pytest_carbon.runner.window_record`)."""
+        if self._raw:
+            from pytest_carbon.runner import window_record
+
+            recs = self._records
+            for i, r in enumerate(recs):
+                if type(r) is tuple:
+                    recs[i] = window_record(self, *r)
+            self._raw = 0
+        return self._records
+
+    @records.setter
+    def records(self, value: list[dict[str, Any]]) -> None:
+        self._records = list(value)
+        self._raw = 0
+        self._record_at = {r["nodeid"]: i for i, r in enumerate(self._records)}
+
     def add_record(self, record: dict[str, Any]) -> None:
         """Keep a finished record; a later attempt of the same test (a rerun) replaces it."""
-        at = self._record_at.get(record["nodeid"])
+        self._keep(record["nodeid"], record)
+
+    def add_raw(self, nodeid: str, closed: Any, outcome: str, attempts: int) -> None:
+        """Keep the raw window of a finished test (the fast path): its record is built
+        when :attr:`records` is first read. A rerun replaces the earlier attempt."""
+        self._raw += 1
+        self._keep(nodeid, (nodeid, closed, outcome, attempts))
+
+    def _keep(self, nodeid: str, entry: Any) -> None:
+        recs = self._records
+        at = self._record_at.get(nodeid)
         if at is None:
-            self._record_at[record["nodeid"]] = len(self.records)
-            self.records.append(record)
+            self._record_at[nodeid] = len(recs)
+            recs.append(entry)
         else:
-            self.records[at] = record
+            if type(recs[at]) is tuple:
+                self._raw -= 1
+            recs[at] = entry
 
     def set_record(
         self, item: pytest.Item, record: dict[str, Any], *, charged: bool = False
@@ -287,7 +345,8 @@ class CarbonSession:
         out["intensity_source"] = acc.intensity_source
         return out
 
-    def take_record(self, nodeid: str) -> dict[str, Any] | None:
+    def take_record(self, nodeid: str) -> Any:
+        """The pending record of ``nodeid`` (a dict, or a fast-path raw window), or None."""
         return self.pending.pop(nodeid, None)
 
     def count_attempt(self, nodeid: str) -> int:

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import random
 from datetime import datetime, timezone
+from typing import Any
 
 import pytest
-from scripted import Scripted
+from scripted import Scripted, ScriptedSensor
 
 from pytest_carbon.measure.idle import IdleEstimate
 from pytest_carbon.measure.meter import Meter
+from pytest_carbon.measure.sensors.base import Reading
 from pytest_carbon.measure.sensors.estimate import EstimateSensor
 from pytest_carbon.results.record import iso_utc
 from pytest_carbon.runner import closest_carbon_marker
@@ -190,3 +192,223 @@ def test_every_path_builds_the_same_record(pytester: pytest.Pytester) -> None:
         assert float(props[name]["carbon_energy_j"]) == round(rec["energy_j"], 6)
         assert float(props[name]["carbon_gco2e_g"]) == round(rec["gco2e_g"], 9)
         assert props[name]["carbon_method"] == rec["method"]
+
+
+# -- the fast path's records (runner.window_record) against the full path's ----------
+
+
+class _WideSensor:
+    """A scripted machine-wide counter (component ``cpu``): attributed by CPU share."""
+
+    name = "wide"
+    method = "measured"
+    components: tuple[str, ...] = ("cpu",)
+    machine_wide = True
+    poll_interval_s: float | None = None
+
+    def __init__(self, script: Scripted, update_period_s: float = 0.0) -> None:
+        self.script = script
+        self.update_period_s = update_period_s
+
+    def read(self, pids: tuple[int, ...] = ()) -> Reading:
+        return Reading(time_s=self.script.now_s, energy_j={"cpu": self.script.energy_j * 3})
+
+    def close(self) -> None:
+        pass
+
+
+def _meters(script: Scripted, machine: list[float]) -> list[tuple[str, Meter]]:
+    """Meters over every kind of reading the charge knows (a per-process model, a
+    reading that includes its idle, a machine-wide counter) and every attribution rule."""
+
+    def busy() -> float:
+        return machine[0]
+
+    def est() -> EstimateSensor:
+        return _estimate(script, _CountingClock(script))
+
+    out = [
+        ("estimate", Meter([est()], cpu_time=script.cpu_time_s)),
+        ("own", Meter([ScriptedSensor(script)], cpu_time=script.cpu_time_s)),
+        ("estimate-machine", Meter([est()], attribution="machine", cpu_time=script.cpu_time_s)),
+    ]
+    for rule in ("auto", "process", "machine"):
+        out.append(
+            (
+                f"wide-{rule}",
+                Meter(
+                    [_WideSensor(script, update_period_s=0.05), est()],
+                    attribution=rule,
+                    sharers=2,
+                    cpu_time=script.cpu_time_s,
+                    machine_busy=busy,
+                ),
+            )
+        )
+    return out
+
+
+def _idles() -> list[IdleEstimate]:
+    return [
+        IdleEstimate({"cpu": 2.5, "dram": 0.75}, method="given"),
+        IdleEstimate({"cpu": 7.0, "dram": 0.5}, {"cpu": 1.0}, "fit", {"cpu": 3.2}),
+        IdleEstimate({"cpu": 6.0}, method="model", trusted=False),
+    ]
+
+
+def _accountings() -> list[Any]:
+    from pytest_carbon.carbon.accounting import resolve_accounting
+
+    return [
+        resolve_accounting(),
+        resolve_accounting(
+            intensity_g_per_kwh=321.0,
+            pue=1.37,
+            embodied_kgco2e=1200.0,
+            lifetime_h=35_000.0,
+            water_l_per_kwh=1.8,
+        ),
+    ]
+
+
+def _full_record(meter: Meter, closed: Any, acc: Any, outcome: str, attempts: int) -> Any:
+    """What the full path builds: runner.build_record's make_record of one window (no
+    rounds, fixture or benchmark, not concurrent), then the plugin's finalize."""
+    from pytest_carbon.results.record import finalize, make_record
+
+    m = meter.measurement_of(closed)
+    rec = make_record(
+        "t.py::test_x[a\\b]",
+        m,
+        acc,
+        rounds=1,
+        per_round_energy_j=(),
+        per_round_duration_s=(),
+        per_call=None,
+        extra_info=None,
+        worker=None,
+        warnings=[],
+        own_intensity=False,
+    )
+    return finalize(rec, outcome, attempts)
+
+
+def _fast_record(meter: Meter, closed: Any, acc: Any, outcome: str, attempts: int) -> Any:
+    from pytest_carbon.results.record import window_record
+
+    inputs, ch, warnings = meter.charge_of(closed)
+    win = closed[0]
+    return window_record(
+        "t.py::test_x[a\\b]",
+        win.unix0,
+        inputs,
+        ch,
+        warnings,
+        win.samples,
+        acc,
+        attribution=meter.attribution,
+        sensors=meter.sensor_names,
+        worker=None,
+        outcome=outcome,
+        attempts=attempts,
+    )
+
+
+@pytest.mark.parametrize("work", [0, 1, 7, 250])
+def test_the_fast_path_builds_the_full_paths_record(work: int) -> None:
+    # Same scripted readings, both ways: every key, in the same order, with the same value
+    # to the last bit (== on floats), for every kind of reading, attribution rule, idle
+    # estimate (a trusted one, a fit with a per-CPU slope, an untrusted model) and
+    # accounting (embodied and water on), with and without a power trace and warnings.
+    compared = 0
+    for idle in _idles():
+        for acc in _accountings():
+            script = Scripted(seconds_per_unit=0.0013, joules_per_unit=0.037)
+            machine = [100.0]
+            for name, meter in _meters(script, machine):
+                meter.idle = idle
+                key = f"t.py::test_x[a\\b]-{name}"
+                meter.begin(key)
+                script.work(work)
+                machine[0] += work * 0.0013 * 1.7
+                if work == 7:
+                    win = meter._windows[key]
+                    win.samples.append((0.00123456, {"cpu": 3.5}))
+                    win.errors.append("sampler stopped: OSError: gone")
+                closed = meter.end_raw(key)
+                full = _full_record(meter, closed, acc, "failed", 2)
+                fast = _fast_record(meter, closed, acc, "failed", 2)
+                assert list(fast) == list(full), name
+                for k in full:
+                    assert fast[k] == full[k], (name, k)
+                    assert type(fast[k]) is type(full[k]), (name, k)
+                compared += 1
+    assert compared == len(_idles()) * len(_accountings()) * 6
+
+
+def test_a_window_charged_later_uses_the_idle_of_its_close() -> None:
+    script = Scripted()
+    meter = Meter([_estimate(script, _CountingClock(script))], cpu_time=script.cpu_time_s)
+    meter.idle = IdleEstimate({"cpu": 4.0, "dram": 0.0}, method="given")
+    meter.begin("t")
+    script.work(10)
+    closed = meter.end_raw("t")
+    before = meter.measurement_of(closed)
+    meter.idle = IdleEstimate({"cpu": 400.0, "dram": 0.0}, method="given")
+    assert meter.measurement_of(closed) == before
+    assert before.energy_j["cpu"] > before.dynamic_energy_j["cpu"]
+
+
+FAST_SUITE = """
+import pytest
+
+def test_plain():
+    sum(range(10_000))
+
+def test_fails():
+    assert sum(range(10_000)) < 0
+
+@pytest.mark.carbon(max_energy_j=1e9)
+def test_budgeted():
+    sum(range(10_000))
+
+def test_fixture_late(request):
+    request.getfixturevalue("carbon")(sum, range(1000))
+
+@pytest.mark.skip
+def test_skipped():
+    pass
+"""
+
+
+def test_the_fast_and_full_paths_give_records_of_one_shape(pytester: pytest.Pytester) -> None:
+    # Without JUnit XML the plain tests take the fast path (their records are built at
+    # the end), the budgeted one the full path: the JSON report cannot tell them apart.
+    import json
+
+    from pytest_carbon import runner
+
+    pytester.makepyfile(FAST_SUITE)
+    built: list[str] = []
+    original = runner.window_record
+
+    def counting(cs: Any, nodeid: str, *rest: Any) -> Any:
+        built.append(nodeid.split("::")[-1])
+        return original(cs, nodeid, *rest)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runner, "window_record", counting)
+        result = pytester.runpytest("--carbon", "--carbon-idle=off", "--carbon-json=out.json")
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
+    assert sorted(built) == ["test_fails", "test_plain"]
+    report = json.loads((pytester.path / "out.json").read_text())
+    recs = {r["nodeid"].split("::")[-1]: r for r in report["tests"]}
+    assert set(recs) == {"test_plain", "test_fails", "test_budgeted", "test_fixture_late"}
+    assert list(recs["test_plain"]) == list(recs["test_fails"]) == list(recs["test_budgeted"])
+    assert recs["test_fails"]["outcome"] == "failed"
+    assert recs["test_plain"]["attempts"] == 1
+    assert recs["test_plain"]["energy_j"] > 0
+    assert recs["test_plain"]["samples"]["energy_j"] == [recs["test_plain"]["energy_j"]]
+    # The test that asked for the carbon fixture during its call has the fixture's record.
+    assert recs["test_fixture_late"]["per_call"] is not None
+    assert "call" in recs["test_fixture_late"]["phases"]

@@ -131,11 +131,13 @@ DYNAMIC = "dynamic"  # a per-process model without idle (the estimate's CPU)
 OWN = "own"  # a per-process or per-device reading that includes its own idle
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class WindowInputs:
     """What one window read: per component its raw energy delta, the sensor's method and
     kind (:data:`WIDE`, :data:`DYNAMIC`, :data:`OWN`), and the times. The input of
-    :func:`charge`; kept on the Measurement so a window can be charged again."""
+    :func:`charge`; kept on the Measurement so a window can be charged again. Read-only
+    by convention (not ``frozen``: a frozen dataclass costs several µs to build, and
+    one is built per test)."""
 
     deltas: Mapping[str, float]
     methods: Mapping[str, str]
@@ -146,9 +148,10 @@ class WindowInputs:
     machine_s: float | None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Charge:
-    """What :func:`charge` decided for one window."""
+    """What :func:`charge` decided for one window (read-only by convention, as
+    :class:`WindowInputs`)."""
 
     energy_j: dict[str, float]
     dynamic_energy_j: dict[str, float]
@@ -253,17 +256,37 @@ def per_cpu_watts(
     return max((dynamic_j + prior * PRIOR_CPU_S) / (machine_s + PRIOR_CPU_S), 0.0)
 
 
-@dataclass
 class _Window:
-    key: str
-    pids: tuple[int, ...]
-    t0: float
-    unix0: float
-    readings: list[Reading]
-    cpu0: float
-    machine0: float | None
-    samples: list[tuple[float, dict[str, float]]] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    """An open window: what was read at its start. A plain class with slots: one is
+    made per test, and a dataclass with default factories costs more to build."""
+
+    __slots__ = ("key", "pids", "t0", "unix0", "readings", "cpu0", "machine0", "samples", "errors")
+
+    def __init__(
+        self,
+        key: str,
+        pids: tuple[int, ...],
+        t0: float,
+        unix0: float,
+        readings: list[Reading],
+        cpu0: float,
+        machine0: float | None,
+    ) -> None:
+        self.key = key
+        self.pids = pids
+        self.t0 = t0
+        self.unix0 = unix0
+        self.readings = readings
+        self.cpu0 = cpu0
+        self.machine0 = machine0
+        self.samples: list[tuple[float, dict[str, float]]] = []
+        self.errors: list[str] = []
+
+
+#: A window closed but not yet charged (:meth:`Meter.end_raw`): the open window, what
+#: was read at its end (readings, perf clock, CPU time, machine busy time) and the idle
+#: estimate in force when it closed. :meth:`Meter.measurement_of` makes it a Measurement.
+ClosedWindow = tuple[_Window, list[Reading], float, float, float | None, IdleEstimate]
 
 
 class WindowError(RuntimeError):
@@ -384,12 +407,18 @@ class Meter:
             if cpu0 is None:
                 cpu0 = self._cpu_time(pids)
         t0 = readings[0].time_s if readings else time.perf_counter()
-        self._windows[key] = _Window(key, pids, t0, time.time(), readings, cpu0, machine0, [], [])
+        self._windows[key] = _Window(key, pids, t0, time.time(), readings, cpu0, machine0)
         if self._polled and not self._polled_failed:
             self._ensure_sampler()
 
     def end(self, key: str) -> Measurement:
         """Close window ``key`` and return its Measurement."""
+        return self.measurement_of(self.end_raw(key))
+
+    def end_raw(self, key: str) -> ClosedWindow:
+        """Close window ``key``: read its end, charge nothing yet. The per-test path keeps
+        this and charges it when the record is first wanted (:meth:`measurement_of`
+        gives exactly what :meth:`end` would have given then)."""
         try:
             win = self._windows.pop(key)
         except KeyError:
@@ -401,7 +430,22 @@ class Meter:
             cpu1 = self._cpu_time(win.pids)
         machine1 = self._machine_busy() if win.machine0 is not None else None
         t1 = readings[0].time_s if readings else time.perf_counter()
-        return self._compute(win, readings, t1, cpu1, machine1)
+        return (win, readings, t1, cpu1, machine1, self.idle)
+
+    def measurement_of(self, closed: ClosedWindow) -> Measurement:
+        """The Measurement of a window closed by :meth:`end_raw`, charged with the idle
+        estimate in force when it closed."""
+        win, readings, t1, cpu1, machine1, idle = closed
+        return self._compute(win, readings, t1, cpu1, machine1, idle)
+
+    def charge_of(self, closed: ClosedWindow) -> tuple[WindowInputs, Charge, list[str]]:
+        """What :meth:`measurement_of` computes, without building the Measurement: the
+        window's inputs, its :func:`charge` and its warnings (the same steps, in the same
+        order, so the same numbers). For a record built straight from a window."""
+        win, readings, t1, cpu1, machine1, idle = closed
+        inputs, warnings = self._inputs(win, readings, t1, cpu1, machine1)
+        ch, warnings = self._charged(inputs, warnings, idle)
+        return inputs, ch, warnings
 
     @contextmanager
     def measure(self, key: str, pids: tuple[int, ...] = ()) -> Iterator[MeasureHandle]:
@@ -537,7 +581,19 @@ class Meter:
         t1: float,
         cpu1: float,
         machine1: float | None,
+        idle: IdleEstimate | None = None,
     ) -> Measurement:
+        inputs, warnings = self._inputs(win, readings, t1, cpu1, machine1)
+        return self._measurement(win.key, win.unix0, inputs, tuple(win.samples), warnings, idle)
+
+    def _inputs(
+        self,
+        win: _Window,
+        readings: list[Reading],
+        t1: float,
+        cpu1: float,
+        machine1: float | None,
+    ) -> tuple[WindowInputs, list[str]]:
         deltas: dict[str, float] = {}
         methods: dict[str, str] = {}
         kinds: dict[str, str] = {}
@@ -566,7 +622,23 @@ class Meter:
                 f"counters' update period ({period * 1e3:g} ms): its energy is unreliable; "
                 "repeat the work (the carbon fixture does) to measure it"
             )
-        return self._measurement(win.key, win.unix0, inputs, tuple(win.samples), warnings)
+        return inputs, warnings
+
+    def _charged(
+        self, inputs: WindowInputs, warnings: Sequence[str], idle: IdleEstimate | None
+    ) -> tuple[Charge, list[str]]:
+        idle = self.idle if idle is None else idle
+        ch = charge(
+            inputs, idle, cpus=self.cpus, attribution=self.attribution, sharers=self.sharers
+        )
+        warnings = list(warnings)
+        if not idle.trusted and WIDE in inputs.kinds.values():
+            warnings.append(
+                "idle power was not observable (other work kept the machine busy) and is "
+                f"{idle.method}; run `pytest-carbon sensors --calibrate` on a quieter "
+                "machine to store a measured figure"
+            )
+        return ch, warnings
 
     def _measurement(
         self,
@@ -575,17 +647,9 @@ class Meter:
         inputs: WindowInputs,
         samples: tuple[tuple[float, Mapping[str, float]], ...],
         warnings: Sequence[str],
+        idle: IdleEstimate | None = None,
     ) -> Measurement:
-        ch = charge(
-            inputs, self.idle, cpus=self.cpus, attribution=self.attribution, sharers=self.sharers
-        )
-        if not self.idle.trusted and WIDE in inputs.kinds.values():
-            warnings = [
-                *warnings,
-                "idle power was not observable (other work kept the machine busy) and is "
-                f"{self.idle.method}; run `pytest-carbon sensors --calibrate` on a quieter "
-                "machine to store a measured figure",
-            ]
+        ch, warnings = self._charged(inputs, warnings, idle)
         return Measurement(
             key=key,
             start_unix_s=start_unix_s,

@@ -15,6 +15,7 @@ Two back ends give the same numbers:
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 from typing import Any
@@ -133,24 +134,35 @@ def process_tree_cpu_s(pid: int) -> float | None:
 
 class _SelfStatm:
     """``/proc/self/statm`` kept open: one ``pread`` per reading instead of open/read/close
-    (the estimate reads it at each edge of a window). Reopened after ``fork`` (the fd's
-    pid differs)."""
+    (the estimate reads it at each edge of a window). Reopened after ``fork``: the fd
+    names the parent's pid, and a child forgets it (``os.register_at_fork``), so a read
+    asks for no pid."""
 
     def __init__(self) -> None:
         self.fd: int | None = None
         self.pid = -1
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self.forget)
+
+    def forget(self) -> None:
+        """In a forked child: the inherited fd reads the parent (closed, reopened later)."""
+        if self.fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(self.fd)
+        self.fd = None
 
     def rss_bytes(self) -> int:
-        pid = os.getpid()
-        if self.fd is None or self.pid != pid:
+        fd = self.fd
+        if fd is None:
+            pid = os.getpid()
             try:
                 # /proc/self resolves at open time: open our own pid's file explicitly.
-                self.fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
+                fd = self.fd = os.open(f"/proc/{pid}/statm", os.O_RDONLY | os.O_CLOEXEC)
                 self.pid = pid
             except OSError:
                 return 0
         try:
-            return int(os.pread(self.fd, 128, 0).split()[1]) * _PAGE_BYTES
+            return int(os.pread(fd, 128, 0).split()[1]) * _PAGE_BYTES
         except (OSError, ValueError, IndexError):
             return 0
 

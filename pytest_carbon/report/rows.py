@@ -3,6 +3,7 @@ items), its ratio to the reference, its outcome, and its name shortened to fit."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -40,9 +41,27 @@ def lead_energy_j(rec: Mapping[str, Any]) -> float | None:
     return per_call if per_call is not None else fmt.num(rec.get("energy_j"))
 
 
-def ranked(records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Most energy first by :func:`lead_energy_j`; unmeasured last, in their order."""
-    return sorted(records, key=lambda r: (lead_energy_j(r) is None, -(lead_energy_j(r) or 0.0)))
+def ranked(
+    records: Sequence[Mapping[str, Any]], limit: int | None = None
+) -> list[Mapping[str, Any]]:
+    """Most energy first by :func:`lead_energy_j`; unmeasured last, in their order.
+    ``limit``: only the first ``limit`` of them (the same rows, found without sorting
+    all). Each record's energy is read once."""
+    keyed = []
+    for i, r in enumerate(records):
+        e = r.get("energy_j")
+        if not r.get("per_call") and type(e) is float and math.isfinite(e):
+            lead: float | None = e  # what lead_energy_j gives such a record, without calls
+        else:
+            lead = lead_energy_j(r)
+        keyed.append((lead is None, -(lead or 0.0), i))
+    if limit is None or limit >= len(keyed):
+        keyed.sort()
+    else:
+        import heapq
+
+        keyed = heapq.nsmallest(limit, keyed)
+    return [records[k[2]] for k in keyed]
 
 
 def reference_ratio(rec: Mapping[str, Any]) -> float | None:

@@ -41,8 +41,9 @@ def _layout(records: Sequence[Mapping[str, Any]], t: Totals, width: int, verbose
     """The table's columns: what a narrow terminal drops first is the per-component split,
     then EDP (the JSON, HTML and ``-v`` keep them)."""
     comps = sorted(t.components, key=lambda c: ({"cpu": 0, "dram": 1, "gpu": 2}.get(c, 9), c))
-    per_call = any(per_call_energy_j(r) is not None for r in records)
-    ratio = any(rowinfo.reference_ratio(r) is not None for r in records)
+    # A record without per_call (or prompt) has neither figure: skip it without a call.
+    per_call = any(r.get("per_call") and per_call_energy_j(r) is not None for r in records)
+    ratio = any(r.get("prompt") and rowinfo.reference_ratio(r) is not None for r in records)
     energy_head = "energy" + (f" ({t.rounds} rounds)" if t.rounds else "")
     cols: list[tuple[str, int]] = []
     if per_call:
@@ -68,6 +69,7 @@ def table_lines(
     limit: int | None = 20,
     totals: Totals | None = None,
     verbose: bool = False,
+    layout: _Layout | None = None,
 ) -> list[str]:
     """Rows ranked by energy per call where there is one (else energy), unmeasured last;
     per-component columns; a total line whose label is never cut. ``totals``: the records'
@@ -75,7 +77,9 @@ def table_lines(
     EDP are shown where they fit in ``width``, and always with ``verbose`` (``-v``): the
     table is then wider than a narrow terminal rather than without them."""
     t = totals if totals is not None else compute(records)
-    cols, comps, per_call, ratio, show_edp = _layout(records, t, width, verbose)
+    if layout is None:
+        layout = _layout(records, t, width, verbose)
+    cols, comps, per_call, ratio, show_edp = layout
     widths = [w for _, w in cols]
     label = t.label()
     name_w = max(width - sum(w + 1 for w in widths), 24)
@@ -85,8 +89,7 @@ def table_lines(
     header = _row("test", [n for n, _ in cols], widths, name_w)
     rule = "-" * len(header)
     lines = [header, rule]
-    ordered = rowinfo.ranked(records)
-    shown = ordered if limit is None else ordered[:limit]
+    shown = rowinfo.ranked(records, limit)
     names = rowinfo.shorten_all([str(r.get("nodeid", "")) for r in shown], name_w)
     for r, name in zip(shown, names, strict=True):
         measured = fmt.num(r.get("energy_j")) is not None
@@ -102,8 +105,8 @@ def table_lines(
         cells += [fmt.si(r.get("edp_js"), "J·s")] if show_edp else []
         cells += [fmt.carbon(r.get("gco2e_g")), fmt.duration(r.get("duration_s"))]
         lines.append(_row(name, cells, widths, name_w))
-    if limit is not None and len(ordered) > limit:
-        lines.append(f"... {len(ordered) - limit} more (use -v or --carbon-top=N to see them)")
+    if limit is not None and len(records) > limit:
+        lines.append(f"... {len(records) - limit} more (use -v or --carbon-top=N to see them)")
     cells = [""] * (int(per_call) + int(ratio))
     cells.append(fmt.energy(t.energy_j))
     cells += [fmt.energy(t.components.get(c)) for c in comps]
@@ -125,11 +128,15 @@ def legend_line(
     width: int = 100,
     totals: Totals | None = None,
     verbose: bool = False,
+    layout: _Layout | None = None,
 ) -> str:
     """One footnote line that says what each label of the table printed above means (only
-    the columns and total words it shows), and where every other label is explained."""
+    the columns and total words it shows), and where every other label is explained.
+    ``layout``: the table's, when the caller has it (one pass over the records)."""
     t = totals if totals is not None else compute(records)
-    cols, comps, per_call, ratio, show_edp = _layout(records, t, width, verbose)
+    if layout is None:
+        layout = _layout(records, t, width, verbose)
+    cols, comps, per_call, ratio, show_edp = layout
     parts: list[str] = []
     if per_call:
         parts.append("per call = median energy of one repeated call (rows rank by it)")
@@ -233,13 +240,14 @@ def terminal_summary(cs: CarbonSession, tr: Any) -> None:
         limit = None if verbose else cs.settings.carbon_top
         totals = compute(records)
         width = _width(tr)
-        table = table_lines(records, width=width, limit=limit, totals=totals, verbose=verbose)
+        layout = _layout(records, totals, width, verbose)
+        table = table_lines(records, width, limit, totals, verbose, layout)
         for line in table:
             tr.write_line(line)
         for line in extra_total_lines(totals):
             tr.write_line(line)
         tr.write_line(outcomes_line(records, pytest_counts(tr)))
-        tr.write_line(legend_line(records, width, totals, verbose))
+        tr.write_line(legend_line(records, width, totals, verbose, layout))
         equivalent = equivalences_line(totals)
         if equivalent:
             tr.write_line(equivalent)

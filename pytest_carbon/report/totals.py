@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from math import isfinite
 from typing import Any
 
 from pytest_carbon.report.format import num
@@ -78,17 +79,41 @@ def per_call_energy_j(rec: Mapping[str, Any]) -> float | None:
 def compute(records: Sequence[Mapping[str, Any]]) -> Totals:
     from pytest_carbon.results.io import summarize
 
-    clean = [r for r in records if isinstance(r, Mapping)]
-    measured = [r for r in clean if num(r.get("energy_j")) is not None]
-    s = summarize([{**r, "energy_j": num(r.get("energy_j"))} for r in clean])
+    # One pass; a record is copied (its energy made a finite float or None) only where
+    # its energy is not one already: the common record goes to summarize() as it is.
+    clean: list[Mapping[str, Any]] = []
+    measured: list[Mapping[str, Any]] = []
+    for r in records:
+        if type(r) is not dict and not isinstance(r, Mapping):
+            continue
+        e = r.get("energy_j")
+        if type(e) is float and isfinite(e):
+            clean.append(r)
+            measured.append(r)
+            continue
+        e = num(e)
+        clean.append({**r, "energy_j": e})
+        if e is not None:
+            measured.append(r)
+    s = summarize(clean)
     components: dict[str, float] = {}
     phases: dict[str, dict[str, Any]] = {}
     rounds: set[int] = set()
     windows = 0
     for r in measured:
         for comp, value in (r.get("components") or {}).items():
-            if (v := num(value)) is not None:
-                components[str(comp)] = components.get(str(comp), 0.0) + v
+            # A finite float and a str name (the common case) need no conversion.
+            if type(value) is float and isfinite(value):
+                v: float | None = value
+            else:
+                v = num(value)
+            if v is not None:
+                name = comp if type(comp) is str else str(comp)
+                components[name] = components.get(name, 0.0) + v
+        # The common record (no phases, no per-call figures) in one step.
+        if not r.get("phases") and not r.get("per_call") and isinstance(r.get("rounds"), int):
+            rounds.add(r["rounds"])
+            continue
         for name, ph in (r.get("phases") or {}).items():
             if name == CALL_PHASE or not isinstance(ph, dict):
                 continue

@@ -78,9 +78,12 @@ def aggregate(
     test in a kind had the same text (the numbers agree too), ``kind`` keeps the numbers."""
     kinds: dict[str, dict[str, Any]] = {}
     for r in records:
+        ws = r.get("warnings")
+        if not ws:  # most records: nothing to group
+            continue
         nodeid = str(r.get("nodeid") or "")
         seen: set[str] = set()
-        for w in r.get("warnings") or []:
+        for w in ws:
             stripped = strip_nodeid(str(w), nodeid)
             key = _NUMBER.sub("…", stripped)
             if key in seen:

@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, TypedDict, cast
 
 from pytest_carbon.carbon.accounting import Accounting, ed2p_js2, edp_js
-from pytest_carbon.measure.meter import Measurement
+from pytest_carbon.measure.meter import Charge, Measurement, WindowInputs
 from pytest_carbon.measure.sensors.base import weakest_method
 
 SCHEMA = "pytest-carbon/report/1"
@@ -213,15 +213,19 @@ def iso_utc(unix_s: float | None = None) -> str:
     A test's record takes it at its start: thousands of tests start within the same
     second, so the text of the last second is kept and reused (no ``datetime`` per test).
     """
+    global _ISO_LAST
     if unix_s is None:
         unix_s = time.time()
+    last = _ISO_LAST
+    # Well inside the cached second (no rounding can reach the next one): its text.
+    if 0 <= last[0] <= unix_s <= last[0] + 0.999998:
+        return last[1]
     # datetime.fromtimestamp rounds to the microsecond, half to even, then isoformat
     # drops the microseconds: the second is the integer part after that rounding.
     frac, whole = math.modf(unix_s)
     second = int(whole) + (1 if round(frac * 1e6) >= 1_000_000 else 0)
     if frac < 0:  # before 1970: no cache, datetime's own arithmetic
         return _iso_second(unix_s)
-    global _ISO_LAST
     if _ISO_LAST[0] == second:
         return _ISO_LAST[1]
     text = _iso_second(second)
@@ -364,6 +368,70 @@ def make_record(
         rec["intensity_g_per_kwh"] = accounting.intensity_g_per_kwh
         rec["intensity_source"] = accounting.intensity_source
     return cast(dict[str, Any], rec)
+
+
+def window_record(
+    nodeid: str,
+    start_unix_s: float,
+    inputs: WindowInputs,
+    ch: Charge,
+    warnings: Sequence[str],
+    samples: Sequence[tuple[float, Mapping[str, float]]],
+    accounting: Accounting,
+    *,
+    attribution: str,
+    sensors: Sequence[str],
+    worker: str | None,
+    outcome: str,
+    attempts: int,
+) -> dict[str, Any]:
+    """The finished record of one plain window, straight from its charge
+    (:meth:`~pytest_carbon.measure.meter.Meter.charge_of`): what :func:`make_record` of
+    the window's Measurement, then :func:`finalize`, give (same keys in the same order,
+    same values, computed by the same operations), without the Measurement, the
+    intermediate dicts and their copies. The per-test fast path builds its records here;
+    ``tests/test_overhead_path.py`` holds the two ways to each other."""
+    energy_j = ch.energy_j
+    energy = sum(energy_j.values())
+    duration = inputs.duration_s
+    methods = ch.method
+    share = ch.share
+    machine = ch.machine_energy_j
+    rec: dict[str, Any] = {
+        "nodeid": nodeid,
+        "outcome": outcome,
+        "start": iso_utc(start_unix_s),
+        "duration_s": duration,
+        "energy_j": energy,
+        "dynamic_energy_j": sum(ch.dynamic_energy_j.values()),
+        "components": energy_j,
+        "dynamic_components": ch.dynamic_energy_j,
+        "component_methods": methods,
+        "method": weakest_method(tuple(methods.values())),
+        "power_w": energy / duration if duration > 0 else 0.0,
+        "edp_js": energy * duration,
+        "ed2p_js2": energy * duration * duration,
+        "cpu_time_s": inputs.cpu_s,
+        "share": share,
+        "gco2e_g": None,
+        "machine_energy_j": machine,
+        "attribution": attribution if machine is not None else None,
+        "idle_wall_energy_j": ch.idle_wall_energy_j,
+    }
+    rec.update(accounting.record_fields(energy, duration, share=share))
+    rec["rounds"] = 1
+    rec["samples"] = {"energy_j": [energy], "duration_s": [duration]}
+    rec["per_call"] = None
+    rec["phases"] = {}
+    rec["extra_info"] = {}
+    rec["prompt"] = None
+    rec["worker"] = worker
+    rec["sensors"] = list(sensors)
+    rec["warnings"] = list(dict.fromkeys(warnings)) if warnings else []
+    if samples:
+        rec["trace"] = [[round(t, 4), dict(p)] for t, p in samples]
+    rec["attempts"] = attempts
+    return rec
 
 
 #: pytest's outcome words, kept in records (``xfailed``/``xpassed`` are not folded into
