@@ -161,7 +161,7 @@ class _RecordCollector:
         # controller. It rides on the call report, or on the setup report when setup
         # failed (a prompt item whose generation failed). The pending record only gets
         # the two facts known now: the outcome and the attempt (reruns run it again).
-        # A fast-path window (runner.measure_call, never under xdist) goes straight to
+        # A fast-path window (runner.open_plain/close_plain, never under xdist) goes straight to
         # the session, raw: its record is built when first wanted.
         cs = self.cs
         when = report.when

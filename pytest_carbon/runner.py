@@ -25,17 +25,10 @@ CONCURRENT_NOTE = (
 
 
 def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object, object]:
-    """The body of the ``pytest_runtest_call`` wrapper when measuring (``yield from`` it).
-
-    The common case (:func:`plain_window`) keeps the window's raw readings and builds the
-    record when it is first wanted; everything else builds it here, at once."""
-    key = open_plain(cs, item)
-    if key is not None:
-        try:
-            result = yield
-        finally:
-            close_plain(cs, item, key)
-        return result
+    """The body of the ``pytest_runtest_call`` wrapper when measuring (``yield from`` it),
+    for a test :func:`open_plain` declined: the record is built here, at once. (The common
+    case, a plain window, is opened and closed by the plugin itself and keeps the raw
+    readings until the record is first wanted.)"""
     budget = _budget_of(item)
     meter = cs.meter
     windows: list[Measurement] = []

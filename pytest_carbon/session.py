@@ -48,7 +48,7 @@ class CarbonSession:
         else:
             self.workers = int(numprocesses) if isinstance(numprocesses, int) else None
         # Finished records, in the order tests finished. An entry is a record dict, or,
-        # on the per-test fast path (runner.measure_call), the raw readings of the test's
+        # on the per-test fast path (runner.open_plain), the raw readings of the test's
         # window (a tuple): :attr:`records` builds those dicts when first asked.
         self._records: list[Any] = []
         self._raw = 0  # how many entries of _records are still raw
@@ -203,7 +203,7 @@ class CarbonSession:
     @property
     def fast_path(self) -> bool:
         """Whether a plain test's record may wait for its raw window to be wanted
-        (runner.measure_call): a run without xdist (a worker sends the record on the test
+        (runner.open_plain): a run without xdist (a worker sends the record on the test
         report), with one round, one carbon intensity (no ``pytest_carbon_intensity``
         hook) and no reader of the tests' user properties (JUnit XML, a report log),
         which get the record's figures as the test ends. Decided once."""
