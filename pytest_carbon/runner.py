@@ -14,6 +14,7 @@ import pytest
 
 from pytest_carbon.budget import BudgetError, check_budget, parse_budget
 from pytest_carbon.measure.meter import Measurement, combine
+from pytest_carbon.results import record as record_module  # noqa: F401 (plugin.py reads it)
 from pytest_carbon.results.record import make_record
 from pytest_carbon.results.record import window_record as window_record_of
 from pytest_carbon.session import FIXTURE_KEY, CarbonSession
@@ -95,6 +96,19 @@ def close_plain(cs: CarbonSession, item: pytest.Item, key: str) -> None:
         cs.pending[key] = closed
 
 
+def close_edges(cs: CarbonSession, item: pytest.Item, unix0: float, e0: Any, e1: Any) -> None:
+    """Close a window read on the edge path (:attr:`CarbonSession.edge`, opened by the
+    plugin around the call): four plain values wait in ``cs.pending`` for the call report
+    (no Window object: the record is built when first wanted, as for :func:`close_plain`).
+    A test that asked for the carbon fixture during its call gets its record now."""
+    meter = cs.meter
+    if FIXTURE_KEY in item.stash:
+        m = meter.measurement_of_edges(item.nodeid, unix0, e0, e1, meter.idle)
+        _store(cs, item, build_record(cs, item, [m], None, item.nodeid))
+    else:
+        cs.pending[item.nodeid] = (unix0, e0, e1, meter.idle)
+
+
 def plain_window(item: pytest.Item) -> bool:
     """Whether the test's call phase is one plain window: no carbon fixture (so far), no
     pytest-benchmark, no ``carbon`` marker (a budget). The session's part of the
@@ -113,15 +127,22 @@ def window_record(
     :func:`build_record` and :func:`~pytest_carbon.results.record.finalize` give for one
     window, no rounds, no fixture, no benchmark, not concurrent, one intensity."""
     meter = cs.meter
-    inputs, ch, warnings = meter.charge_of(closed)
-    win = closed[0]
+    samples: Any
+    if len(closed) == 4:  # the edge path (close_edges): (unix0, edge0, edge1, idle)
+        unix0, e0, e1, idle = closed
+        inputs, ch, warnings = meter.charge_edges(nodeid, e0, e1, idle)
+        samples = ()
+    else:
+        inputs, ch, warnings = meter.charge_of(closed)
+        win = closed[0]
+        unix0, samples = win.unix0, win.samples
     return window_record_of(
         nodeid,
-        win.unix0,
+        unix0,
         inputs,
         ch,
         warnings,
-        win.samples,
+        samples,
         cs.accounting,
         attribution=meter.attribution,
         sensors=meter.sensor_names,

@@ -77,6 +77,7 @@ class CarbonSession:
         self._worker_statuses: list[dict[str, Any]] | None = None
         self._intensity_varies: bool | None = None
         self._fast_path: bool | None = None
+        self._edge: Any = False
         self.comparison: Any = None
         self.comparison_lines: list[str] = []
         self.written: list[tuple[str, str]] = []
@@ -218,6 +219,15 @@ class CarbonSession:
             )
         return self._fast_path
 
+    @property
+    def edge(self) -> Any:
+        """The meter's edge reader (:meth:`~pytest_carbon.measure.meter.Meter.edge_reader`)
+        where plain tests may take the edge path (:attr:`fast_path` and a meter that has
+        one), else None. Decided once, when the first test is measured."""
+        if self._edge is False:
+            self._edge = (self.fast_path and self.meter.edge_reader()) or None
+        return self._edge
+
     def wants_measurement(self, item: pytest.Item) -> bool:
         """Measure this item's call phase here? (Prompt items measure themselves.)"""
         if getattr(item, "carbon_self_measured", False):
@@ -269,12 +279,22 @@ class CarbonSession:
         (the summary, the reports, a comparison), with the fields and values the full
         path gives (:func:`pytest_carbon.runner.window_record`)."""
         if self._raw:
+            import gc
+
             from pytest_carbon.runner import window_record
 
             recs = self._records
-            for i, r in enumerate(recs):
-                if type(r) is tuple:
-                    recs[i] = window_record(self, *r)
+            # Thousands of small dicts that all live on: a collection pass while they are
+            # built finds nothing to free, so none runs until they are done.
+            was_enabled = gc.isenabled()
+            gc.disable()
+            try:
+                for i, r in enumerate(recs):
+                    if type(r) is tuple:
+                        recs[i] = window_record(self, *r)
+            finally:
+                if was_enabled:
+                    gc.enable()
             self._raw = 0
         return self._records
 
@@ -369,7 +389,14 @@ class CarbonSession:
         return False, ": ".join(p for p in parts if p)
 
     def close(self) -> None:
+        """The run is over (``pytest_unconfigure``): close the sensors and let go of the
+        per-test records, read by then, before pytest's last garbage collection has to
+        walk them (thousands of small dicts)."""
         self.finished_unix_s = time.time()
+        self.pending.clear()
+        self._records = []
+        self._record_at = {}
+        self._raw = 0
         if self._meter is not None:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

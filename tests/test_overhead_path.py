@@ -412,3 +412,97 @@ def test_the_fast_and_full_paths_give_records_of_one_shape(pytester: pytest.Pyte
     # The test that asked for the carbon fixture during its call has the fixture's record.
     assert recs["test_fixture_late"]["per_call"] is not None
     assert "call" in recs["test_fixture_late"]["phases"]
+
+
+def _close_to(a: Any, b: Any) -> bool:
+    """Equal, floats to 1e-12 relative (two ways of subtracting the same readings)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, float):
+        return a == pytest.approx(b, rel=1e-12, abs=1e-300)
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(_close_to(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return len(a) == len(b) and all(_close_to(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
+
+
+@pytest.mark.parametrize("work", [0, 1, 7, 250])
+def test_the_edge_path_builds_the_full_paths_record(work: int) -> None:
+    # The estimate's edges (clock, CPU time, RSS as three numbers) charged by
+    # Meter.charge_edges against the same window read by begin/end_raw and built by the
+    # full path: same keys in the same order, same types, same values (floats to 1e-12:
+    # the full path subtracts running totals, the edge path the raw readings), for every
+    # attribution rule, idle estimate and accounting, RSS growing in the window.
+    from pytest_carbon.results.record import window_record
+
+    compared = 0
+    for idle in _idles():
+        for acc in _accountings():
+            for rule in ("auto", "process", "machine"):
+                script = Scripted(seconds_per_unit=0.0013, joules_per_unit=0.037)
+                clock = _CountingClock(script)
+                meter = Meter([_estimate(script, clock)], attribution=rule, cpu_time=clock)
+                meter.idle = idle
+                reader = meter.edge_reader()
+                assert reader is not None
+                meter.begin("k")
+                e0 = reader()
+                script.work(work)
+                script.rss_bytes += work * 4096 * 1000
+                e1 = reader()
+                closed = meter.end_raw("k")
+                full = _full_record(meter, closed, acc, "failed", 2)
+                inputs, ch, warnings = meter.charge_edges("t.py::test_x[a\\b]", e0, e1, idle)
+                edge = window_record(
+                    "t.py::test_x[a\\b]",
+                    closed[0].unix0,
+                    inputs,
+                    ch,
+                    warnings,
+                    (),
+                    acc,
+                    attribution=meter.attribution,
+                    sensors=meter.sensor_names,
+                    worker=None,
+                    outcome="failed",
+                    attempts=2,
+                )
+                assert list(edge) == list(full), rule
+                for k in full:
+                    assert _close_to(edge[k], full[k]), (rule, k, edge[k], full[k])
+                if work:
+                    assert edge["components"]["dram"] > 0 and edge["cpu_time_s"] > 0
+                m = meter.measurement_of_edges("k", closed[0].unix0, e0, e1, idle)
+                assert _close_to(m.energy_j, full["components"])
+                compared += 1
+    assert compared == len(_idles()) * len(_accountings()) * 3
+
+
+def test_only_a_lone_model_sensor_on_the_meters_clock_has_an_edge_reader() -> None:
+    script = Scripted()
+    clock = _CountingClock(script)
+    assert Meter([_estimate(script, clock)], cpu_time=clock).edge_reader() is not None
+    # Its own CPU clock, a counter beside it, a counter alone: the general path.
+    assert Meter([_estimate(script, clock)], cpu_time=script.cpu_time_s).edge_reader() is None
+    wide = Meter([_WideSensor(script), _estimate(script, clock)], cpu_time=clock)
+    assert wide.edge_reader() is None
+    assert Meter([ScriptedSensor(script)], cpu_time=clock).edge_reader() is None
+
+
+def test_an_edge_reuses_an_rss_read_younger_than_a_millisecond() -> None:
+    from pytest_carbon.measure.sensors.estimate import EDGE_RSS_REUSE_S
+
+    script = Scripted()
+    sensor = _estimate(script, _CountingClock(script))
+    script.sleep(0.01)
+    first = sensor.edge()
+    assert first[2] == script.rss_bytes
+    script.rss_bytes += 4096 * 100
+    script.sleep(EDGE_RSS_REUSE_S / 2)
+    assert sensor.edge()[2] == first[2]  # young: reused
+    script.sleep(EDGE_RSS_REUSE_S)
+    assert sensor.edge()[2] == script.rss_bytes  # old enough: read again
+    # read() (the general path) always reads.
+    script.rss_bytes += 4096
+    assert sensor.read().energy_j["dram"] >= 0 and sensor._last_rss == script.rss_bytes

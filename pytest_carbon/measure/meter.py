@@ -201,7 +201,10 @@ def charge(
         raise ValueError(f"attribution must be one of {', '.join(ATTRIBUTIONS)}")
     duration, cpu_s = inputs.duration_s, inputs.cpu_s
     share = idle_share(attribution, sharers, cpus, cpu_s, duration)
+    wall_weight = share if share is not None else 1.0
+    per_cpu = max(cpus, 1)
     idle_w = idle.power_w
+    kinds, methods = inputs.kinds, inputs.methods
     energy: dict[str, float] = {}
     dynamic: dict[str, float] = {}
     method: dict[str, str] = {}
@@ -209,12 +212,12 @@ def charge(
     cpu_share: float | None = None
     wall_j = 0.0
     for c, e in inputs.deltas.items():
-        kind = inputs.kinds.get(c, OWN)
+        kind = kinds.get(c, OWN)
         p = idle_w.get(c, 0.0)
         wall_idle_j = p * duration
-        cpu_idle_j = p / max(cpus, 1) * cpu_s
-        wall_j += wall_idle_j * (share if share is not None else 1.0)
-        method[c] = inputs.methods.get(c, "estimated")
+        cpu_idle_j = p / per_cpu * cpu_s
+        wall_j += wall_idle_j * wall_weight
+        method[c] = methods.get(c, "estimated")
         if kind == WIDE:
             machine_energy = (machine_energy or 0.0) + e
             if attribution == "machine":
@@ -287,6 +290,10 @@ class _Window:
 #: was read at its end (readings, perf clock, CPU time, machine busy time) and the idle
 #: estimate in force when it closed. :meth:`Meter.measurement_of` makes it a Measurement.
 ClosedWindow = tuple[_Window, list[Reading], float, float, float | None, IdleEstimate]
+
+#: One edge of a window on the per-test edge path (:meth:`Meter.edge_reader`): the
+#: perf clock, the tree's CPU seconds and its resident bytes.
+Edge = tuple[float, float, int]
 
 
 class WindowError(RuntimeError):
@@ -374,6 +381,7 @@ class Meter:
             ),
             None,
         )
+        self._edge_plan: tuple[tuple[str, ...], dict[str, str], dict[str, str]] | None = None
         self._lock = threading.Lock()
         self._sampler: threading.Thread | None = None
         self._wake = threading.Event()
@@ -446,6 +454,53 @@ class Meter:
         inputs, warnings = self._inputs(win, readings, t1, cpu1, machine1)
         ch, warnings = self._charged(inputs, warnings, idle)
         return inputs, ch, warnings
+
+    # -- the per-test edge path ---------------------------------------------------------
+    def edge_reader(self) -> Callable[[], Edge] | None:
+        """The cheapest way to read a plain window's edges, where the meter has one: with a
+        single model sensor that gives its inputs as numbers (the estimate's ``edge``),
+        whose CPU clock is the meter's own, nothing machine-wide and nothing polled, a
+        window is two calls of the returned reader and no Window object. None otherwise
+        (counters: :meth:`begin` / :meth:`end_raw`). :meth:`charge_edges` gives what
+        :meth:`charge_of` gives for the same readings."""
+        if len(self.sensors) != 1 or self._machine_wide or self._polled or self._cpu_from != 0:
+            return None
+        reader = getattr(self.sensors[0], "edge", None)
+        return reader if callable(reader) else None
+
+    def _edge_inputs(self, key: str, e0: Edge, e1: Edge) -> tuple[WindowInputs, list[str]]:
+        energy = self.sensors[0].energy_between(e0, e1)  # type: ignore[attr-defined]
+        plan = self._edge_plan
+        if plan is None or len(energy) != len(plan[0]):
+            # Once per meter: the components in the meter's order with their (fixed)
+            # methods and kinds, shared by every edge window's inputs (read-only).
+            comps = [(c, m, k) for c, _, m, k in self._plan if c in energy]
+            plan = self._edge_plan = (
+                tuple(c for c, _, _ in comps),
+                {c: m for c, m, _ in comps},
+                {c: k for c, _, k in comps},
+            )
+        deltas = {c: max(energy[c], 0.0) for c in plan[0]}
+        duration = max(e1[0] - e0[0], 0.0)
+        inputs = WindowInputs(deltas, plan[1], plan[2], duration, max(e1[1] - e0[1], 0.0), None)
+        if duration < self._update_period_s:
+            return inputs, self._short_window(key, duration, [])
+        return inputs, []
+
+    def charge_edges(
+        self, key: str, e0: Edge, e1: Edge, idle: IdleEstimate
+    ) -> tuple[WindowInputs, Charge, list[str]]:
+        """:meth:`charge_of` for a window read by :meth:`edge_reader` (same steps)."""
+        inputs, warnings = self._edge_inputs(key, e0, e1)
+        ch, warnings = self._charged(inputs, warnings, idle)
+        return inputs, ch, warnings
+
+    def measurement_of_edges(
+        self, key: str, unix0: float, e0: Edge, e1: Edge, idle: IdleEstimate
+    ) -> Measurement:
+        """The Measurement of a window read by :meth:`edge_reader`."""
+        inputs, warnings = self._edge_inputs(key, e0, e1)
+        return self._measurement(key, unix0, inputs, (), warnings, idle)
 
     @contextmanager
     def measure(self, key: str, pids: tuple[int, ...] = ()) -> Iterator[MeasureHandle]:
@@ -614,15 +669,17 @@ class Meter:
         inputs = WindowInputs(
             deltas, methods, kinds, max(t1 - win.t0, 0.0), max(cpu1 - win.cpu0, 0.0), machine_s
         )
-        warnings: list[str] = list(win.errors)
+        return inputs, self._short_window(win.key, inputs.duration_s, list(win.errors))
+
+    def _short_window(self, key: str, duration_s: float, warnings: list[str]) -> list[str]:
         period = self._update_period_s
-        if inputs.duration_s < period:
+        if duration_s < period:
             warnings.append(
-                f"window {win.key!r} lasted {inputs.duration_s * 1e3:.3f} ms, shorter than the "
+                f"window {key!r} lasted {duration_s * 1e3:.3f} ms, shorter than the "
                 f"counters' update period ({period * 1e3:g} ms): its energy is unreliable; "
                 "repeat the work (the carbon fixture does) to measure it"
             )
-        return inputs, warnings
+        return warnings
 
     def _charged(
         self, inputs: WindowInputs, warnings: Sequence[str], idle: IdleEstimate | None
