@@ -480,9 +480,17 @@ class Meter:
                 {c: m for c, m, _ in comps},
                 {c: k for c, _, k in comps},
             )
-        deltas = {c: max(energy[c], 0.0) for c in plan[0]}
-        duration = max(e1[0] - e0[0], 0.0)
-        inputs = WindowInputs(deltas, plan[1], plan[2], duration, max(e1[1] - e0[1], 0.0), None)
+        deltas: dict[str, float] = {}
+        for c in plan[0]:
+            e = energy[c]
+            deltas[c] = 0.0 if e < 0.0 else e  # max(e, 0.0), without the call
+        duration = e1[0] - e0[0]
+        if duration < 0.0:
+            duration = 0.0
+        cpu_s = e1[1] - e0[1]
+        inputs = WindowInputs(
+            deltas, plan[1], plan[2], duration, 0.0 if cpu_s < 0.0 else cpu_s, None
+        )
         if duration < self._update_period_s:
             return inputs, self._short_window(key, duration, [])
         return inputs, []
