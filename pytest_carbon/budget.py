@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping
 from typing import Any
 
@@ -60,6 +59,8 @@ def budget_values(record: Mapping[str, Any]) -> tuple[dict[str, float], str]:
         es = [v for v in samples.get("energy_j") or [] if isinstance(v, (int, float))]
         ds = [v for v in samples.get("duration_s") or [] if isinstance(v, (int, float))]
         if len(es) > 1 and len(es) == len(ds):
+            import statistics
+
             e, d = statistics.median(es), statistics.median(ds)
             scope = f"per round (median of {len(es)})"
         else:

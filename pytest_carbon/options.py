@@ -194,14 +194,15 @@ def _country_hint(value: str) -> str:
     return f". Did you mean:{hint}" if found else ""
 
 
-_COMPARE_FAIL = re.compile(
+#: Compiled when first used (``re`` caches it), not at every pytest start.
+_COMPARE_FAIL = (
     r"^(?P<metric>energy|dynamic_energy|duration|gco2e|edp):(?P<value>[0-9]*\.?[0-9]+)(?P<pct>%?)$"
 )
 
 
 def parse_compare_fail(value: str) -> str:
     """``METRIC:N%`` or ``METRIC:N`` (absolute, in the metric's unit)."""
-    if not _COMPARE_FAIL.match(value.strip()):
+    if not re.match(_COMPARE_FAIL, value.strip()):
         metric = value.strip().partition(":")[0]
         raise argparse.ArgumentTypeError(
             f"expected METRIC:N% or METRIC:N with METRIC one of energy, dynamic_energy, "
@@ -216,6 +217,8 @@ def parse_compare_fail(value: str) -> str:
 
 @dataclass(frozen=True)
 class Opt:
+    """One option: its name (dest and ini twin), help, parser, default and kind."""
+
     name: str  # dest and ini name, e.g. carbon_json
     help: str
     parse: Callable[[str], Any] | None = None

@@ -23,7 +23,9 @@ MARKER_HELP = (
 
 
 def pytest_addhooks(pluginmanager: pytest.PytestPluginManager) -> None:
-    from pytest_carbon import hookspec
+    from pytest_carbon import _skip_assertion_rewriting, hookspec
+
+    _skip_assertion_rewriting()
 
     pluginmanager.add_hookspecs(hookspec)
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from pytest_carbon.budget import BudgetError, check_budget, parse_budget
 from pytest_carbon.measure.meter import Measurement, combine
 from pytest_carbon.results import record as record_module  # noqa: F401 (plugin.py reads it)
 from pytest_carbon.results.record import make_record
@@ -65,6 +64,8 @@ def measure_call(cs: CarbonSession, item: pytest.Item) -> Generator[None, object
     record = build_record(cs, item, windows, rounds, key)
     _store(cs, item, record)
     if budget and record is not None:
+        from pytest_carbon.budget import check_budget
+
         problems = check_budget(record, budget)
         if problems:
             # pytrace=False: the message says everything; the plugin's frames are noise.
@@ -234,6 +235,8 @@ def _budget_of(item: pytest.Item) -> dict[str, float]:
     marker = closest_carbon_marker(item)
     if marker is None:
         return {}
+    from pytest_carbon.budget import BudgetError, parse_budget
+
     try:
         return parse_budget(marker.args, marker.kwargs)
     except BudgetError as exc:

@@ -30,7 +30,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import statistics
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -103,6 +102,8 @@ class IdleEstimate:
 
 @dataclass(frozen=True)
 class Fit:
+    """A fit of package power against the machine's busy CPUs: intercept and slope."""
+
     idle_w: float
     idle_se_w: float
     per_cpu_w: float
@@ -213,6 +214,8 @@ class Calibration:
         return readings, busy
 
     def estimate(self) -> IdleEstimate:
+        import statistics  # here: a session that calibrates nothing never imports it
+
         power: dict[str, float] = {}
         unc: dict[str, float] = {}
         per_cpu: dict[str, float] = {}

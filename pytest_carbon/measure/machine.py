@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class CpuInfo:
+    """The CPU facts of ``/proc/cpuinfo``."""
+
     model: str
     logical_cpus: int
     #: Physical cores per package as the kernel reports it (``cpu cores``); in a VM this

@@ -22,6 +22,8 @@ CALL_PHASE = "call"
 
 @dataclass
 class Totals:
+    """Totals over a run's records, as every renderer shows them."""
+
     tests: int
     measured: int
     energy_j: float | None

@@ -9,12 +9,15 @@ travel as plain dicts (JSON, xdist reports), so the definition is a ``TypedDict`
 :func:`scalar_fields` reads it at run time, so the pandas frame
 (:mod:`pytest_carbon.results.frame`) derives its columns from it instead of a second
 hand-kept list. A field added here appears in every frame.
+
+No ``from __future__ import annotations`` here: a TypedDict turns each annotation that
+is a string into a ``ForwardRef``, which compiles it, about 130 ``compile()`` calls and
+~30 M instructions at each ``--carbon`` start; real annotations cost none of that, and
+:func:`scalar_fields` resolves both to the same types. Every name an annotation uses
+must therefore be defined above it.
 """
 
-from __future__ import annotations
-
 import math
-import statistics
 import time
 import types
 import typing
@@ -247,6 +250,8 @@ def stats(values: Sequence[float]) -> dict[str, float]:
     vals = list(values)
     if not vals:
         return {}
+    import statistics  # here: a run of plain tests never needs it
+
     return {
         "mean": statistics.fmean(vals),
         "median": statistics.median(vals),

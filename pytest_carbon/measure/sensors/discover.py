@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from pytest_carbon.measure.sensors.base import Sensor, SensorStatus, SensorUnavailable
 
@@ -13,6 +15,8 @@ ALL_SENSORS = ("rapl", "nvml", "estimate")
 
 @dataclass
 class Discovery:
+    """The sensors opened, and a status for each sensor tried."""
+
     sensors: list[Sensor] = field(default_factory=list)
     statuses: list[SensorStatus] = field(default_factory=list)
 
@@ -41,12 +45,46 @@ def parse_sensor_names(spec: str | Sequence[str]) -> tuple[str, ...]:
     return tuple(names)
 
 
+#: Why NVML is not tried without an NVIDIA device node or driver.
+NO_NVIDIA_DEVICE = (
+    "no NVIDIA GPU: no /dev/nvidiactl or /dev/nvidia* device node and no /proc/driver/nvidia"
+)
+
+
+def nvidia_device_present(dev: str = "/dev", proc: str = "/proc/driver/nvidia") -> bool:
+    """Whether an NVIDIA driver or device node is visible (a cheap check before NVML)."""
+    if os.path.exists(proc) or os.path.exists(os.path.join(dev, "nvidiactl")):
+        return True
+    try:
+        return any(n.startswith("nvidia") for n in os.listdir(dev))
+    except OSError:
+        return False
+
+
+def no_rapl_root(root: str | os.PathLike[str]) -> str | None:
+    """Why RAPL cannot be read when ``root`` is no directory, else None (a cheap check)."""
+    path = Path(root)
+    if path.is_dir():
+        return None
+    return (
+        f"no RAPL: {path} does not exist (most VMs and containers do not expose "
+        "RAPL; on bare-metal Linux the intel_rapl_msr module provides it)"
+    )
+
+
 def _open(name: str, rapl_root: str, interval_s: float) -> Sensor:
+    # A sensor's module is imported only when its hardware may be there: the checks that
+    # its constructor would make first, made here, cost no import at each session start.
     if name == "rapl":
+        missing = no_rapl_root(rapl_root)
+        if missing:
+            raise SensorUnavailable(name, missing)
         from pytest_carbon.measure.sensors.rapl import RaplSensor
 
         return RaplSensor(rapl_root)
     if name == "nvml":
+        if not nvidia_device_present():
+            raise SensorUnavailable(name, NO_NVIDIA_DEVICE)
         from pytest_carbon.measure.sensors.nvml import NvmlSensor
 
         return NvmlSensor(interval_s=interval_s)

@@ -92,6 +92,8 @@ def lookup_tdp_w(model: str, table: dict[str, float]) -> tuple[str, float] | Non
 
 @dataclass(frozen=True)
 class CpuPowerModel:
+    """The CPU power the estimate charges: watts per busy thread, and where they come from."""
+
     #: Watts per busy hardware thread (CPU-second / second) above idle.
     watts_per_core: float
     source: str
@@ -106,7 +108,11 @@ def cpu_power_model(info: CpuInfo | None = None) -> CpuPowerModel:
     match = None
     # A name without a model number ("Intel Xeon Processor" in many VMs) can match no
     # entry: skip reading the 5,000-row table, which costs tens of ms at session start.
-    if any(any(ch.isdigit() for ch in w) for w in normalize_cpu_name(info.model).split()):
+    # Normalising only removes characters: a name without a digit needs no normalising
+    # (nor the four patterns it compiles).
+    if any(ch.isdigit() for ch in info.model) and any(
+        any(ch.isdigit() for ch in w) for w in normalize_cpu_name(info.model).split()
+    ):
         import csv
 
         from pytest_carbon.carbon.ccdata import DataMissing, cpu_power_table

@@ -18,6 +18,9 @@ from typing import Any
 
 from pytest_carbon.measure.sensors.base import Reading, SensorStatus, SensorUnavailable
 
+# Here for the sensor; discovery makes the same check before importing this module.
+from pytest_carbon.measure.sensors.discover import NO_NVIDIA_DEVICE, nvidia_device_present
+
 _MJ_PER_J = 1000.0
 _MW_PER_W = 1000.0
 
@@ -27,6 +30,8 @@ POWER_INTEGRATION = "power-integration"
 
 @dataclass
 class _Gpu:
+    """One GPU the sensor reads, and its running energy."""
+
     index: int
     handle: Any
     name: str
@@ -36,16 +41,6 @@ class _Gpu:
     energy_j: float = 0.0
     last_power_w: float = 0.0
     last_t: float = 0.0
-
-
-def nvidia_device_present(dev: str = "/dev", proc: str = "/proc/driver/nvidia") -> bool:
-    """Whether an NVIDIA driver or device node is visible (a cheap check before NVML)."""
-    if os.path.exists(proc) or os.path.exists(os.path.join(dev, "nvidiactl")):
-        return True
-    try:
-        return any(n.startswith("nvidia") for n in os.listdir(dev))
-    except OSError:
-        return False
 
 
 def _text(value: object) -> str:
@@ -95,11 +90,7 @@ class NvmlSensor:
             if not nvidia_device_present(dev_root):
                 # Importing the bindings costs ~25 ms at every session start; with no
                 # NVIDIA device node there is nothing they could find.
-                raise SensorUnavailable(
-                    self.name,
-                    "no NVIDIA GPU: no /dev/nvidiactl or /dev/nvidia* device node "
-                    "and no /proc/driver/nvidia",
-                )
+                raise SensorUnavailable(self.name, NO_NVIDIA_DEVICE)
             try:
                 import pynvml
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_carbon.measure.sensors.base import Reading, SensorError, SensorStatus, SensorUnavailable
+from pytest_carbon.measure.sensors.discover import no_rapl_root
 
 DEFAULT_ROOT = "/sys/class/powercap"
 
@@ -64,6 +65,8 @@ def permission_fix(root: str | os.PathLike[str] = DEFAULT_ROOT) -> str:
 
 @dataclass
 class _Zone:
+    """One powercap zone read for the sensor (its fd stays open)."""
+
     zone: str  # directory name, e.g. intel-rapl:0:2
     name: str  # the zone's ``name`` file, e.g. dram
     component: str  # cpu | dram
@@ -134,11 +137,9 @@ class RaplSensor:
 
     def _open_zones(self) -> None:
         root = self.root
-        if not root.is_dir():
-            raise self._unavailable(
-                f"no RAPL: {root} does not exist (most VMs and containers do not expose "
-                "RAPL; on bare-metal Linux the intel_rapl_msr module provides it)"
-            )
+        missing = no_rapl_root(root)
+        if missing:
+            raise self._unavailable(missing)
         try:
             entries = sorted(os.listdir(root))
         except OSError as exc:
