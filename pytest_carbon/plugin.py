@@ -186,22 +186,23 @@ class _RecordCollector:
         # controller. It rides on the call report, or on the setup report when setup
         # failed (a prompt item whose generation failed). The pending record only gets
         # the two facts known now: the outcome and the attempt (reruns run it again).
-        # A fast-path window (runner.open_plain/close_plain, never under xdist) goes straight to
-        # the session, raw: its record is built when first wanted.
+        # A fast-path window (runner.open_plain/close_plain or the edge path, never under
+        # xdist) goes straight to the session, raw: its record is built when first wanted.
         cs = self.cs
         when = report.when
         nodeid = report.nodeid
         if when == "setup":
-            cs.attempts[nodeid] = cs.attempts.get(nodeid, 0) + 1
-        if when == "call" or (when == "setup" and report.failed):
+            counts = cs.attempts
+            counts[nodeid] = counts.get(nodeid, 0) + 1
+        if when == "call" or (when == "setup" and report.outcome == "failed"):
             pending = cs.pending.pop(nodeid, None)
             if pending is not None:
-                record = _runner().record_module
+                rec_mod = _runner().record_module
                 attempts = cs.attempts.get(nodeid, 1)
                 if type(pending) is tuple:
-                    cs.add_raw(nodeid, pending, record.outcome_of(report), attempts)
+                    cs.add_raw(nodeid, pending, rec_mod.outcome_of(report), attempts)
                 else:
-                    report.carbon = record.finalize(pending, record.outcome_of(report), attempts)  # type: ignore[attr-defined]
+                    report.carbon = rec_mod.finalize(pending, rec_mod.outcome_of(report), attempts)  # type: ignore[attr-defined]
         if str(report.outcome) == "rerun":  # pytest-rerunfailures' own outcome word
             cs.superseded.add(nodeid)
         if when == "teardown":

@@ -18,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import os
 from collections.abc import Callable
+from time import process_time as _process_time
 from typing import Any
 
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -29,6 +30,8 @@ DEFAULT_PROC_STAT = "/proc/stat"
 _HAS_PROC = os.path.exists("/proc/self/stat")
 try:
     import resource as _resource
+
+    _RUSAGE_CHILDREN = _resource.RUSAGE_CHILDREN
 except ImportError:  # Windows
     _resource = None  # type: ignore[assignment]
 
@@ -59,9 +62,11 @@ def cpu_reader() -> Callable[[tuple[int, ...]], float]:
 
 
 def _tree_cpu_proc(pids: tuple[int, ...] = ()) -> float:
-    s = _resource.getrusage(_resource.RUSAGE_SELF)
-    c = _resource.getrusage(_resource.RUSAGE_CHILDREN)
-    total: float = s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+    # This process: CLOCK_PROCESS_CPUTIME_ID, the figure getrusage's user + system time
+    # is split from (Linux keeps their sum equal to it), to the nanosecond and without
+    # building a struct; its reaped children: getrusage.
+    c = _resource.getrusage(_RUSAGE_CHILDREN)
+    total: float = _process_time() + c.ru_utime + c.ru_stime
     for pid in pids:
         total += _pid_cpu_proc(pid)
     return total
