@@ -127,30 +127,48 @@ def window_record(
     """The record of a fast-path window (:meth:`CarbonSession.add_raw`): what
     :func:`build_record` and :func:`~pytest_carbon.results.record.finalize` give for one
     window, no rounds, no fixture, no benchmark, not concurrent, one intensity."""
+    return window_records(cs, [(nodeid, closed, outcome, attempts)])[0]
+
+
+def window_records(
+    cs: CarbonSession, entries: list[tuple[str, Any, str, int]]
+) -> list[dict[str, Any]]:
+    """:func:`window_record` of each ``(nodeid, closed, outcome, attempts)``, the run's
+    constants (meter, accounting, sensors, worker) read once for all of them."""
     meter = cs.meter
-    samples: Any
-    if len(closed) == 4:  # the edge path (close_edges): (unix0, edge0, edge1, idle)
-        unix0, e0, e1, idle = closed
-        inputs, ch, warnings = meter.charge_edges(nodeid, e0, e1, idle)
-        samples = ()
-    else:
-        inputs, ch, warnings = meter.charge_of(closed)
-        win = closed[0]
-        unix0, samples = win.unix0, win.samples
-    return window_record_of(
-        nodeid,
-        unix0,
-        inputs,
-        ch,
-        warnings,
-        samples,
-        cs.accounting,
-        attribution=meter.attribution,
-        sensors=meter.sensor_names,
-        worker=cs.worker_id,
-        outcome=outcome,
-        attempts=attempts,
-    )
+    accounting = cs.accounting
+    attribution = meter.attribution
+    sensors = meter.sensor_names
+    worker = cs.worker_id
+    charge_edges = meter.charge_edges
+    out = []
+    for nodeid, closed, outcome, attempts in entries:
+        samples: Any
+        if len(closed) == 4:  # the edge path (close_edges): (unix0, edge0, edge1, idle)
+            unix0, e0, e1, idle = closed
+            inputs, ch, warnings = charge_edges(nodeid, e0, e1, idle)
+            samples = ()
+        else:
+            inputs, ch, warnings = meter.charge_of(closed)
+            win = closed[0]
+            unix0, samples = win.unix0, win.samples
+        out.append(
+            window_record_of(
+                nodeid,
+                unix0,
+                inputs,
+                ch,
+                warnings,
+                samples,
+                accounting,
+                attribution=attribution,
+                sensors=sensors,
+                worker=worker,
+                outcome=outcome,
+                attempts=attempts,
+            )
+        )
+    return out
 
 
 def fixture_record(cs: CarbonSession, item: pytest.Item) -> None:

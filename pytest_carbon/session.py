@@ -281,17 +281,17 @@ class CarbonSession:
         if self._raw:
             import gc
 
-            from pytest_carbon.runner import window_record
+            from pytest_carbon.runner import window_records
 
             recs = self._records
+            at = [i for i, r in enumerate(recs) if type(r) is tuple]
             # Thousands of small dicts that all live on: a collection pass while they are
             # built finds nothing to free, so none runs until they are done.
             was_enabled = gc.isenabled()
             gc.disable()
             try:
-                for i, r in enumerate(recs):
-                    if type(r) is tuple:
-                        recs[i] = window_record(self, *r)
+                for i, rec in zip(at, window_records(self, [recs[i] for i in at]), strict=True):
+                    recs[i] = rec
             finally:
                 if was_enabled:
                     gc.enable()

@@ -390,14 +390,14 @@ def test_the_fast_and_full_paths_give_records_of_one_shape(pytester: pytest.Pyte
 
     pytester.makepyfile(FAST_SUITE)
     built: list[str] = []
-    original = runner.window_record
+    original = runner.window_records
 
-    def counting(cs: Any, nodeid: str, *rest: Any) -> Any:
-        built.append(nodeid.split("::")[-1])
-        return original(cs, nodeid, *rest)
+    def counting(cs: Any, entries: Any) -> Any:
+        built.extend(e[0].split("::")[-1] for e in entries)
+        return original(cs, entries)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(runner, "window_record", counting)
+        mp.setattr(runner, "window_records", counting)
         result = pytester.runpytest("--carbon", "--carbon-idle=off", "--carbon-json=out.json")
     result.assert_outcomes(passed=3, failed=1, skipped=1)
     assert sorted(built) == ["test_fails", "test_plain"]
