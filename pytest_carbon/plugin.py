@@ -249,9 +249,21 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     cs = config.stash.get(SESSION_KEY, None)
     if cs is None or cs.role == "worker" or not (cs.records or cs.settings.enabled):
         return
+    import gc
+
     from pytest_carbon.report.terminal import terminal_summary
 
-    terminal_summary(cs, terminalreporter)
+    # The summary builds the run's records (thousands of small dicts that live to the
+    # end) and reads them: the collector would only walk pytest's whole heap in the
+    # middle of it and free nothing. The records are let go at unconfigure, before
+    # pytest's own last collection.
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        terminal_summary(cs, terminalreporter)
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 @pytest.fixture
