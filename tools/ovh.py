@@ -42,12 +42,30 @@ def main(argv: list[str]) -> None:
         f"plain 200 {m[(SMALL, False)]:.3f} 2000 {m[(BIG, False)]:.3f} | "
         f"carbon 200 {m[(SMALL, True)]:.3f} 2000 {m[(BIG, True)]:.3f}"
     )
-    ratios = [c / p for c, p in zip(res[(BIG, True)], res[(BIG, False)], strict=True)]
-    print(f"ratio at 2000 (median of pairs): {statistics.median(ratios):.3f}")
+    ratios = sorted(c / p for c, p in zip(res[(BIG, True)], res[(BIG, False)], strict=True))
+    lo, hi = _median_ci(len(ratios))
+    print(
+        f"ratio at 2000 (median of pairs): {statistics.median(ratios):.3f} "
+        f"(95% interval of the median {ratios[lo]:.3f}-{ratios[hi]:.3f}, {len(ratios)} pairs)"
+    )
     slope = (m[(BIG, True)] - m[(SMALL, True)]) - (m[(BIG, False)] - m[(SMALL, False)])
     slope_us = slope / 1800 * 1e6
     fixed_ms = (m[(SMALL, True)] - m[(SMALL, False)]) * 1e3 - slope_us * 200 / 1e3
     print(f"extra per test (slope): {slope_us:.0f} us; fixed extra: {fixed_ms:.0f} ms")
+
+
+def _median_ci(n: int, level: float = 0.95) -> tuple[int, int]:
+    """0-based ranks (lo, hi) of the sorted sample that hold the median with at least
+    ``level`` probability (binomial order statistics; the whole range when n is small)."""
+    from math import comb
+
+    best = (0, n - 1)
+    for k in range(n // 2):
+        cover = sum(comb(n, i) for i in range(k + 1, n - k)) / 2**n
+        if cover < level:
+            break
+        best = (k, n - 1 - k)
+    return best
 
 
 if __name__ == "__main__":
