@@ -13,7 +13,13 @@ from typing import Any
 import pytest
 
 from pytest_carbon.options import OptionError, add_options, build_settings
-from pytest_carbon.session import FIXTURE_KEY, SESSION_KEY, CarbonSession, get_session
+from pytest_carbon.session import (
+    FIXTURE_KEY,
+    SESSION_KEY,
+    CarbonSession,
+    gc_paused,
+    get_session,
+)
 
 MARKER_HELP = (
     "carbon(max_energy_j=None, max_gco2e_g=None, max_edp_js=None, max_power_w=None): "
@@ -249,21 +255,12 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     cs = config.stash.get(SESSION_KEY, None)
     if cs is None or cs.role == "worker" or not (cs.records or cs.settings.enabled):
         return
-    import gc
-
     from pytest_carbon.report.terminal import terminal_summary
 
-    # The summary builds the run's records (thousands of small dicts that live to the
-    # end) and reads them: the collector would only walk pytest's whole heap in the
-    # middle of it and free nothing. The records are let go at unconfigure, before
-    # pytest's own last collection.
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
+    # The summary builds the run's records and reads them; they are let go at
+    # unconfigure, before pytest's own last collection.
+    with gc_paused():
         terminal_summary(cs, terminalreporter)
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 @pytest.fixture

@@ -121,20 +121,14 @@ def plain_window(item: pytest.Item) -> bool:
     )
 
 
-def window_record(
-    cs: CarbonSession, nodeid: str, closed: Any, outcome: str, attempts: int
-) -> dict[str, Any]:
-    """The record of a fast-path window (:meth:`CarbonSession.add_raw`): what
-    :func:`build_record` and :func:`~pytest_carbon.results.record.finalize` give for one
-    window, no rounds, no fixture, no benchmark, not concurrent, one intensity."""
-    return window_records(cs, [(nodeid, closed, outcome, attempts)])[0]
-
-
 def window_records(
     cs: CarbonSession, entries: list[tuple[str, Any, str, int]]
 ) -> list[dict[str, Any]]:
-    """:func:`window_record` of each ``(nodeid, closed, outcome, attempts)``, the run's
-    constants (meter, accounting, sensors, worker) read once for all of them."""
+    """The records of fast-path windows (:meth:`CarbonSession.add_raw`), one per
+    ``(nodeid, closed, outcome, attempts)``: what :func:`build_record` and
+    :func:`~pytest_carbon.results.record.finalize` give for one window, no rounds, no
+    fixture, no benchmark, not concurrent, one intensity. The run's constants (meter,
+    accounting, sensors, worker) are read once for all of them."""
     meter = cs.meter
     accounting = cs.accounting
     attribution = meter.attribution

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -277,24 +279,15 @@ class CarbonSession:
         """The finished records (one per test; a rerun's last attempt). Raw entries of the
         per-test fast path become record dicts here, the first time they are asked for
         (the summary, the reports, a comparison), with the fields and values the full
-        path gives (:func:`pytest_carbon.runner.window_record`)."""
+        path gives (:func:`pytest_carbon.runner.window_records`)."""
         if self._raw:
-            import gc
-
             from pytest_carbon.runner import window_records
 
             recs = self._records
             at = [i for i, r in enumerate(recs) if type(r) is tuple]
-            # Thousands of small dicts that all live on: a collection pass while they are
-            # built finds nothing to free, so none runs until they are done.
-            was_enabled = gc.isenabled()
-            gc.disable()
-            try:
+            with gc_paused():
                 for i, rec in zip(at, window_records(self, [recs[i] for i in at]), strict=True):
                     recs[i] = rec
-            finally:
-                if was_enabled:
-                    gc.enable()
             self._raw = 0
         return self._records
 
@@ -401,6 +394,24 @@ class CarbonSession:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self._meter.close()
+
+
+@contextmanager
+def gc_paused() -> Iterator[None]:
+    """No automatic garbage collection inside the block (restored as it was after it).
+
+    For building and reading the run's records: thousands of small dicts that all live
+    on to the end, so a collection pass there walks pytest's whole heap and frees
+    nothing. Nested uses are harmless: only the outermost enables the collector again."""
+    import gc
+
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def record_properties(record: dict[str, Any]) -> list[tuple[str, object]]:

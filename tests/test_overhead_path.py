@@ -194,7 +194,7 @@ def test_every_path_builds_the_same_record(pytester: pytest.Pytester) -> None:
         assert props[name]["carbon_method"] == rec["method"]
 
 
-# -- the fast path's records (runner.window_record) against the full path's ----------
+# -- the fast path's records (runner.window_records) against the full path's ---------
 
 
 class _WideSensor:

@@ -471,7 +471,7 @@ class Meter:
     def _edge_inputs(self, key: str, e0: Edge, e1: Edge) -> tuple[WindowInputs, list[str]]:
         energy = self.sensors[0].energy_between(e0, e1)  # type: ignore[attr-defined]
         plan = self._edge_plan
-        if plan is None or len(energy) != len(plan[0]):
+        if plan is None:
             # Once per meter: the components in the meter's order with their (fixed)
             # methods and kinds, shared by every edge window's inputs (read-only).
             comps = [(c, m, k) for c, _, m, k in self._plan if c in energy]
