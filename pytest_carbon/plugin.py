@@ -84,9 +84,15 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_collect_file(file_path: Any, parent: pytest.Collector) -> pytest.Collector | None:
     if file_path.suffix not in (".yaml", ".yml"):
         return None
-    from pytest_carbon.prompts.collect import collect_file
+    # The gate is cheap; the collection module (tens of ms) is imported for prompt
+    # suites only, not for every YAML file of a project.
+    from pytest_carbon.prompts.paths import wants_file
 
-    return collect_file(file_path, parent)
+    if not wants_file(file_path, parent):
+        return None
+    from pytest_carbon.prompts.collect import PromptFile
+
+    return PromptFile.from_parent(parent, path=file_path)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

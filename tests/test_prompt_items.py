@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from llm_server import LLMServer, Reply
 
-from pytest_carbon.prompts.collect import is_prompt_path, safe_model_id
+from pytest_carbon.prompts.collect import safe_model_id
+from pytest_carbon.prompts.paths import is_prompt_path
 
 F = "```"
 

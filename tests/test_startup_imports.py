@@ -43,14 +43,14 @@ NOT_NEEDED = (
 )
 
 
-def _run(pytester: pytest.Pytester, *args: str) -> dict[str, object]:
+def _run(pytester: pytest.Pytester, *args: str, passed: int = 2) -> dict[str, object]:
     pytester.makeconftest(CONFTEST)
     pytester.makepyfile(test_plain="def test_a():\n    pass\n\ndef test_b():\n    pass\n")
     result = pytester.runpytest_subprocess(
         "-p", "no:benchmark", "-p", "no:xdist", "-p", "no:randomly", "-p", "no:cacheprovider",
         *args,
     )  # fmt: skip
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=passed)
     data: dict[str, object] = json.loads((pytester.path / "modules.json").read_text())
     data["stdout"] = result.stdout.str()
     return data
@@ -112,3 +112,21 @@ def pytest_report_header(config):
     result.assert_outcomes(passed=1)
     header = [line for line in result.outlines if line.startswith("carbon marked:")]
     assert header and "True" not in header[0] and "False" in header[0]
+
+
+@pytest.mark.parametrize("carbon", [False, True], ids=["plain", "carbon"])
+def test_a_projects_other_yaml_files_do_not_import_the_prompt_machinery(
+    pytester: pytest.Pytester, carbon: bool
+) -> None:
+    """pytest offers the plugin every YAML file of the directories it walks (mkdocs.yml, CI
+    or data files). Deciding they are not prompt suites must not import the collection
+    module (tens of ms at every start, with or without ``--carbon``)."""
+    pytester.makefile(".yml", mkdocs="site_name: x\n")
+    (pytester.path / "data").mkdir()
+    (pytester.path / "data" / "cases.yaml").write_text("- 1\n- 2\n")
+    (pytester.path / "data" / "test_data.py").write_text("def test_c():\n    pass\n")
+    data = _run(pytester, *(["--carbon", "--carbon-idle=off"] if carbon else []), passed=3)
+    modules = set(data["modules"])  # type: ignore[call-overload]
+    assert "pytest_carbon.prompts.paths" in modules  # the gate was asked (not vacuous)
+    assert "pytest_carbon.prompts.collect" not in modules
+    assert "pytest_carbon.prompts.spec" not in modules

@@ -22,6 +22,7 @@ import pytest
 
 from pytest_carbon.prompts.hints import missing_variant, model_hint
 from pytest_carbon.prompts.llm import REFERENCE, is_builtin
+from pytest_carbon.prompts.paths import wants_file
 from pytest_carbon.prompts.spec import SpecError, Task
 
 if TYPE_CHECKING:
@@ -77,89 +78,11 @@ def _exc_text(exc: BaseException) -> str:
 # -- collection -------------------------------------------------------------------------------
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    out = []
-    i = 0
-    while i < len(pattern):
-        if pattern.startswith("**/", i):
-            out.append("(?:.*/)?")
-            i += 3
-        elif pattern.startswith("**", i):
-            out.append(".*")
-            i += 2
-        elif pattern[i] == "*":
-            out.append("[^/]*")
-            i += 1
-        elif pattern[i] == "?":
-            out.append("[^/]")
-            i += 1
-        else:
-            out.append(re.escape(pattern[i]))
-            i += 1
-    return re.compile("".join(out) + r"\Z")
-
-
-def is_prompt_path(file_path: Path, rootpath: Path, glob: str) -> bool:
-    """The settings' glob (relative to the rootdir), or any YAML file under a ``prompts``
-    directory."""
-    if file_path.suffix not in (".yaml", ".yml"):
-        return False
-    try:
-        rel = file_path.resolve().relative_to(rootpath.resolve()).as_posix()
-    except ValueError:
-        rel = None
-    if rel is not None and _glob_regex(glob).match(rel):
-        return True
-    return "prompts" in file_path.parent.parts
-
-
-def _named_explicitly(file_path: Path, config: pytest.Config) -> bool:
-    """The file, or a ``prompts`` directory holding it, was named on the command line."""
-    if config.args_source != pytest.Config.ArgsSource.ARGS:
-        return False
-    target = file_path.resolve()
-    for arg in config.args:
-        p = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
-        if p == target:
-            return True
-        if (
-            p.is_dir()
-            and p in target.parents
-            and (
-                p.name == "prompts"
-                or "prompts" in target.relative_to(p).parts[:-1]
-                or "prompts" in p.parts
-            )
-        ):
-            return True
-    return False
-
-
 def collect_file(file_path: Path, parent: pytest.Collector) -> PromptFile | None:
-    """A PromptFile for a prompt-suite YAML file, else None.
-
-    Collected when the path matches ``carbon_prompts`` (default ``prompts/**/*.yaml``) or
-    lies under a directory named ``prompts``, and either ``--carbon`` is on or the file (or
-    its prompts directory) was named on the command line: ``pytest tests/`` never turns
-    YAML data into tests, and a plain ``pytest`` never calls an LLM by surprise.
-    """
-    config = parent.config
-    settings = _settings(config)
-    from pytest_carbon.prompts.strategies import is_strategies_file
-
-    if is_strategies_file(file_path):
-        return None  # the suite's strategies, read by the prompt files beside it
-    explicit = parent.session.isinitpath(file_path)
-    declared = False
-    if not (explicit or is_prompt_path(file_path, config.rootpath, settings.carbon_prompts)):
-        # A folder named on the command line (`pytest out/he`) holding files that say
-        # they are prompt suites: what `pytest-carbon import` writes.
-        from pytest_carbon.prompts.paths import declares_prompt_schema, inside_named_dir
-
-        declared = inside_named_dir(file_path, config) and declares_prompt_schema(file_path)
-        if not declared:
-            return None
-    if not (settings.enabled or explicit or declared or _named_explicitly(file_path, config)):
+    """A PromptFile for a prompt-suite YAML file, else None (which files are: see
+    :func:`pytest_carbon.prompts.paths.wants_file`; the plugin asks it first, so that a
+    project's other YAML files never import the prompt machinery)."""
+    if not wants_file(file_path, parent):
         return None
     return PromptFile.from_parent(parent, path=file_path)
 

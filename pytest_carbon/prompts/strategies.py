@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pytest_carbon.prompts.paths import FILE_NAMES  # noqa: F401 (defined where the gate reads it)
 from pytest_carbon.prompts.spec import SpecError
 
 SCHEMA = "pytest-carbon/strategies/1"
-FILE_NAMES = ("strategies.yaml", "strategies.yml")
 DEFAULT = "plain"
 PLACEHOLDER = "{prompt}"
 #: No '-': an item id ``TASK[MODEL-STRATEGY-SAMPLE]`` reads from the right.
