@@ -17,7 +17,6 @@ from pytest_carbon.session import (
     FIXTURE_KEY,
     SESSION_KEY,
     CarbonSession,
-    gc_paused,
     get_session,
 )
 
@@ -230,6 +229,12 @@ class _RecordCollector:
         if record is not None:
             cs.add_record(record)
 
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # After pytest's own full collection (a plain unconfigure hook of its
+        # unraisableexception plugin): restarting the collector then costs nothing.
+        self.cs.release_gc()
+
 
 @pytest.hookimpl(wrapper=True)
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
@@ -251,6 +256,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.config.workeroutput["pytest_carbon"] = cs.worker_output()  # type: ignore[attr-defined]
         return
     cs.complete, cs.incomplete_reason = cs.completeness(session, exitstatus)
+    if cs.has_records:  # the run is over: reports and the summary read the records
+        cs.hold_gc()
     from pytest_carbon.finish import write_reports
 
     write_reports(cs, session, exitstatus)
@@ -264,9 +271,9 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     from pytest_carbon.report.terminal import terminal_summary
 
     # The summary builds the run's records and reads them; they are let go at
-    # unconfigure, before pytest's own last collection.
-    with gc_paused():
-        terminal_summary(cs, terminalreporter)
+    # unconfigure, before pytest's own last collection (the collector waits for it).
+    cs.hold_gc()
+    terminal_summary(cs, terminalreporter)
 
 
 @pytest.fixture

@@ -56,6 +56,7 @@ class CarbonSession:
         self._raw = 0  # how many entries of _records are still raw
         # Position of each node id in ``records``: a rerun replaces its earlier attempt.
         self._record_at: dict[str, int] = {}
+        self._gc_held = False  # hold_gc() paused the collector; release_gc() restarts it
         # Per node id, the record waiting for its report: a dict, or a raw window tuple.
         self.pending: dict[str, Any] = {}
         # Attempts per node id (setup reports seen where the test runs): reruns count.
@@ -297,6 +298,11 @@ class CarbonSession:
         self._raw = 0
         self._record_at = {r["nodeid"]: i for i, r in enumerate(self._records)}
 
+    @property
+    def has_records(self) -> bool:
+        """Whether any test left a record (raw or built), without building any."""
+        return bool(self._records)
+
     def add_record(self, record: dict[str, Any]) -> None:
         """Keep a finished record; a later attempt of the same test (a rerun) replaces it."""
         self._keep(record["nodeid"], record)
@@ -394,6 +400,31 @@ class CarbonSession:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 self._meter.close()
+
+    def hold_gc(self) -> None:
+        """Pause automatic garbage collection from the end of the run to
+        :meth:`release_gc` (pytest's last ``pytest_unconfigure``).
+
+        Building and reading the run's records allocates thousands of small objects that
+        all live on: the collector counts them, and by the end of a run a full
+        collection is usually due, so it walked pytest's whole heap at the first
+        allocations after the summary and freed nothing. pytest collects fully at
+        unconfigure anyway (after :meth:`close` let the records go); the collector is
+        restarted after that, with nothing left to count. A collector that was off
+        stays off."""
+        import gc
+
+        if not self._gc_held and gc.isenabled():
+            gc.disable()
+            self._gc_held = True
+
+    def release_gc(self) -> None:
+        """Restart the collector that :meth:`hold_gc` paused (idempotent)."""
+        if self._gc_held:
+            self._gc_held = False
+            import gc
+
+            gc.enable()
 
 
 @contextmanager
