@@ -16,7 +16,7 @@ from pytest_carbon.measure.meter import Measurement, combine
 from pytest_carbon.results import record as record_module  # noqa: F401 (plugin.py reads it)
 from pytest_carbon.results.record import make_record
 from pytest_carbon.results.record import window_record as window_record_of
-from pytest_carbon.session import FIXTURE_KEY, CarbonSession
+from pytest_carbon.session import FIXTURE_KEY, CarbonSession, closest_carbon_marker
 
 CONCURRENT_NOTE = (
     "measured while other tests ran (xdist): the estimate counts only this "
@@ -228,19 +228,6 @@ def build_record(
         warnings=warnings,
         own_intensity=cs.intensity_varies,
     )
-
-
-def closest_carbon_marker(item: pytest.Item) -> pytest.Mark | None:
-    """``item.get_closest_marker("carbon")``, walking the node chain directly (the item,
-    its class, module, ... in that order): the same answer, without the generators and
-    the chain list pytest builds on every call (a few µs per test)."""
-    node: Any = item
-    while node is not None:
-        for mark in node.own_markers:
-            if mark.name == "carbon":
-                return mark  # type: ignore[no-any-return]
-        node = node.parent
-    return None
 
 
 def _budget_of(item: pytest.Item) -> dict[str, float]:

@@ -40,7 +40,7 @@ def _write_suites() -> None:
 
 
 def main(argv: list[str]) -> None:
-    py, pairs, extra = argv[0], int(argv[1]), argv[2:]
+    py, pairs, extra = os.path.abspath(argv[0]), int(argv[1]), argv[2:]
     _write_suites()
     env = dict(os.environ)
     env.pop("PYTHONDONTWRITEBYTECODE", None)
