@@ -64,6 +64,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _check_startup(settings: Any) -> None:
+    # Only an explicit baseline or named sensors can be wrong: a plain run imports nothing.
+    compare = settings.carbon_compare
+    named = settings.enabled and (settings.carbon_sensors or "auto") != "auto"
+    if not named and (not compare or compare == "latest"):
+        return
     from pytest_carbon.startup import missing_baseline, unreadable_sensors
 
     problems = [missing_baseline(settings)]
@@ -240,7 +245,9 @@ class _RecordCollector:
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
     cs = get_session(session.config)
     result = yield
-    if cs.role != "worker":
+    s = cs.settings
+    wanted = s.carbon_save or s.carbon_autosave or s.carbon_compare or s.carbon_compare_fail
+    if cs.role != "worker" and wanted:
         from pytest_carbon.finish import after_runtestloop
 
         after_runtestloop(cs, session)
@@ -258,9 +265,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     cs.complete, cs.incomplete_reason = cs.completeness(session, exitstatus)
     if cs.has_records:  # the run is over: reports and the summary read the records
         cs.hold_gc()
-    from pytest_carbon.finish import write_reports
+    s = cs.settings
+    if s.carbon_json or s.carbon_csv or s.carbon_html or s.carbon_markdown:
+        from pytest_carbon.finish import write_reports
 
-    write_reports(cs, session, exitstatus)
+        write_reports(cs, session, exitstatus)
 
 
 @pytest.hookimpl(trylast=True)

@@ -130,3 +130,26 @@ def test_a_projects_other_yaml_files_do_not_import_the_prompt_machinery(
     assert "pytest_carbon.prompts.paths" in modules  # the gate was asked (not vacuous)
     assert "pytest_carbon.prompts.collect" not in modules
     assert "pytest_carbon.prompts.spec" not in modules
+
+
+def test_a_plain_run_imports_only_the_plugins_front(pytester: pytest.Pytester) -> None:
+    """Installed but off (no ``--carbon``, no marker, no report, no baseline): pytest
+    imports the plugin, its options and its session, and nothing that measures, checks
+    a baseline, compares or writes a report."""
+    data = _run(pytester)
+    modules = set(data["modules"])  # type: ignore[call-overload]
+    assert "pytest_carbon.plugin" in modules and "pytest_carbon.session" in modules
+    unexpected = sorted(
+        m
+        for m in (
+            "pytest_carbon.startup",
+            "pytest_carbon.finish",
+            "pytest_carbon.runner",
+            "pytest_carbon.measure.meter",
+            "pytest_carbon.carbon.accounting",
+            "pytest_carbon.report.terminal",
+            "pytest_carbon.results.record",
+        )
+        if m in modules
+    )
+    assert unexpected == []
