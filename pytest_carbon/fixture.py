@@ -242,6 +242,15 @@ def fixture_for(request: pytest.FixtureRequest) -> CarbonFixture:
 
     cs = get_session(request.config)
     item = request.node
+    if not cs.per_test_hooks:
+        # No collected test could leave a record: the per-test hooks start here. This
+        # test's call may be running already, without the wrapper (plugin.py builds its
+        # record from its call report), and the tests before it were not seen.
+        from pytest_carbon.plugin import register_per_test_hooks
+
+        register_per_test_hooks(request.config, cs)
+        cs.late_fixture[item.nodeid] = item
+        cs.ran_partial = True
     fx = CarbonFixture(
         lambda: cs.meter,
         lambda: cs.accounting,

@@ -17,6 +17,7 @@ from pytest_carbon.session import (
     FIXTURE_KEY,
     SESSION_KEY,
     CarbonSession,
+    closest_carbon_marker,
     get_session,
 )
 
@@ -54,7 +55,8 @@ def pytest_configure(config: pytest.Config) -> None:
             raise pytest.UsageError(f"pytest-carbon: {exc}") from None
     if cs.role != "worker":
         _check_startup(settings)
-    config.pluginmanager.register(_RecordCollector(cs), "pytest-carbon-records")
+    if cs.records_possible_from_start():
+        register_per_test_hooks(config, cs)
     if settings.carbon_compare_ref and cs.role != "worker":
         from pytest_carbon.compare.ref import register
 
@@ -102,6 +104,10 @@ def pytest_collect_file(file_path: Any, parent: pytest.Collector) -> pytest.Coll
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     import sys
 
+    cs = config.stash.get(SESSION_KEY, None)
+    if cs is not None and not cs.per_test_hooks and any(map(_may_leave_a_record, items)):
+        register_per_test_hooks(config, cs)
+
     # A --carbon-model that matches no collected prompt task is a usage error.
     if "pytest_carbon.prompts.collect" in sys.modules:
         from pytest_carbon.prompts.collect import check_model_selection
@@ -119,37 +125,25 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         prefetch(session)
 
 
-@pytest.hookimpl(wrapper=True)
-def pytest_runtest_call(item: pytest.Item) -> Generator[None, object, object]:
-    cs: CarbonSession = item.config.stash[SESSION_KEY]
-    if cs.wants_measurement(item):
-        runner = _runner()
-        # The common test: one window around the call, opened and closed here (no
-        # generator of the runner's per test); anything else: the runner's full path.
-        # Cheapest where the meter reads a window as two edges (the estimate sensor).
-        edge = cs.edge
-        if edge is not None and runner.plain_window(item):
-            unix0 = _unix_time()
-            e0 = edge()
-            try:
-                result = yield
-            finally:
-                runner.close_edges(cs, item, unix0, e0, edge())
-            return result
-        key = runner.open_plain(cs, item)
-        if key is None:
-            return (yield from runner.measure_call(cs, item))
-        try:
-            result = yield
-        finally:
-            runner.close_plain(cs, item, key)
-        return result
-    result = yield
-    if FIXTURE_KEY in item.stash:  # the carbon fixture measured something without --carbon
-        from pytest_carbon.runner import fixture_record
+def _may_leave_a_record(item: pytest.Item) -> bool:
+    """Whether a test can leave a record in a run without ``--carbon``: a ``carbon``
+    marker, the ``carbon`` fixture among its fixtures, or a prompt item."""
+    return (
+        closest_carbon_marker(item) is not None
+        or "carbon" in getattr(item, "fixturenames", ())
+        or bool(getattr(item, "carbon_self_measured", False))
+    )
 
-        fixture_record(cs, item)
-    return result
+
+def register_per_test_hooks(config: pytest.Config, cs: CarbonSession) -> None:
+    """Register the hooks that run for every test (the call wrapper, the report hook):
+    from the start when ``--carbon``, a report or a baseline asks for records, else when
+    a collected test can leave one (:func:`_may_leave_a_record`), or when a test first
+    asks for the ``carbon`` fixture at run time (fixture.py). A run that can measure
+    nothing calls none of the plugin's code per test."""
+    if not cs.per_test_hooks:
+        cs.per_test_hooks = True
+        config.pluginmanager.register(_PerTestHooks(cs), "pytest-carbon-records")
 
 
 def _runner() -> Any:
@@ -189,12 +183,46 @@ class _XdistHooks:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
-class _RecordCollector:
-    """Receives test reports for one session (``pytest_runtest_logreport`` gets no config,
-    so a per-config object is registered instead of a module global)."""
+class _PerTestHooks:
+    """The hooks that run for every test, for one session: the call phase's wrapper
+    (measure it) and the report hook (a test's record rides on its report). A per-config
+    object (``pytest_runtest_logreport`` gets no config), registered only where a record
+    can arise (:func:`register_per_test_hooks`)."""
 
     def __init__(self, cs: CarbonSession) -> None:
         self.cs = cs
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        cs = self.cs
+        if cs.wants_measurement(item):
+            runner = _runner()
+            # The common test: one window around the call, opened and closed here (no
+            # generator of the runner's per test); anything else: the runner's full path.
+            # Cheapest where the meter reads a window as two edges (the estimate sensor).
+            edge = cs.edge
+            if edge is not None and runner.plain_window(item):
+                unix0 = _unix_time()
+                e0 = edge()
+                try:
+                    result = yield
+                finally:
+                    runner.close_edges(cs, item, unix0, e0, edge())
+                return result
+            key = runner.open_plain(cs, item)
+            if key is None:
+                return (yield from runner.measure_call(cs, item))
+            try:
+                result = yield
+            finally:
+                runner.close_plain(cs, item, key)
+            return result
+        result = yield
+        if FIXTURE_KEY in item.stash:  # the carbon fixture measured something without --carbon
+            from pytest_carbon.runner import fixture_record
+
+            fixture_record(cs, item)
+        return result
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -210,6 +238,14 @@ class _RecordCollector:
         if when == "setup":
             counts = cs.attempts
             counts[nodeid] = counts.get(nodeid, 0) + 1
+        if when == "call" and cs.late_fixture:
+            # The carbon fixture, first asked for during this test's call, registered
+            # these hooks: the call ran without the wrapper, whose part is done here.
+            item = cs.late_fixture.pop(nodeid, None)
+            if item is not None and nodeid not in cs.pending:
+                from pytest_carbon.runner import fixture_record
+
+                fixture_record(cs, item)
         if when == "call" or (when == "setup" and report.outcome == "failed"):
             pending = cs.pending.pop(nodeid, None)
             if pending is not None:

@@ -57,6 +57,12 @@ class CarbonSession:
         # Position of each node id in ``records``: a rerun replaces its earlier attempt.
         self._record_at: dict[str, int] = {}
         self._gc_held = False  # hold_gc() paused the collector; release_gc() restarts it
+        # The per-test hooks (plugin.register_per_test_hooks) are registered; a test
+        # whose carbon fixture registered them late, by node id; whether tests ran
+        # before they were (then ``ran`` cannot tell which tests did not run).
+        self.per_test_hooks = False
+        self.late_fixture: dict[str, pytest.Item] = {}
+        self.ran_partial = False
         # Per node id, the record waiting for its report: a dict, or a raw window tuple.
         self.pending: dict[str, Any] = {}
         # Attempts per node id (setup reports seen where the test runs): reruns count.
@@ -231,6 +237,25 @@ class CarbonSession:
             self._edge = (self.fast_path and self.meter.edge_reader()) or None
         return self._edge
 
+    def records_possible_from_start(self) -> bool:
+        """Whether records can arise whatever is collected: ``--carbon``, a report, a
+        stored run or a comparison asked for, or an xdist controller (its workers'
+        records arrive on their reports)."""
+        s = self.settings
+        return bool(
+            s.carbon
+            or self.role == "controller"
+            or s.carbon_json
+            or s.carbon_csv
+            or s.carbon_html
+            or s.carbon_markdown
+            or s.carbon_save
+            or s.carbon_autosave
+            or s.carbon_compare
+            or s.carbon_compare_fail
+            or s.carbon_compare_ref
+        )
+
     def wants_measurement(self, item: pytest.Item) -> bool:
         """Measure this item's call phase here? (Prompt items measure themselves.)"""
         if getattr(item, "carbon_self_measured", False):
@@ -375,7 +400,9 @@ class CarbonSession:
     def completeness(self, session: pytest.Session, exitstatus: int | None) -> tuple[bool, str]:
         """Whether every collected item ran, and if not, why (empty when complete)."""
         collected = session.testscollected
-        missing = max(collected - len(self.ran), 0)
+        # Hooks registered mid-run (a carbon fixture first asked for at run time, no
+        # report asked for) did not see the tests before: no count of missing tests then.
+        missing = 0 if self.ran_partial else max(collected - len(self.ran), 0)
         # Under xdist the controller's scheduler holds the reason to stop (-x, --maxfail).
         dsession = session.config.pluginmanager.get_plugin("dsession")
         stop = session.shouldstop or session.shouldfail or getattr(dsession, "shouldstop", "")
@@ -414,7 +441,8 @@ class CarbonSession:
         stays off."""
         import gc
 
-        if not self._gc_held and gc.isenabled():
+        # The restart is a hook of the per-test hooks' object: without it, no pause.
+        if self.per_test_hooks and not self._gc_held and gc.isenabled():
             gc.disable()
             self._gc_held = True
 

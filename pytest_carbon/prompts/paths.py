@@ -27,16 +27,19 @@ def declares_prompt_schema(file_path: Path) -> bool:
     return _SCHEMA_LINE.search(head) is not None
 
 
+def _command_line_paths(config: pytest.Config) -> list[Path]:
+    """The paths named on the command line, resolved (none when pytest took its
+    arguments from ``testpaths`` or the current directory)."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        return []
+    base = config.invocation_params.dir
+    return [Path(base, arg.split("::")[0]).resolve() for arg in config.args]
+
+
 def inside_named_dir(file_path: Path, config: pytest.Config) -> bool:
     """A directory holding the file was named on the command line."""
-    if config.args_source != pytest.Config.ArgsSource.ARGS:
-        return False
     target = file_path.resolve()
-    for arg in config.args:
-        p = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
-        if p.is_dir() and p in target.parents:
-            return True
-    return False
+    return any(p.is_dir() and p in target.parents for p in _command_line_paths(config))
 
 
 def _glob_regex(pattern: str) -> re.Pattern[str]:
@@ -77,11 +80,8 @@ def is_prompt_path(file_path: Path, rootpath: Path, glob: str) -> bool:
 
 def _named_explicitly(file_path: Path, config: pytest.Config) -> bool:
     """The file, or a ``prompts`` directory holding it, was named on the command line."""
-    if config.args_source != pytest.Config.ArgsSource.ARGS:
-        return False
     target = file_path.resolve()
-    for arg in config.args:
-        p = Path(config.invocation_params.dir, arg.split("::")[0]).resolve()
+    for p in _command_line_paths(config):
         if p == target:
             return True
         if (

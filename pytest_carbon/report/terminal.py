@@ -246,7 +246,8 @@ def terminal_summary(cs: CarbonSession, tr: Any) -> None:
             tr.write_line(line)
         for line in extra_total_lines(totals):
             tr.write_line(line)
-        tr.write_line(outcomes_line(records, pytest_counts(tr)))
+        counts = pytest_counts(tr)
+        tr.write_line(outcomes_line(records, counts, measuring_all=cs.settings.carbon))
         tr.write_line(legend_line(records, width, totals, verbose, layout))
         equivalent = equivalences_line(totals)
         if equivalent:
@@ -340,11 +341,16 @@ def pytest_counts(tr: Any) -> dict[str, int] | None:
 
 
 def outcomes_line(
-    records: Sequence[Mapping[str, Any]], counts: Mapping[str, int] | None = None
+    records: Sequence[Mapping[str, Any]],
+    counts: Mapping[str, int] | None = None,
+    *,
+    measuring_all: bool = True,
 ) -> str:
     """``outcomes: 3 passed, 1 xfailed; 1 test rerun`` in pytest's order and words.
     ``counts``: pytest's own (:func:`pytest_counts`), which then give the figures, and
-    the tests without a record (no call phase: skipped at setup) are said to be so."""
+    the tests without a record are said to be so: with ``--carbon`` (``measuring_all``)
+    those without a call phase (skipped at setup), without it those not asked for (no
+    ``carbon`` marker or fixture)."""
     from pytest_carbon.results.record import OUTCOMES
 
     own: dict[str, int] = {}
@@ -356,7 +362,12 @@ def outcomes_line(
     text = ", ".join(f"{counts[w]} {w}" for w in order if w in counts)
     without = sum(counts.values()) - len(records)
     if counts is not own and without > 0:
-        text += f" ({without} without a call phase, so without a record)"
+        why = (
+            "without a call phase, so without a record"
+            if measuring_all
+            else "not measured: no carbon marker or fixture, and no --carbon"
+        )
+        text += f" ({without} {why})"
     reruns = sum(1 for r in records if (r.get("attempts") or 1) > 1)
     if reruns:
         text += f"; {reruns} test{'s' if reruns != 1 else ''} rerun (last attempt kept)"
