@@ -14,7 +14,7 @@ def after_runtestloop(cs: CarbonSession, session: pytest.Session) -> None:
     """Compare with the stored baseline and save the run (when asked). A regression fails
     the session through ``session.testsfailed``, as pytest-cov does, not by raising."""
     s = cs.settings
-    if not (s.carbon_save or s.carbon_autosave or s.carbon_compare or s.carbon_compare_fail):
+    if not cs.baseline_wanted():
         return
     from pytest_carbon.compare.baseline import apply_to_session
     from pytest_carbon.results.io import build_report

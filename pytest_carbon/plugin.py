@@ -281,9 +281,7 @@ class _PerTestHooks:
 def pytest_runtestloop(session: pytest.Session) -> Generator[None, object, object]:
     cs = get_session(session.config)
     result = yield
-    s = cs.settings
-    wanted = s.carbon_save or s.carbon_autosave or s.carbon_compare or s.carbon_compare_fail
-    if cs.role != "worker" and wanted:
+    if cs.role != "worker" and cs.baseline_wanted():
         from pytest_carbon.finish import after_runtestloop
 
         after_runtestloop(cs, session)
@@ -301,8 +299,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     cs.complete, cs.incomplete_reason = cs.completeness(session, exitstatus)
     if cs.has_records:  # the run is over: reports and the summary read the records
         cs.hold_gc()
-    s = cs.settings
-    if s.carbon_json or s.carbon_csv or s.carbon_html or s.carbon_markdown:
+    if cs.reports_wanted():
         from pytest_carbon.finish import write_reports
 
         write_reports(cs, session, exitstatus)

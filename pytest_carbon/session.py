@@ -237,6 +237,17 @@ class CarbonSession:
             self._edge = (self.fast_path and self.meter.edge_reader()) or None
         return self._edge
 
+    def reports_wanted(self) -> bool:
+        """A JSON, CSV, HTML or Markdown report was asked for (finish.write_reports)."""
+        s = self.settings
+        return bool(s.carbon_json or s.carbon_csv or s.carbon_html or s.carbon_markdown)
+
+    def baseline_wanted(self) -> bool:
+        """The run is to be stored or compared with a stored one
+        (finish.after_runtestloop)."""
+        s = self.settings
+        return bool(s.carbon_save or s.carbon_autosave or s.carbon_compare or s.carbon_compare_fail)
+
     def records_possible_from_start(self) -> bool:
         """Whether records can arise whatever is collected: ``--carbon``, a report, a
         stored run or a comparison asked for, or an xdist controller (its workers'
@@ -245,15 +256,9 @@ class CarbonSession:
         return bool(
             s.carbon
             or self.role == "controller"
-            or s.carbon_json
-            or s.carbon_csv
-            or s.carbon_html
-            or s.carbon_markdown
-            or s.carbon_save
-            or s.carbon_autosave
-            or s.carbon_compare
-            or s.carbon_compare_fail
             or s.carbon_compare_ref
+            or self.reports_wanted()
+            or self.baseline_wanted()
         )
 
     def wants_measurement(self, item: pytest.Item) -> bool:
