@@ -11,11 +11,10 @@ from pytest_carbon.session import CarbonSession
 
 
 def after_runtestloop(cs: CarbonSession, session: pytest.Session) -> None:
-    """Compare with the stored baseline and save the run (when asked). A regression fails
-    the session through ``session.testsfailed``, as pytest-cov does, not by raising."""
+    """Compare with the stored baseline and save the run (the plugin calls this only
+    when :meth:`CarbonSession.baseline_wanted`). A regression fails the session through
+    ``session.testsfailed``, as pytest-cov does, not by raising."""
     s = cs.settings
-    if not cs.baseline_wanted():
-        return
     from pytest_carbon.compare.baseline import apply_to_session
     from pytest_carbon.results.io import build_report
 

@@ -312,9 +312,8 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
         return
     from pytest_carbon.report.terminal import terminal_summary
 
-    # The summary builds the run's records and reads them; they are let go at
-    # unconfigure, before pytest's own last collection (the collector waits for it).
-    cs.hold_gc()
+    # The summary reads the run's records with the collector paused since the session's
+    # finish (hold_gc); they are let go at unconfigure, before pytest's own collection.
     terminal_summary(cs, terminalreporter)
 
 

@@ -22,7 +22,6 @@ import pytest
 
 from pytest_carbon.prompts.hints import missing_variant, model_hint
 from pytest_carbon.prompts.llm import REFERENCE, is_builtin
-from pytest_carbon.prompts.paths import wants_file
 from pytest_carbon.prompts.spec import SpecError, Task
 
 if TYPE_CHECKING:
@@ -76,15 +75,6 @@ def _exc_text(exc: BaseException) -> str:
 
 
 # -- collection -------------------------------------------------------------------------------
-
-
-def collect_file(file_path: Path, parent: pytest.Collector) -> PromptFile | None:
-    """A PromptFile for a prompt-suite YAML file, else None (which files are: see
-    :func:`pytest_carbon.prompts.paths.wants_file`; the plugin asks it first, so that a
-    project's other YAML files never import the prompt machinery)."""
-    if not wants_file(file_path, parent):
-        return None
-    return PromptFile.from_parent(parent, path=file_path)
 
 
 #: The variant names of every task collected: ``--carbon-model`` is checked against them.

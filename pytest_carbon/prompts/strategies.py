@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pytest_carbon.prompts.paths import FILE_NAMES  # noqa: F401 (defined where the gate reads it)
+from pytest_carbon.prompts.paths import FILE_NAMES
 from pytest_carbon.prompts.spec import SpecError
 
 SCHEMA = "pytest-carbon/strategies/1"
@@ -193,7 +193,3 @@ def factors_for(prompt_file: Path, rootpath: Path, cache: dict[Path, Any]) -> Fa
         raise found
     assert isinstance(found, Factors)
     return found
-
-
-def is_strategies_file(path: Path) -> bool:
-    return path.name in FILE_NAMES
