@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import cpu_burn
 import factory
 import pytest
 
@@ -732,26 +733,22 @@ def test_cli_compare_exit_codes(tmp_path: Path) -> None:
 
 # -- end to end through pytest ---------------------------------------------------------------
 
-# Work sized in CPU seconds, not loop counts: on a faster machine the heavy test's rounds
-# must still last longer than the judge's shortest window (compare/judge.py MIN_WINDOW_S).
-SUITE = """
+# Work sized in CPU seconds (cpu_burn), not loop counts: on a faster machine the heavy
+# test's rounds must still last longer than the judge's shortest window
+# (compare/judge.py MIN_WINDOW_S).
+SUITE = (
+    cpu_burn.SOURCE
+    + """
 import os
-import time
 
-def work(seconds):
-    start = time.process_time()
-    total = 0
-    while time.process_time() - start < seconds:
-        for i in range(500):
-            total += i * i
-    return total
 
 def test_light():
-    work(0.003)
+    burn(0.003)
 
 def test_heavy():
-    work(float(os.environ.get("HEAVY_S", "0.04")))
+    burn(float(os.environ.get("HEAVY_S", "0.04")))
 """
+)
 
 
 @pytest.mark.slow

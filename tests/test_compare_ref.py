@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import cpu_burn
 import pytest
 
 CONFTEST = """
@@ -372,9 +373,9 @@ def test_a_base_that_cannot_start_is_reported_with_its_output(repo: Path) -> Non
 
 # -- every kind of test can be compared -------------------------------------------------------
 
-FIXTURE_SUITE = """
-import time
-
+FIXTURE_SUITE = (
+    cpu_burn.SOURCE
+    + """
 import pytest
 
 
@@ -383,12 +384,6 @@ def parse(data):
 
 
 DATA = ",".join(str(i) for i in range(3000))
-
-
-def burn(seconds):
-    end = time.process_time() + seconds
-    while time.process_time() < end:
-        pass
 
 
 def test_call(carbon):
@@ -414,6 +409,7 @@ def test_bench(benchmark):
 def test_tiny():
     burn(0.00005)
 """
+)
 
 
 @pytest.fixture

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
+from cpu_burn import burn
 from scripted import Scripted
 
 from pytest_carbon.carbon.accounting import resolve_accounting
@@ -26,14 +26,6 @@ def busy(n: int) -> int:
     return total
 
 
-def spin(seconds: float) -> float:
-    """Burn ``seconds`` of CPU time: a call that costs the same on any machine."""
-    end = time.process_time() + seconds
-    while time.process_time() < end:
-        pass
-    return seconds
-
-
 def test_call_repeats_until_min_time_and_returns_result() -> None:
     # A call of 0.1 ms of CPU, not a loop count: the fixture sizes its rounds on the first
     # call, and stops at MAX_ROUNDS (1000). A 1000-step loop (~30 us) whose first call a
@@ -41,7 +33,7 @@ def test_call_repeats_until_min_time_and_returns_result() -> None:
     # here, under the 50 ms asked (less on a faster machine); 1000 rounds of this call
     # last at least 100 ms wherever it runs.
     fx = make_fixture(min_time_s=0.05)
-    assert fx(spin, 0.0001) == 0.0001
+    assert fx(burn, 0.0001) == 0.0001
     record = fx.build_record()
     assert record is not None
     assert record["duration_s"] >= 0.05

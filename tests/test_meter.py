@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cpu_burn import burn
 from fake_pynvml import FakeGpu, FakeNvml
 from powercap import FakePowercap, server_tree
 from scripted import Scripted
@@ -53,13 +54,6 @@ class ProcStat:
     def add(self, busy_s: float) -> None:
         self.busy_s += busy_s
         self.write()
-
-
-def burn(seconds: float) -> None:
-    end = time.process_time() + seconds
-    x = 0
-    while time.process_time() < end:
-        x += 1
 
 
 def sampler_threads() -> list[threading.Thread]:

@@ -12,14 +12,9 @@ from pathlib import Path
 
 import psutil
 import pytest
+from cpu_burn import burn
 
 from pytest_carbon.measure import proctime
-
-
-def burn(seconds: float) -> None:
-    end = time.process_time() + seconds
-    while time.process_time() < end:
-        pass
 
 
 @pytest.fixture

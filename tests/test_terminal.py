@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import cpu_burn
 import pytest
 
 from pytest_carbon.report.rows import outcome, shorten
@@ -123,25 +124,19 @@ def test_outcome_words_are_table_driven() -> None:
     assert outcome(None)[0] == "—"
 
 
-# Work sized in CPU seconds, not loop counts: a faster machine must not turn the heavy
-# test's rounds into windows too short to measure (compare/judge.py MIN_WINDOW_S, 10 ms).
-SUITE = """
-import time
-
-def work(seconds):
-    start = time.process_time()
-    total = 0
-    while time.process_time() - start < seconds:
-        for i in range(500):
-            total += i * i
-    return total
+# Work sized in CPU seconds (cpu_burn), not loop counts: a faster machine must not turn the
+# heavy test's rounds into windows too short to measure (compare/judge.py MIN_WINDOW_S).
+SUITE = (
+    cpu_burn.SOURCE
+    + """
 
 def test_light():
-    work(0.002)
+    burn(0.002)
 
 def test_heavy():
-    work(0.04)
+    burn(0.04)
 """
+)
 
 
 def _shrink(report: dict[str, Any], nodeid: str, factor: float) -> None:
