@@ -107,6 +107,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     cs = config.stash.get(SESSION_KEY, None)
     if cs is not None and not cs.per_test_hooks and any(map(_may_leave_a_record, items)):
         register_per_test_hooks(config, cs)
+    if cs is not None and cs.per_test_hooks and not cs.tally and _tally_possible(config, cs, items):
+        # Every collected test is a plain window: the report hook is not needed (module
+        # docstring of _TallyHooks); its call wrapper alone stays.
+        config.pluginmanager.unregister(name=PER_TEST_NAME)
+        config.pluginmanager.register(_TallyHooks(cs), PER_TEST_NAME)
+        cs.tally = True
+        cs.report_hook = False
 
     # A --carbon-model that matches no collected prompt task is a usage error.
     if "pytest_carbon.prompts.collect" in sys.modules:
@@ -135,6 +142,37 @@ def _may_leave_a_record(item: pytest.Item) -> bool:
     )
 
 
+def _tally_possible(config: pytest.Config, cs: CarbonSession, items: list[pytest.Item]) -> bool:
+    """Whether the run can do without the report hook (:class:`_TallyHooks`): ``--carbon``
+    on the per-test fast path (:attr:`CarbonSession.fast_path`: no xdist, one round, one
+    intensity, no JUnit XML or report log), pytest's terminal reporter there to keep the
+    reports, and no collected test that needs the full path (a ``carbon`` marker or
+    fixture, pytest-benchmark, a prompt item)."""
+    if not (cs.settings.carbon and items and cs.fast_path):
+        return False
+    if config.option.collectonly or config.pluginmanager.is_blocked("terminal"):
+        return False
+    if config.pluginmanager.get_plugin("terminalreporter") is None:
+        return False
+    return not any(
+        _may_leave_a_record(item) or "benchmark" in getattr(item, "fixturenames", ())
+        for item in items
+    )
+
+
+#: The name the per-test hooks' object is registered under.
+PER_TEST_NAME = "pytest-carbon-records"
+
+
+def register_report_hook(config: pytest.Config, cs: CarbonSession) -> None:
+    """Register the report hook beside the tally's call wrapper (:class:`_TallyHooks`),
+    once: a test of the run needs the full path after all (the carbon fixture asked for
+    at run time, a marker added at run time, a meter without an edge reader)."""
+    if not cs.report_hook:
+        cs.report_hook = True
+        config.pluginmanager.register(_ReportHook(cs), "pytest-carbon-reports")
+
+
 def register_per_test_hooks(config: pytest.Config, cs: CarbonSession) -> None:
     """Register the hooks that run for every test (the call wrapper, the report hook):
     from the start when ``--carbon``, a report or a baseline asks for records, else when
@@ -143,7 +181,8 @@ def register_per_test_hooks(config: pytest.Config, cs: CarbonSession) -> None:
     nothing calls none of the plugin's code per test."""
     if not cs.per_test_hooks:
         cs.per_test_hooks = True
-        config.pluginmanager.register(_PerTestHooks(cs), "pytest-carbon-records")
+        cs.report_hook = True
+        config.pluginmanager.register(_PerTestHooks(cs), PER_TEST_NAME)
 
 
 def _runner() -> Any:
@@ -183,46 +222,25 @@ class _XdistHooks:
             session.exitstatus = pytest.ExitCode.USAGE_ERROR
 
 
-class _PerTestHooks:
-    """The hooks that run for every test, for one session: the call phase's wrapper
-    (measure it) and the report hook (a test's record rides on its report). A per-config
-    object (``pytest_runtest_logreport`` gets no config), registered only where a record
-    can arise (:func:`register_per_test_hooks`)."""
+class _ReleaseGc:
+    """The per-test hooks' last word: restart the collector paused since the session's
+    finish (:meth:`CarbonSession.hold_gc`)."""
+
+    cs: CarbonSession
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_unconfigure(self, config: pytest.Config) -> None:
+        # After pytest's own full collection (a plain unconfigure hook of its
+        # unraisableexception plugin): restarting the collector then costs nothing.
+        self.cs.release_gc()
+
+
+class _ReportHook:
+    """The report hook, on its own: part of :class:`_PerTestHooks`, and registered
+    beside :class:`_TallyHooks` when a test of a tally run needs the full path."""
 
     def __init__(self, cs: CarbonSession) -> None:
         self.cs = cs
-
-    @pytest.hookimpl(wrapper=True)
-    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
-        cs = self.cs
-        if cs.wants_measurement(item):
-            runner = _runner()
-            # The common test: one window around the call, opened and closed here (no
-            # generator of the runner's per test); anything else: the runner's full path.
-            # Cheapest where the meter reads a window as two edges (the estimate sensor).
-            edge = cs.edge
-            if edge is not None and runner.plain_window(item):
-                unix0 = _unix_time()
-                e0 = edge()
-                try:
-                    result = yield
-                finally:
-                    runner.close_edges(cs, item, unix0, e0, edge())
-                return result
-            key = runner.open_plain(cs, item)
-            if key is None:
-                return (yield from runner.measure_call(cs, item))
-            try:
-                result = yield
-            finally:
-                runner.close_plain(cs, item, key)
-            return result
-        result = yield
-        if FIXTURE_KEY in item.stash:  # the carbon fixture measured something without --carbon
-            from pytest_carbon.runner import fixture_record
-
-            fixture_record(cs, item)
-        return result
 
     @pytest.hookimpl(tryfirst=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -270,11 +288,79 @@ class _PerTestHooks:
         if record is not None:
             cs.add_record(record)
 
-    @pytest.hookimpl(trylast=True)
-    def pytest_unconfigure(self, config: pytest.Config) -> None:
-        # After pytest's own full collection (a plain unconfigure hook of its
-        # unraisableexception plugin): restarting the collector then costs nothing.
-        self.cs.release_gc()
+
+class _PerTestHooks(_ReportHook, _ReleaseGc):
+    """The hooks that run for every test, for one session: the call phase's wrapper
+    (measure it) and the report hook (a test's record rides on its report). A per-config
+    object (``pytest_runtest_logreport`` gets no config), registered only where a record
+    can arise (:func:`register_per_test_hooks`)."""
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        cs = self.cs
+        if cs.wants_measurement(item):
+            runner = _runner()
+            # The common test: one window around the call, opened and closed here (no
+            # generator of the runner's per test); anything else: the runner's full path.
+            # Cheapest where the meter reads a window as two edges (the estimate sensor).
+            edge = cs.edge
+            if edge is not None and runner.plain_window(item):
+                unix0 = _unix_time()
+                e0 = edge()
+                try:
+                    result = yield
+                finally:
+                    runner.close_edges(cs, item, unix0, e0, edge())
+                return result
+            key = runner.open_plain(cs, item)
+            if key is None:
+                return (yield from runner.measure_call(cs, item))
+            try:
+                result = yield
+            finally:
+                runner.close_plain(cs, item, key)
+            return result
+        result = yield
+        if FIXTURE_KEY in item.stash:  # the carbon fixture measured something without --carbon
+            from pytest_carbon.runner import fixture_record
+
+            fixture_record(cs, item)
+        return result
+
+
+class _TallyHooks(_ReleaseGc):
+    """The per-test hooks of a run whose collected tests are all plain windows on the
+    edge path (:func:`_tally_possible`): the call wrapper alone, no report hook. Each
+    test's window joins the session's records raw, with its outcome and attempts left
+    open; they are read once from pytest's terminal reporter, which keeps every report,
+    when the run is over (:meth:`CarbonSession.settle_tally`). The report hook is called
+    three times per test (pluggy's dispatch alone is about a fifth of the plugin's cost
+    per test); walking the reporter's lists once at the end is a fraction of that. A test
+    that needs the full path after all takes the :class:`_PerTestHooks` wrapper's, and
+    the report hook is registered from then on (:func:`register_report_hook`)."""
+
+    def __init__(self, cs: CarbonSession) -> None:
+        self.cs = cs
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_runtest_call(self, item: pytest.Item) -> Generator[None, object, object]:
+        cs = self.cs
+        runner = _runner()
+        edge = cs.edge
+        if edge is None or not runner.plain_window(item):
+            register_report_hook(item.config, cs)
+            return (yield from _PerTestHooks.pytest_runtest_call(self, item))  # type: ignore[arg-type]
+        unix0 = _unix_time()
+        e0 = edge()
+        try:
+            return (yield)
+        finally:
+            e1 = edge()
+            if FIXTURE_KEY in item.stash:  # the carbon fixture, asked for during the call
+                register_report_hook(item.config, cs)
+                runner.close_edges(cs, item, unix0, e0, e1)
+            else:
+                cs.add_raw(item.nodeid, (unix0, e0, e1, cs.meter.idle), None, 0)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -308,7 +394,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 @pytest.hookimpl(trylast=True)
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
     cs = config.stash.get(SESSION_KEY, None)
-    if cs is None or cs.role == "worker" or not (cs.records or cs.settings.enabled):
+    if cs is None or cs.role == "worker" or not (cs.has_records or cs.settings.enabled):
         return
     from pytest_carbon.report.terminal import terminal_summary
 

@@ -122,13 +122,14 @@ def plain_window(item: pytest.Item) -> bool:
 
 
 def window_records(
-    cs: CarbonSession, entries: list[tuple[str, Any, str, int]]
+    cs: CarbonSession, entries: list[tuple[str, Any, str, int]], summary: bool = False
 ) -> list[dict[str, Any]]:
     """The records of fast-path windows (:meth:`CarbonSession.add_raw`), one per
     ``(nodeid, closed, outcome, attempts)``: what :func:`build_record` and
     :func:`~pytest_carbon.results.record.finalize` give for one window, no rounds, no
     fixture, no benchmark, not concurrent, one intensity. The run's constants (meter,
-    accounting, sensors, worker) are read once for all of them."""
+    accounting, sensors, worker) are read once for all of them. ``summary``: only the
+    fields the terminal summary reads (:func:`~pytest_carbon.results.record.window_record`)."""
     meter = cs.meter
     accounting = cs.accounting
     attribution = meter.attribution
@@ -160,6 +161,7 @@ def window_records(
                 worker=worker,
                 outcome=outcome,
                 attempts=attempts,
+                summary=summary,
             )
         )
     return out

@@ -63,6 +63,11 @@ class CarbonSession:
         self.per_test_hooks = False
         self.late_fixture: dict[str, pytest.Item] = {}
         self.ran_partial = False
+        # The report hook is registered (with the per-test hooks, or later in a tally
+        # run); the run is a tally (plugin._TallyHooks): its plain windows' outcomes and
+        # attempts are read from pytest's terminal reporter at the end (settle_tally).
+        self.report_hook = False
+        self.tally = False
         # Per node id, the record waiting for its report: a dict, or a raw window tuple.
         self.pending: dict[str, Any] = {}
         # Attempts per node id (setup reports seen where the test runs): reruns count.
@@ -311,6 +316,8 @@ class CarbonSession:
         per-test fast path become record dicts here, the first time they are asked for
         (the summary, the reports, a comparison), with the fields and values the full
         path gives (:func:`pytest_carbon.runner.window_records`)."""
+        if self.tally:
+            self.settle_tally()
         if self._raw:
             from pytest_carbon.runner import window_records
 
@@ -328,6 +335,27 @@ class CarbonSession:
         self._raw = 0
         self._record_at = {r["nodeid"]: i for i, r in enumerate(self._records)}
 
+    def summary_records(self) -> list[dict[str, Any]]:
+        """The records as the terminal summary reads them: :attr:`records` where they are
+        built already (a report, a stored run or a comparison read them), else the
+        fast path's raw windows as summary records (only the fields the summary reads,
+        :data:`~pytest_carbon.results.record.SUMMARY_FIELDS`), built for this one reading
+        and not kept: the raw windows stay raw."""
+        if self.tally:
+            self.settle_tally()
+        if not self._raw:
+            return self._records
+        from pytest_carbon.runner import window_records
+
+        recs = self._records
+        at = [i for i, r in enumerate(recs) if type(r) is tuple]
+        out = list(recs)
+        with gc_paused():
+            built = window_records(self, [recs[i] for i in at], summary=True)
+            for i, rec in zip(at, built, strict=True):
+                out[i] = rec
+        return out
+
     @property
     def has_records(self) -> bool:
         """Whether any test left a record (raw or built), without building any."""
@@ -337,9 +365,11 @@ class CarbonSession:
         """Keep a finished record; a later attempt of the same test (a rerun) replaces it."""
         self._keep(record["nodeid"], record)
 
-    def add_raw(self, nodeid: str, closed: Any, outcome: str, attempts: int) -> None:
+    def add_raw(self, nodeid: str, closed: Any, outcome: str | None, attempts: int) -> None:
         """Keep the raw window of a finished test (the fast path): its record is built
-        when :attr:`records` is first read. A rerun replaces the earlier attempt."""
+        when :attr:`records` is first read. A rerun replaces the earlier attempt. A tally
+        run's windows come without their outcome (None) and attempts (0):
+        :meth:`settle_tally` gives them."""
         self._raw += 1
         self._keep(nodeid, (nodeid, closed, outcome, attempts))
 
@@ -394,16 +424,53 @@ class CarbonSession:
         out["intensity_source"] = acc.intensity_source
         return out
 
-    def take_record(self, nodeid: str) -> Any:
-        """The pending record of ``nodeid`` (a dict, or a fast-path raw window), or None."""
-        return self.pending.pop(nodeid, None)
+    def settle_tally(self) -> None:
+        """A tally run's raw windows get the outcome and attempts of their test, read once
+        from the terminal reporter's reports (every report of the run is kept there, by
+        status word): the call report's outcome (pytest-rerunfailures' ``rerun`` only
+        when no later attempt reported a call), the number of setup reports. Which tests
+        ran (a teardown report) is read in the same pass, for :meth:`completeness`. A
+        window whose call was never reported (an interrupted test) is dropped, as the
+        report hook would have. Idempotent; for when the run is over."""
+        self.tally = False
+        tr = self.config.pluginmanager.get_plugin("terminalreporter")
+        stats = getattr(tr, "stats", None)
+        from pytest_carbon.results.record import outcome_of
 
-    def count_attempt(self, nodeid: str) -> int:
-        self.attempts[nodeid] = self.attempts.get(nodeid, 0) + 1
-        return self.attempts[nodeid]
+        outcomes: dict[str, str] = {}
+        attempts: dict[str, int] = {}
+        ran = self.ran
+        for reports in stats.values() if isinstance(stats, dict) else ():
+            for rep in reports:
+                when = getattr(rep, "when", None)
+                if when == "call":
+                    nodeid = rep.nodeid
+                    if nodeid not in outcomes or rep.outcome != "rerun":
+                        outcomes[nodeid] = outcome_of(rep)
+                elif when == "setup":
+                    nodeid = rep.nodeid
+                    attempts[nodeid] = attempts.get(nodeid, 0) + 1
+                elif when == "teardown":
+                    ran.add(rep.nodeid)
+        recs: list[Any] = []
+        for entry in self._records:
+            if type(entry) is tuple and entry[2] is None:
+                nodeid = entry[0]
+                outcome = outcomes.get(nodeid)
+                if outcome is None:
+                    self._raw -= 1
+                    continue
+                entry = (nodeid, entry[1], outcome, attempts.get(nodeid, 1))
+            recs.append(entry)
+        self._records = recs
+        self._record_at = {
+            (r[0] if type(r) is tuple else r["nodeid"]): i for i, r in enumerate(recs)
+        }
 
     def completeness(self, session: pytest.Session, exitstatus: int | None) -> tuple[bool, str]:
         """Whether every collected item ran, and if not, why (empty when complete)."""
+        if self.tally:
+            self.settle_tally()
         collected = session.testscollected
         # Hooks registered mid-run (a carbon fixture first asked for at run time, no
         # report asked for) did not see the tests before: no count of missing tests then.

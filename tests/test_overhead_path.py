@@ -19,7 +19,7 @@ from pytest_carbon.measure.idle import IdleEstimate
 from pytest_carbon.measure.meter import Meter
 from pytest_carbon.measure.sensors.base import Reading
 from pytest_carbon.measure.sensors.estimate import EstimateSensor
-from pytest_carbon.results.record import iso_utc
+from pytest_carbon.results.record import SUMMARY_FIELDS, iso_utc
 from pytest_carbon.runner import closest_carbon_marker
 
 
@@ -293,7 +293,9 @@ def _full_record(meter: Meter, closed: Any, acc: Any, outcome: str, attempts: in
     return finalize(rec, outcome, attempts)
 
 
-def _fast_record(meter: Meter, closed: Any, acc: Any, outcome: str, attempts: int) -> Any:
+def _fast_record(
+    meter: Meter, closed: Any, acc: Any, outcome: str, attempts: int, summary: bool = False
+) -> Any:
     from pytest_carbon.results.record import window_record
 
     inputs, ch, warnings = meter.charge_of(closed)
@@ -311,6 +313,7 @@ def _fast_record(meter: Meter, closed: Any, acc: Any, outcome: str, attempts: in
         worker=None,
         outcome=outcome,
         attempts=attempts,
+        summary=summary,
     )
 
 
@@ -342,6 +345,12 @@ def test_the_fast_path_builds_the_full_paths_record(work: int) -> None:
                 for k in full:
                     assert fast[k] == full[k], (name, k)
                     assert type(fast[k]) is type(full[k]), (name, k)
+                # The summary's projection: its fields only, each the full record's.
+                summ = _fast_record(meter, closed, acc, "failed", 2, summary=True)
+                assert set(summ) == set(SUMMARY_FIELDS) | set(acc.record_fields(1.0, 1.0))
+                for k in summ:
+                    assert summ[k] == full[k], (name, k)
+                    assert type(summ[k]) is type(full[k]), (name, k)
                 compared += 1
     assert compared == len(_idles()) * len(_accountings()) * 6
 

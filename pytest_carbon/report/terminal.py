@@ -230,7 +230,7 @@ def _width(tr: Any) -> int:
 def terminal_summary(cs: CarbonSession, tr: Any) -> None:
     verbose = tr.config.getoption("verbose", 0) > 0
     tr.write_sep("=", "pytest-carbon: energy and carbon")
-    records = cs.records
+    records = cs.summary_records()
     if not records:
         tr.write_line("no test was measured")
     else:

@@ -389,18 +389,39 @@ def window_record(
     worker: str | None,
     outcome: str,
     attempts: int,
+    summary: bool = False,
 ) -> dict[str, Any]:
     """The finished record of one plain window, straight from its charge
     (:meth:`~pytest_carbon.measure.meter.Meter.charge_of`): what :func:`make_record` of
     the window's Measurement, then :func:`finalize`, give (same keys in the same order,
     same values, computed by the same operations), without the Measurement, the
     intermediate dicts and their copies. The per-test fast path builds its records here;
-    ``tests/test_overhead_path.py`` holds the two ways to each other."""
+    ``tests/test_overhead_path.py`` holds the two ways to each other.
+
+    ``summary``: only the fields the terminal summary reads (:data:`SUMMARY_FIELDS`),
+    the same values: what a run that writes no report needs of its thousands of plain
+    tests, at half the cost of the whole record (``tests/test_overhead_path.py`` holds
+    the summary printed from them to the one printed from whole records)."""
     energy_j = ch.energy_j
     energy = sum(energy_j.values())
     duration = inputs.duration_s
     methods = ch.method
     share = ch.share
+    if summary:
+        out: dict[str, Any] = {
+            "nodeid": nodeid,
+            "outcome": outcome,
+            "duration_s": duration,
+            "energy_j": energy,
+            "components": energy_j,
+            "method": weakest_method(tuple(methods.values())),
+            "edp_js": energy * duration,
+            "rounds": 1,
+            "warnings": list(dict.fromkeys(warnings)) if warnings else [],
+            "attempts": attempts,
+        }
+        out.update(accounting.record_fields(energy, duration, share=share))
+        return out
     machine = ch.machine_energy_j
     rec: dict[str, Any] = {
         "nodeid": nodeid,
@@ -438,6 +459,22 @@ def window_record(
     rec["attempts"] = attempts
     return rec
 
+
+#: The fields of a plain window's record that the terminal summary reads (besides those
+#: of :meth:`~pytest_carbon.carbon.accounting.Accounting.record_fields`): what
+#: :func:`window_record` gives with ``summary=True``.
+SUMMARY_FIELDS = (
+    "nodeid",
+    "outcome",
+    "duration_s",
+    "energy_j",
+    "components",
+    "method",
+    "edp_js",
+    "rounds",
+    "warnings",
+    "attempts",
+)
 
 #: pytest's outcome words, kept in records (``xfailed``/``xpassed`` are not folded into
 #: skipped/passed; ``rerun`` only ever marks an attempt that a later one replaces).

@@ -1,0 +1,191 @@
+"""A tally run (plugin._TallyHooks): every collected test is a plain window on the edge
+path, so the plugin registers its call wrapper alone, no report hook, and reads each
+test's outcome and attempts from pytest's terminal reporter when the run is over
+(CarbonSession.settle_tally). Its records must be the ones the report hook gives; and a
+run that writes no report prints its summary from summary records
+(CarbonSession.summary_records), which must print what the whole records print."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+# Every outcome pytest has, a rerun (pytest-rerunfailures' marker) and a test that asks
+# for the carbon fixture during its call (the report hook is registered from then on).
+SUITE = """
+import pytest
+
+def test_pass():
+    pass
+
+def test_fail():
+    assert 0
+
+def test_skip_in_call():
+    pytest.skip("no")
+
+@pytest.mark.skip
+def test_skip_at_setup():
+    pass
+
+@pytest.mark.xfail
+def test_xfail():
+    assert 0
+
+@pytest.mark.xfail
+def test_xpass():
+    pass
+
+@pytest.fixture
+def broken():
+    raise RuntimeError("setup")
+
+def test_setup_error(broken):
+    pass
+
+RUNS = [0]
+
+@pytest.mark.flaky(reruns=2)
+def test_flaky():
+    RUNS[0] += 1
+    assert RUNS[0] >= 2
+
+def test_late_fixture(request):
+    request.getfixturevalue("carbon")(sum, range(100))
+"""
+
+# Says which per-test hooks the run had, in a file (a run may have no terminal): the
+# object registered for every test, and whether the report hook was registered on its
+# own (beside a tally; _PerTestHooks holds one of its own).
+CONFTEST = """
+import json
+
+def pytest_unconfigure(config):
+    pm = config.pluginmanager
+    per_test = pm.get_plugin("pytest-carbon-records")
+    with open("hooks.json", "w") as f:
+        json.dump({
+            "per_test": type(per_test).__name__,
+            "report_hook_alone": pm.get_plugin("pytest-carbon-reports") is not None,
+        }, f)
+"""
+
+
+def _run(pytester: pytest.Pytester, *args: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(test_tally_suite=SUITE)
+    result = pytester.runpytest(
+        "-p", "no:randomly", "-p", "no:cacheprovider", "--carbon", "--carbon-idle=off",
+        "--carbon-json=out.json", *args,
+    )  # fmt: skip
+    result.assert_outcomes(passed=3, failed=1, skipped=2, xfailed=1, xpassed=1, errors=1)
+    report = json.loads((pytester.path / "out.json").read_text())
+    hooks = json.loads((pytester.path / "hooks.json").read_text())
+    return report, hooks
+
+
+def _facts(report: dict[str, Any]) -> dict[str, tuple[str, int, list[str]]]:
+    return {
+        r["nodeid"].split("::")[-1]: (r["outcome"], r["attempts"], sorted(r))
+        for r in report["tests"]
+    }
+
+
+def test_a_tally_gives_the_report_hooks_records(pytester: pytest.Pytester) -> None:
+    tally, tally_hooks = _run(pytester)
+    # JUnit XML needs each test's figures on its report: the report hook from the start.
+    full, full_hooks = _run(pytester, "--junitxml=out.xml")
+    assert tally_hooks == {"per_test": "_TallyHooks", "report_hook_alone": True}
+    assert full_hooks == {"per_test": "_PerTestHooks", "report_hook_alone": False}
+    facts = _facts(tally)
+    assert facts == _facts(full)
+    assert {name: f[:2] for name, f in facts.items()} == {
+        "test_pass": ("passed", 1),
+        "test_fail": ("failed", 1),
+        "test_skip_in_call": ("skipped", 1),
+        "test_xfail": ("xfailed", 1),
+        "test_xpass": ("xpassed", 1),
+        "test_flaky": ("passed", 2),
+        "test_late_fixture": ("passed", 1),
+    }
+    assert tally["complete"] is True and full["complete"] is True
+    assert tally["tests"][0]["energy_j"] > 0
+
+
+def test_a_plain_suite_needs_no_report_hook(pytester: pytest.Pytester) -> None:
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile("def test_a():\n    pass\n\ndef test_b():\n    assert 0\n")
+    result = pytester.runpytest("-p", "no:randomly", "--carbon", "--carbon-idle=off")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["outcomes: 1 passed, 1 failed"])
+    hooks = json.loads((pytester.path / "hooks.json").read_text())
+    assert hooks == {"per_test": "_TallyHooks", "report_hook_alone": False}
+
+
+def test_without_the_terminal_reporter_the_report_hook_gives_the_records(
+    pytester: pytest.Pytester,
+) -> None:
+    # -p no:terminal: nothing keeps the reports, so no tally: the report hook, as before.
+    tally, _ = _run(pytester)
+    pytester.makeconftest(CONFTEST)
+    result = pytester.runpytest(
+        "-p", "no:randomly", "-p", "no:terminal", "--carbon", "--carbon-idle=off",
+        "--carbon-json=out.json",
+    )  # fmt: skip
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    hooks = json.loads((pytester.path / "hooks.json").read_text())
+    assert hooks == {"per_test": "_PerTestHooks", "report_hook_alone": False}
+    report = json.loads((pytester.path / "out.json").read_text())
+    assert _facts(report) == _facts(tally)
+
+
+# Prints the summary's parts from summary records and from whole records, in one run (so
+# with the same readings), into files the test compares.
+SUMMARY_CONFTEST = """
+import pytest
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_terminal_summary(terminalreporter, config):
+    from pytest_carbon.report import terminal as T
+    from pytest_carbon.report.totals import compute
+    from pytest_carbon.session import SESSION_KEY
+
+    cs = config.stash[SESSION_KEY]
+
+    def render(records):
+        t = compute(records)
+        return "\\n".join(
+            T.table_lines(records, 100, 20, t)
+            + T.extra_total_lines(t)
+            + [T.outcomes_line(records, T.pytest_counts(terminalreporter))]
+            + [T.legend_line(records, 100, t)]
+            + T.caveat_lines(cs, records, True)
+            + [str(T.equivalences_line(t))]
+        )
+
+    summary = cs.summary_records()
+    assert cs._raw, "summary records must leave the raw windows raw"
+    with open("from_summary.txt", "w") as f:
+        f.write(render(summary))
+    with open("from_records.txt", "w") as f:
+        f.write(render(cs.records))
+"""
+
+
+@pytest.mark.parametrize(
+    "args", [[], ["--carbon-embodied", "--carbon-water=1.8"]], ids=["plain", "embodied-water"]
+)
+def test_the_summary_from_summary_records_is_the_summary_from_records(
+    pytester: pytest.Pytester, args: list[str]
+) -> None:
+    pytester.makeconftest(SUMMARY_CONFTEST)
+    pytester.makepyfile(test_tally_suite=SUITE)
+    result = pytester.runpytest("-p", "no:randomly", "--carbon", "--carbon-idle=off", *args)
+    result.assert_outcomes(passed=3, failed=1, skipped=2, xfailed=1, xpassed=1, errors=1)
+    summary = (pytester.path / "from_summary.txt").read_text()
+    assert summary == (pytester.path / "from_records.txt").read_text()
+    assert "test_flaky" in summary and "1 test rerun" in summary
+    if args:
+        assert "embodied:" in summary and "water:" in summary
