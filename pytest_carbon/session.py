@@ -452,20 +452,23 @@ class CarbonSession:
                     attempts[nodeid] = attempts.get(nodeid, 0) + 1
                 elif when == "teardown":
                     ran.add(rep.nodeid)
-        recs: list[Any] = []
-        for entry in self._records:
+        recs = self._records
+        dropped = False
+        for i, entry in enumerate(recs):
             if type(entry) is tuple and entry[2] is None:
                 nodeid = entry[0]
                 outcome = outcomes.get(nodeid)
                 if outcome is None:
+                    dropped = True
                     self._raw -= 1
-                    continue
-                entry = (nodeid, entry[1], outcome, attempts.get(nodeid, 1))
-            recs.append(entry)
-        self._records = recs
-        self._record_at = {
-            (r[0] if type(r) is tuple else r["nodeid"]): i for i, r in enumerate(recs)
-        }
+                    recs[i] = None
+                else:
+                    recs[i] = (nodeid, entry[1], outcome, attempts.get(nodeid, 1))
+        if dropped:  # positions moved: the index by node id is built again
+            self._records = [r for r in recs if r is not None]
+            self._record_at = {
+                (r[0] if type(r) is tuple else r["nodeid"]): i for i, r in enumerate(self._records)
+            }
 
     def completeness(self, session: pytest.Session, exitstatus: int | None) -> tuple[bool, str]:
         """Whether every collected item ran, and if not, why (empty when complete)."""

@@ -189,3 +189,27 @@ def test_the_summary_from_summary_records_is_the_summary_from_records(
     assert "test_flaky" in summary and "1 test rerun" in summary
     if args:
         assert "embodied:" in summary and "water:" in summary
+
+
+def test_an_interrupted_tests_window_is_dropped_and_the_rest_kept(
+    pytester: pytest.Pytester,
+) -> None:
+    # The interrupted test's call is never reported: its window has no outcome, and is
+    # dropped (as the report hook would have); what was measured before is written.
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        "def test_a():\n    pass\n\n"
+        "def test_b():\n    raise KeyboardInterrupt\n\n"
+        "def test_c():\n    pass\n"
+    )
+    # A subprocess: in process, the interrupt would stop this test run too.
+    result = pytester.runpytest_subprocess(
+        "-p", "no:randomly", "--carbon", "--carbon-idle=off", "--carbon-json=out.json"
+    )
+    assert result.ret == pytest.ExitCode.INTERRUPTED
+    hooks = json.loads((pytester.path / "hooks.json").read_text())
+    assert hooks["per_test"] == "_TallyHooks"
+    report = json.loads((pytester.path / "out.json").read_text())
+    assert [r["nodeid"].split("::")[-1] for r in report["tests"]] == ["test_a"]
+    assert report["tests"][0]["outcome"] == "passed"
+    assert report["complete"] is False
