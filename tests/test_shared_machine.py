@@ -9,7 +9,11 @@ so the truth for a test's dynamic energy is 12 W x the CPU seconds the test itse
 Idle power cannot be observed while other work keeps every CPU busy (two unknowns, one
 busy level). The module therefore first stores a per-machine calibration with
 ``pytest-carbon sensors --calibrate``, which retries until the machine is quiet enough;
-each run then keeps the more certain of its own calibration and the stored one.
+each run then keeps the more certain of its own calibration and the stored one. When no
+calibration can be stored (every CPU kept busy for 90 s, as in CI's slow tier beside a
+neighbour), the runs state the package's idle power instead (``--carbon-idle``, what a
+user of such a machine does) and still check the attribution under load: no test of this
+module skips because the machine is busy.
 """
 
 from __future__ import annotations
@@ -59,6 +63,9 @@ class Tree:
     def __init__(self, root: Path, store: Path) -> None:
         self.root = root
         self.store = store
+        #: Options every run of the module adds: the stated idle power when no calibration
+        #: could be stored (see the ``tree`` fixture).
+        self.idle_args: list[str] = []
 
     def env(self, out: Path) -> dict[str, str]:
         env = dict(os.environ)
@@ -97,12 +104,14 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Tree]:
         )
         result = json.loads(calibrated.stdout)
         if not result["stored"]:
-            # Not a failure of the code under test: with every CPU kept busy by other
-            # processes for 90 s, no method can tell idle power from their work.
-            pytest.skip(
-                "other processes kept this machine's CPUs saturated for 90 s: idle power "
-                f"was unobservable ({result['idle']['method']})"
-            )
+            # With every CPU kept busy by other processes for 90 s (a neighbour beside
+            # this suite's own xdist workers), no method can tell idle power from their
+            # work. What a user of such a machine does: state the idle power, measured at
+            # a quiet moment elsewhere (--carbon-idle, the package's; the DRAM zone's then
+            # counts as dynamic, which the checks below keep apart). The runs then still
+            # test the attribution under load, against the tree's truth.
+            print(f"no calibration stored ({result['idle']['method']}): idle stated")
+            t.idle_args = [f"--carbon-idle={IDLE_W:g}"]
         yield t
     finally:
         proc.terminate()
@@ -117,7 +126,7 @@ def run_pytest(tree: Tree, tmp_path: Path, *args: str, target: str = "") -> dict
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--carbon"]
         + ["--carbon-sensors=rapl", f"--carbon-rapl-root={tree.root}", f"--carbon-json={out}"]
-        + ["-p", "no:xdist", *args, target],
+        + ["-p", "no:xdist", *tree.idle_args, *args, target],
         cwd=tmp_path,
         env=tree.env(tmp_path),
         capture_output=True,
@@ -160,7 +169,10 @@ def test_cpu_bound_dynamic_energy_alone(tree: Tree, tmp_path: Path) -> None:
     assert rec["attribution"] == "auto"
     idle = report["machine"]["idle"]
     assert set(idle) >= {"power_w", "uncertainty_w", "method"}
-    assert idle["power_w"] == pytest.approx(IDLE_W + DRAM_W, abs=3.0)
+    if tree.idle_args:  # stated, not calibrated (the tree fixture): the package's alone
+        assert idle["method"].startswith("given") and idle["components"]["cpu"] == IDLE_W, idle
+    else:
+        assert idle["power_w"] == pytest.approx(IDLE_W + DRAM_W, abs=3.0)
 
 
 @pytest.mark.slow
