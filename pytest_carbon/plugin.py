@@ -253,6 +253,11 @@ class _ReportHook:
         cs = self.cs
         when = report.when
         nodeid = report.nodeid
+        if when == "call" and getattr(report, "context", None) is not None:
+            # A subtest's report (record.is_subtest_report): the test's own follows.
+            if report.failed:
+                cs.failed_subtests.add(nodeid)
+            return
         if when == "setup":
             counts = cs.attempts
             counts[nodeid] = counts.get(nodeid, 0) + 1
@@ -269,10 +274,11 @@ class _ReportHook:
             if pending is not None:
                 rec_mod = _runner().record_module
                 attempts = cs.attempts.get(nodeid, 1)
+                outcome = rec_mod.outcome_of(report, nodeid in cs.failed_subtests)
                 if type(pending) is tuple:
-                    cs.add_raw(nodeid, pending, rec_mod.outcome_of(report), attempts)
+                    cs.add_raw(nodeid, pending, outcome, attempts)
                 else:
-                    report.carbon = rec_mod.finalize(pending, rec_mod.outcome_of(report), attempts)  # type: ignore[attr-defined]
+                    report.carbon = rec_mod.finalize(pending, outcome, attempts)  # type: ignore[attr-defined]
         if str(report.outcome) == "rerun":  # pytest-rerunfailures' own outcome word
             cs.superseded.add(nodeid)
         if when == "teardown":

@@ -76,6 +76,8 @@ class CarbonSession:
         self.ran: set[str] = set()
         # Node ids whose current attempt pytest-rerunfailures will run again.
         self.superseded: set[str] = set()
+        # Node ids with a failed subtest (the test fails: record.outcome_of).
+        self.failed_subtests: set[str] = set()
         # Set at session finish (see completeness()); the reports say why a run is partial.
         self.complete = True
         self.incomplete_reason = ""
@@ -428,30 +430,37 @@ class CarbonSession:
         """A tally run's raw windows get the outcome and attempts of their test, read once
         from the terminal reporter's reports (every report of the run is kept there, by
         status word): the call report's outcome (pytest-rerunfailures' ``rerun`` only
-        when no later attempt reported a call), the number of setup reports. Which tests
+        when no later attempt reported a call; a subtest's report is not the test's),
+        the number of setup reports. Which tests
         ran (a teardown report) is read in the same pass, for :meth:`completeness`. A
         window whose call was never reported (an interrupted test) is dropped, as the
         report hook would have. Idempotent; for when the run is over."""
         self.tally = False
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         stats = getattr(tr, "stats", None)
-        from pytest_carbon.results.record import outcome_of
+        from pytest_carbon.results.record import is_subtest_report, outcome_of
 
-        outcomes: dict[str, str] = {}
+        # Each test's own call report: the last attempt's, the one that is not a rerun
+        # (a test has one; the lists of stats are by status word, not in time order).
+        final: dict[str, Any] = {}
+        failed_subtests: set[str] = set()
         attempts: dict[str, int] = {}
         ran = self.ran
         for reports in stats.values() if isinstance(stats, dict) else ():
             for rep in reports:
                 when = getattr(rep, "when", None)
                 if when == "call":
-                    nodeid = rep.nodeid
-                    if nodeid not in outcomes or rep.outcome != "rerun":
-                        outcomes[nodeid] = outcome_of(rep)
+                    if is_subtest_report(rep):
+                        if rep.failed:
+                            failed_subtests.add(rep.nodeid)
+                    elif rep.nodeid not in final or rep.outcome != "rerun":
+                        final[rep.nodeid] = rep
                 elif when == "setup":
                     nodeid = rep.nodeid
                     attempts[nodeid] = attempts.get(nodeid, 0) + 1
                 elif when == "teardown":
                     ran.add(rep.nodeid)
+        outcomes = {n: outcome_of(rep, n in failed_subtests) for n, rep in final.items()}
         recs = self._records
         dropped = False
         for i, entry in enumerate(recs):

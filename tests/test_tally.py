@@ -213,3 +213,38 @@ def test_an_interrupted_tests_window_is_dropped_and_the_rest_kept(
     assert [r["nodeid"].split("::")[-1] for r in report["tests"]] == ["test_a"]
     assert report["tests"][0]["outcome"] == "passed"
     assert report["complete"] is False
+
+
+SUBTESTS = """
+def test_sub(subtests):
+    for i in range(3):
+        with subtests.test(i=i):
+            assert i != 1
+
+def test_sub_ok(subtests):
+    for i in range(2):
+        with subtests.test(i=i):
+            pass
+"""
+
+
+@pytest.mark.skipif(
+    tuple(int(p) for p in pytest.__version__.split(".")[:2]) < (9, 0),
+    reason="the subtests fixture is pytest's own from pytest 9",
+)
+@pytest.mark.parametrize("args", [[], ["--junitxml=out.xml"], ["-n", "2"]])
+def test_a_test_whose_subtest_failed_is_recorded_as_failed(
+    pytester: pytest.Pytester, args: list[str]
+) -> None:
+    # pytest reports test_sub FAILED ("contains 1 failed subtest"): its own call report
+    # passed, and pytest's subtests plugin turns it into a failure when the terminal asks
+    # for its status, after the report hook ran. Every path (a tally, the report hook,
+    # xdist) records what pytest says, never a subtest's report as the test's.
+    pytester.makepyfile(test_subtests_suite=SUBTESTS)
+    result = pytester.runpytest(
+        "-p", "no:randomly", "--carbon", "--carbon-idle=off", "--carbon-json=out.json", *args
+    )
+    result.stdout.fnmatch_lines(["*FAILED*test_sub *contains 1 failed subtest*"])
+    report = json.loads((pytester.path / "out.json").read_text())
+    outcomes = {r["nodeid"].split("::")[-1]: r["outcome"] for r in report["tests"]}
+    assert outcomes == {"test_sub": "failed", "test_sub_ok": "passed"}

@@ -481,16 +481,28 @@ SUMMARY_FIELDS = (
 OUTCOMES = ("passed", "failed", "skipped", "xfailed", "xpassed", "error")
 
 
-def outcome_of(report: Any) -> str:
-    """The outcome word of a test from its report (the call report, or a failed setup)."""
+def outcome_of(report: Any, subtest_failed: bool = False) -> str:
+    """The outcome word of a test from its report (the call report, or a failed setup).
+    ``subtest_failed``: one of the test's subtests failed, so the test fails, as pytest
+    says it does (its ``subtests`` plugin turns a passed report into a failed one when the
+    terminal reporter asks for its status, after the plugin's report hook has run)."""
     if report.when == "setup" and report.failed:
         return "error"
+    if subtest_failed and report.passed:
+        return "failed"
     if hasattr(report, "wasxfail"):
         if report.skipped:
             return "xfailed"
         if report.passed:
             return "xpassed"
     return str(report.outcome)
+
+
+def is_subtest_report(report: Any) -> bool:
+    """Whether a call-phase report is a subtest's (pytest's ``subtests`` fixture, or the
+    pytest-subtests plugin), not the test's own: it carries the subtest's ``context``. A
+    test's outcome is its own call report's, logged after its subtests'."""
+    return getattr(report, "context", None) is not None
 
 
 def finalize(record: Mapping[str, Any], outcome: str, attempts: int) -> dict[str, Any]:
