@@ -248,3 +248,31 @@ def test_a_test_whose_subtest_failed_is_recorded_as_failed(
     report = json.loads((pytester.path / "out.json").read_text())
     outcomes = {r["nodeid"].split("::")[-1]: r["outcome"] for r in report["tests"]}
     assert outcomes == {"test_sub": "failed", "test_sub_ok": "passed"}
+
+
+def test_a_marker_added_at_run_time_takes_the_full_path_in_a_tally(
+    pytester: pytest.Pytester,
+) -> None:
+    # Collected plain (a tally), but a fixture gives test_b a budget as it runs: the call
+    # wrapper sees the marker, measures test_b on the full path and checks its budget;
+    # the report hook is registered from then on.
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(
+        "import pytest\n\n"
+        "@pytest.fixture\n"
+        "def budget(request):\n"
+        "    request.applymarker(pytest.mark.carbon(max_energy_j=1e-12))\n\n"
+        "def test_a():\n    pass\n\n"
+        "def test_b(budget):\n    sum(range(100_000))\n\n"
+        "def test_c():\n    pass\n"
+    )
+    result = pytester.runpytest(
+        "-p", "no:randomly", "--carbon", "--carbon-idle=off", "--carbon-json=out.json"
+    )
+    result.assert_outcomes(passed=2, failed=1)
+    result.stdout.fnmatch_lines(["carbon budget exceeded: energy_j = *> max_energy_j=1e-12 J*"])
+    hooks = json.loads((pytester.path / "hooks.json").read_text())
+    assert hooks == {"per_test": "_TallyHooks", "report_hook_alone": True}
+    report = json.loads((pytester.path / "out.json").read_text())
+    outcomes = {r["nodeid"].split("::")[-1]: r["outcome"] for r in report["tests"]}
+    assert outcomes == {"test_a": "passed", "test_b": "failed", "test_c": "passed"}
