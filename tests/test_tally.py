@@ -276,3 +276,23 @@ def test_a_marker_added_at_run_time_takes_the_full_path_in_a_tally(
     report = json.loads((pytester.path / "out.json").read_text())
     outcomes = {r["nodeid"].split("::")[-1]: r["outcome"] for r in report["tests"]}
     assert outcomes == {"test_a": "passed", "test_b": "failed", "test_c": "passed"}
+
+
+@pytest.mark.skipif(
+    tuple(int(p) for p in pytest.__version__.split(".")[:2]) < (9, 0),
+    reason="the subtests fixture is pytest's own from pytest 9",
+)
+def test_the_outcomes_line_counts_subtests_apart_from_tests(pytester: pytest.Pytester) -> None:
+    # pytest's line: "2 failed, 1 passed, 4 subtests passed" (the failed subtest counts as
+    # failed beside its test). Tests and subtests apart: no test is said to be without a
+    # call phase because a subtest was counted as one.
+    # -q: pytest counts passed subtests in its line only where it reports them, and the
+    # outcomes line counts what pytest counts.
+    pytester.makepyfile(test_subtests_suite=SUBTESTS)
+    result = pytester.runpytest("-q", "-p", "no:randomly", "--carbon", "--carbon-idle=off")
+    result.stdout.fnmatch_lines(
+        [
+            "outcomes: 1 passed, 1 failed; 5 subtests inside them: 4 passed, 1 failed",
+            "*2 failed, 1 passed, 4 subtests passed in *",
+        ]
+    )

@@ -247,7 +247,11 @@ def terminal_summary(cs: CarbonSession, tr: Any) -> None:
         for line in extra_total_lines(totals):
             tr.write_line(line)
         counts = pytest_counts(tr)
-        tr.write_line(outcomes_line(records, counts, measuring_all=cs.settings.carbon))
+        tr.write_line(
+            outcomes_line(
+                records, counts, measuring_all=cs.settings.carbon, subtests=subtest_counts(tr)
+            )
+        )
         tr.write_line(legend_line(records, width, totals, verbose, layout))
         equivalent = equivalences_line(totals)
         if equivalent:
@@ -325,18 +329,45 @@ KINDS_SHOWN = 5
 
 
 def pytest_counts(tr: Any) -> dict[str, int] | None:
-    """The outcome counts of pytest's own last line, from the terminal reporter's stats
-    (a test skipped at setup has no call phase, hence no record, but pytest counts it)."""
-    from pytest_carbon.results.record import OUTCOMES
+    """The outcome counts of the tests in pytest's own last line, from the terminal
+    reporter's stats (a test skipped at setup has no call phase, hence no record, but
+    pytest counts it). Subtests are not tests: pytest's line counts a failed subtest as
+    "failed" beside its test; :func:`subtest_counts` counts them apart."""
+    from pytest_carbon.results.record import OUTCOMES, is_subtest_report
 
     stats = getattr(tr, "stats", None)
     if not isinstance(stats, dict):
         return None
     counts: dict[str, int] = {}
     for word in OUTCOMES:
-        n = sum(1 for rep in stats.get(word, ()) if getattr(rep, "count_towards_summary", True))
+        n = sum(
+            1
+            for rep in stats.get(word, ())
+            if getattr(rep, "count_towards_summary", True) and not is_subtest_report(rep)
+        )
         if n:
             counts[word] = n
+    return counts
+
+
+def subtest_counts(tr: Any) -> dict[str, int]:
+    """Subtests by outcome (pytest's ``subtests`` fixture, pytest-subtests, unittest's
+    ``subTest``), from the terminal reporter's stats: their reports carry a context. Those
+    pytest's own last line counts: at its default verbosity it keeps passed subtests out
+    of its counts, and so does this."""
+    from pytest_carbon.results.record import OUTCOMES, is_subtest_report, outcome_of
+
+    stats = getattr(tr, "stats", None)
+    counts: dict[str, int] = {}
+    if not isinstance(stats, dict):
+        return counts
+    for word, reports in stats.items():
+        if word not in OUTCOMES and not str(word).startswith("subtests"):
+            continue
+        for rep in reports:
+            if is_subtest_report(rep):
+                out = outcome_of(rep)
+                counts[out] = counts.get(out, 0) + 1
     return counts
 
 
@@ -345,6 +376,7 @@ def outcomes_line(
     counts: Mapping[str, int] | None = None,
     *,
     measuring_all: bool = True,
+    subtests: Mapping[str, int] | None = None,
 ) -> str:
     """``outcomes: 3 passed, 1 xfailed; 1 test rerun`` in pytest's order and words.
     ``counts``: pytest's own (:func:`pytest_counts`), which then give the figures, and
@@ -371,6 +403,11 @@ def outcomes_line(
     reruns = sum(1 for r in records if (r.get("attempts") or 1) > 1)
     if reruns:
         text += f"; {reruns} test{'s' if reruns != 1 else ''} rerun (last attempt kept)"
+    if subtests:
+        n = sum(subtests.values())
+        sub_order = [*OUTCOMES, *sorted(set(subtests) - set(OUTCOMES))]
+        parts = ", ".join(f"{subtests[w]} {w}" for w in sub_order if w in subtests)
+        text += f"; {n} subtest{'s' if n != 1 else ''} inside them: {parts}"
     return f"outcomes: {text}"
 
 
