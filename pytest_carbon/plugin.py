@@ -173,6 +173,21 @@ def register_report_hook(config: pytest.Config, cs: CarbonSession) -> None:
         config.pluginmanager.register(_ReportHook(cs), "pytest-carbon-reports")
 
 
+def _leave_tally(config: pytest.Config, cs: CarbonSession) -> None:
+    """Replace the tally's call wrapper with :class:`_PerTestHooks` (the wrapper and the
+    report hook in one), for a run whose meter has no edge reader: its windows are read
+    by :meth:`~pytest_carbon.measure.meter.Meter.begin` and the report hook finishes them.
+    Called from the first test's call (pluggy copies a hook's implementations for each
+    call: the swap applies from the next hook call on)."""
+    pm = config.pluginmanager
+    if cs.report_hook:  # registered on its own already: _PerTestHooks brings its own
+        pm.unregister(name="pytest-carbon-reports")
+    pm.unregister(name=PER_TEST_NAME)
+    pm.register(_PerTestHooks(cs), PER_TEST_NAME)
+    cs.tally = False
+    cs.report_hook = True
+
+
 def register_per_test_hooks(config: pytest.Config, cs: CarbonSession) -> None:
     """Register the hooks that run for every test (the call wrapper, the report hook):
     from the start when ``--carbon``, a report or a baseline asks for records, else when
@@ -353,7 +368,12 @@ class _TallyHooks(_ReleaseGc):
         cs = self.cs
         runner = _runner()
         edge = cs.edge
-        if edge is None or not runner.plain_window(item):
+        if edge is None:
+            # The meter reads counters, not edges (decided at this, the first, test): the
+            # run takes the per-test hooks after all, from this test's call report on.
+            _leave_tally(item.config, cs)
+            return (yield from _PerTestHooks.pytest_runtest_call(self, item))  # type: ignore[arg-type]
+        if not runner.plain_window(item):
             register_report_hook(item.config, cs)
             return (yield from _PerTestHooks.pytest_runtest_call(self, item))  # type: ignore[arg-type]
         unix0 = _unix_time()

@@ -8,6 +8,7 @@ run that writes no report prints its summary from summary records
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -296,3 +297,33 @@ def test_the_outcomes_line_counts_subtests_apart_from_tests(pytester: pytest.Pyt
             "*2 failed, 1 passed, 4 subtests passed in *",
         ]
     )
+
+
+def test_a_meter_of_counters_leaves_the_tally_at_the_first_test(
+    pytester: pytest.Pytester, tmp_path: Path
+) -> None:
+    # RAPL (a powercap tree written here) has no edge reader: the first test finds it, and
+    # the run takes the per-test hooks from there on; every test still has its record.
+    from powercap import server_tree
+
+    server_tree(tmp_path / "powercap")
+    pytester.makeconftest(CONFTEST)
+    pytester.makepyfile(SUITE)
+    result = pytester.runpytest(
+        "-p", "no:randomly", "--carbon", "--carbon-idle=off", "--carbon-sensors=rapl",
+        f"--carbon-rapl-root={tmp_path / 'powercap'}", "--carbon-json=out.json",
+    )  # fmt: skip
+    result.assert_outcomes(passed=3, failed=1, skipped=2, xfailed=1, xpassed=1, errors=1)
+    hooks = json.loads((pytester.path / "hooks.json").read_text())
+    assert hooks == {"per_test": "_PerTestHooks", "report_hook_alone": False}
+    report = json.loads((pytester.path / "out.json").read_text())
+    assert {name: f[:2] for name, f in _facts(report).items()} == {
+        "test_pass": ("passed", 1),
+        "test_fail": ("failed", 1),
+        "test_skip_in_call": ("skipped", 1),
+        "test_xfail": ("xfailed", 1),
+        "test_xpass": ("xpassed", 1),
+        "test_flaky": ("passed", 2),
+        "test_late_fixture": ("passed", 1),
+    }
+    assert {r["method"] for r in report["tests"]} == {"attributed"}
