@@ -57,6 +57,18 @@ def test_late_fixture(request):
     request.getfixturevalue("carbon")(sum, range(100))
 """
 
+# The records SUITE leaves, (outcome, attempts) by test: none for the tests skipped or
+# failed at setup (no call phase).
+SUITE_RECORDS = {
+    "test_pass": ("passed", 1),
+    "test_fail": ("failed", 1),
+    "test_skip_in_call": ("skipped", 1),
+    "test_xfail": ("xfailed", 1),
+    "test_xpass": ("xpassed", 1),
+    "test_flaky": ("passed", 2),
+    "test_late_fixture": ("passed", 1),
+}
+
 # Says which per-test hooks the run had, in a file (a run may have no terminal): the
 # object registered for every test, and whether the report hook was registered on its
 # own (beside a tally; _PerTestHooks holds one of its own).
@@ -102,15 +114,7 @@ def test_a_tally_gives_the_report_hooks_records(pytester: pytest.Pytester) -> No
     assert full_hooks == {"per_test": "_PerTestHooks", "report_hook_alone": False}
     facts = _facts(tally)
     assert facts == _facts(full)
-    assert {name: f[:2] for name, f in facts.items()} == {
-        "test_pass": ("passed", 1),
-        "test_fail": ("failed", 1),
-        "test_skip_in_call": ("skipped", 1),
-        "test_xfail": ("xfailed", 1),
-        "test_xpass": ("xpassed", 1),
-        "test_flaky": ("passed", 2),
-        "test_late_fixture": ("passed", 1),
-    }
+    assert {name: f[:2] for name, f in facts.items()} == SUITE_RECORDS
     assert tally["complete"] is True and full["complete"] is True
     assert tally["tests"][0]["energy_j"] > 0
 
@@ -317,13 +321,5 @@ def test_a_meter_of_counters_leaves_the_tally_at_the_first_test(
     hooks = json.loads((pytester.path / "hooks.json").read_text())
     assert hooks == {"per_test": "_PerTestHooks", "report_hook_alone": False}
     report = json.loads((pytester.path / "out.json").read_text())
-    assert {name: f[:2] for name, f in _facts(report).items()} == {
-        "test_pass": ("passed", 1),
-        "test_fail": ("failed", 1),
-        "test_skip_in_call": ("skipped", 1),
-        "test_xfail": ("xfailed", 1),
-        "test_xpass": ("xpassed", 1),
-        "test_flaky": ("passed", 2),
-        "test_late_fixture": ("passed", 1),
-    }
+    assert {name: f[:2] for name, f in _facts(report).items()} == SUITE_RECORDS
     assert {r["method"] for r in report["tests"]} == {"attributed"}
