@@ -160,8 +160,10 @@ def _tally_possible(config: pytest.Config, cs: CarbonSession, items: list[pytest
     )
 
 
-#: The name the per-test hooks' object is registered under.
+#: The names the per-test hooks' object, and the report hook on its own, are
+#: registered under.
 PER_TEST_NAME = "pytest-carbon-records"
+REPORT_HOOK_NAME = "pytest-carbon-reports"
 
 
 def register_report_hook(config: pytest.Config, cs: CarbonSession) -> None:
@@ -170,7 +172,7 @@ def register_report_hook(config: pytest.Config, cs: CarbonSession) -> None:
     at run time, a marker added at run time, a meter without an edge reader)."""
     if not cs.report_hook:
         cs.report_hook = True
-        config.pluginmanager.register(_ReportHook(cs), "pytest-carbon-reports")
+        config.pluginmanager.register(_ReportHook(cs), REPORT_HOOK_NAME)
 
 
 def _leave_tally(config: pytest.Config, cs: CarbonSession) -> None:
@@ -181,7 +183,7 @@ def _leave_tally(config: pytest.Config, cs: CarbonSession) -> None:
     call: the swap applies from the next hook call on)."""
     pm = config.pluginmanager
     if cs.report_hook:  # registered on its own already: _PerTestHooks brings its own
-        pm.unregister(name="pytest-carbon-reports")
+        pm.unregister(name=REPORT_HOOK_NAME)
     pm.unregister(name=PER_TEST_NAME)
     pm.register(_PerTestHooks(cs), PER_TEST_NAME)
     cs.tally = False

@@ -318,16 +318,9 @@ class CarbonSession:
         per-test fast path become record dicts here, the first time they are asked for
         (the summary, the reports, a comparison), with the fields and values the full
         path gives (:func:`pytest_carbon.runner.window_records`)."""
-        if self.tally:
-            self.settle_tally()
+        self.settle_tally()
         if self._raw:
-            from pytest_carbon.runner import window_records
-
-            recs = self._records
-            at = [i for i, r in enumerate(recs) if type(r) is tuple]
-            with gc_paused():
-                for i, rec in zip(at, window_records(self, [recs[i] for i in at]), strict=True):
-                    recs[i] = rec
+            self._records = self._built(summary=False)
             self._raw = 0
         return self._records
 
@@ -343,17 +336,19 @@ class CarbonSession:
         fast path's raw windows as summary records (only the fields the summary reads,
         :data:`~pytest_carbon.results.record.SUMMARY_FIELDS`), built for this one reading
         and not kept: the raw windows stay raw."""
-        if self.tally:
-            self.settle_tally()
-        if not self._raw:
-            return self._records
+        self.settle_tally()
+        return self._built(summary=True) if self._raw else self._records
+
+    def _built(self, summary: bool) -> list[dict[str, Any]]:
+        """The records in their order, each raw window built
+        (:func:`pytest_carbon.runner.window_records`; ``summary``: its summary fields
+        only), in a new list: the raw entries are left as they are."""
         from pytest_carbon.runner import window_records
 
-        recs = self._records
-        at = [i for i, r in enumerate(recs) if type(r) is tuple]
-        out = list(recs)
+        out = list(self._records)
+        at = [i for i, r in enumerate(out) if type(r) is tuple]
         with gc_paused():
-            built = window_records(self, [recs[i] for i in at], summary=True)
+            built = window_records(self, [out[i] for i in at], summary=summary)
             for i, rec in zip(at, built, strict=True):
                 out[i] = rec
         return out
@@ -431,10 +426,12 @@ class CarbonSession:
         from the terminal reporter's reports (every report of the run is kept there, by
         status word): the call report's outcome (pytest-rerunfailures' ``rerun`` only
         when no later attempt reported a call; a subtest's report is not the test's),
-        the number of setup reports. Which tests
-        ran (a teardown report) is read in the same pass, for :meth:`completeness`. A
-        window whose call was never reported (an interrupted test) is dropped, as the
-        report hook would have. Idempotent; for when the run is over."""
+        the number of setup reports. Which tests ran (a teardown report) is read in the
+        same pass, for :meth:`completeness`. A window whose call was never reported (an
+        interrupted test) is dropped, as the report hook would have. Once, when the run
+        is over (a no-op in any other run)."""
+        if not self.tally:
+            return
         self.tally = False
         tr = self.config.pluginmanager.get_plugin("terminalreporter")
         stats = getattr(tr, "stats", None)
@@ -481,8 +478,7 @@ class CarbonSession:
 
     def completeness(self, session: pytest.Session, exitstatus: int | None) -> tuple[bool, str]:
         """Whether every collected item ran, and if not, why (empty when complete)."""
-        if self.tally:
-            self.settle_tally()
+        self.settle_tally()
         collected = session.testscollected
         # Hooks registered mid-run (a carbon fixture first asked for at run time, no
         # report asked for) did not see the tests before: no count of missing tests then.

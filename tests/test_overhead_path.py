@@ -401,9 +401,9 @@ def test_the_fast_and_full_paths_give_records_of_one_shape(pytester: pytest.Pyte
     built: list[str] = []
     original = runner.window_records
 
-    def counting(cs: Any, entries: Any) -> Any:
+    def counting(cs: Any, entries: Any, summary: bool = False) -> Any:
         built.extend(e[0].split("::")[-1] for e in entries)
-        return original(cs, entries)
+        return original(cs, entries, summary=summary)
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(runner, "window_records", counting)

@@ -158,13 +158,14 @@ def pytest_terminal_summary(terminalreporter, config):
     from pytest_carbon.session import SESSION_KEY
 
     cs = config.stash[SESSION_KEY]
+    counts, subtests = T.pytest_counts(terminalreporter)
 
     def render(records):
         t = compute(records)
         return "\\n".join(
             T.table_lines(records, 100, 20, t)
             + T.extra_total_lines(t)
-            + [T.outcomes_line(records, T.pytest_counts(terminalreporter))]
+            + [T.outcomes_line(records, counts, subtests=subtests)]
             + [T.legend_line(records, 100, t)]
             + T.caveat_lines(cs, records, True)
             + [str(T.equivalences_line(t))]

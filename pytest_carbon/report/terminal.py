@@ -246,11 +246,9 @@ def terminal_summary(cs: CarbonSession, tr: Any) -> None:
             tr.write_line(line)
         for line in extra_total_lines(totals):
             tr.write_line(line)
-        counts = pytest_counts(tr)
+        counts, subtests = pytest_counts(tr)
         tr.write_line(
-            outcomes_line(
-                records, counts, measuring_all=cs.settings.carbon, subtests=subtest_counts(tr)
-            )
+            outcomes_line(records, counts, measuring_all=cs.settings.carbon, subtests=subtests)
         )
         tr.write_line(legend_line(records, width, totals, verbose, layout))
         equivalent = equivalences_line(totals)
@@ -328,47 +326,33 @@ def count_regressions(comparison: Any, tr: Any) -> None:
 KINDS_SHOWN = 5
 
 
-def pytest_counts(tr: Any) -> dict[str, int] | None:
-    """The outcome counts of the tests in pytest's own last line, from the terminal
-    reporter's stats (a test skipped at setup has no call phase, hence no record, but
-    pytest counts it). Subtests are not tests: pytest's line counts a failed subtest as
-    "failed" beside its test; :func:`subtest_counts` counts them apart."""
-    from pytest_carbon.results.record import OUTCOMES, is_subtest_report
-
-    stats = getattr(tr, "stats", None)
-    if not isinstance(stats, dict):
-        return None
-    counts: dict[str, int] = {}
-    for word in OUTCOMES:
-        n = sum(
-            1
-            for rep in stats.get(word, ())
-            if getattr(rep, "count_towards_summary", True) and not is_subtest_report(rep)
-        )
-        if n:
-            counts[word] = n
-    return counts
-
-
-def subtest_counts(tr: Any) -> dict[str, int]:
-    """Subtests by outcome (pytest's ``subtests`` fixture, pytest-subtests, unittest's
-    ``subTest``), from the terminal reporter's stats: their reports carry a context. Those
-    pytest's own last line counts: at its default verbosity it keeps passed subtests out
-    of its counts, and so does this."""
+def pytest_counts(tr: Any) -> tuple[dict[str, int] | None, dict[str, int]]:
+    """The outcome counts of pytest's own last line, from the terminal reporter's stats,
+    in one pass: the tests' (a test skipped at setup has no call phase, hence no record,
+    but pytest counts it; None without stats), and apart from them the subtests'
+    (pytest's ``subtests`` fixture, pytest-subtests, unittest's ``subTest``: their
+    reports carry a context), which pytest's line counts beside the tests ("failed"
+    for a failed subtest). Only what pytest's line counts: at its default verbosity it
+    keeps passed subtests out of its counts, and so does this."""
     from pytest_carbon.results.record import OUTCOMES, is_subtest_report, outcome_of
 
     stats = getattr(tr, "stats", None)
-    counts: dict[str, int] = {}
     if not isinstance(stats, dict):
-        return counts
+        return None, {}
+    counts: dict[str, int] = {}
+    subtests: dict[str, int] = {}
     for word, reports in stats.items():
         if word not in OUTCOMES and not str(word).startswith("subtests"):
             continue
         for rep in reports:
+            if not getattr(rep, "count_towards_summary", True):
+                continue
             if is_subtest_report(rep):
                 out = outcome_of(rep)
-                counts[out] = counts.get(out, 0) + 1
-    return counts
+                subtests[out] = subtests.get(out, 0) + 1
+            elif word in OUTCOMES:
+                counts[word] = counts.get(word, 0) + 1
+    return counts, subtests
 
 
 def outcomes_line(

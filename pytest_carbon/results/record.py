@@ -401,7 +401,8 @@ def window_record(
     ``summary``: only the fields the terminal summary reads (:data:`SUMMARY_FIELDS`),
     the same values: what a run that writes no report needs of its thousands of plain
     tests, at half the cost of the whole record (``tests/test_overhead_path.py`` holds
-    the summary printed from them to the one printed from whole records)."""
+    each field to the whole record's, ``tests/test_tally.py`` the summary printed from
+    them to the one printed from whole records)."""
     energy_j = ch.energy_j
     energy = sum(energy_j.values())
     duration = inputs.duration_s
